@@ -1,0 +1,93 @@
+"""Convolutions (1-D and 2-D) and the blocks that create their weights."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn.functional as F
+
+from supernet import Op, Tensor, lazy
+from supernet.node import Node
+
+
+class _ConvNd(Op):
+    """`ConvNd(stride=1, dilation=1, groups=1, padding=None)(x, weight[, bias])`.
+
+    `padding=None` keeps the spatial size at stride 1: `dilation * (kernel - 1) // 2`.
+    """
+
+    n_inputs = 1
+    dims = 0
+    _functional: Any = None
+
+    def __init__(self, stride: Any = 1, dilation: Any = 1, groups: Any = 1, padding: Any = None) -> None:
+        super().__init__(stride=stride, dilation=dilation, groups=groups, padding=padding)
+
+    def check(self) -> None:
+        x, *weights = self.operands
+        if not weights:
+            raise TypeError(f"{self.id} needs a weight operand")
+        if len(x.shape()) != self.dims + 2:
+            raise ValueError(f"{self.id} expects a {self.dims + 2}-D input (N, C, ...), got shape {lazy(x.shape())}")
+        if len(weights[0].shape()) != self.dims + 2:
+            raise ValueError(f"{self.id} expects a {self.dims + 2}-D weight, got shape {lazy(weights[0].shape())}")
+        in_channels, per_group, groups = lazy(x.shape()[1]), lazy(weights[0].shape()[1]), lazy(self.groups)
+        if in_channels != per_group * groups:
+            raise ValueError(f"{self.id}: input has {in_channels} channels but weight expects {per_group} x {groups} groups")
+
+    def kernel_size(self, axis: int = 0) -> Any:
+        return self.operands[1].shape()[2 + axis]
+
+    def padding_of(self, axis: int = 0) -> Any:
+        if self.padding is not None:
+            return self.padding
+        return self.dilation * (self.kernel_size(axis) - 1) // 2
+
+    def shape_fun(self) -> tuple:
+        x, weight = self.operands[0], self.operands[1]
+        spatial = tuple(
+            (size + 2 * self.padding_of(i) - self.dilation * (self.kernel_size(i) - 1) - 1) // self.stride + 1
+            for i, size in enumerate(x.shape()[2:])
+        )
+        return (x.shape()[0], weight.shape()[0], *spatial)
+
+    def _forward_implementation(self, x, weight, bias=None):
+        kernel = weight.shape[2:]
+        padding = lazy(self.padding)
+        if padding is None:
+            padding = tuple(lazy(self.dilation) * (k - 1) // 2 for k in kernel)
+        return type(self)._functional(x, weight, bias, lazy(self.stride), padding, lazy(self.dilation), lazy(self.groups))
+
+
+class Conv1d(_ConvNd):
+    dims = 1
+    _functional = staticmethod(F.conv1d)
+
+
+class Conv2d(_ConvNd):
+    dims = 2
+    _functional = staticmethod(F.conv2d)
+
+
+def _conv(op_type: type, x: Node, out_channels: Any, kernel_size: Any, stride: Any, dilation: Any, groups: Any, bias: bool) -> Op:
+    in_channels = x.shape()[1]
+    per_group = in_channels if isinstance(groups, int) and groups == 1 else in_channels // groups
+    kernel_axes = ("kL",) if op_type.dims == 1 else ("kH", "kW")
+    weight = Tensor(
+        name="weight",
+        shape=(out_channels, per_group, *([kernel_size] * op_type.dims)),
+        axis=("O", "I", *kernel_axes),
+    )
+    operands = [x, weight]
+    if bias:
+        operands.append(Tensor(name="bias", shape=(out_channels,), axis=("O",), init="zeros"))
+    return op_type(stride=stride, dilation=dilation, groups=groups)(*operands)
+
+
+def conv1d(x: Node, out_channels: Any, kernel_size: Any, stride: Any = 1, dilation: Any = 1, groups: Any = 1, bias: bool = False) -> Op:
+    """A Conv1d on `x` with a new weight Tensor of shape (out_channels, in/groups, kernel_size)."""
+    return _conv(Conv1d, x, out_channels, kernel_size, stride, dilation, groups, bias)
+
+
+def conv2d(x: Node, out_channels: Any, kernel_size: Any, stride: Any = 1, dilation: Any = 1, groups: Any = 1, bias: bool = False) -> Op:
+    """A Conv2d on `x` with a new weight Tensor of shape (out_channels, in/groups, k, k)."""
+    return _conv(Conv2d, x, out_channels, kernel_size, stride, dilation, groups, bias)

@@ -1,0 +1,67 @@
+"""Shape-preserving operators: activations, sums, identity, zero, dropout."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from supernet import Op, lazy
+
+
+class Relu(Op):
+    """max(x, 0)."""
+
+    def _forward_implementation(self, x):
+        return F.relu(x)
+
+
+class Add(Op):
+    """The sum of all operands (two or more, of equal shape)."""
+
+    min_inputs = 2
+
+    def check(self) -> None:
+        shapes = [lazy(o.shape()) for o in self.operands]
+        if any(len(s) != len(shapes[0]) or tuple(s[1:]) != tuple(shapes[0][1:]) for s in shapes):
+            raise ValueError(f"{self.id}: operands have different shapes {shapes}")
+
+    def _forward_implementation(self, *xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class Identity(Op):
+    """Returns its input."""
+
+    def _forward_implementation(self, x):
+        return x
+
+
+class Zero(Op):
+    """All zeros of the input's shape (spatial axes reduced by `stride`, as DARTS's `none`)."""
+
+    def __init__(self, stride: Any = 1) -> None:
+        super().__init__(stride=stride)
+
+    def shape_fun(self) -> tuple:
+        shape = self.operands[0].shape()
+        return (*shape[:2], *[(size - 1) // self.stride + 1 for size in shape[2:]])
+
+    def _forward_implementation(self, x):
+        stride = lazy(self.stride)
+        if stride != 1:
+            x = x[(slice(None), slice(None), *[slice(None, None, stride)] * (x.dim() - 2))]
+        return torch.zeros_like(x)
+
+
+class Dropout(Op):
+    """Zeroes elements with probability `p` in training; the identity in eval."""
+
+    def __init__(self, p: Any = 0.5) -> None:
+        super().__init__(p=p)
+
+    def _forward_implementation(self, x):
+        return F.dropout(x, lazy(self.p), self.training)

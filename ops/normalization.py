@@ -1,0 +1,35 @@
+"""Batch normalisation over the channel axis of (N, C), (N, C, L) or (N, C, H, W) inputs."""
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+from supernet import Op, Tensor
+from supernet.node import Node
+
+
+class BatchNorm(Op):
+    """`BatchNorm(momentum=0.1, eps=1e-5, affine=True)(x)` creates its own weight, bias and running
+    statistics (buffers, sliced to the current channel count like every shared weight)."""
+
+    n_inputs = 1
+
+    def __init__(self, momentum: float = 0.1, eps: float = 1e-5, affine: bool = True) -> None:
+        super().__init__(momentum=momentum, eps=eps, affine=affine)
+
+    def __call__(self, *operands: Node) -> "BatchNorm":
+        if len(operands) != 1:
+            return super().__call__(*operands)
+        channels = operands[0].shape()[1]
+        stats = [
+            Tensor("running_mean", (channels,), ("C",), grad=False, init="zeros"),
+            Tensor("running_var", (channels,), ("C",), grad=False, init="ones"),
+        ]
+        affine = [Tensor("weight", (channels,), ("C",), init="ones"), Tensor("bias", (channels,), ("C",), init="zeros")] if self.affine else []
+        return super().__call__(operands[0], *stats, *affine)
+
+    def check(self) -> None:
+        if len(self.operands[0].shape()) < 2:
+            raise ValueError(f"{self.id} expects an input with a channel axis (N, C, ...)")
+
+    def _forward_implementation(self, x, running_mean, running_var, weight=None, bias=None):
+        return F.batch_norm(x, running_mean, running_var, weight, bias, self.training, self.momentum, self.eps)

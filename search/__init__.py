@@ -1,0 +1,1 @@
+"""Search strategies, the bilevel optimizer, fit_supernet, export and plots."""

@@ -1,0 +1,85 @@
+"""ChoiceOp: alternative paths selected by a switch parameter (ops, blocks, or depths)."""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Union
+
+from .expression import Select, lazy
+from .node import Node, Op
+from .parameters import CategoricalParameter, IntScalarParameter, Parameter
+
+Option = Union[Op, Callable[..., Node], Node]
+
+
+class ChoiceOp(Op):
+    """`ChoiceOp(*options, switch=None)(*operands)`.
+
+    Options are uncalled ops or callables (e.g. `functools.partial` blocks) applied to the operands,
+    or, when called with no operands, existing nodes (exits of a chain: dynamic depth). The output
+    is the option the switch selects; executors decide how to mix them (one path, or a weighted sum).
+    """
+
+    min_inputs = 0
+
+    def __init__(self, *options: Option, switch: Optional[Parameter] = None) -> None:
+        if not options:
+            raise ValueError("ChoiceOp needs at least one option, got none")
+        if switch is None:
+            switch = IntScalarParameter(min=0, max=len(options) - 1, name="choice")
+        _check_switch(switch, len(options))
+        super().__init__(switch=switch)
+        self._factories = list(options)
+
+    def __call__(self, *operands: Node) -> "ChoiceOp":
+        outputs = []
+        for i, option in enumerate(self._factories):
+            if operands:
+                if isinstance(option, Node) and (not isinstance(option, Op) or option._called):
+                    raise TypeError(f"ChoiceOp option {i} ({option!r}) is already a graph node; pass an uncalled op or a functools.partial block")
+                if not callable(option):
+                    raise TypeError(f"ChoiceOp option {i} ({option!r}) is not callable")
+                out = option(*operands)
+            else:
+                out = option
+            if not isinstance(out, Node):
+                raise TypeError(f"ChoiceOp option {i} produced {type(out).__name__}, not a graph node")
+            outputs.append(out)
+        return super().__call__(*outputs)
+
+    @property
+    def options(self) -> list[Node]:
+        """The option output nodes (after the call), in switch order."""
+        return list(self.operands) if self._called else list(self._factories)
+
+    def active_index(self) -> int:
+        """Index of the option the switch currently selects."""
+        return int(lazy(self.switch))
+
+    def shape_fun(self) -> tuple:
+        shapes = [option.shape() for option in self.operands]
+        if len({len(s) for s in shapes}) != 1:
+            raise ValueError(f"ChoiceOp {self.id}: options have shapes of different rank {shapes}")
+        return tuple(_select(axis_sizes, self.switch) for axis_sizes in zip(*shapes))
+
+
+def _select(values: tuple, switch: Parameter) -> Any:
+    first = values[0]
+    if all(v is first or (isinstance(v, int) and v == first) for v in values):
+        return first
+    return Select(values, switch)
+
+
+def _check_switch(switch: Any, n_options: int) -> None:
+    if isinstance(switch, IntScalarParameter):
+        values = switch.values()
+    elif isinstance(switch, CategoricalParameter):
+        values = switch.choices
+    else:
+        raise TypeError(f"ChoiceOp switch must be an IntScalarParameter or CategoricalParameter, got {switch!r}")
+    bad = [v for v in values if not isinstance(v, int) or not 0 <= v < n_options]
+    if bad:
+        raise ValueError(f"ChoiceOp switch {switch.label()} can take {bad}, which index none of the {n_options} options")
+
+
+def switch_values(switch: Parameter) -> list[int]:
+    """The option indices a switch parameter can select."""
+    return switch.values() if isinstance(switch, IntScalarParameter) else list(switch.choices)

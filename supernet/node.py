@@ -1,0 +1,202 @@
+"""The graph IR: `Tensor` leaves and `Op` nodes linked by `operands` and `users` (as in torch.fx).
+
+A search space is the set of nodes reachable from its output node; there is no graph object.
+Ops are created with their attributes, `Op(**attributes)`, and join the graph when called on their
+operands, `op(*operands)`, which also gives them their id in the active scope and registers every
+parameter found in their attributes. Ops own the Tensors after their first `n_inputs` operands
+(weights, biases, running statistics): those are named `<op id>.<tensor name>`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, Optional, Sequence
+
+from .expression import Expression, walk
+from .parameters import Parameter
+from .scope import next_id, qualify
+
+Initializer = Callable[[Any], None]
+
+
+class Node:
+    """Base of `Tensor` and `Op`: a named vertex with operands (inputs) and users (consumers)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.id = name
+        self.operands: list[Node] = []
+        self.users: list[Node] = []
+        self.params: dict[str, Parameter] = {}  # parameters this node uses, by local key
+
+    def shape(self) -> tuple:
+        raise NotImplementedError
+
+    def size(self, axis: int) -> Any:
+        return self.shape()[axis]
+
+    def _register(self, value: Any, fallback_name: str) -> None:
+        """Give every not-yet-registered parameter inside `value` an id under this node's id."""
+        for item in walk(value):
+            if not isinstance(item, Parameter):
+                continue
+            if item.id is None:
+                item.name = item.name or fallback_name
+                key = item.name
+                if key in self.params and self.params[key] is not item:
+                    raise ValueError(
+                        f"duplicate parameter id {self.id}.{key}: two different parameters named "
+                        f"{key!r} are used by node {self.id}; give one another name"
+                    )
+                item.id = f"{self.id}.{key}"
+                self.params[key] = item
+            else:
+                self.params.setdefault(item.id, item)
+
+    # graph-level conveniences, implemented in parametrization.py
+    def parametrization(self, flatten: bool = True) -> dict:
+        """Every parameter of the graph ending here, by id (nested by id segments if not flat)."""
+        from .parametrization import parametrization
+        return parametrization(self, flatten=flatten)
+
+    def sample(self, seed: Optional[int] = None) -> dict[str, Any]:
+        """Sample every parameter of the graph ending here; returns id -> value."""
+        from .parametrization import sample
+        return sample(self, seed=seed)
+
+    def set_parametrization(self, values: dict[str, Any]) -> None:
+        """Set parameters by id; unknown ids or out-of-domain values raise before anything changes."""
+        from .parametrization import set_parametrization
+        set_parametrization(self, values)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.id})"
+
+
+class Tensor(Node):
+    """Data at a point of the graph: an input (fed at run time) or a weight (owned by an op).
+
+    `shape` entries are ints, parameters or expressions; `axis` names each entry. The batch axis
+    `N` is free at run time. `grad=None` means trainable when used as a weight; `grad=False` makes
+    a weight a buffer (frozen, or statistics the op updates itself). `init` names the initial
+    values of a weight: "kaiming_uniform" (default), "uniform_fan_in", "zeros", "ones", "normal".
+    """
+
+    def __init__(
+        self,
+        name: str,
+        shape: Sequence[Any],
+        axis: Optional[Sequence[str]] = None,
+        grad: Optional[bool] = None,
+        init: str = "kaiming_uniform",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name)
+        self.id = qualify(name)
+        self._shape = tuple(shape)
+        self.axis = tuple(axis) if axis is not None else tuple(f"d{i}" for i in range(len(self._shape)))
+        if len(self.axis) != len(self._shape):
+            raise ValueError(f"Tensor {self.id}: shape {self._shape} has {len(self._shape)} entries but axis {self.axis} has {len(self.axis)}")
+        for size, axis_name in zip(self._shape, self.axis):
+            if isinstance(size, bool) or not isinstance(size, (int, Expression)):
+                raise TypeError(f"Tensor {self.id}: size of axis {axis_name!r} must be an int or expression, got {size!r}")
+            if isinstance(size, int) and size < 0:
+                raise ValueError(f"Tensor {self.id}: size of axis {axis_name!r} is negative ({size})")
+        self.grad = grad
+        self.init = init
+        self.dtype = dtype
+        self.owner: Optional[Op] = None  # the op whose weight this is
+        self.role: Optional[str] = None  # "data" or "weight", fixed at first use
+
+    def shape(self) -> tuple:
+        return self._shape
+
+    @property
+    def trainable(self) -> bool:
+        return self.grad is not False
+
+    def _use_as(self, role: str, op: "Op") -> None:
+        if self.role is not None and self.role != role:
+            raise ValueError(f"Tensor {self.id} is used as {self.role} and now as {role} by {op.id}")
+        if self.role is None:
+            self.role = role
+            if role == "weight":
+                self.owner = op
+                self.id = f"{op.id}.{self.name}"
+            for size, axis_name in zip(self._shape, self.axis):
+                self._register(size, axis_name)
+        self.users.append(op)
+
+
+class Op(Node):
+    """An operator. Subclasses implement `_forward_implementation(*args)` and `shape_fun()`.
+
+    `n_inputs` is how many leading operands are data; the remaining operands are Tensors the op
+    owns (weights). `training` is set by the executor before each forward.
+    """
+
+    n_inputs: ClassVar[Optional[int]] = None  # None: every operand is data
+    min_inputs: ClassVar[int] = 1
+
+    def __init__(self, **attributes: Any) -> None:
+        super().__init__(type(self).__name__)
+        self.attributes = dict(attributes)
+        for key, value in attributes.items():
+            if hasattr(Op, key) or key in ("name", "id", "operands", "users", "params", "attributes", "training"):
+                raise ValueError(f"{type(self).__name__}: attribute name {key!r} is reserved by Op; choose another")
+            setattr(self, key, value)
+        self.training = True
+        self._called = False
+        self._shape: Optional[tuple] = None
+
+    def __call__(self, *operands: Node) -> "Op":
+        kind = type(self).__name__
+        if self._called:
+            raise RuntimeError(f"{kind} {self.id} is already part of a graph; create a new {kind}(...) for each use")
+        for i, operand in enumerate(operands):
+            if not isinstance(operand, Node):
+                raise TypeError(f"{kind}: operand {i} is {type(operand).__name__} {operand!r}, not a graph node (Tensor or op output)")
+        n_in = len(operands) if self.n_inputs is None else min(self.n_inputs, len(operands))
+        if n_in < self.min_inputs:
+            raise TypeError(f"{kind} needs at least {self.min_inputs} data operand(s), got {n_in}")
+        weights = operands[n_in:]
+        for w in weights:
+            if not isinstance(w, Tensor):
+                raise TypeError(f"{kind}: operand {operands.index(w)} must be a weight Tensor, got {w!r}")
+        names = [w.name for w in weights]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{kind}: weight tensors need distinct names, got {names}")
+        self.id = next_id(self.name, operands)
+        self._called = True
+        for key, value in self.attributes.items():
+            self._register(value, key)
+        for i, operand in enumerate(operands):
+            if isinstance(operand, Tensor):
+                operand._use_as("data" if i < n_in else "weight", self)
+            else:
+                operand.users.append(self)
+            self.operands.append(operand)
+        self.check()
+        return self
+
+    @property
+    def inputs(self) -> list[Node]:
+        """The data operands (not the owned weights)."""
+        n_in = len(self.operands) if self.n_inputs is None else self.n_inputs
+        return self.operands[:n_in]
+
+    def check(self) -> None:
+        """Validate operands at graph construction; raise with this op's id on error."""
+
+    def shape(self) -> tuple:
+        if self._shape is None:
+            self._shape = tuple(self.shape_fun())
+        return self._shape
+
+    def shape_fun(self) -> tuple:
+        """Symbolic output shape; the default keeps the first operand's shape."""
+        return self.operands[0].shape()
+
+    def _forward_implementation(self, *args: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no _forward_implementation")
+
+    def forward(self, *args: Any) -> Any:
+        return self._forward_implementation(*args)

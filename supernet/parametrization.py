@@ -1,0 +1,54 @@
+"""Reading, sampling and setting all parameters of a graph at once, addressed by parameter id."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from .graph import get_nodes
+from .node import Node
+from .parameters import Parameter
+
+
+def parametrization(output: Node, flatten: bool = True) -> dict:
+    """Parameters of the graph ending at `output`, id -> parameter (nested by id segments if not flat)."""
+    flat: dict[str, Parameter] = {}
+    for node in get_nodes(output):
+        for param in node.params.values():
+            flat.setdefault(param.id, param)
+    if flatten:
+        return flat
+    nested: dict = {}
+    for pid, param in flat.items():
+        *path, leaf = pid.split(".")
+        level = nested
+        for segment in path:
+            level = level.setdefault(segment, {})
+        level[leaf] = param
+    return nested
+
+
+def sample(output: Node, seed: Optional[int] = None) -> dict[str, Any]:
+    """Draw every parameter (in id order, so a seed fixes the result); returns id -> value."""
+    rng = np.random.default_rng(seed)
+    params = parametrization(output)
+    return {pid: params[pid].sample(rng) for pid in sorted(params)}
+
+
+def set_parametrization(output: Node, values: dict[str, Any]) -> None:
+    """Set parameters by id. Every key and value is checked before any parameter changes."""
+    params = parametrization(output)
+    unknown = [k for k in values if k not in params]
+    if unknown:
+        raise KeyError(f"unknown parameter id(s) {unknown}; known ids: {sorted(params)}")
+    resolved = {k: (v.current_value if isinstance(v, Parameter) else v) for k, v in values.items()}
+    for key, value in resolved.items():
+        if not params[key].contains(value):
+            raise ValueError(f"parameter {key}: {value!r} is outside its domain {params[key].domain()}")
+    for key, value in resolved.items():
+        params[key].set_current(value)
+
+
+def current_values(output: Node) -> dict[str, Any]:
+    """id -> current value of every parameter."""
+    return {pid: p.current_value for pid, p in parametrization(output).items()}
