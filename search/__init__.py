@@ -1,1 +1,12 @@
-"""Search strategies, the bilevel optimizer, fit_supernet, export and plots."""
+"""Search strategies, the bilevel optimizer, fit_supernet, results, export and plots."""
+from .bilevel import BilevelConfig, BilevelOptimizer
+from .fit import fit_supernet, seed_everything
+from .history import AlphaHistory
+from .plots import plot_alpha_heatmap, plot_alpha_trajectories
+from .result import SearchResult
+from .strategies import STRATEGIES, Strategy, get_strategy
+
+__all__ = [
+    "AlphaHistory", "BilevelConfig", "BilevelOptimizer", "STRATEGIES", "SearchResult", "Strategy", "fit_supernet",
+    "get_strategy", "plot_alpha_heatmap", "plot_alpha_trajectories", "seed_everything",
+]

@@ -1,15 +1,19 @@
 """supernet core: the search-space language (graph IR, parameters, expressions) and its executors."""
 from .basic_executor import BasicExecutor
 from .choice import ChoiceOp
+from .discretize import describe, discretize
 from .executor import GraphExecutor
 from .expression import Ceil, Expression, Floor, lazy
 from .graph import get_nodes, topological_order
 from .node import Node, Op, Tensor
 from .parameters import CategoricalParameter, FloatScalarParameter, IntScalarParameter, Parameter
 from .scope import scope, search_space
+from .mixture import Mixture, SoftmaxMixture
+from .supernet_executor import SupernetExecutor
 
 __all__ = [
     "BasicExecutor", "CategoricalParameter", "Ceil", "ChoiceOp", "Expression", "FloatScalarParameter",
     "Floor", "GraphExecutor", "IntScalarParameter", "Node", "Op", "Parameter", "Tensor", "get_nodes",
-    "lazy", "scope", "search_space", "topological_order",
+    "lazy", "scope", "search_space", "topological_order", "SupernetExecutor", "Mixture",
+    "SoftmaxMixture", "discretize", "describe",
 ]

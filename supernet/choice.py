@@ -20,14 +20,17 @@ class ChoiceOp(Op):
 
     min_inputs = 0
 
-    def __init__(self, *options: Option, switch: Optional[Parameter] = None) -> None:
+    def __init__(self, *options: Option, switch: Optional[Parameter] = None, names: Optional[list[str]] = None) -> None:
         if not options:
             raise ValueError("ChoiceOp needs at least one option, got none")
         if switch is None:
             switch = IntScalarParameter(min=0, max=len(options) - 1, name="choice")
         _check_switch(switch, len(options))
+        if names is not None and len(names) != len(options):
+            raise ValueError(f"ChoiceOp got {len(names)} names for {len(options)} options")
         super().__init__(switch=switch)
         self._factories = list(options)
+        self._names = list(names) if names is not None else None
 
     def __call__(self, *operands: Node) -> "ChoiceOp":
         outputs = []
@@ -49,6 +52,20 @@ class ChoiceOp(Op):
     def options(self) -> list[Node]:
         """The option output nodes (after the call), in switch order."""
         return list(self.operands) if self._called else list(self._factories)
+
+    def option_names(self) -> list[str]:
+        """Readable labels of the options: the given `names`, else the option's op or block name."""
+        if self._names is not None:
+            return list(self._names)
+        prefix = self.id.rpartition(".")[0]
+        labels = []
+        for option in self.options:
+            option_id = option.id if isinstance(option, Node) else getattr(option, "__name__", repr(option))
+            rest = option_id[len(prefix) + 1:] if prefix and option_id.startswith(prefix + ".") else option_id
+            head = rest.split(".")[0]
+            stem, _, count = head.rpartition("_")
+            labels.append(stem if count.isdigit() and stem else head)
+        return labels
 
     def active_index(self) -> int:
         """Index of the option the switch currently selects."""

@@ -72,26 +72,7 @@ class GraphExecutor(nn.Module):
         return self
 
     def _store(self, tensor: Tensor, values: torch.Tensor) -> None:
-        *path, leaf = tensor.id.split(".")
-        module: nn.Module = self
-        for segment in path:
-            child = module._modules.get(segment)
-            if child is None:
-                if hasattr(module, segment):
-                    raise ValueError(f"weight id {tensor.id}: segment {segment!r} clashes with an executor attribute")
-                child = nn.Module()
-                module.add_module(segment, child)
-            module = child
-        if hasattr(module, leaf):
-            raise ValueError(f"weight id {tensor.id} clashes with an existing attribute or weight")
-        if tensor.trainable:
-            module.register_parameter(leaf, nn.Parameter(values))
-        else:
-            module.register_buffer(leaf, values)
-
-    def full_weight(self, tensor_id: str) -> torch.Tensor:
-        """The whole allocated weight (largest shape) of a weight Tensor id."""
-        return self.get_parameter(tensor_id) if tensor_id in dict(self.named_parameters()) else self.get_buffer(tensor_id)
+        register_nested(self, tensor.id, values, trainable=tensor.trainable)
 
     def weight(self, tensor: Tensor) -> torch.Tensor:
         """The current slice of a weight Tensor (a view: updates reach the shared storage)."""
@@ -127,6 +108,26 @@ class GraphExecutor(nn.Module):
         for tensor, value in bound.items():
             check_input(tensor, value)
         return bound
+
+
+def register_nested(root: nn.Module, dotted_id: str, values: torch.Tensor, trainable: bool = True) -> None:
+    """Register `values` under `root` at the module path its dotted id spells (state_dict key == id)."""
+    *path, leaf = dotted_id.split(".")
+    module = root
+    for segment in path:
+        child = module._modules.get(segment)
+        if child is None:
+            if hasattr(module, segment):
+                raise ValueError(f"id {dotted_id}: segment {segment!r} clashes with an executor attribute")
+            child = nn.Module()
+            module.add_module(segment, child)
+        module = child
+    if hasattr(module, leaf):
+        raise ValueError(f"id {dotted_id} clashes with an existing attribute or weight")
+    if trainable:
+        module.register_parameter(leaf, values if isinstance(values, nn.Parameter) else nn.Parameter(values))
+    else:
+        module.register_buffer(leaf, values)
 
 
 def check_input(tensor: Tensor, value: Any) -> None:

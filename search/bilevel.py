@@ -1,0 +1,108 @@
+"""The bilevel optimizer: architecture steps on validation batches, weight steps on training batches.
+
+Defaults follow the DARTS paper: weights SGD(lr 0.025, momentum 0.9, wd 3e-4) with a cosine
+schedule and gradient clipping at 5; alphas Adam(lr 3e-4, betas (0.5, 0.999), wd 1e-3).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Optional
+
+import torch
+
+from supernet import SupernetExecutor
+
+
+@dataclass
+class BilevelConfig:
+    """Optimizer settings of a search (every field overridable)."""
+
+    weight_lr: float = 0.025
+    weight_lr_min: float = 0.001
+    weight_momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    arch_lr: float = 3e-4
+    arch_betas: tuple[float, float] = (0.5, 0.999)
+    arch_weight_decay: float = 1e-3
+
+    @classmethod
+    def from_any(cls, value: "BilevelConfig | dict | None") -> "BilevelConfig":
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            unknown = set(value) - set(asdict(cls()))
+            if unknown:
+                raise TypeError(f"unknown optimizer setting(s) {sorted(unknown)}; known: {sorted(asdict(cls()))}")
+            return cls(**value)
+        raise TypeError(f"optim must be a BilevelConfig or a dict, got {type(value).__name__}")
+
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class BilevelOptimizer:
+    """Owns the two optimizers and the schedule; performs one weight or architecture step."""
+
+    def __init__(self, supernet: SupernetExecutor, loss: Loss, config: BilevelConfig, total_epochs: int) -> None:
+        self.supernet, self.loss, self.config = supernet, loss, config
+        self.weights = supernet.weight_parameters()
+        self.alphas = supernet.arch_parameters()
+        self.weight_optimizer = torch.optim.SGD(self.weights, lr=config.weight_lr, momentum=config.weight_momentum, weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.weight_optimizer, max(1, total_epochs), eta_min=config.weight_lr_min)
+        self.arch_optimizer = torch.optim.Adam(self.alphas, lr=config.arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay)
+
+    def weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step on the weights only; returns (loss, logits) detached."""
+        self.supernet.train()
+        self.weight_optimizer.zero_grad(set_to_none=True)
+        logits = self.supernet(x)
+        loss = self.loss(logits, y)
+        loss.backward(inputs=self.weights)
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
+        self.weight_optimizer.step()
+        return loss.detach(), logits.detach()
+
+    def architecture_step(self, x: torch.Tensor, y: torch.Tensor, regularizer: Optional[Callable[[], Any]] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One Adam step on the alphas only (first order); the weights and the normalisation
+        statistics are left exactly as they were. Returns (loss, logits) detached."""
+        self.supernet.train()
+        self.arch_optimizer.zero_grad(set_to_none=True)
+        with frozen_buffers(self.supernet):  # restored after backward: autograd saved them
+            logits = self.supernet(x)
+            loss = self.loss(logits, y)
+            extra = regularizer() if regularizer is not None else None
+            total = loss if extra is None else loss + extra
+            total.backward(inputs=self.alphas)
+        self.arch_optimizer.step()
+        return loss.detach(), logits.detach()
+
+    def end_epoch(self) -> None:
+        self.scheduler.step()
+
+    def state_dict(self) -> dict:
+        return {"weights": self.weight_optimizer.state_dict(), "alphas": self.arch_optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.weight_optimizer.load_state_dict(state["weights"])
+        self.arch_optimizer.load_state_dict(state["alphas"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+class frozen_buffers:
+    """Context manager: buffers (BatchNorm running statistics) are restored on exit, so a forward
+    pass in training mode for the architecture leaves no trace on the weights' state."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.module = module
+
+    def __enter__(self) -> None:
+        self.saved = [(b, b.detach().clone()) for b in self.module.buffers()]
+
+    def __exit__(self, *exc: Any) -> None:
+        with torch.no_grad():
+            for buffer, value in self.saved:
+                buffer.copy_(value)

@@ -1,0 +1,92 @@
+"""SearchResult: what a search produced, as plain data, plus export to a standalone module."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+from torch import nn
+
+from supernet import BasicExecutor, describe, discretize
+from supernet.node import Node
+
+
+@dataclass
+class SearchResult:
+    """`architecture`: switch id -> chosen option index; `probabilities`: switch id -> option
+    probabilities; `history`: the alpha trajectory (see AlphaHistory.as_dict); `metrics`: one dict
+    per epoch; `option_names`: switch id -> option labels; `config`: strategy and run settings."""
+
+    architecture: dict[str, int]
+    probabilities: dict[str, list[float]]
+    history: dict[str, Any]
+    metrics: list[dict[str, float]]
+    option_names: dict[str, list[str]] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    supernet_state: Optional[dict[str, torch.Tensor]] = field(default=None, repr=False)
+    space: Optional[Node] = field(default=None, repr=False, compare=False)
+
+    @property
+    def chosen_options(self) -> dict[str, str]:
+        """Switch id -> label of the chosen option."""
+        return {sid: self.option_names[sid][idx] if sid in self.option_names else str(idx) for sid, idx in self.architecture.items()}
+
+    def discretized(self, space: Optional[Node] = None) -> Node:
+        """The fixed graph of the chosen architecture (no ChoiceOp)."""
+        space = space if space is not None else self.space
+        if space is None:
+            raise ValueError("this result has no search space attached: pass space=, or SearchResult.load(path, space=...)")
+        return discretize(space, self.architecture)
+
+    def spec(self, space: Optional[Node] = None) -> dict[str, Any]:
+        """The chosen architecture as a plain, JSON-serializable spec (choices and node list)."""
+        return {"architecture": dict(self.architecture), "chosen_options": self.chosen_options, "nodes": describe(self.discretized(space))}
+
+    def export(self, inherit_weights: bool = False, seed: Optional[int] = None, space: Optional[Node] = None) -> nn.Module:
+        """A standalone nn.Module (BasicExecutor) of the argmax architecture, without alphas,
+        fresh or carrying the supernet's trained weights (matched by node id)."""
+        model = BasicExecutor(self.discretized(space), seed=seed)
+        if inherit_weights:
+            if self.supernet_state is None:
+                raise ValueError("this result holds no supernet weights to inherit")
+            own = model.state_dict()
+            missing = [k for k in own if k not in self.supernet_state]
+            if missing:
+                raise KeyError(f"supernet weights lack {missing}")
+            model.load_state_dict({k: self.supernet_state[k] for k in own})
+        return model
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "architecture": self.architecture, "chosen_options": self.chosen_options, "probabilities": self.probabilities,
+            "history": self.history, "metrics": self.metrics, "option_names": self.option_names, "config": self.config,
+        }
+
+    def save(self, path: Union[str, Path]) -> Path:
+        """Write `result.json` (architecture, history, metrics, spec) and `supernet.pt` (weights) to a directory."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        payload = self.to_dict()
+        if self.space is not None:
+            payload["spec"] = self.spec()
+        tmp = path / "result.json.tmp"
+        tmp.write_text(json.dumps(payload, indent=1))
+        tmp.replace(path / "result.json")
+        if self.supernet_state is not None:
+            torch.save(self.supernet_state, path / "supernet.pt")
+        return path
+
+    @classmethod
+    def load(cls, path: Union[str, Path], space: Optional[Node] = None) -> "SearchResult":
+        """Read a saved result; pass the search space to be able to export it again."""
+        path = Path(path)
+        payload = json.loads((path / "result.json").read_text())
+        weights = path / "supernet.pt"
+        state = torch.load(weights, weights_only=True) if weights.exists() else None
+        return cls(
+            architecture=payload["architecture"], probabilities=payload["probabilities"], history=payload["history"],
+            metrics=payload["metrics"], option_names=payload["option_names"], config=payload["config"],
+            supernet_state=state, space=space,
+        )

@@ -1,0 +1,63 @@
+"""Training an exported architecture from scratch (or fine-tuning it) and measuring test accuracy."""
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+import torch
+import torchmetrics
+from tqdm.auto import tqdm
+
+from .fit import seed_everything
+from .loaders import Data, as_loader, move
+
+
+def train_classifier(
+    model: torch.nn.Module,
+    train: Data,
+    test: Data,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    lr: float = 0.01,
+    weight_decay: float = 5e-4,
+    seed: int = 0,
+    device: Union[str, torch.device, None] = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train `model` with AdamW and a cosine schedule on cross-entropy; returns the per-epoch
+    train loss and the final test accuracy (`test_accuracy`)."""
+    seed_everything(seed)
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    model = model.to(device)
+    train_loader = as_loader(train, batch_size, shuffle=True, seed=seed, argument="train")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * len(train_loader))
+    losses = []
+    for _ in tqdm(range(epochs), desc="retrain", disable=not progress, leave=False):
+        model.train()
+        total, count = 0.0, 0
+        for batch in train_loader:
+            x, y = move(batch, device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total, count = total + float(loss), count + 1
+        losses.append(total / count)
+    return {"train_loss": losses, "test_accuracy": evaluate_accuracy(model, test, batch_size=256, device=device)}
+
+
+@torch.no_grad()
+def evaluate_accuracy(model: torch.nn.Module, data: Data, batch_size: int = 256, device: Optional[torch.device] = None) -> float:
+    """Top-1 accuracy of `model` (in eval mode) on `data`."""
+    loader = as_loader(data, batch_size, shuffle=False, seed=0, argument="test")
+    model.eval()
+    metric: Optional[torchmetrics.Metric] = None
+    for batch in loader:
+        x, y = move(batch, device or torch.device("cpu"))
+        logits = model(x)
+        if metric is None:
+            metric = torchmetrics.classification.MulticlassAccuracy(num_classes=logits.shape[-1], average="micro").to(logits.device)
+        metric.update(logits, y)
+    return float(metric.compute()) if metric is not None else float("nan")

@@ -1,0 +1,84 @@
+"""Discretization: the fixed graph of one architecture, with every ChoiceOp replaced by its option."""
+from __future__ import annotations
+
+import copy
+import sys
+from typing import Any, Mapping
+
+from .choice import ChoiceOp, switch_values
+from .graph import get_nodes
+from .node import Node
+
+
+def discretize(space: Node, architecture: Mapping[str, int]) -> Node:
+    """A copy of `space` in which each ChoiceOp is replaced by the option `architecture` selects.
+
+    `architecture` maps switch ids to option indices; switches it omits keep their current value.
+    Node ids are kept, so weights can be carried over by id. The original space is not modified.
+    """
+    switches = {c.switch.id: c.switch for c in get_nodes(space) if isinstance(c, ChoiceOp)}
+    for switch_id, index in architecture.items():
+        if switch_id not in switches:
+            raise KeyError(f"architecture names unknown switch {switch_id!r}; known switches: {sorted(switches)}")
+        allowed = switch_values(switches[switch_id])
+        if index not in allowed:
+            raise ValueError(f"architecture picks option {index!r} for switch {switch_id}, which allows {allowed}")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 100_000))  # deepcopy recurses along operand/user links
+    try:
+        fixed = copy.deepcopy(space)
+    finally:
+        sys.setrecursionlimit(limit)
+    choices = [n for n in get_nodes(fixed) if isinstance(n, ChoiceOp)]
+    for choice in choices:
+        if choice.switch.id in architecture:
+            choice.switch.current_value = architecture[choice.switch.id]
+    replacement: dict[int, Node] = {}
+    for choice in choices:
+        replacement[id(choice)] = choice.operands[choice.active_index()]
+
+    def resolve(node: Node) -> Node:
+        while id(node) in replacement:
+            node = replacement[id(node)]
+        return node
+
+    for node in list(get_nodes(fixed)):
+        node.operands = [resolve(o) for o in node.operands]
+    output = resolve(fixed)
+    reachable = list(get_nodes(output))
+    alive = {id(n) for n in reachable}
+    for node in reachable:
+        node.users = [u for u in node.users if id(u) in alive]
+        for operand in node.operands:
+            if not any(u is node for u in operand.users):
+                operand.users.append(node)
+    return output
+
+
+def describe(output: Node) -> list[dict[str, Any]]:
+    """A plain, JSON-serializable spec of a (discretized) graph: one entry per node, in order."""
+    from .expression import lazy
+    from .graph import topological_order
+    from .node import Op, Tensor
+
+    spec = []
+    for node in topological_order(output):
+        entry: dict[str, Any] = {"id": node.id, "type": type(node).__name__, "operands": [o.id for o in node.operands]}
+        if isinstance(node, Tensor):
+            entry["role"] = node.role
+        if isinstance(node, Op):
+            entry["attributes"] = {k: _plain(lazy(v)) for k, v in node.attributes.items()}
+        try:
+            entry["shape"] = [_plain(s) for s in lazy(node.shape())]
+        except Exception:  # a shape that cannot be evaluated is left out of the description
+            pass
+        spec.append(entry)
+    return spec
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return repr(value)
