@@ -12,7 +12,7 @@ from supernet.node import Node
 class _ConvNd(Op):
     """`ConvNd(stride=1, dilation=1, groups=1, padding=None)(x, weight[, bias])`.
 
-    `padding=None` keeps the spatial size at stride 1: `dilation * (kernel - 1) // 2`.
+    `padding=None` is `dilation * (kernel - 1) // 2`, which keeps the spatial size at stride 1 for odd kernels.
     """
 
     n_inputs = 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from supernet import Op, Tensor
+from supernet import Op, Tensor, lazy
 from supernet.node import Node
 
 
@@ -32,4 +32,4 @@ class BatchNorm(Op):
             raise ValueError(f"{self.id} expects an input with a channel axis (N, C, ...)")
 
     def _forward_implementation(self, x, running_mean, running_var, weight=None, bias=None):
-        return F.batch_norm(x, running_mean, running_var, weight, bias, self.training, self.momentum, self.eps)
+        return F.batch_norm(x, running_mean, running_var, weight, bias, self.training, lazy(self.momentum), lazy(self.eps))

@@ -5,10 +5,7 @@ import math
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def _short(switch_id: str) -> str:

@@ -5,7 +5,7 @@ from typing import Any, Optional, Union
 
 import torch
 import torchmetrics
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .fit import seed_everything
 from .loaders import Data, as_loader, move
@@ -43,7 +43,7 @@ def train_classifier(
             loss.backward()
             optimizer.step()
             scheduler.step()
-            total, count = total + float(loss), count + 1
+            total, count = total + loss.item(), count + 1
         losses.append(total / count)
     return {"train_loss": losses, "test_accuracy": evaluate_accuracy(model, test, batch_size=256, device=device)}
 

@@ -38,6 +38,7 @@ class Expression:
     def __rfloordiv__(self, other): return BinaryExpression("//", other, self)
     def __mod__(self, other): return BinaryExpression("%", self, other)
     def __rmod__(self, other): return BinaryExpression("%", other, self)
+    def __neg__(self): return BinaryExpression("-", 0, self)
     def __lt__(self, other): return BinaryExpression("<", self, other)
     def __le__(self, other): return BinaryExpression("<=", self, other)
     def __gt__(self, other): return BinaryExpression(">", self, other)

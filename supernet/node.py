@@ -165,6 +165,12 @@ class Op(Node):
         if len(set(names)) != len(names):
             raise ValueError(f"{kind}: weight tensors need distinct names, got {names}")
         self.id = next_id(self.name, operands)
+        self.operands = list(operands)
+        try:  # validate before joining: a rejected op leaves no trace in its operands' users
+            self.check()
+        except Exception:
+            self.operands, self.id = [], self.name
+            raise
         self._called = True
         for key, value in self.attributes.items():
             self._register(value, key)
@@ -173,8 +179,6 @@ class Op(Node):
                 operand._use_as("data" if i < n_in else "weight", self)
             else:
                 operand.users.append(self)
-            self.operands.append(operand)
-        self.check()
         return self
 
     @property

@@ -83,7 +83,12 @@ class CategoricalParameter(Parameter):
         return self.choices[0]
 
     def contains(self, value: Any) -> bool:
-        return any(value == c and (type(value) is type(c) or _both_numbers(value, c)) for c in self.choices)
+        return any(_same_choice(value, c) for c in self.choices)
+
+    def set_current(self, value: Any) -> None:
+        super().set_current(value)
+        # store the choice itself: 2.0 or np.int64(2) for the choice 2 must not leak floats into shapes
+        self.current_value = next(c for c in self.choices if _same_choice(value, c))
 
     def domain(self) -> str:
         return f"choices {self.choices}"
@@ -182,3 +187,7 @@ def _is_number(value: Any) -> bool:
 
 def _both_numbers(a: Any, b: Any) -> bool:
     return _is_number(a) and _is_number(b)
+
+
+def _same_choice(value: Any, choice: Any) -> bool:
+    return value == choice and (type(value) is type(choice) or _both_numbers(value, choice))

@@ -15,7 +15,12 @@ def parametrization(output: Node, flatten: bool = True) -> dict:
     flat: dict[str, Parameter] = {}
     for node in get_nodes(output):
         for param in node.params.values():
-            flat.setdefault(param.id, param)
+            other = flat.setdefault(param.id, param)
+            if other is not param:
+                raise ValueError(
+                    f"duplicate parameter id {param.id!r}: two different parameters (node {node.id!r} shares its id "
+                    "with another node); give the nodes distinct names or build them inside a @search_space / @scope"
+                )
     if flatten:
         return flat
     nested: dict = {}
