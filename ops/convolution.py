@@ -1,6 +1,7 @@
 """Convolutions (1-D and 2-D) and the blocks that create their weights."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch.nn.functional as F
@@ -49,6 +50,10 @@ class _ConvNd(Op):
             for i, size in enumerate(x.shape()[2:])
         )
         return (x.shape()[0], weight.shape()[0], *spatial)
+
+    def flops(self) -> Any:
+        weight = self.operands[1].shape()
+        return math.prod(self.shape()[1:]) * math.prod(weight[1:])
 
     def _forward_implementation(self, x, weight, bias=None):
         kernel = weight.shape[2:]

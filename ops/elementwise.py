@@ -1,6 +1,7 @@
 """Shape-preserving operators: activations, sums, identity, zero, dropout."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -9,8 +10,15 @@ import torch.nn.functional as F
 from supernet import Op, lazy
 
 
+def _elements(node) -> Any:
+    return math.prod(node.shape()[1:])
+
+
 class Relu(Op):
     """max(x, 0)."""
+
+    def flops(self) -> Any:
+        return _elements(self)
 
     def _forward_implementation(self, x):
         return F.relu(x)
@@ -25,6 +33,9 @@ class Add(Op):
         shapes = [lazy(o.shape()) for o in self.operands]
         if any(len(s) != len(shapes[0]) or tuple(s[1:]) != tuple(shapes[0][1:]) for s in shapes):
             raise ValueError(f"{self.id}: operands have different shapes {shapes}")
+
+    def flops(self) -> Any:
+        return (len(self.operands) - 1) * _elements(self)
 
     def _forward_implementation(self, *xs):
         out = xs[0]

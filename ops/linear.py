@@ -1,6 +1,7 @@
 """Fully connected layer."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch.nn.functional as F
@@ -23,6 +24,9 @@ class Linear(Op):
 
     def shape_fun(self) -> tuple:
         return (*self.operands[0].shape()[:-1], self.operands[1].shape()[0])
+
+    def flops(self) -> Any:
+        return math.prod(self.shape()[1:]) * self.operands[1].shape()[1]
 
     def _forward_implementation(self, x, weight, bias=None):
         return F.linear(x, weight, bias)

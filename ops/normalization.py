@@ -1,6 +1,9 @@
 """Batch normalisation over the channel axis of (N, C), (N, C, L) or (N, C, H, W) inputs."""
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch.nn.functional as F
 
 from supernet import Op, Tensor, lazy
@@ -30,6 +33,9 @@ class BatchNorm(Op):
     def check(self) -> None:
         if len(self.operands[0].shape()) < 2:
             raise ValueError(f"{self.id} expects an input with a channel axis (N, C, ...)")
+
+    def flops(self) -> Any:
+        return 2 * math.prod(self.operands[0].shape()[1:])
 
     def _forward_implementation(self, x, running_mean, running_var, weight=None, bias=None):
         return F.batch_norm(x, running_mean, running_var, weight, bias, self.training, lazy(self.momentum), lazy(self.eps))

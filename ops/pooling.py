@@ -1,6 +1,7 @@
 """Pooling over the spatial axes of 1-D (N, C, L) and 2-D (N, C, H, W) inputs."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch.nn.functional as F
@@ -27,6 +28,10 @@ class _Pooling(Op):
         shape = self.operands[0].shape()
         spatial = [(size + 2 * self.padding - self.kernel_size) // self._stride() + 1 for size in shape[2:]]
         return (*shape[:2], *spatial)
+
+    def flops(self) -> Any:
+        dims = len(self.operands[0].shape()) - 2
+        return math.prod(self.shape()[1:]) * math.prod([self.kernel_size] * dims)
 
     def _forward_implementation(self, x):
         return self._functionals[x.dim()](x, lazy(self.kernel_size), lazy(self._stride()), lazy(self.padding))
@@ -61,6 +66,9 @@ class AdaptiveAvgPooling(Op):
     def shape_fun(self) -> tuple:
         shape = self.operands[0].shape()
         return (*shape[:2], *[self.output_size] * (len(shape) - 2))
+
+    def flops(self) -> Any:
+        return math.prod(self.operands[0].shape()[1:])
 
     def _forward_implementation(self, x):
         return self._functionals[x.dim()](x, lazy(self.output_size))

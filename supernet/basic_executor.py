@@ -5,7 +5,7 @@ from typing import Any, Optional
 
 import torch
 
-from .choice import ChoiceOp
+from .choice import ChoiceOp, active_subgraph
 from .executor import GraphExecutor
 from .node import Node, Tensor
 
@@ -24,15 +24,7 @@ class BasicExecutor(GraphExecutor):
         key = tuple(choice.active_index() for choice in self._choices)
         plan = self._plans.get(key)
         if plan is None:
-            needed, stack = {id(self._output)}, [self._output]
-            while stack:
-                node = stack.pop()
-                operands = [node.operands[node.active_index()]] if isinstance(node, ChoiceOp) else node.operands
-                for operand in operands:
-                    if id(operand) not in needed:
-                        needed.add(id(operand))
-                        stack.append(operand)
-            plan = [n for n in self._nodes if id(n) in needed]
+            plan = active_subgraph(self._output, self._nodes)
             self._plans[key] = plan
         return plan
 

@@ -100,3 +100,17 @@ def _check_switch(switch: Any, n_options: int) -> None:
 def switch_values(switch: Parameter) -> list[int]:
     """The option indices a switch parameter can select."""
     return switch.values() if isinstance(switch, IntScalarParameter) else list(switch.choices)
+
+
+def active_subgraph(output: Node, order: list[Node]) -> list[Node]:
+    """The nodes of `order` (a topological order of `output`'s graph) that the current choices
+    need: a ChoiceOp only needs the option its switch selects."""
+    needed, stack = {id(output)}, [output]
+    while stack:
+        node = stack.pop()
+        operands = [node.operands[node.active_index()]] if isinstance(node, ChoiceOp) else node.operands
+        for operand in operands:
+            if id(operand) not in needed:
+                needed.add(id(operand))
+                stack.append(operand)
+    return [n for n in order if id(n) in needed]

@@ -199,6 +199,11 @@ class Op(Node):
         """Symbolic output shape; the default keeps the first operand's shape."""
         return self.operands[0].shape()
 
+    def flops(self) -> Any:
+        """Multiply-accumulates for one sample (batch axis excluded), symbolic in shapes and
+        parameters. Ops that compute override it; the default is free (views, identity)."""
+        return 0
+
     def _forward_implementation(self, *args: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no _forward_implementation")
 

@@ -1,0 +1,77 @@
+"""Hardware cost: FLOPs (multiply-accumulates) and parameter counts of a space.
+
+Every op reports `flops()` per sample as a symbolic expression of its shapes; parameters are the
+elements of the weights it owns. `architecture_cost` prices the architecture the current
+parametrization selects; `expected_cost` prices the supernet under an architecture distribution,
+differentiably in that distribution (each node weighted by the probability that it runs).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping, Union
+
+import torch
+
+from .choice import ChoiceOp, active_subgraph, switch_values
+from .expression import lazy
+from .graph import topological_order
+from .node import Node, Op, Tensor
+
+CostKind = Union[str, Callable[[Node], Any]]
+COST_KINDS = ("flops", "params")
+
+
+def node_cost(node: Node, kind: CostKind = "flops") -> Any:
+    """The cost of one node as an expression: its FLOPs, its own trainable weight elements, or `kind(node)`."""
+    if callable(kind):
+        return kind(node)
+    if kind == "flops":
+        return node.flops() if isinstance(node, Op) and not isinstance(node, ChoiceOp) else 0
+    if kind == "params":
+        owned = [t for t in node.operands if isinstance(t, Tensor) and t.owner is node and t.trainable]
+        return sum(math.prod(t.shape()) for t in owned)
+    raise ValueError(f"unknown cost kind {kind!r}; use one of {COST_KINDS} or a callable node -> cost")
+
+
+def architecture_cost(output: Node, kind: CostKind = "flops") -> float:
+    """Cost of the architecture the current parametrization selects (inactive options are free)."""
+    return float(sum(lazy(node_cost(n, kind)) for n in active_subgraph(output, topological_order(output))))
+
+
+def activation_probabilities(output: Node, distributions: Mapping[str, torch.Tensor]) -> dict[Node, Any]:
+    """Probability that each node runs when every switch draws its option from `distributions`
+    (switch id -> probabilities over its values). Exact for options that do not share nodes; a
+    node shared by several options gets the (clipped) sum, an upper bound."""
+    order = topological_order(output)
+    probability: dict[Node, Any] = {output: 1.0}
+    for node in reversed(order):
+        mass = probability.get(node, 0.0)
+        if isinstance(mass, torch.Tensor):
+            mass = torch.clamp(mass, max=1.0)
+        elif mass > 1.0:
+            mass = 1.0
+        probability[node] = mass
+        if isinstance(node, ChoiceOp) and node.switch.id in distributions:
+            weights = distributions[node.switch.id]
+            slots = {index: j for j, index in enumerate(switch_values(node.switch))}
+            for i, operand in enumerate(node.operands):
+                if i in slots:
+                    probability[operand] = probability.get(operand, 0.0) + mass * weights[slots[i]]
+        elif isinstance(node, ChoiceOp):  # a switch the distribution leaves out stays at its value
+            chosen = node.operands[node.active_index()]
+            probability[chosen] = probability.get(chosen, 0.0) + mass
+        else:
+            for operand in node.operands:
+                probability[operand] = probability.get(operand, 0.0) + mass
+    return probability
+
+
+def expected_cost(output: Node, distributions: Mapping[str, torch.Tensor], kind: CostKind = "flops") -> torch.Tensor:
+    """E[cost] under `distributions`: sum over nodes of P(node runs) * cost(node); a tensor with
+    gradients flowing into the distributions (hence into the architecture logits)."""
+    total: Any = torch.zeros(())
+    for node, probability in activation_probabilities(output, distributions).items():
+        cost = lazy(node_cost(node, kind))
+        if cost:
+            total = total + probability * float(cost)
+    return total
