@@ -7,15 +7,17 @@ differentiably in that distribution (each node weighted by the probability that 
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Callable, Mapping, Union
 
 import torch
 
 from .choice import ChoiceOp, active_subgraph, switch_values
-from .expression import lazy
+from .expression import lazy, walk
 from .graph import topological_order
 from .node import Node, Op, Tensor
+from .parameters import Parameter
 
 CostKind = Union[str, Callable[[Node], Any]]
 COST_KINDS = ("flops", "params")
@@ -67,11 +69,37 @@ def activation_probabilities(output: Node, distributions: Mapping[str, torch.Ten
 
 
 def expected_cost(output: Node, distributions: Mapping[str, torch.Tensor], kind: CostKind = "flops") -> torch.Tensor:
-    """E[cost] under `distributions`: sum over nodes of P(node runs) * cost(node); a tensor with
-    gradients flowing into the distributions (hence into the architecture logits)."""
+    """E[cost] under `distributions`: sum over nodes of P(node runs) * E[cost(node)]; a tensor with
+    gradients flowing into the distributions (hence into the architecture logits). A node whose
+    cost depends on value parameters with a distribution (kernel size, width) is averaged over them."""
     total: Any = torch.zeros(())
     for node, probability in activation_probabilities(output, distributions).items():
-        cost = lazy(node_cost(node, kind))
-        if cost:
-            total = total + probability * float(cost)
+        cost = expected_value(node_cost(node, kind), distributions)
+        if isinstance(cost, torch.Tensor) or cost:
+            total = total + probability * cost
+    return total
+
+
+def expected_value(expression: Any, distributions: Mapping[str, torch.Tensor]) -> Any:
+    """E[expression] over the parameters in it that `distributions` covers (others stay at their
+    current value): a float, or a tensor differentiable in the distributions."""
+    params, seen = [], set()
+    for item in walk(expression):
+        if isinstance(item, Parameter) and item.id in distributions and id(item) not in seen:
+            seen.add(id(item))
+            params.append(item)
+    if not params:
+        return float(lazy(expression))
+    saved = [p.current_value for p in params]
+    total: Any = 0.0
+    try:
+        for assignment in itertools.product(*(enumerate(p.values()) for p in params)):
+            weight: Any = 1.0
+            for p, (j, value) in zip(params, assignment):
+                p.current_value = value
+                weight = weight * distributions[p.id][j]
+            total = total + weight * float(lazy(expression))
+    finally:
+        for p, value in zip(params, saved):
+            p.current_value = value
     return total

@@ -17,6 +17,18 @@ class Parameter(Expression):
         self.id: Optional[str] = None
         self.rng = np.random.default_rng(seed)
         self.current_value: Any = None
+        self.searchable = True  # False: the supernet keeps the current value instead of learning it
+
+    def fix(self, value: Any = None) -> "Parameter":
+        """Mark this parameter as not searched (optionally setting its value); returns it."""
+        if value is not None:
+            self.set_current(value)
+        self.searchable = False
+        return self
+
+    def values(self) -> list:
+        """Every value of the domain, in order (discrete parameters only)."""
+        raise TypeError(f"parameter {self.label()} has a continuous domain {self.domain()}")
 
     @property
     def _registered(self) -> bool:
@@ -95,6 +107,9 @@ class CategoricalParameter(Parameter):
 
     def _draw(self, rng: np.random.Generator) -> Any:
         return self.choices[int(rng.integers(len(self.choices)))]
+
+    def values(self) -> list:
+        return list(self.choices)
 
     def index(self, value: Any = None) -> int:
         """Position of `value` (default: the current value) among the choices."""

@@ -75,3 +75,22 @@ def test_dynamic_depth_node_probability_is_the_mass_of_deeper_exits():
     one_conv = 2 * 8 * 2 * 3
     w = torch.tensor([0.2, 0.3, 0.5])
     assert float(expected_cost(out, {depth.id: w})) == pytest.approx(one_conv * (1 + 0.8 + 0.5))
+
+
+def test_expected_cost_averages_over_value_parameter_distributions():
+    from supernet import CategoricalParameter
+    x = Tensor("x", (1, 2, 16), ("N", "C", "L"))
+    kernel = CategoricalParameter([1, 3, 5], name="k")
+
+    @search_space
+    def space(x):
+        return conv1d(x, 4, kernel)
+
+    out = space(x)
+    per_tap = 4 * 16 * 2
+    p = torch.tensor([0.5, 0.25, 0.25], requires_grad=True)
+    cost = expected_cost(out, {kernel.id: p})
+    assert float(cost) == pytest.approx(per_tap * (0.5 * 1 + 0.25 * 3 + 0.25 * 5))
+    cost.backward()
+    assert p.grad.tolist() == pytest.approx([per_tap * 1, per_tap * 3, per_tap * 5])
+    assert kernel.current_value == 1  # restored
