@@ -5,34 +5,44 @@ import copy
 import sys
 from typing import Any, Mapping
 
-from .choice import ChoiceOp, switch_values
+from .choice import ChoiceOp
 from .graph import get_nodes
 from .node import Node
+from .parameters import CategoricalParameter, IntScalarParameter, Parameter
+from .parametrization import parametrization
 
 
-def discretize(space: Node, architecture: Mapping[str, int]) -> Node:
+def discretize(space: Node, architecture: Mapping[str, Any]) -> Node:
     """A copy of `space` in which each ChoiceOp is replaced by the option `architecture` selects.
 
-    `architecture` maps switch ids to option indices; switches it omits keep their current value.
-    Node ids are kept, so weights can be carried over by id. The original space is not modified.
+    `architecture` maps switch ids to option indices and value-parameter ids (kernel sizes,
+    widths...) to values; a chosen value parameter is narrowed to that single value, so the weights
+    it sizes are allocated at the chosen size. Parameters it omits keep their current value and
+    domain. Node ids are kept, so weights can be carried over by id. `space` is not modified.
     """
-    switches = {c.switch.id: c.switch for c in get_nodes(space) if isinstance(c, ChoiceOp)}
-    for switch_id, index in architecture.items():
-        if switch_id not in switches:
-            raise KeyError(f"architecture names unknown switch {switch_id!r}; known switches: {sorted(switches)}")
-        allowed = switch_values(switches[switch_id])
-        if index not in allowed:
-            raise ValueError(f"architecture picks option {index!r} for switch {switch_id}, which allows {allowed}")
+    params = parametrization(space)
+    switches = {c.switch.id for c in get_nodes(space) if isinstance(c, ChoiceOp)}
+    for key, value in architecture.items():
+        if key not in params:
+            raise KeyError(f"architecture names unknown switch or parameter {key!r}; known switches: {sorted(switches)}")
+        allowed = params[key].values() if hasattr(params[key], "values") else []
+        if value not in allowed:
+            what = "option" if key in switches else "value"
+            raise ValueError(f"architecture picks {what} {value!r} for {key}, which allows {allowed}")
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 100_000))  # deepcopy recurses along operand/user links
     try:
         fixed = copy.deepcopy(space)
     finally:
         sys.setrecursionlimit(limit)
+    copied = parametrization(fixed)
+    for key, value in architecture.items():
+        if key not in switches:
+            _narrow(copied[key], value)
     choices = [n for n in get_nodes(fixed) if isinstance(n, ChoiceOp)]
     for choice in choices:
         if choice.switch.id in architecture:
-            choice.switch.current_value = architecture[choice.switch.id]
+            choice.switch.set_current(architecture[choice.switch.id])
     replacement: dict[int, Node] = {}
     for choice in choices:
         replacement[id(choice)] = choice.operands[choice.active_index()]
@@ -53,6 +63,16 @@ def discretize(space: Node, architecture: Mapping[str, int]) -> Node:
             if not any(u is node for u in operand.users):
                 operand.users.append(node)
     return output
+
+
+def _narrow(param: Parameter, value: Any) -> None:
+    """Restrict a (copied) parameter's domain to one value: it no longer varies nor is searched."""
+    param.set_current(value)
+    if isinstance(param, CategoricalParameter):
+        param.choices = [param.current_value]
+    elif isinstance(param, IntScalarParameter):
+        param.min = param.max = param.current_value
+    param.searchable = False
 
 
 def describe(output: Node) -> list[dict[str, Any]]:

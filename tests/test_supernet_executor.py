@@ -121,7 +121,7 @@ def test_discretize_removes_choices_and_keeps_original():
     exported = BasicExecutor(fixed)
     assert not any("arch" in name or "choice" in name for name, _ in exported.named_parameters())
     assert exported(torch.randn(2, 4, 12)).shape == (2, 3)
-    with pytest.raises(KeyError, match="unknown switch 'nope'"):
+    with pytest.raises(KeyError, match="unknown switch or parameter 'nope'"):
         discretize(net, {"nope": 0})
     with pytest.raises(ValueError, match="option 7"):
         discretize(net, {switches[0]: 7})
@@ -138,3 +138,23 @@ def test_supernet_output_shape_matches_symbolic_shape_2d():
     net = space(x)
     model = SupernetExecutor(net)
     assert tuple(model(torch.randn(1, 3, 8, 8)).shape) == lazy(net.shape())
+
+
+def test_discretize_narrows_chosen_value_parameters_so_weights_shrink():
+    from supernet import CategoricalParameter
+    x = Tensor("x", (1, 2, 16), ("N", "C", "L"))
+    kernel = CategoricalParameter([1, 3, 5], name="k")
+    width = IntScalarParameter(2, 8, step_size=2, name="w")
+
+    @search_space
+    def space(x):
+        return conv1d(x, width, kernel)
+
+    net = space(x)
+    fixed = discretize(net, {kernel.id: 3, width.id: 4})
+    model = BasicExecutor(fixed)
+    assert model.get_parameter("space_0.Conv1d_0.weight").shape == (4, 2, 3)
+    assert BasicExecutor(net).get_parameter("space_0.Conv1d_0.weight").shape == (8, 2, 5)  # original untouched
+    assert kernel.current_value == 1 and kernel.choices == [1, 3, 5]
+    with pytest.raises(ValueError, match="picks value 4 for space_0.Conv1d_0.weight.k"):
+        discretize(net, {kernel.id: 4})
