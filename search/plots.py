@@ -9,8 +9,11 @@ import matplotlib.pyplot as plt
 
 
 def _short(switch_id: str) -> str:
-    parts = switch_id.split(".")
-    return ".".join(parts[-3:-1]) if len(parts) >= 3 else switch_id
+    """A panel title: the id without its space prefix and without a trailing `ChoiceOp_k.choice`."""
+    parts = switch_id.split(".")[1:] or switch_id.split(".")
+    if len(parts) >= 2 and parts[-1] == "choice" and parts[-2].startswith("ChoiceOp_"):
+        parts = parts[:-2] or parts
+    return ".".join(parts[-3:])
 
 
 def plot_alpha_trajectories(history: dict[str, Any], path: Union[str, Path, None] = None, columns: int = 3):
