@@ -49,6 +49,8 @@ class BilevelOptimizer:
     def __init__(self, supernet: SupernetExecutor, loss: Loss, config: BilevelConfig, total_epochs: int) -> None:
         self.supernet, self.loss, self.config = supernet, loss, config
         self.weights = supernet.weight_parameters()
+        # the module weight steps run: the supernet, or DistributedDataParallel around it (fit_supernet)
+        self.model: torch.nn.Module = supernet
         self.alphas = supernet.arch_parameters()
         self.weight_optimizer = torch.optim.SGD(self.weights, lr=config.weight_lr, momentum=config.weight_momentum, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.weight_optimizer, max(1, total_epochs), eta_min=config.weight_lr_min)
@@ -58,7 +60,7 @@ class BilevelOptimizer:
         """One SGD step on the weights only; returns (loss, logits) detached."""
         self.supernet.train()
         self.weight_optimizer.zero_grad(set_to_none=True)
-        logits = self.supernet(x)
+        logits = self.model(x)
         loss = self.loss(logits, y)
         loss.backward(inputs=self.weights)
         if self.config.grad_clip:

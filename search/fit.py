@@ -1,10 +1,14 @@
-"""fit_supernet: the differentiable search, end to end."""
+"""fit_supernet: the differentiable search, end to end (single process or distributed, resumable)."""
 from __future__ import annotations
 
+import contextlib
 import copy
-import re
+import math
 import random
-from typing import Any, Callable, Optional, Sequence, Union
+import re
+import warnings
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -14,13 +18,19 @@ from tqdm.auto import tqdm
 from supernet import SupernetExecutor, lazy
 from supernet.node import Node
 
-from .bilevel import BilevelConfig, BilevelOptimizer
+from .bilevel import BilevelConfig, BilevelOptimizer, frozen_buffers
+from .checkpoint import Checkpointer, capture_rng_state, load_plain_state, plain_state, restore_rng_state
+from .distributed import DistributedContext, average_gradients_before_step, setup_distributed, wrap_weights
+from .guard import StepGuard
 from .history import AlphaHistory
-from .loaders import Data, as_loader, infinite, move, split_in_halves
+from .loaders import BatchStream, Data, is_resumable, move, search_loader, set_pass, split_in_halves
 from .result import SearchResult
 from .strategies import Strategy, get_strategy
+from .validation import check_batch, check_labels, classes_of, dataset_labels
 
 Callback = Callable[[dict[str, Any]], Optional[bool]]
+
+VAL_SEED_OFFSET = 1_000_003  # the validation stream's permutations never coincide with the training ones
 
 
 def seed_everything(seed: int) -> None:
@@ -46,88 +56,294 @@ def fit_supernet(
     callbacks: Optional[Sequence[Callback]] = None,
     optim: Union[BilevelConfig, dict, None] = None,
     record_every: int = 1,
+    distributed: Optional[bool] = None,
+    checkpoint_dir: Union[str, Path, None] = None,
+    resume: bool = False,
+    max_bad_steps: Optional[int] = 5,
 ) -> SearchResult:
     """Search the architecture of `space` (its output node) by bilevel optimisation.
 
     `train`/`val` are (x, y) tensor pairs, Datasets or DataLoaders; `val=None` splits `train` in two
     halves. Each step updates the alphas on a validation batch, then the weights on a training
-    batch. `metrics` are torchmetrics objects (default: accuracy when the loss is cross-entropy).
-    `callbacks` are called after every epoch with a dict of the run's state; one returning True
-    stops the search. Returns a SearchResult whose `export()` gives the argmax architecture.
+    batch. Each epoch's order of (x, y) tensors and Datasets is a pure function of (seed, epoch);
+    a DataLoader is used as it is. `metrics` are torchmetrics objects (default: accuracy when the
+    loss is cross-entropy). `callbacks` are called after every epoch with a dict of the run's
+    state; one returning True stops the search. The first batches are checked against the space
+    (input shape; labels within the classes for cross-entropy) before the search starts.
+
+    Scale-out and resilience:
+    - `distributed`: True runs the search on torch.distributed (launch with `torchrun`), None
+      does so when launched by torchrun with more than one process. `batch_size` is the global
+      batch, split between the processes; weights are synchronised by DistributedDataParallel,
+      architecture gradients are averaged too; every process returns the same SearchResult and
+      only rank 0 writes checkpoints. Runs agree, within float rounding, with a single-process
+      search of the same global batch (spaces with BatchNorm aside: its statistics are per process).
+    - `checkpoint_dir`: a checkpoint after every epoch (the newest two are kept), written
+      atomically. `resume=True` continues from the newest one there (or starts afresh if there is
+      none); the resumed search returns a SearchResult bit-identical to an uninterrupted one
+      (for tensor or Dataset data). Without `resume`, a directory holding checkpoints is refused.
+    - `max_bad_steps`: a step whose loss or gradients are NaN or inf is skipped with a warning;
+      after this many consecutive skipped steps of one kind the search raises FloatingPointError,
+      leaving the last good checkpoint intact. None turns the checks off.
+
+    Returns a SearchResult whose `export()` gives the argmax architecture.
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    _check_settings(epochs, batch_size, record_every, checkpoint_dir, resume)
+    context, device = setup_distributed(distributed, torch.device(device) if device is not None else None)
     seed_everything(seed)
     strategy = copy.deepcopy(get_strategy(strategy))  # schedules mutate it; the caller's stays as given
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    val_argument = "val"
     if val is None:
         train, val = split_in_halves(train, seed)
-    train_loader = as_loader(train, batch_size, shuffle=True, seed=seed, argument="train")
-    val_loader = as_loader(val, batch_size, shuffle=True, seed=seed + 1, argument="val")
+        val_argument = "val (the half of train that val=None holds out)"
+        if len(train) < batch_size:
+            raise ValueError(
+                f"val=None splits train's {len(train) + len(val)} samples into halves of {len(train)} (weights) and {len(val)} "
+                f"(architecture), fewer than one batch of {batch_size}; lower batch_size, pass more data, or pass val= explicitly"
+            )
+    rank, world = context.rank, context.world_size
+    train_loader = search_loader(train, batch_size, seed, "train", rank, world)
+    val_loader = search_loader(val, batch_size, seed + VAL_SEED_OFFSET, val_argument, rank, world)
     if len(train_loader) == 0:
         raise ValueError("train yields no batch")
 
     supernet = SupernetExecutor(space, mixture=strategy.mixture(), seed=seed).to(device)
+    if not supernet.arch_parameters():
+        raise ValueError(f"the space ending at {space.id} has no ChoiceOp: there is no architecture to search "
+                         "(train it as a fixed network, e.g. with BasicExecutor and search.retrain.train_classifier)")
     loss_fn = loss if loss is not None else torch.nn.functional.cross_entropy
+    num_classes = classes_of(space, loss)
+    context.agree(lambda: _check_first_batches(supernet, train_loader, val_loader, num_classes, val_argument))
     meters = _metric_set(space, metrics, loss is None)
     train_meters = {k: m.clone().to(device) for k, m in meters.items()}
     val_meters = {k: m.clone().to(device) for k, m in meters.items()}
     config = BilevelConfig.from_any(optim)
     bilevel = BilevelOptimizer(supernet, loss_fn, config, epochs)
-    history = AlphaHistory(supernet)
-    val_stream = infinite(val_loader)
-    epoch_metrics: list[dict[str, float]] = []
-    step = 0
-    history.record(step, 0, supernet)
+    if context.enabled:
+        bilevel.model = wrap_weights(supernet, device)
+        average_gradients_before_step(bilevel.arch_optimizer, context)  # before the guard's check
+    checkpoints = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
+    guard = None
+    if max_bad_steps is not None:
+        guard = StepGuard(max_bad_steps, context, lambda: _newest(checkpoints))
+        bilevel.loss = guard.watch_loss(bilevel.loss)
+        guard.attach(bilevel.weight_optimizer)
+        guard.attach(bilevel.arch_optimizer)
+    run = _Search(supernet, bilevel, strategy, AlphaHistory(supernet), guard, list(callbacks or []), context, device)
+    settings = {
+        "strategy": strategy.config(), "epochs": epochs, "batch_size": batch_size, "seed": seed, "optim": vars(config),
+        "record_every": record_every, "train_samples": _size(train_loader), "val_samples": _size(val_loader),
+    }
+    loaded = _load_checkpoint(checkpoints, resume, context)
+    if loaded is not None:
+        path, state = loaded
+        _check_same_settings(path, state["settings"], settings)
+        if not (is_resumable(train_loader) and is_resumable(val_loader)):
+            warnings.warn("resuming with a DataLoader as data: the batches after the checkpoint follow that loader, "
+                          "so the search is not bit-identical to an uninterrupted one (pass tensors or a Dataset)", RuntimeWarning)
+        run.load_state_dict(state, path)
+    else:
+        run.history.record(0, 0, supernet)
+    val_stream = BatchStream(val_loader, run.val_position, val_argument)
 
-    bar = tqdm(range(epochs), desc="search", disable=not progress, leave=False)
-    for epoch in bar:
+    bar = tqdm(range(run.next_epoch, epochs), desc="search", disable=not (progress and context.is_main), leave=False,
+               initial=run.next_epoch, total=epochs)
+    for epoch in ([] if run.finished else bar):
         strategy.on_epoch_start(epoch, epochs, supernet)
+        set_pass(train_loader, epoch)
         sums = {"train_loss": 0.0, "val_loss": 0.0}
         counts = {"train_loss": 0, "val_loss": 0}
         for batch in train_loader:
             train_batch = move(batch, device)
             val_batch = move(next(val_stream), device)
+            skipped = False
             if strategy.searches_architecture(epoch):
-                val_loss, val_logits = strategy.architecture_step(bilevel, train_batch, val_batch)
+                with _guarded(guard, "architecture", epoch, run.step, supernet):
+                    val_loss, val_logits = strategy.architecture_step(bilevel, train_batch, val_batch)
+                skipped = guard is not None and guard.skipped
             else:
-                with torch.no_grad():
+                with torch.no_grad(), frozen_buffers(supernet):
                     supernet.train()
                     val_logits = supernet(val_batch[0])
                     val_loss = loss_fn(val_logits, val_batch[1])
-            _update(val_meters, val_logits, val_batch[1])
-            sums["val_loss"] += float(val_loss)
-            counts["val_loss"] += 1
-            train_loss, train_logits = bilevel.weight_step(*train_batch)
-            _update(train_meters, train_logits, train_batch[1])
-            sums["train_loss"] += float(train_loss)
-            counts["train_loss"] += 1
-            step += 1
-            if step % record_every == 0:
-                history.record(step, epoch, supernet)
+            if not skipped:
+                _update(val_meters, val_logits, val_batch[1])
+                sums["val_loss"] += float(val_loss)
+                counts["val_loss"] += 1
+            with _guarded(guard, "weight", epoch, run.step, supernet):
+                train_loss, train_logits = bilevel.weight_step(*train_batch)
+            if not (guard is not None and guard.skipped):
+                _update(train_meters, train_logits, train_batch[1])
+                sums["train_loss"] += float(train_loss)
+                counts["train_loss"] += 1
+            run.step += 1
+            if run.step % record_every == 0:
+                run.history.record(run.step, epoch, supernet)
         bilevel.end_epoch()
-        row = {"epoch": epoch, **{k: sums[k] / max(1, counts[k]) for k in sums}}
+        row = {"epoch": epoch, **_mean_losses(sums, counts, context, device)}
         row.update({f"train_{k}": float(m.compute()) for k, m in train_meters.items()})
         row.update({f"val_{k}": float(m.compute()) for k, m in val_meters.items()})
         for m in (*train_meters.values(), *val_meters.values()):
             m.reset()
-        epoch_metrics.append(row)
+        run.metrics.append(row)
         bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
-        state = {"epoch": epoch, "metrics": row, "probabilities": supernet.probabilities(), "supernet": supernet, "strategy": strategy}
-        if any(callback(state) for callback in (callbacks or [])):
+        state = {"epoch": epoch, "metrics": row, "probabilities": supernet.probabilities(), "supernet": supernet,
+                 "strategy": strategy, "rank": context.rank, "world_size": context.world_size}
+        stop = context.any(any(callback(state) for callback in run.callbacks))
+        run.next_epoch, run.val_position, run.finished = epoch + 1, val_stream.position, stop or epoch == epochs - 1
+        if checkpoints is not None:
+            checkpoint = run.state_dict(settings)  # collective: gathers every process's random state
+            if context.is_main:
+                checkpoints.save(checkpoint, epoch)
+        if stop:
             break
     bar.close()
 
     return SearchResult(
         architecture=strategy.select(supernet),
         probabilities=supernet.probabilities(),
-        history=history.as_dict(),
-        metrics=epoch_metrics,
+        history=run.history.as_dict(),
+        metrics=run.metrics,
         option_names=supernet.option_names(),
         config={"strategy": strategy.config(), "epochs": epochs, "batch_size": batch_size, "seed": seed, "optim": vars(config)},
         supernet_state={k: v.detach().cpu().clone() for k, v in supernet.state_dict().items()},
         space=space,
     )
+
+
+class _Search:
+    """The stateful parts of a search and its counters: what a checkpoint captures and restores."""
+
+    def __init__(self, supernet: SupernetExecutor, bilevel: BilevelOptimizer, strategy: Strategy, history: AlphaHistory,
+                 guard: Optional[StepGuard], callbacks: list[Callback], context: DistributedContext, device: torch.device) -> None:
+        self.supernet, self.bilevel, self.strategy, self.history = supernet, bilevel, strategy, history
+        self.guard, self.callbacks, self.context, self.device = guard, callbacks, context, device
+        self.step = 0  # steps done
+        self.next_epoch = 0
+        self.val_position = 0  # validation batches drawn
+        self.finished = False  # the last epoch ran, or a callback stopped the search
+        self.metrics: list[dict[str, float]] = []
+
+    def state_dict(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """The checkpoint of the search at the end of epoch `next_epoch - 1`; a collective call
+        (the random states of every process are gathered), meant to be saved by rank 0."""
+        return {
+            "epoch": self.next_epoch - 1, "finished": self.finished, "step": self.step, "val_position": self.val_position,
+            "settings": settings, "world_size": self.context.world_size, "metrics": list(self.metrics),
+            "supernet": {k: v.detach().cpu() for k, v in self.supernet.state_dict().items()},
+            "bilevel": self.bilevel.state_dict(), "strategy": plain_state(self.strategy),
+            "mixture": plain_state(self.supernet.mixture), "callbacks": [plain_state(c) for c in self.callbacks],
+            "history": self.history.as_dict(), "guard": self.guard.state_dict() if self.guard is not None else None,
+            "rng": self.context.all_gather_object(capture_rng_state(self.device)),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], path: Path) -> None:
+        """Continue from a checkpoint: the states of every part, the counters, then the random states."""
+        self.supernet.load_state_dict(state["supernet"])
+        self.bilevel.load_state_dict(state["bilevel"])
+        load_plain_state(self.strategy, state["strategy"])
+        load_plain_state(self.supernet.mixture, state["mixture"])
+        if len(state["callbacks"]) == len(self.callbacks):
+            for callback, saved in zip(self.callbacks, state["callbacks"]):
+                load_plain_state(callback, saved)
+        elif any(saved.get("attributes", True) for saved in state["callbacks"]):  # callbacks with state
+            warnings.warn(f"checkpoint {path} holds the state of {len(state['callbacks'])} callback(s), this search has "
+                          f"{len(self.callbacks)}: the callbacks start afresh", RuntimeWarning)
+        saved = state["history"]
+        self.history.steps, self.history.epochs = list(saved["steps"]), list(saved["epochs"])
+        self.history.probabilities = {k: list(v) for k, v in saved["probabilities"].items()}
+        self.history.logits = {k: list(v) for k, v in saved["logits"].items()}
+        if self.guard is not None and state["guard"] is not None:
+            self.guard.load_state_dict(state["guard"])
+        self.step, self.next_epoch, self.val_position = state["step"], state["epoch"] + 1, state["val_position"]
+        self.finished, self.metrics = state["finished"], list(state["metrics"])
+        rng, rank = state["rng"], self.context.rank
+        if state["world_size"] != self.context.world_size:
+            warnings.warn(f"checkpoint {path} was written by {state['world_size']} process(es), this search runs on "
+                          f"{self.context.world_size}: it continues with the same global batches, but is not bit-identical "
+                          "to an uninterrupted run", RuntimeWarning)
+        restore_rng_state(rng[rank] if rank < len(rng) else rng[0], self.device)
+
+
+def _check_settings(epochs: Any, batch_size: Any, record_every: Any, checkpoint_dir: Any, resume: bool) -> None:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1:
+        raise ValueError(f"record_every must be a positive int, got {record_every!r}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir= (the directory the interrupted search wrote its checkpoints to)")
+
+
+def _check_first_batches(supernet: SupernetExecutor, train_loader: Any, val_loader: Any, num_classes: Optional[int], val_argument: str) -> None:
+    """Fail before training when the first train or val batch does not fit the space."""
+    with torch.random.fork_rng(devices=[]):  # a user's DataLoader may draw from the global generator
+        for loader, argument in ((train_loader, "train"), (val_loader, val_argument)):
+            set_pass(loader, 0)
+            batch = next(iter(loader), None)
+            if batch is None:
+                raise ValueError(f"{argument} yields no batch")
+            check_batch(supernet, batch, argument, num_classes)
+            labels = dataset_labels(loader.dataset) if num_classes is not None else None
+            if labels is not None:  # (x, y) tensors: every label is checked, not only the first batch's
+                check_labels(supernet, labels[0], argument, num_classes, sample_ids=labels[1])
+
+
+def _size(loader: Any) -> Optional[int]:
+    try:
+        return len(loader.dataset)
+    except TypeError:
+        return None
+
+
+def _guarded(guard: Optional[StepGuard], kind: str, epoch: int, step: int, module: torch.nn.Module) -> ContextManager[None]:
+    """`guard.step(...)`, or nothing when the steps are not guarded."""
+    return guard.step(kind, epoch, step, module) if guard is not None else contextlib.nullcontext()
+
+
+def _mean_losses(sums: dict[str, float], counts: dict[str, int], context: DistributedContext, device: torch.device) -> dict[str, float]:
+    """Epoch means of the losses over every process's steps (NaN when every step was skipped)."""
+    keys = list(sums)
+    totals = torch.tensor([sums[k] for k in keys] + [float(counts[k]) for k in keys], dtype=torch.float64,
+                          device=device if context.enabled else "cpu")
+    context.all_reduce_sum(totals)
+    values = totals.tolist()
+    n = len(keys)
+    return {k: (values[i] / values[n + i] if values[n + i] else math.nan) for i, k in enumerate(keys)}
+
+
+def _newest(checkpoints: Optional[Checkpointer]) -> Optional[str]:
+    if checkpoints is None:
+        return None
+    latest = checkpoints.latest()
+    return str(latest) if latest is not None else None
+
+
+def _load_checkpoint(checkpoints: Optional[Checkpointer], resume: bool, context: DistributedContext) -> Optional[tuple[Path, dict[str, Any]]]:
+    """Rank 0 reads the newest checkpoint (resume) or makes sure there is none to overwrite; every
+    process gets what rank 0 read."""
+    if checkpoints is None:
+        return None
+
+    def refuse_to_overwrite() -> None:
+        if context.is_main and not resume and checkpoints.latest() is not None:
+            raise FileExistsError(
+                f"checkpoint_dir {checkpoints.directory} already holds checkpoints ({checkpoints.latest().name}); "
+                "pass resume=True to continue that search, or choose an empty directory"
+            )
+
+    context.agree(refuse_to_overwrite)
+    if not resume:
+        return None
+    return context.broadcast_object(checkpoints.load_latest() if context.is_main else None)
+
+
+def _check_same_settings(path: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
+    differing = [f"{k}: {saved.get(k)!r} in the checkpoint, {current.get(k)!r} now" for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
+    if differing:
+        raise ValueError(f"checkpoint {path} was written by a search with other settings ({'; '.join(differing)}); "
+                         "resume with the same settings, or start afresh in another checkpoint_dir")
 
 
 def _metric_set(space: Node, metrics: Optional[Sequence[torchmetrics.Metric]], cross_entropy: bool) -> dict[str, torchmetrics.Metric]:

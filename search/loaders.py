@@ -1,10 +1,18 @@
-"""Turning what users pass as data ((x, y) tensors, a Dataset, a DataLoader) into seeded loaders."""
+"""Turning what users pass as data ((x, y) tensors, a Dataset, a DataLoader) into seeded loaders.
+
+The search loaders (`search_loader`) draw each pass's order from `ShardedSampler`: a permutation
+that is a pure function of (seed, pass), split between the processes of a distributed search the
+way `DistributedSampler` splits it. The global batch `t` of a pass is therefore the same set of
+samples whatever the number of processes, and a resumed search can regenerate, from its position
+alone, exactly the batches an uninterrupted one would have drawn (`BatchStream`).
+"""
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+import itertools
+from typing import Any, Iterator, Optional, Union
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, TensorDataset
 
 Data = Union[tuple, list, Dataset, DataLoader]
 
@@ -26,10 +34,114 @@ def as_loader(data: Data, batch_size: int, shuffle: bool, seed: int, argument: s
     if isinstance(data, DataLoader):
         return data
     dataset = as_dataset(data, argument)
-    if shuffle and len(dataset) < batch_size:
-        raise ValueError(f"{argument} has {len(dataset)} samples, fewer than one batch of {batch_size}; lower batch_size or pass more data")
+    if shuffle:
+        _check_one_batch(dataset, batch_size, argument)
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=shuffle)
+
+
+class ShardedSampler(DistributedSampler):
+    """`DistributedSampler` (shuffled, tail dropped) whose order is a pure function of (seed, pass).
+
+    `set_position(pass_index, skip)` selects the pass (`set_epoch`) and starts `skip` samples into
+    this process's shard, so a stream can be resumed in the middle of a pass. With one replica it
+    is a seeded shuffle; with `num_replicas` processes, rank r takes every r-th sample of the same
+    permutation, so consecutive per-rank batches together form the single-process batches.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int, num_replicas: int = 1, rank: int = 0) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        self.skip = 0
+
+    def set_position(self, pass_index: int, skip: int = 0) -> None:
+        """Select the pass whose permutation to draw and how many of this shard's samples to skip."""
+        self.set_epoch(pass_index)
+        self.skip = skip
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(super().__iter__(), self.skip, None)
+
+    def __len__(self) -> int:
+        return max(0, self.num_samples - self.skip)
+
+
+def search_loader(data: Data, batch_size: int, seed: int, argument: str = "data", rank: int = 0, world_size: int = 1) -> DataLoader:
+    """A shuffling DataLoader over `data` whose batches are a pure function of (seed, pass).
+
+    `batch_size` is the global batch: each of the `world_size` processes loads `batch_size //
+    world_size` samples of it. Incomplete batches are dropped. A DataLoader passed as `data` is
+    rejected in a distributed search (its sampler cannot be sharded) and returned as is otherwise.
+    """
+    if isinstance(data, DataLoader):
+        if world_size > 1:
+            raise TypeError(
+                f"{argument}: a distributed search shards the data itself; pass (x, y) tensors or a Dataset "
+                f"(e.g. {argument}_loader.dataset), not a DataLoader"
+            )
+        return data
+    if batch_size % world_size:
+        raise ValueError(f"batch_size {batch_size} is the global batch and must be a multiple of the {world_size} processes")
+    dataset = as_dataset(data, argument)
+    _check_one_batch(dataset, batch_size, argument)
+    sampler = ShardedSampler(dataset, seed, num_replicas=world_size, rank=rank)
+    # a generator of its own: each iteration draws a worker seed from it, not from torch's global one
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size // world_size, sampler=sampler, drop_last=True, generator=generator)
+
+
+def set_pass(loader: DataLoader, pass_index: int) -> None:
+    """Make `loader` draw the order of pass `pass_index` (no-op for loaders fit_supernet did not build)."""
+    if isinstance(loader.sampler, ShardedSampler):
+        loader.sampler.set_position(pass_index, 0)
+
+
+def is_resumable(loader: DataLoader) -> bool:
+    """Whether the loader's batches are a pure function of (seed, pass): built by `search_loader`."""
+    return isinstance(loader.sampler, ShardedSampler)
+
+
+class BatchStream:
+    """Endless batches of a loader, pass after pass; `position` counts the batches drawn so far.
+
+    For a `search_loader`, pass `p` uses permutation `p`, and a stream started at `position=k`
+    yields exactly what a stream started at 0 yields after its first k batches (it skips inside the
+    sampler, without loading the skipped samples). Other loaders are cycled from their start.
+    """
+
+    def __init__(self, loader: DataLoader, position: int = 0, argument: str = "val") -> None:
+        self.loader = loader
+        self.argument = argument
+        self.position = position
+        self._batches: Optional[Iterator[Any]] = None
+
+    def __iter__(self) -> "BatchStream":
+        return self
+
+    def __next__(self) -> Any:
+        if self._batches is None:
+            self._batches = self._generate()
+        batch = next(self._batches)
+        self.position += 1
+        return batch
+
+    def _generate(self) -> Iterator[Any]:
+        sampler = self.loader.sampler
+        if isinstance(sampler, ShardedSampler):
+            per_pass = sampler.num_samples // self.loader.batch_size
+            if per_pass == 0:
+                raise ValueError(f"the {self.argument} loader yields no batch")
+            pass_index, offset = divmod(self.position, per_pass)
+            while True:
+                sampler.set_position(pass_index, offset * self.loader.batch_size)
+                yield from self.loader
+                pass_index, offset = pass_index + 1, 0
+        while True:
+            yielded = False
+            for batch in self.loader:
+                yielded = True
+                yield batch
+            if not yielded:
+                raise ValueError(f"the {self.argument} loader yields no batch")
 
 
 def split_in_halves(data: Data, seed: int) -> tuple[Dataset, Dataset]:
@@ -52,12 +164,11 @@ def move(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def infinite(loader: DataLoader):
+def infinite(loader: DataLoader) -> Iterator[Any]:
     """Cycle a loader forever (the validation stream of the architecture steps)."""
-    while True:
-        yielded = False
-        for batch in loader:
-            yielded = True
-            yield batch
-        if not yielded:
-            raise ValueError("the validation loader yields no batch")
+    return BatchStream(loader)
+
+
+def _check_one_batch(dataset: Dataset, batch_size: int, argument: str) -> None:
+    if len(dataset) < batch_size:
+        raise ValueError(f"{argument} has {len(dataset)} samples, fewer than one batch of {batch_size}; lower batch_size or pass more data")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -27,6 +28,23 @@ class SearchResult:
     config: dict[str, Any] = field(default_factory=dict)
     supernet_state: Optional[dict[str, torch.Tensor]] = field(default=None, repr=False)
     space: Optional[Node] = field(default=None, repr=False, compare=False)
+
+    def __eq__(self, other: object) -> bool:
+        """Bit-identical results: equal plain fields (NaN equals NaN) and equal weight tensors
+        (`torch.equal`); the attached search space is not compared."""
+        if not isinstance(other, SearchResult):
+            return NotImplemented
+        fields = ("architecture", "probabilities", "history", "metrics", "option_names", "config")
+        if not all(_same(getattr(self, f), getattr(other, f)) for f in fields):
+            return False
+        mine, theirs = self.supernet_state, other.supernet_state
+        if mine is None or theirs is None:
+            return mine is None and theirs is None
+        return mine.keys() == theirs.keys() and all(
+            mine[k].dtype == theirs[k].dtype and torch.equal(mine[k], theirs[k]) for k in mine
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
 
     @property
     def chosen_options(self) -> dict[str, str]:
@@ -90,3 +108,16 @@ class SearchResult:
             metrics=payload["metrics"], option_names=payload["option_names"], config=payload["config"],
             supernet_state=state, space=space,
         )
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Deep equality of plain data in which NaN equals NaN (and a tuple its list)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+    return a == b

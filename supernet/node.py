@@ -153,7 +153,12 @@ class Op(Node):
             raise RuntimeError(f"{kind} {self.id} is already part of a graph; create a new {kind}(...) for each use")
         for i, operand in enumerate(operands):
             if not isinstance(operand, Node):
-                raise TypeError(f"{kind}: operand {i} is {type(operand).__name__} {operand!r}, not a graph node (Tensor or op output)")
+                what = type(operand).__name__
+                shown = f"of shape {tuple(operand.shape)}" if hasattr(operand, "shape") and hasattr(operand, "dtype") else repr(operand)[:80]
+                raise TypeError(
+                    f"{kind}: operand {i} is {what} {shown}, not a graph node "
+                    "(a supernet Tensor or an op output); declare inputs as supernet.Tensor and feed data at run time"
+                )
         n_in = len(operands) if self.n_inputs is None else min(self.n_inputs, len(operands))
         if n_in < self.min_inputs:
             raise TypeError(f"{kind} needs at least {self.min_inputs} data operand(s), got {n_in}")

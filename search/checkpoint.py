@@ -1,0 +1,174 @@
+"""Search checkpoints: one file per finished epoch, written atomically, enough to resume exactly.
+
+A checkpoint holds the weights and alphas, the optimizer and scheduler states, the strategy's
+plain state, the alpha history and epoch metrics, the position of the validation stream and the
+Python, NumPy and torch random states. Since each epoch's data order is a pure function of (seed,
+epoch) (see `search.loaders`), restoring these at an epoch boundary makes the resumed search draw
+and compute exactly what the uninterrupted one would have: its `SearchResult` is bit-identical.
+
+Files are `epoch_0003.pt`, written to a temporary file in the same directory and renamed over
+the final name (an interrupted write never leaves a truncated checkpoint). They load with
+`torch.load(weights_only=True)`: no code is unpickled.
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+import torch
+
+FORMAT = 1
+_NAME = re.compile(r"^epoch_(\d+)\.pt$")
+
+
+class Checkpointer:
+    """The checkpoints of one search in `directory`; the newest `keep` are kept (None: all)."""
+
+    def __init__(self, directory: Union[str, Path], keep: Optional[int] = 2) -> None:
+        if keep is not None and keep < 1:
+            raise ValueError(f"keep must be a positive int or None, got {keep!r}")
+        self.directory = Path(directory)
+        self.keep = keep
+
+    def path(self, epoch: int) -> Path:
+        """Where the checkpoint written after `epoch` lives."""
+        return self.directory / f"epoch_{epoch:04d}.pt"
+
+    def existing(self) -> list[Path]:
+        """The checkpoint files in the directory, oldest epoch first."""
+        if not self.directory.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.directory.iterdir() if (m := _NAME.match(p.name))]
+        return [p for _, p in sorted(found)]
+
+    def latest(self) -> Optional[Path]:
+        """The newest checkpoint file, or None."""
+        files = self.existing()
+        return files[-1] if files else None
+
+    def save(self, state: dict[str, Any], epoch: int) -> Path:
+        """Write `state` as the checkpoint of `epoch` (atomically), then drop the oldest beyond `keep`."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.path(epoch)
+        atomic_save({"format": FORMAT, **state}, target)
+        if self.keep is not None:
+            for old in self.existing()[:-self.keep]:
+                old.unlink(missing_ok=True)
+        return target
+
+    def load_latest(self) -> Optional[tuple[Path, dict[str, Any]]]:
+        """The newest checkpoint that loads, with its path (a damaged one is skipped with a warning)."""
+        for path in reversed(self.existing()):
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as err:  # a damaged file: fall back to the previous epoch
+                warnings.warn(f"checkpoint {path} cannot be read ({type(err).__name__}: {err}); trying an older one", RuntimeWarning)
+                continue
+            if not isinstance(state, dict) or state.get("format") != FORMAT:
+                raise ValueError(f"{path} is not a search checkpoint of format {FORMAT}")
+            return path, state
+        return None
+
+
+def atomic_save(obj: Any, path: Union[str, Path]) -> None:
+    """torch.save `obj` to a temporary file next to `path`, flush it to disk, rename it to `path`."""
+    path = Path(path)
+    temporary = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(temporary, "xb") as file:
+            torch.save(obj, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def capture_rng_state(device: Optional[torch.device] = None) -> dict[str, Any]:
+    """The Python, NumPy and torch (CPU, and CUDA of `device`) random states, as plain data."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": [kind, [int(k) for k in keys], int(position), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+    }
+    if device is not None and device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng_state(state: dict[str, Any], device: Optional[torch.device] = None) -> None:
+    """Restore what `capture_rng_state` captured."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and device is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def plain_state(obj: Any) -> dict[str, Any]:
+    """The state of a strategy or mixture: its `state_dict()` if it has one, else its attributes
+    that are plain data (numbers, strings, tensors and containers of them) or random generators."""
+    if callable(getattr(obj, "state_dict", None)):
+        return {"state_dict": obj.state_dict()}
+    attributes: dict[str, Any] = {}
+    for key, value in getattr(obj, "__dict__", {}).items():
+        if isinstance(value, torch.Generator):
+            attributes[key] = {"torch_generator": value.get_state()}
+        elif isinstance(value, np.random.Generator):
+            attributes[key] = {"numpy_generator": _numpy_generator_state(value)}
+        elif _is_plain(value):
+            attributes[key] = value
+    return {"attributes": attributes}
+
+
+def load_plain_state(obj: Any, state: dict[str, Any]) -> None:
+    """Restore what `plain_state` captured into `obj`."""
+    if "state_dict" in state:
+        obj.load_state_dict(state["state_dict"])
+        return
+    for key, value in state["attributes"].items():
+        current = getattr(obj, key, None)
+        if isinstance(value, dict) and "torch_generator" in value and isinstance(current, torch.Generator):
+            current.set_state(value["torch_generator"])
+        elif isinstance(value, dict) and "numpy_generator" in value and isinstance(current, np.random.Generator):
+            current.bit_generator.state = _numpy_generator_from_plain(value["numpy_generator"])
+        else:
+            setattr(obj, key, value)
+
+
+def _is_plain(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, (str, int)) and _is_plain(v) for k, v in value.items())
+    return False
+
+
+def _numpy_generator_state(generator: np.random.Generator) -> dict[str, Any]:
+    return _to_plain(generator.bit_generator.state)
+
+
+def _numpy_generator_from_plain(state: dict[str, Any]) -> dict[str, Any]:
+    return state
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
