@@ -1,11 +1,12 @@
 """SearchResult: what a search produced, as plain data, plus export to a standalone module."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 import torch
 from torch import nn
@@ -69,12 +70,20 @@ class SearchResult:
         if inherit_weights:
             if self.supernet_state is None:
                 raise ValueError("this result holds no supernet weights to inherit")
-            own = model.state_dict()
-            missing = [k for k in own if k not in self.supernet_state]
-            if missing:
-                raise KeyError(f"supernet weights lack {missing}")
-            model.load_state_dict({k: self.supernet_state[k] for k in own})
+            model.load_shared_state(self.supernet_state)
         return model
+
+    def with_architecture(self, architecture: Mapping[str, Any]) -> "SearchResult":
+        """A copy of this result whose `architecture` takes the given choices: switch id -> option
+        index (e.g. `darts_genotype(result)`) or value-parameter id -> value; ids left out keep this
+        result's choices. `export()` then builds that architecture."""
+        known = set(self.architecture) | set(self.probabilities)
+        if self.space is not None:
+            known |= set(self.space.parametrization())
+        unknown = sorted(k for k in architecture if k not in known)
+        if unknown:
+            raise KeyError(f"the search result has no switch or parameter {unknown[:3]}")
+        return dataclasses.replace(self, architecture={**self.architecture, **dict(architecture)})
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -78,16 +78,22 @@ class GraphExecutor(nn.Module):
         """The current slice of a weight Tensor (a view: updates reach the shared storage)."""
         full = self.get_parameter(tensor.id) if tensor.trainable else self.get_buffer(tensor.id)
         current = lazy(tensor.shape())
-        allocated = self._allocated[tensor.id]
-        if current == allocated:
+        if current == self._allocated[tensor.id]:
             return full
-        index = []
-        for size, cap, axis in zip(current, allocated, tensor.axis):
-            if size > cap:
-                raise ValueError(f"weight {tensor.id}: axis {axis!r} needs {size} but only {cap} were allocated")
-            start = (cap - size) // 2 if axis.startswith("k") else 0
-            index.append(slice(start, start + size))
-        return full[tuple(index)]
+        return full[shared_slice(tensor.id, full.shape, current, tensor.axis)]
+
+    def load_shared_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Load weights by id from a state dict of a larger shared-weight executor (a supernet): each
+        entry is cut to this executor's allocation the way `weight()` slices (leading channels,
+        centred kernels). Every weight of this executor must be in `state`."""
+        missing = [t.id for t in self._weights if t.id not in state]
+        if missing:
+            raise KeyError(f"the state lacks weight(s) {missing}")
+        with torch.no_grad():
+            for tensor in self._weights:
+                target = self.get_parameter(tensor.id) if tensor.trainable else self.get_buffer(tensor.id)
+                source = state[tensor.id]
+                target.copy_(source[shared_slice(tensor.id, source.shape, tuple(target.shape), tensor.axis)])
 
     def _bind_inputs(self, args: tuple, kwargs: dict) -> dict[Tensor, torch.Tensor]:
         if args and kwargs:
@@ -108,6 +114,18 @@ class GraphExecutor(nn.Module):
         for tensor, value in bound.items():
             check_input(tensor, value)
         return bound
+
+
+def shared_slice(tensor_id: str, allocated: tuple, size: tuple, axes: tuple) -> tuple[slice, ...]:
+    """The index that cuts a `size` weight out of its `allocated` storage: leading entries of
+    channel axes, centred entries of kernel axes (names starting with "k")."""
+    index = []
+    for want, cap, axis in zip(size, allocated, axes):
+        if want > cap:
+            raise ValueError(f"weight {tensor_id}: axis {axis!r} needs {want} but only {cap} were allocated")
+        start = (cap - want) // 2 if axis.startswith("k") else 0
+        index.append(slice(start, start + want))
+    return tuple(index)
 
 
 def register_nested(root: nn.Module, dotted_id: str, values: torch.Tensor, trainable: bool = True) -> None:

@@ -12,7 +12,7 @@ from ops import BatchNorm, Concat, Conv2d, Slice, Zero
 from search import fit_supernet
 from search.spaces import (
     DARTS_OPS, Genotype, darts_edges, darts_genotype, darts_genotype_text, darts_genotype_tuple, darts_space,
-    darts_switch_ids, reduction_layers, with_architecture,
+    darts_switch_ids, reduction_layers,
 )
 from supernet import BasicExecutor, ChoiceOp, SupernetExecutor, Tensor, discretize, get_nodes, lazy, search_space
 from supernet.graph import topological_order
@@ -183,13 +183,13 @@ def test_search_then_darts_genotype_then_export_trains():
     result = fit_supernet(net, (x[:32], y[:32]), epochs=2, batch_size=8, seed=0, progress=False)
     assert len(result.history["steps"]) == 1 + 4
     architecture = darts_genotype(result)
-    chosen = with_architecture(result, architecture)
+    chosen = result.with_architecture(architecture)
     assert chosen.architecture == architecture and result.architecture != architecture
     assert all(chosen.option_names[sid][k] == DARTS_OPS[k] for sid, k in architecture.items())
     text = darts_genotype_text(chosen)
     assert text.count("('") == 16  # 2 edges x 4 nodes x 2 cell kinds
     with pytest.raises(KeyError):
-        with_architecture(result, {"no.such.switch": 1})
+        result.with_architecture({"no.such.switch": 1})
 
     model = chosen.export(seed=0)
     assert not any(isinstance(n, ChoiceOp) for n in get_nodes(model.output_node))

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ops import Add, Relu6
 from search import fit_supernet
-from search.spaces import mobilenet_parameters, mobilenet_space, stage_widths, with_architecture
+from search.spaces import mobilenet_parameters, mobilenet_space, stage_widths
 from supernet import (
     BasicExecutor, CategoricalParameter, ChoiceOp, IntScalarParameter, SupernetExecutor, Tensor, discretize, get_nodes, lazy,
     search_space,
@@ -118,7 +118,7 @@ def test_search_on_mnist1d_then_export_trains():
     assert all(len(result.probabilities[k]) == len(result.option_names[k]) for k in result.architecture)
     stages = mobilenet_parameters(net)
     narrowest = {s["width"].id: min(s["width"].choices) for s in stages}
-    chosen = with_architecture(result, narrowest)  # widths are value parameters: chosen by hand here
+    chosen = result.with_architecture(narrowest)  # widths are value parameters: chosen by hand here
     model = chosen.export(seed=0)
     assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in result.export(seed=0).parameters())
     xb, yb = x[64:192], y[64:192]

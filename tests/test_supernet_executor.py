@@ -158,3 +158,25 @@ def test_discretize_narrows_chosen_value_parameters_so_weights_shrink():
     assert kernel.current_value == 1 and kernel.choices == [1, 3, 5]
     with pytest.raises(ValueError, match="picks value 4 for space_0.Conv1d_0.weight.k"):
         discretize(net, {kernel.id: 4})
+
+
+def test_load_shared_state_cuts_centred_kernels_and_leading_channels():
+    from supernet import CategoricalParameter
+    x = Tensor("x", (1, 2, 16), ("N", "C", "L"))
+    kernel = CategoricalParameter([1, 3, 5], name="k")
+    width = IntScalarParameter(2, 8, step_size=2, name="w")
+
+    @search_space
+    def space(x):
+        return conv1d(x, width, kernel)
+
+    net = space(x)
+    wide = BasicExecutor(net, seed=0)
+    small = BasicExecutor(discretize(net, {kernel.id: 3, width.id: 4}))
+    small.load_shared_state(wide.state_dict())
+    full = wide.get_parameter("space_0.Conv1d_0.weight")
+    assert torch.equal(small.get_parameter("space_0.Conv1d_0.weight"), full[:4, :, 1:4])
+    kernel.set_current(3)
+    width.set_current(4)
+    data = torch.randn(3, 2, 16)
+    assert torch.equal(small(data), wide(data))

@@ -1,7 +1,7 @@
 """Search spaces written in the supernet language."""
 from .darts import (
     DARTS_OPS, Genotype, darts_edges, darts_genotype, darts_genotype_text, darts_genotype_tuple, darts_space,
-    darts_switch_ids, darts_switches, reduction_layers, with_architecture,
+    darts_switch_ids, darts_switches, reduction_layers,
 )
 from .mobilenet import DEFAULT_STAGES, Stage, mobilenet_parameters, mobilenet_space, stage_widths
 from .transformer import MIXERS, NORMS, transformer_space, transformer_switches
@@ -11,7 +11,7 @@ from .nb201 import (
 
 __all__ = [
     "DARTS_OPS", "Genotype", "darts_edges", "darts_genotype", "darts_genotype_text", "darts_genotype_tuple",
-    "darts_space", "darts_switch_ids", "darts_switches", "reduction_layers", "with_architecture",
+    "darts_space", "darts_switch_ids", "darts_switches", "reduction_layers",
     "DEFAULT_STAGES", "Stage", "mobilenet_parameters", "mobilenet_space", "stage_widths",
     "MIXERS", "NORMS", "transformer_space", "transformer_switches",
     "NB201_EDGES", "NB201_OPS", "cell", "cell_switches", "genotype_string", "nb201_1d_space", "nb201_space",

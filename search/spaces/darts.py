@@ -18,12 +18,11 @@ kind, whose id is that of its first use,
 
 (2 * 14 switches for `steps=4`, edges listed by `darts_edges`). `darts_genotype` discretizes a
 search as DARTS does (top-2 incoming edges per node, by their strongest non-`none` option);
-`with_architecture` puts that architecture into a SearchResult for `export()`; `darts_genotype_tuple`
+`SearchResult.with_architecture` puts that architecture into a result for `export()`; `darts_genotype_tuple`
 and `darts_genotype_text` give DARTS's `Genotype(normal=[...], normal_concat=range(2, 6), ...)`.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 from collections import namedtuple
@@ -285,7 +284,7 @@ def darts_genotype(result_or_probabilities: Any, edges_per_node: int = 2) -> dic
     Takes a SearchResult, a SupernetExecutor, or switch id -> probabilities (in `DARTS_OPS`
     order). Returns switch id -> option index for every switch: the DARTS edges as above, any
     other switch at its argmax (the result's architecture). Put it into a result with
-    `with_architecture` and `export()` it, or pass it to `supernet.discretize`."""
+    `result.with_architecture(...)` and `export()` it, or pass it to `supernet.discretize`."""
     probabilities, argmax, names = _probabilities_of(result_or_probabilities)
     cells = darts_switch_ids(list(probabilities))
     if not cells:
@@ -309,19 +308,6 @@ def darts_genotype(result_or_probabilities: Any, edges_per_node: int = 2) -> dic
                 best = max((k for k in range(len(p)) if k != NONE), key=p.__getitem__)
                 architecture[sid] = best if i in kept else NONE
     return architecture
-
-
-def with_architecture(result: Any, architecture: Mapping[str, Any]) -> Any:
-    """A copy of SearchResult `result` (`dataclasses.replace`) whose `architecture` takes the given
-    choices: switch id -> option index (e.g. `darts_genotype(result)`), or value-parameter id ->
-    value; ids left out keep the result's. `export()` then builds that architecture."""
-    known = set(result.architecture) | set(result.probabilities)
-    if result.space is not None:
-        known |= set(result.space.parametrization())
-    unknown = sorted(k for k in architecture if k not in known)
-    if unknown:
-        raise KeyError(f"the search result has no switch or parameter {unknown[:3]}")
-    return dataclasses.replace(result, architecture={**result.architecture, **dict(architecture)})
 
 
 def darts_genotype_tuple(architecture: Union[Mapping[str, int], Any], multiplier: int = 4) -> Genotype:
