@@ -3,9 +3,19 @@
 One logit vector `alpha` per switch parameter (ChoiceOps sharing a switch share it), zero at the
 start. The architecture (`arch_parameters()`) lives apart from the shared weights
 (`weight_parameters()`), as in the DARTS reference code; a `Mixture` decides the mixing weights.
+
+`option_subgraphs(choice)` tells which nodes belong to each option of a ChoiceOp (the option's
+output and every ancestor used by nothing else) and which single node all options read, the option
+input. Mixtures with `uses_option_input` get that input (see `Mixture.option_input`): the nodes of
+the options then receive what the mixture makes of it, e.g. a slice of its channels. With C' of
+the input's C channels, the options' weights are narrowed to their leading entries on every axis
+(kernel axes excepted) whose size scales to a whole number by C'/C (C -> C', C/2 -> C'/2, 6C -> 6C'),
+and an op whose `groups` equals its input's channel count (a depthwise convolution) runs with one
+group per channel it receives.
 """
 from __future__ import annotations
 
+import heapq
 from typing import Any, Iterator, Optional
 
 import torch
@@ -15,7 +25,7 @@ from .choice import ChoiceOp, switch_values
 from .executor import GraphExecutor, register_nested
 from .expression import lazy
 from .mixture import Mixture, SoftmaxMixture
-from .node import Node, Tensor
+from .node import Node, Op, Tensor
 from .parameters import Parameter
 
 
@@ -44,19 +54,74 @@ class SupernetExecutor(GraphExecutor):
         self._slots = {sid: switch_values(s) for sid, s in self.switches.items()}
         self._plans: dict[tuple, list[Node]] = {}
         self._last_weights: dict[str, torch.Tensor] = {}
+        self._extra_arch: dict[str, nn.Parameter] = {}
+        self._position = {id(n): i for i, n in enumerate(self._nodes)}
+        self._subgraphs: dict[ChoiceOp, tuple[Optional[Node], list[Optional[list[Node]]]]] = {}
+        # with `mixture.uses_option_input`: each ChoiceOp's option input, and the ops inside its
+        # options mapped to (ChoiceOp, option input) so that they read what the mixture feeds them
+        self._option_inputs: Optional[dict[ChoiceOp, Optional[Node]]] = None
+        self._routed: dict[Node, tuple[ChoiceOp, Node]] = {}
+        if self.mixture.uses_option_input:
+            self._option_inputs = {}
+            for choice in self._choices:
+                source, options = self.option_subgraphs(choice)
+                self._option_inputs[choice] = source
+                if source is not None:
+                    for nodes in options:
+                        self._routed.update((n, (choice, source)) for n in nodes or () if isinstance(n, Op))
+        self.mixture.bind(self)
 
     # --- the DARTS separation ------------------------------------------------------------
     def arch_parameters(self) -> list[nn.Parameter]:
-        """The architecture logits, one vector per switch id."""
-        return list(self.alphas.values())
+        """The architecture logits, one vector per switch id (then any the mixture added)."""
+        return [*self.alphas.values(), *self._extra_arch.values()]
+
+    def add_arch_parameter(self, name: str, value: torch.Tensor) -> nn.Parameter:
+        """Register one more architecture parameter as `arch.<name>` (for a Mixture's `bind`, e.g.
+        edge weights): it joins `arch_parameters()`, so build the optimizers after it."""
+        param = nn.Parameter(value)
+        register_nested(self.arch, name, param)
+        self._extra_arch[name] = param
+        return param
+
+    @property
+    def choices(self) -> list[ChoiceOp]:
+        """The ChoiceOps of the space, in execution order."""
+        return list(self._choices)
+
+    def option_subgraphs(self, choice: ChoiceOp) -> tuple[Optional[Node], list[Optional[list[Node]]]]:
+        """(option input, nodes of each option) of a ChoiceOp of this space.
+
+        The nodes of an option are its output node and every ancestor that nothing else uses (its
+        ops and their weights), in execution order; None for an option whose output is used
+        elsewhere too (a chain exit). The option input is the one node that all the options read,
+        None when they read more than one node, or none."""
+        cached = self._subgraphs.get(choice)
+        if cached is None:
+            options = [_exclusive_ancestors(o, choice, self._position) for o in choice.operands]
+            reads: set[int] = set()
+            source: Optional[Node] = None
+            for nodes in options:
+                if nodes is None:
+                    reads.add(-1)
+                    continue
+                inside = {id(n) for n in nodes}
+                for node in nodes:
+                    for operand in node.operands:
+                        if id(operand) not in inside:
+                            reads.add(id(operand))
+                            source = operand
+            cached = (source if len(reads) == 1 else None, options)
+            self._subgraphs[choice] = cached
+        return cached
 
     def weight_parameters(self) -> list[nn.Parameter]:
         """Every trainable parameter that is not an architecture logit."""
-        arch = {id(a) for a in self.alphas.values()}
+        arch = {id(a) for a in self.arch_parameters()}
         return [p for p in self.parameters() if id(p) not in arch]
 
     def named_weight_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
-        arch = {id(a) for a in self.alphas.values()}
+        arch = {id(a) for a in self.arch_parameters()}
         return ((n, p) for n, p in self.named_parameters() if id(p) not in arch)
 
     def option_names(self) -> dict[str, list[str]]:
@@ -117,6 +182,8 @@ class SupernetExecutor(GraphExecutor):
             weights[sid] = w
             active[sid] = tuple(slots[j] for j in (range(len(slots)) if run is None else run))
         self._last_weights = weights
+        routed, option_inputs = self._routed, self._option_inputs
+        fed: dict[ChoiceOp, tuple[torch.Tensor, torch.Tensor]] = {}
         for node in self._plan(active):
             if isinstance(node, Tensor):
                 if node.role == "weight":
@@ -126,11 +193,54 @@ class SupernetExecutor(GraphExecutor):
                 position = {index: j for j, index in enumerate(self._slots[sid])}
                 w = weights[sid]
                 outputs = {position[i]: values[node.operands[i]] for i in self._runs(node, active)}
-                values[node] = self.mixture.combine(w, outputs)
+                mixed = self.mixture.combine(w, outputs)
+                if option_inputs is not None:
+                    source = option_inputs[node]
+                    mixed = self.mixture.choice_output(node, mixed, None if source is None else values[source])
+                values[node] = mixed
             else:
                 node.training = self.training
-                values[node] = node._forward_implementation(*(values[o] for o in node.operands))
+                if routed and node in routed:
+                    values[node] = self._run_routed(node, values, fed)
+                else:
+                    values[node] = node._forward_implementation(*(values[o] for o in node.operands))
         return values[self._output]
+
+    def _run_routed(self, node: Node, values: dict, fed: dict) -> Any:
+        """Run an op inside an option on what the mixture feeds the options instead of their input."""
+        choice, source = self._routed[node]
+        if choice not in fed:
+            x = values[source]
+            fed[choice] = (x, self.mixture.option_input(choice, x))
+        x, part = fed[choice]
+        if part is x:
+            return node._forward_implementation(*(values[o] for o in node.operands))
+        full, narrow = x.shape[1], part.shape[1]
+        args = []
+        for operand in node.operands:
+            if operand is source:
+                args.append(part)
+            elif isinstance(operand, Tensor) and operand.role == "weight" and full != narrow:
+                args.append(_narrow(values[operand], operand.axis, full, narrow))
+            else:
+                args.append(values[operand])
+        groups = getattr(node, "groups", None)
+        depthwise = (
+            groups is not None and full != narrow and args and isinstance(args[0], torch.Tensor) and args[0].dim() > 1
+            and lazy(groups) == lazy(node.operands[0].shape()[1]) != args[0].shape[1]
+        )
+        if depthwise:  # a depthwise convolution on fewer channels: still one group per channel
+            node.groups = args[0].shape[1]
+        try:
+            return node._forward_implementation(*args)
+        except RuntimeError as err:
+            raise RuntimeError(
+                f"{type(self.mixture).__name__} feeds the options of {choice.id} {narrow} of their {full} channels, "
+                f"but {node.id} cannot run on them: {err}"
+            ) from err
+        finally:
+            if depthwise:
+                node.groups = groups
 
 
 def _check_option_shapes(choice: ChoiceOp) -> None:
@@ -139,3 +249,40 @@ def _check_option_shapes(choice: ChoiceOp) -> None:
         labels = choice.option_names()
         described = ", ".join(f"{name}: {shape}" for name, shape in zip(labels, shapes))
         raise ValueError(f"ChoiceOp {choice.id}: options must have equal output shapes to be mixed, got {described}")
+
+
+def _exclusive_ancestors(option: Node, choice: ChoiceOp, position: dict[int, int]) -> Optional[list[Node]]:
+    """`option` and its ancestors used only by them (not data inputs, not ChoiceOps), in execution
+    order; None if a node other than `choice` uses `option`."""
+    if any(user is not choice and id(user) in position for user in option.users):
+        return None
+    inside, found = {id(option)}, [option]
+    heap: list[tuple[int, int, Node]] = []
+    queued: set[int] = set()
+
+    def enqueue(node: Node) -> None:
+        for operand in node.operands:
+            if id(operand) in position and id(operand) not in queued:
+                queued.add(id(operand))
+                heapq.heappush(heap, (-position[id(operand)], id(operand), operand))
+
+    enqueue(option)
+    while heap:  # latest first: every user of a node is decided before the node itself
+        _, _, node = heapq.heappop(heap)
+        if isinstance(node, ChoiceOp) or (isinstance(node, Tensor) and node.role != "weight"):
+            continue
+        if all(id(user) in inside for user in node.users if id(user) in position):
+            inside.add(id(node))
+            found.append(node)
+            enqueue(node)
+    return sorted(found, key=lambda n: position[id(n)])
+
+
+def _narrow(weight: torch.Tensor, axes: tuple, full: int, narrow: int) -> torch.Tensor:
+    """The leading `size * narrow / full` entries of every axis where that is a whole number
+    (kernel axes "k..." excepted): C -> C', and C/2 -> C'/2 as well (e.g. FactorizedReduce)."""
+    index = tuple(
+        slice(0, size * narrow // full) if (size * narrow) % full == 0 and not axis.startswith("k") else slice(None)
+        for size, axis in zip(weight.shape, axes)
+    )
+    return weight[index]

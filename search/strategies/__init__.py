@@ -1,12 +1,29 @@
-"""Search strategies, selectable by name in `fit_supernet(strategy=...)` or passed as objects."""
+"""Search strategies, selectable by name in `fit_supernet(strategy=...)` or passed as objects.
+
+Each strategy is one module behind the `Strategy` interface (base.py): its Mixture (how a ChoiceOp
+mixes its options), its regulariser, schedules and architecture step, and its selection.
+"""
 from __future__ import annotations
 
 from typing import Union
 
 from .base import Strategy
+from .beta_darts import BetaDARTS
 from .darts import DARTS
+from .darts2 import SecondOrderDARTS
+from .darts_minus import DARTSMinus
+from .drnas import DrNAS
+from .early_stopping import EarlyStopping, parameter_free_winners
+from .fairdarts import FairDARTS
+from .gdas import GDAS
+from .pcdarts import PCDARTS
+from .proxyless import Proxyless
+from .snas import SNAS
 
-STRATEGIES: dict[str, type[Strategy]] = {"darts": DARTS}
+STRATEGIES: dict[str, type[Strategy]] = {
+    cls.name: cls
+    for cls in (DARTS, SecondOrderDARTS, GDAS, SNAS, FairDARTS, DrNAS, PCDARTS, Proxyless, DARTSMinus, BetaDARTS)
+}
 
 
 def get_strategy(strategy: Union[str, Strategy]) -> Strategy:
@@ -18,4 +35,7 @@ def get_strategy(strategy: Union[str, Strategy]) -> Strategy:
     raise ValueError(f"unknown strategy {strategy!r}; known: {sorted(STRATEGIES)} or a Strategy object")
 
 
-__all__ = ["DARTS", "STRATEGIES", "Strategy", "get_strategy"]
+__all__ = [
+    "BetaDARTS", "DARTS", "DARTSMinus", "DrNAS", "EarlyStopping", "FairDARTS", "GDAS", "PCDARTS", "Proxyless",
+    "SNAS", "STRATEGIES", "SecondOrderDARTS", "Strategy", "get_strategy", "parameter_free_winners",
+]

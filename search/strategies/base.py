@@ -1,30 +1,43 @@
 """The strategy interface: how options are mixed and how the architecture is stepped and chosen."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch
 
 from supernet import Mixture, SoftmaxMixture, SupernetExecutor
 
+from .schedules import linear
+
 
 class Strategy:
     """Base strategy = first-order DARTS. Subclasses override the few hooks they change.
 
-    - `mixture()`: the Mixture the supernet uses (softmax, Gumbel samples, gates...);
+    - `mixture()`: the Mixture the supernet uses (softmax, Gumbel samples, gates...); strategies
+      whose mixture holds state return a new one per call, and their other hooks reach it as
+      `supernet.mixture`;
     - `regularizer(supernet)`: a term added to the architecture loss (None: nothing);
     - `on_epoch_start(epoch, epochs, supernet)`: schedules (temperature annealing...);
+    - `searches_architecture(epoch)`: False during the `warmup_epochs` (weights only);
     - `architecture_step(bilevel, train_batch, val_batch)`: the alpha update;
-    - `select(supernet)`: the discrete architecture (default: argmax per switch).
+    - `select(supernet)`: the discrete architecture (default: argmax per switch);
+    - `config()`: the hyper-parameters, recorded in the SearchResult.
     """
 
     name = "darts"
 
-    def __init__(self, warmup_epochs: int = 0, temperature: float = 1.0) -> None:
+    def __init__(self, warmup_epochs: int = 0, temperature: Union[float, tuple[float, float]] = 1.0) -> None:
+        """`warmup_epochs`: epochs of weight training before the first architecture step.
+        `temperature`: of the softmax, or (start, end) to anneal it linearly over the epochs."""
         if warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
+        if isinstance(temperature, (tuple, list)):
+            if len(temperature) != 2:
+                raise ValueError(f"temperature must be a number or a (start, end) pair, got {temperature!r}")
+            temperature = (float(temperature[0]), float(temperature[1]))
         self.warmup_epochs = warmup_epochs
-        self.temperature = temperature
+        self.initial_temperature = temperature
+        self.temperature = temperature[0] if isinstance(temperature, tuple) else temperature  # the current one
         self._mixture: Optional[Mixture] = None
 
     def mixture(self) -> Mixture:
@@ -36,7 +49,9 @@ class Strategy:
         return None
 
     def on_epoch_start(self, epoch: int, epochs: int, supernet: SupernetExecutor) -> None:
-        pass
+        if isinstance(self.initial_temperature, tuple):
+            self.temperature = linear(*self.initial_temperature, epoch, epochs)
+            supernet.mixture.temperature = self.temperature
 
     def searches_architecture(self, epoch: int) -> bool:
         """Whether the alphas are updated in this epoch (not during warm-up)."""
@@ -51,4 +66,6 @@ class Strategy:
 
     def config(self) -> dict[str, Any]:
         """The strategy's hyper-parameters (plain values, for results)."""
-        return {"name": self.name, "warmup_epochs": self.warmup_epochs, "temperature": self.temperature}
+        temperature = self.initial_temperature
+        return {"name": self.name, "warmup_epochs": self.warmup_epochs,
+                "temperature": list(temperature) if isinstance(temperature, tuple) else temperature}

@@ -1,0 +1,73 @@
+"""Fair DARTS (Chu et al., 2020): independent sigmoid weights, a zero-one loss, threshold selection.
+
+Every option runs, weighted by sigmoid(alpha_i): the options do not compete through a softmax, so
+the weights need not sum to one. The architecture loss adds the zero-one loss
+`-w01 * mean((sigmoid(alpha) - 0.5) ** 2)` over every logit (w01 = 10), which pushes each weight
+towards 0 or 1. Selection keeps, per switch, the strongest non-Zero option if its weight reaches
+`threshold` (0.85); otherwise the switch takes its Zero option (the edge is dropped) when it has
+one, else the strongest option anyway.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import torch
+
+from ops import Zero
+from supernet import Mixture, SupernetExecutor
+from supernet.choice import switch_values
+
+from .base import Strategy
+
+
+class SigmoidMixture(Mixture):
+    """sum_i sigmoid(alpha_i) * option_i(x)."""
+
+    def weights(self, alpha: torch.Tensor, training: bool) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+        return torch.sigmoid(alpha), None
+
+    def probabilities(self, alpha: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(alpha.detach())
+
+
+def zero_positions(supernet: SupernetExecutor) -> dict[str, set[int]]:
+    """Switch id -> positions (in its logits) of the options that are `Zero`."""
+    zeros: dict[str, set[int]] = {}
+    for choice in supernet.choices:
+        sid = choice.switch.id
+        if sid not in zeros:
+            zeros[sid] = {j for j, i in enumerate(switch_values(choice.switch)) if isinstance(choice.operands[i], Zero)}
+    return zeros
+
+
+class FairDARTS(Strategy):
+    """Sigmoid mixture + zero-one loss; selection by threshold."""
+
+    name = "fairdarts"
+
+    def __init__(self, zero_one_weight: float = 10.0, threshold: float = 0.85, warmup_epochs: int = 0) -> None:
+        super().__init__(warmup_epochs=warmup_epochs)
+        self.zero_one_weight, self.threshold = zero_one_weight, threshold
+
+    def mixture(self) -> Mixture:
+        return SigmoidMixture()
+
+    def regularizer(self, supernet: SupernetExecutor) -> Optional[torch.Tensor]:
+        gates = torch.cat([torch.sigmoid(a) for a in supernet.alphas.values()])
+        return -self.zero_one_weight * torch.mean((gates - 0.5) ** 2)
+
+    def select(self, supernet: SupernetExecutor) -> dict[str, int]:
+        zeros = zero_positions(supernet)
+        chosen = {}
+        for sid, alpha in supernet.alphas.items():
+            gates = torch.sigmoid(alpha.detach())
+            slots = switch_values(supernet.switches[sid])
+            candidates = [j for j in range(len(slots)) if j not in zeros[sid]] or list(range(len(slots)))
+            best = max(candidates, key=lambda j: float(gates[j]))
+            if float(gates[best]) < self.threshold and zeros[sid]:
+                best = min(zeros[sid])
+            chosen[sid] = slots[best]
+        return chosen
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "zero_one_weight": self.zero_one_weight, "threshold": self.threshold}

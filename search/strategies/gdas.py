@@ -1,0 +1,70 @@
+"""GDAS (Dong & Yang, 2019): one option sampled per ChoiceOp by a hard Gumbel-softmax.
+
+In training, each switch draws y = softmax((log_softmax(alpha) + g) / tau), g ~ Gumbel(0, 1); its
+ChoiceOps run only the option argmax(y), weighted by the straight-through gate
+`one_hot + (y - y.detach())`: exactly 1 in the forward pass, the gradient of y in the backward pass,
+so every logit learns from the one option that ran. The weights are trained on sampled paths too.
+tau anneals linearly per epoch from `tau_max` = 10 to `tau_min` = 0.1. In eval mode the argmax
+option runs alone. `probabilities` is softmax(alpha), the distribution the hard samples follow.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import torch
+
+from supernet import Mixture, SupernetExecutor
+
+from .base import Strategy
+from .schedules import linear
+
+
+def gumbel_softmax_sample(alpha: torch.Tensor, temperature: float) -> torch.Tensor:
+    """softmax((log_softmax(alpha) + Gumbel noise) / temperature), from torch's global generator."""
+    gumbels = -torch.empty_like(alpha).exponential_().clamp_min(1e-20).log()
+    return torch.softmax((torch.log_softmax(alpha, dim=-1) + gumbels) / temperature, dim=-1)
+
+
+class GumbelMixture(Mixture):
+    """Gumbel-softmax weights: hard (one option runs, straight-through gradient) or relaxed."""
+
+    def __init__(self, temperature: float = 1.0, hard: bool = True) -> None:
+        self.temperature = temperature
+        self.hard = hard
+
+    def weights(self, alpha: torch.Tensor, training: bool) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+        if not training:
+            if not self.hard:
+                return torch.softmax(alpha, dim=-1), None
+            index = int(torch.argmax(alpha))
+            return torch.nn.functional.one_hot(torch.tensor(index), len(alpha)).to(alpha), [index]
+        y = gumbel_softmax_sample(alpha, self.temperature)
+        if not self.hard:
+            return y, None
+        index = int(torch.argmax(y))
+        one_hot = torch.zeros_like(y)
+        one_hot[index] = 1.0
+        return one_hot + (y - y.detach()), [index]
+
+    def probabilities(self, alpha: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(alpha.detach(), dim=-1)
+
+
+class GDAS(Strategy):
+    """Hard Gumbel-softmax sampling, one path per ChoiceOp, tau annealed linearly per epoch."""
+
+    name = "gdas"
+
+    def __init__(self, tau_max: float = 10.0, tau_min: float = 0.1, warmup_epochs: int = 0) -> None:
+        super().__init__(warmup_epochs=warmup_epochs, temperature=tau_max)
+        self.tau_max, self.tau_min = tau_max, tau_min
+
+    def mixture(self) -> Mixture:
+        return GumbelMixture(self.temperature, hard=True)
+
+    def on_epoch_start(self, epoch: int, epochs: int, supernet: SupernetExecutor) -> None:
+        self.temperature = linear(self.tau_max, self.tau_min, epoch, epochs)
+        supernet.mixture.temperature = self.temperature
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "tau_max": self.tau_max, "tau_min": self.tau_min}

@@ -1,0 +1,85 @@
+"""ProxylessNAS (Cai et al., 2019), gradient-based: binary gates, one or two options in memory.
+
+Weight step: each switch samples one option from p = softmax(alpha) and its ChoiceOps run only
+that option (gate 1, no other path computed or kept). Architecture step: each switch samples two
+distinct options from p, and its ChoiceOps run both, with binary gates g over the pair: g is the
+one-hot of a draw from the renormalised pair probabilities q = softmax(alpha[pair]), carrying the
+gradient of q (`g = one_hot + (q - q.detach())`). Backpropagation then gives exactly the paper's
+binary-gate estimate dL/dalpha_i = sum_j dL/dg_j q_j (delta_ij - q_i) on the pair. After the
+optimizer step, the logits of the unsampled options are restored and those of the pair are shifted
+so that their logsumexp is unchanged: the unsampled options keep their probabilities, as in the
+paper. In eval mode the argmax option runs alone. The latency loss is not implemented.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import torch
+
+from supernet import Mixture
+
+from .base import Strategy
+
+
+class BinaryGateMixture(Mixture):
+    """One sampled path (`paths = 1`, weight steps) or two (`paths = 2`, architecture steps)."""
+
+    def __init__(self) -> None:
+        self.paths = 1
+        self.sampled: dict[int, list[int]] = {}  # id(alpha) -> the pair of the last two-path draw
+
+    def weights(self, alpha: torch.Tensor, training: bool) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+        if not training:
+            index = int(torch.argmax(alpha))
+            return _one_hot(alpha, index), [index]
+        p = torch.softmax(alpha.detach(), dim=-1) + 1e-12
+        if self.paths == 1 or len(alpha) == 1:
+            index = int(torch.multinomial(p, 1))
+            return _one_hot(alpha, index), [index]
+        pair = torch.multinomial(p, 2, replacement=False)
+        q = torch.softmax(alpha[pair], dim=-1)
+        draw = torch.zeros_like(q)
+        draw[int(torch.multinomial(q.detach(), 1))] = 1.0
+        gates = torch.zeros_like(alpha).index_put((pair,), draw + (q - q.detach()))
+        self.sampled[id(alpha)] = pair.tolist()
+        return gates, pair.tolist()
+
+    def probabilities(self, alpha: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(alpha.detach(), dim=-1)
+
+
+def _one_hot(alpha: torch.Tensor, index: int) -> torch.Tensor:
+    gates = torch.zeros_like(alpha.detach())
+    gates[index] = 1.0
+    return gates
+
+
+class Proxyless(Strategy):
+    """Binary gates: 1 path per weight step, 2 per architecture step, rescaled logits."""
+
+    name = "proxyless"
+
+    def mixture(self) -> Mixture:
+        return BinaryGateMixture()
+
+    def architecture_step(self, bilevel: Any, train_batch: tuple, val_batch: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+        supernet = bilevel.supernet
+        mixture = supernet.mixture
+        before = {sid: a.detach().clone() for sid, a in supernet.alphas.items()}
+        mixture.paths, mixture.sampled = 2, {}
+        try:
+            result = super().architecture_step(bilevel, train_batch, val_batch)
+        finally:
+            mixture.paths = 1
+        with torch.no_grad():
+            for sid, alpha in supernet.alphas.items():
+                old = before[sid]
+                pair = mixture.sampled.get(id(alpha))
+                if pair is None:
+                    alpha.copy_(old)
+                    continue
+                new = alpha[pair].clone()
+                new -= torch.logsumexp(new, 0) - torch.logsumexp(old[pair], 0)
+                alpha.copy_(old)
+                alpha[pair] = new
+        return result
