@@ -205,6 +205,7 @@ def fit_supernet(
         history=run.history.as_dict(),
         metrics=run.metrics,
         option_names=supernet.option_names(),
+        option_values=supernet.option_values(),
         config={"strategy": strategy.config(), "epochs": epochs, "batch_size": batch_size, "seed": seed, "optim": vars(config)},
         supernet_state={k: v.detach().cpu().clone() for k, v in supernet.state_dict().items()},
         space=space,

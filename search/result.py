@@ -26,6 +26,7 @@ class SearchResult:
     history: dict[str, Any]
     metrics: list[dict[str, float]]
     option_names: dict[str, list[str]] = field(default_factory=dict)
+    option_values: dict[str, list] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     supernet_state: Optional[dict[str, torch.Tensor]] = field(default=None, repr=False)
     space: Optional[Node] = field(default=None, repr=False, compare=False)
@@ -35,7 +36,7 @@ class SearchResult:
         (`torch.equal`); the attached search space is not compared."""
         if not isinstance(other, SearchResult):
             return NotImplemented
-        fields = ("architecture", "probabilities", "history", "metrics", "option_names", "config")
+        fields = ("architecture", "probabilities", "history", "metrics", "option_names", "option_values", "config")
         if not all(_same(getattr(self, f), getattr(other, f)) for f in fields):
             return False
         mine, theirs = self.supernet_state, other.supernet_state
@@ -50,7 +51,14 @@ class SearchResult:
     @property
     def chosen_options(self) -> dict[str, str]:
         """Switch id -> label of the chosen option."""
-        return {sid: self.option_names[sid][idx] if sid in self.option_names else str(idx) for sid, idx in self.architecture.items()}
+        return {sid: self._label(sid, choice) for sid, choice in self.architecture.items()}
+
+    def _label(self, sid: str, choice: Any) -> str:
+        names, values = self.option_names.get(sid), self.option_values.get(sid)
+        if names is None:
+            return str(choice)
+        position = values.index(choice) if values is not None and choice in values else choice
+        return names[position] if isinstance(position, int) and 0 <= position < len(names) else str(choice)
 
     def discretized(self, space: Optional[Node] = None) -> Node:
         """The fixed graph of the chosen architecture (no ChoiceOp)."""
@@ -88,7 +96,8 @@ class SearchResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "architecture": self.architecture, "chosen_options": self.chosen_options, "probabilities": self.probabilities,
-            "history": self.history, "metrics": self.metrics, "option_names": self.option_names, "config": self.config,
+            "history": self.history, "metrics": self.metrics, "option_names": self.option_names,
+            "option_values": self.option_values, "config": self.config,
         }
 
     def save(self, path: Union[str, Path]) -> Path:
@@ -114,7 +123,8 @@ class SearchResult:
         state = torch.load(weights, weights_only=True) if weights.exists() else None
         return cls(
             architecture=payload["architecture"], probabilities=payload["probabilities"], history=payload["history"],
-            metrics=payload["metrics"], option_names=payload["option_names"], config=payload["config"],
+            metrics=payload["metrics"], option_names=payload["option_names"], option_values=payload.get("option_values", {}),
+            config=payload["config"],
             supernet_state=state, space=space,
         )
 

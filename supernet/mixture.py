@@ -35,9 +35,13 @@ class Mixture:
         """Mixing weights (one per option) and the indices of the options to run (None: all)."""
         raise NotImplementedError
 
+    def distribution(self, alpha: torch.Tensor) -> torch.Tensor:
+        """The architecture distribution the logits encode, differentiable (e.g. for cost terms)."""
+        return torch.softmax(alpha / self.temperature, dim=-1)
+
     def probabilities(self, alpha: torch.Tensor) -> torch.Tensor:
         """The architecture distribution the logits encode (for history, argmax and plots)."""
-        return torch.softmax(alpha.detach() / self.temperature, dim=-1)
+        return self.distribution(alpha.detach())
 
     def combine(self, weights: torch.Tensor, outputs: dict[int, torch.Tensor]) -> torch.Tensor:
         """The ChoiceOp's output from the weights and the outputs of the options that ran."""

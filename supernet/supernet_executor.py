@@ -27,6 +27,7 @@ from .expression import lazy
 from .mixture import Mixture, SoftmaxMixture
 from .node import Node, Op, Tensor
 from .parameters import Parameter
+from .value_choice import WeightMask, searchable_value_parameters
 
 
 def _is_zero_option(node: Node) -> bool:
@@ -52,6 +53,16 @@ class SupernetExecutor(GraphExecutor):
             self.alphas[switch_id] = alpha
         # option index of each alpha entry, per switch (a switch may allow only some options)
         self._slots = {sid: switch_values(s) for sid, s in self.switches.items()}
+        # value choices: parameters sizing weights (kernel sizes, widths) get logits over their values
+        self.value_parameters: dict[str, Parameter] = {
+            p.id: p for p in searchable_value_parameters(self._weights, exclude=self.switches)
+        }
+        for pid, param in self.value_parameters.items():
+            alpha = nn.Parameter(torch.zeros(len(param.values())))
+            register_nested(self.arch, pid, alpha)
+            self.alphas[pid] = alpha
+            self._slots[pid] = param.values()
+        self._masks = self._build_masks()
         self._plans: dict[tuple, list[Node]] = {}
         self._last_weights: dict[str, torch.Tensor] = {}
         self._extra_arch: dict[str, nn.Parameter] = {}
@@ -70,6 +81,22 @@ class SupernetExecutor(GraphExecutor):
                     for nodes in options:
                         self._routed.update((n, (choice, source)) for n in nodes or () if isinstance(n, Op))
         self.mixture.bind(self)
+
+    def _build_masks(self) -> dict[str, WeightMask]:
+        """A mask per trainable weight sized by value choices, at the shape it runs with (every
+        value parameter at its largest value)."""
+        searched = list(self.value_parameters.values())
+        saved = [p.current_value for p in searched]
+        try:
+            for param in searched:
+                param.current_value = max(param.values())
+            return {
+                t.id: WeightMask(t, searched, lazy(t.shape()))
+                for t in self._weights if t.trainable and searchable_value_parameters([t], exclude=self.switches)
+            }
+        finally:
+            for param, value in zip(searched, saved):
+                param.current_value = value
 
     # --- the DARTS separation ------------------------------------------------------------
     def arch_parameters(self) -> list[nn.Parameter]:
@@ -125,19 +152,30 @@ class SupernetExecutor(GraphExecutor):
         return ((n, p) for n, p in self.named_parameters() if id(p) not in arch)
 
     def option_names(self) -> dict[str, list[str]]:
-        """Switch id -> labels of the options its logits weigh."""
+        """Switch or value-parameter id -> labels of the options its logits weigh."""
         names: dict[str, list[str]] = {}
         for choice in self._choices:
             labels = choice.option_names()
             names.setdefault(choice.switch.id, [labels[i] for i in self._slots[choice.switch.id]])
+        for pid, param in self.value_parameters.items():
+            names[pid] = [f"{param.name}={v}" for v in param.values()]
         return names
+
+    def option_values(self) -> dict[str, list]:
+        """Id -> what each logit entry selects: option indices for switches, values for value parameters."""
+        return {sid: list(self._slots[sid]) for sid in self.alphas}
+
+    def distributions(self) -> dict[str, torch.Tensor]:
+        """Id -> the architecture distribution, differentiable in the logits (for cost terms)."""
+        return {sid: self.mixture.distribution(a) for sid, a in self.alphas.items()}
 
     def probabilities(self) -> dict[str, list[float]]:
         """Switch id -> the architecture distribution over its options."""
         return {sid: self.mixture.probabilities(a).tolist() for sid, a in self.alphas.items()}
 
-    def architecture(self) -> dict[str, int]:
-        """Switch id -> option index of the most probable option (the argmax architecture)."""
+    def architecture(self) -> dict[str, Any]:
+        """Switch id -> index of the most probable option, value-parameter id -> most probable
+        value (the argmax architecture)."""
         return {sid: self._slots[sid][int(torch.argmax(self.mixture.probabilities(a)))] for sid, a in self.alphas.items()}
 
     def set_alphas(self, values: dict[str, Any]) -> None:
@@ -151,7 +189,7 @@ class SupernetExecutor(GraphExecutor):
 
     # --- execution --------------------------------------------------------------------------
     def _plan(self, active: dict[str, tuple[int, ...]]) -> list[Node]:
-        key = tuple(active[sid] for sid in self.alphas)
+        key = tuple(active[sid] for sid in self.switches)
         plan = self._plans.get(key)
         if plan is None:
             needed, stack = {id(self._output)}, [self._output]
@@ -178,16 +216,29 @@ class SupernetExecutor(GraphExecutor):
         active: dict[str, tuple[int, ...]] = {}
         for sid, alpha in self.alphas.items():
             w, run = self.mixture.weights(alpha, self.training)
-            slots = self._slots[sid]
             weights[sid] = w
-            active[sid] = tuple(slots[j] for j in (range(len(slots)) if run is None else run))
+            if sid in self.switches:
+                slots = self._slots[sid]
+                active[sid] = tuple(slots[j] for j in (range(len(slots)) if run is None else run))
         self._last_weights = weights
-        routed, option_inputs = self._routed, self._option_inputs
+        saved = {pid: p.current_value for pid, p in self.value_parameters.items()}
+        try:  # value choices run at their largest value; masks weigh the smaller ones
+            for param in self.value_parameters.values():
+                param.current_value = max(param.values())
+            return self._run(values, weights, active)
+        finally:
+            for pid, value in saved.items():
+                self.value_parameters[pid].current_value = value
+
+    def _run(self, values: dict, weights: dict[str, torch.Tensor], active: dict[str, tuple[int, ...]]) -> Any:
+        routed, option_inputs, masks = self._routed, self._option_inputs, self._masks
         fed: dict[ChoiceOp, tuple[torch.Tensor, torch.Tensor]] = {}
         for node in self._plan(active):
             if isinstance(node, Tensor):
                 if node.role == "weight":
-                    values[node] = self.weight(node)
+                    weight = self.weight(node)
+                    mask = masks.get(node.id)
+                    values[node] = weight if mask is None else weight * mask(weights)
             elif isinstance(node, ChoiceOp):
                 sid = node.switch.id
                 position = {index: j for j, index in enumerate(self._slots[sid])}

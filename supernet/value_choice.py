@@ -70,6 +70,12 @@ class WeightMask:
                 per_axis = []
                 for a in axes:
                     size, cap, name = int(lazy(tensor.shape()[a])), allocated[a], tensor.axis[a]
+                    if size > cap:
+                        raise ValueError(
+                            f"weight {tensor.id}: axis {name!r} is {size} at {dict((p.id, v) for p, v in zip(group, assignment))} "
+                            f"but {cap} at the largest values; a searched value choice must not shrink a weight as it grows "
+                            "(mark the parameter fixed with .fix() to leave it out of the search)"
+                        )
                     start = (cap - size) // 2 if name.startswith("k") else 0
                     m = torch.zeros(cap)
                     m[start:start + size] = 1.0

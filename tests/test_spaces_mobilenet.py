@@ -113,18 +113,21 @@ def test_search_on_mnist1d_then_export_trains():
     (x, y), _ = load_mnist1d()
     net = mobilenet_space(_signal(), **SMALL)
     result = fit_supernet(net, (x[:64], y[:64]), epochs=2, batch_size=16, seed=0, progress=False)
-    switches = {p.id for s in mobilenet_parameters(net) for name, p in s.items() if name != "width"}
-    assert switches <= set(result.architecture)
+    switches = {p.id for s in mobilenet_parameters(net) for name, p in s.items()}
+    assert switches <= set(result.architecture)  # widths are value choices: searched with their own logits
+    widths = {s["width"].id: s["width"] for s in mobilenet_parameters(net)}
+    assert all(result.architecture[k] in p.choices for k, p in widths.items())
     assert all(len(result.probabilities[k]) == len(result.option_names[k]) for k in result.architecture)
     stages = mobilenet_parameters(net)
     narrowest = {s["width"].id: min(s["width"].choices) for s in stages}
-    chosen = result.with_architecture(narrowest)  # widths are value parameters: chosen by hand here
+    chosen = result.with_architecture(narrowest)  # overriding the searched widths by hand
     model = chosen.export(seed=0)
-    assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in result.export(seed=0).parameters())
+    widest = result.with_architecture({k: max(p.choices) for k, p in widths.items()})
+    assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in widest.export(seed=0).parameters())
     xb, yb = x[64:192], y[64:192]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     losses = []
-    for _ in range(10):
+    for _ in range(20):
         loss = F.cross_entropy(model(xb), yb)
         optimizer.zero_grad()
         loss.backward()
