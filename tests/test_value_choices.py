@@ -4,7 +4,7 @@ import torch
 
 from ops import AdaptiveAvgPooling, BatchNorm, Flatten, Relu, conv1d, linear
 from search import fit_supernet, plot_alpha_trajectories
-from supernet import BasicExecutor, CategoricalParameter, IntScalarParameter, SupernetExecutor, Tensor, discretize, search_space
+from supernet import get_nodes, BasicExecutor, CategoricalParameter, IntScalarParameter, SupernetExecutor, Tensor, discretize, search_space
 
 
 def value_space(kernel=None, width=None, tie=False):
@@ -40,7 +40,9 @@ def test_fixed_and_tied_parameters():
     net, _, width = value_space(kernel=kernel, width=IntScalarParameter(2, 6, step_size=2, name="w").fix(4), tie=True)
     model = SupernetExecutor(net)
     assert list(model.alphas) == [kernel.id]  # width fixed; one kernel logit vector for both convs
-    assert model.get_parameter("space_0.Conv1d_0.weight").shape == (4, 2, 5)
+    weight = next(n for n in get_nodes(net) if n.id == "space_0.Conv1d_0.weight")
+    assert model.weight(weight).shape == (4, 2, 5)  # the fixed width runs at its value (5: largest kernel)
+    assert model(torch.randn(2, 2, 16)).shape == (2, 3)
 
 
 @pytest.mark.parametrize("k, w", [(0, 0), (1, 2), (2, 1), (2, 2)])
