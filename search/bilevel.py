@@ -52,6 +52,7 @@ class BilevelOptimizer:
         # the module weight steps run: the supernet, or DistributedDataParallel around it (fit_supernet)
         self.model: torch.nn.Module = supernet
         self.alphas = supernet.arch_parameters()
+        self.penalty: Optional[Callable[[], torch.Tensor]] = None  # e.g. the hardware cost term
         self.weight_optimizer = torch.optim.SGD(self.weights, lr=config.weight_lr, momentum=config.weight_momentum, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.weight_optimizer, max(1, total_epochs), eta_min=config.weight_lr_min)
         self.arch_optimizer = torch.optim.Adam(self.alphas, lr=config.arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay)

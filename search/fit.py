@@ -16,9 +16,11 @@ import torchmetrics
 from tqdm.auto import tqdm
 
 from supernet import SupernetExecutor, lazy
+from supernet.cost import CostKind
 from supernet.node import Node
 
 from .bilevel import BilevelConfig, BilevelOptimizer, frozen_buffers
+from .cost_penalty import CostPenalty
 from .checkpoint import Checkpointer, capture_rng_state, load_plain_state, plain_state, restore_rng_state
 from .distributed import DistributedContext, average_gradients_before_step, setup_distributed, wrap_weights
 from .guard import StepGuard
@@ -60,6 +62,9 @@ def fit_supernet(
     checkpoint_dir: Union[str, Path, None] = None,
     resume: bool = False,
     max_bad_steps: Optional[int] = 5,
+    cost: Optional[CostKind] = None,
+    cost_weight: float = 0.0,
+    cost_target: Optional[float] = None,
 ) -> SearchResult:
     """Search the architecture of `space` (its output node) by bilevel optimisation.
 
@@ -85,6 +90,11 @@ def fit_supernet(
     - `max_bad_steps`: a step whose loss or gradients are NaN or inf is skipped with a warning;
       after this many consecutive skipped steps of one kind the search raises FloatingPointError,
       leaving the last good checkpoint intact. None turns the checks off.
+
+    Hardware-aware search: `cost` ("flops", "params" or a callable node -> cost expression) adds
+    `cost_weight * E[cost] / E[cost at the start]` to the architecture loss, E over the current
+    architecture distribution (differentiable in the alphas); with `cost_target`, the term is
+    `cost_weight * relu(E[cost] / cost_target - 1)` instead. The expected cost is logged per epoch.
 
     Returns a SearchResult whose `export()` gives the argmax architecture.
     """
@@ -129,10 +139,16 @@ def fit_supernet(
         bilevel.loss = guard.watch_loss(bilevel.loss)
         guard.attach(bilevel.weight_optimizer)
         guard.attach(bilevel.arch_optimizer)
+    if cost is not None:
+        bilevel.penalty = CostPenalty(supernet, cost, cost_weight, cost_target)
+    elif cost_weight or cost_target is not None:
+        raise ValueError("cost_weight and cost_target need cost= ('flops', 'params' or a callable)")
     run = _Search(supernet, bilevel, strategy, AlphaHistory(supernet), guard, list(callbacks or []), context, device)
     settings = {
         "strategy": strategy.config(), "epochs": epochs, "batch_size": batch_size, "seed": seed, "optim": vars(config),
         "record_every": record_every, "train_samples": _size(train_loader), "val_samples": _size(val_loader),
+        "cost": cost if cost is None or isinstance(cost, str) else getattr(cost, "__name__", repr(cost)),
+        "cost_weight": cost_weight, "cost_target": cost_target,
     }
     loaded = _load_checkpoint(checkpoints, resume, context)
     if loaded is not None:
@@ -183,6 +199,9 @@ def fit_supernet(
         row = {"epoch": epoch, **_mean_losses(sums, counts, context, device)}
         row.update({f"train_{k}": float(m.compute()) for k, m in train_meters.items()})
         row.update({f"val_{k}": float(m.compute()) for k, m in val_meters.items()})
+        if bilevel.penalty is not None:
+            with torch.no_grad():
+                row[f"expected_{settings['cost']}"] = float(bilevel.penalty.expected())
         for m in (*train_meters.values(), *val_meters.values()):
             m.reset()
         run.metrics.append(row)
@@ -206,7 +225,7 @@ def fit_supernet(
         metrics=run.metrics,
         option_names=supernet.option_names(),
         option_values=supernet.option_values(),
-        config={"strategy": strategy.config(), "epochs": epochs, "batch_size": batch_size, "seed": seed, "optim": vars(config)},
+        config={key: settings[key] for key in ("strategy", "epochs", "batch_size", "seed", "optim", "cost", "cost_weight", "cost_target")},
         supernet_state={k: v.detach().cpu().clone() for k, v in supernet.state_dict().items()},
         space=space,
     )

@@ -61,7 +61,7 @@ class SecondOrderDARTS(Strategy):
             unrolled = at([w - xi * g for w, g in zip(weights, dw)], requires_grad=True)
             logits = functional_call(supernet, unrolled, (x_val,))
             val_loss = loss_fn(logits, y_val)
-            extra = self.regularizer(supernet)
+            extra = self.architecture_penalty(bilevel)
             total = val_loss if extra is None else val_loss + extra
             grads = _grads(total, [*alphas, *unrolled.values()])
             d_alpha, v = grads[: len(alphas)], grads[len(alphas):]
