@@ -5,8 +5,9 @@ from .history import AlphaHistory
 from .plots import plot_alpha_heatmap, plot_alpha_trajectories
 from .result import SearchResult
 from .strategies import STRATEGIES, Strategy, get_strategy
+from .strategies.early_stopping import EarlyStopping
 
 __all__ = [
-    "AlphaHistory", "BilevelConfig", "BilevelOptimizer", "STRATEGIES", "SearchResult", "Strategy", "fit_supernet",
+    "AlphaHistory", "BilevelConfig", "EarlyStopping", "BilevelOptimizer", "STRATEGIES", "SearchResult", "Strategy", "fit_supernet",
     "get_strategy", "plot_alpha_heatmap", "plot_alpha_trajectories", "seed_everything",
 ]

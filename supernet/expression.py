@@ -124,44 +124,38 @@ class BinaryExpression(Expression):
         return f"({self.left!r} {self.symbol} {self.right!r})"
 
 
-class Floor(Expression):
+class _Rounding(Expression):
+    """A monotone rounding of one value: evaluated and bounded by applying `_round`."""
+
+    _round = staticmethod(math.floor)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def evaluate(self) -> int:
+        return self._round(lazy(self.value))
+
+    def bounds(self) -> tuple[float, float]:
+        lo, hi = bounds(self.value)
+        return self._round(lo), self._round(hi)
+
+    def children(self) -> Sequence[Any]:
+        return (self.value,)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.value!r})"
+
+
+class Floor(_Rounding):
     """Round down to an int."""
 
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def evaluate(self) -> int:
-        return math.floor(lazy(self.value))
-
-    def bounds(self) -> tuple[float, float]:
-        lo, hi = bounds(self.value)
-        return math.floor(lo), math.floor(hi)
-
-    def children(self) -> Sequence[Any]:
-        return (self.value,)
-
-    def __repr__(self) -> str:
-        return f"Floor({self.value!r})"
+    _round = staticmethod(math.floor)
 
 
-class Ceil(Expression):
+class Ceil(_Rounding):
     """Round up to an int."""
 
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def evaluate(self) -> int:
-        return math.ceil(lazy(self.value))
-
-    def bounds(self) -> tuple[float, float]:
-        lo, hi = bounds(self.value)
-        return math.ceil(lo), math.ceil(hi)
-
-    def children(self) -> Sequence[Any]:
-        return (self.value,)
-
-    def __repr__(self) -> str:
-        return f"Ceil({self.value!r})"
+    _round = staticmethod(math.ceil)
 
 
 class Select(Expression):
