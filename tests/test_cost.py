@@ -90,7 +90,7 @@ def test_expected_cost_averages_over_value_parameter_distributions():
     per_tap = 4 * 16 * 2
     p = torch.tensor([0.5, 0.25, 0.25], requires_grad=True)
     cost = expected_cost(out, {kernel.id: p})
-    assert float(cost) == pytest.approx(per_tap * (0.5 * 1 + 0.25 * 3 + 0.25 * 5))
+    assert cost.item() == pytest.approx(per_tap * (0.5 * 1 + 0.25 * 3 + 0.25 * 5))
     cost.backward()
     assert p.grad.tolist() == pytest.approx([per_tap * 1, per_tap * 3, per_tap * 5])
     assert kernel.current_value == 1  # restored
