@@ -5,6 +5,7 @@ schedule and gradient clipping at 5; alphas Adam(lr 3e-4, betas (0.5, 0.999), wd
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Optional
 
@@ -61,9 +62,10 @@ class BilevelOptimizer:
         """One SGD step on the weights only; returns (loss, logits) detached."""
         self.supernet.train()
         self.weight_optimizer.zero_grad(set_to_none=True)
-        logits = self.model(x)
-        loss = self.loss(logits, y)
-        loss.backward(inputs=self.weights)
+        with _frozen_architecture(self.supernet):  # no gradient reaches the alphas: mix with constants
+            logits = self.model(x)
+            loss = self.loss(logits, y)
+            loss.backward(inputs=self.weights)
         if self.config.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
         self.weight_optimizer.step()
@@ -93,6 +95,12 @@ class BilevelOptimizer:
         self.weight_optimizer.load_state_dict(state["weights"])
         self.arch_optimizer.load_state_dict(state["alphas"])
         self.scheduler.load_state_dict(state["scheduler"])
+
+
+def _frozen_architecture(model: Any) -> Any:
+    """`model.frozen_architecture()` (SupernetExecutor), or nothing for modules without one."""
+    frozen = getattr(model, "frozen_architecture", None)
+    return frozen() if frozen is not None else contextlib.nullcontext()
 
 
 class frozen_buffers:

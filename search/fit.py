@@ -13,7 +13,7 @@ from typing import Any, Callable, ContextManager, Optional, Sequence, Union
 import numpy as np
 import torch
 import torchmetrics
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from supernet import SupernetExecutor, lazy
 from supernet.cost import CostKind
