@@ -138,3 +138,26 @@ def test_1d_space_trains_on_mnist1d():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.8 * losses[0], losses
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_search_a_few_steps_then_export_trains(dims):
+    from search import fit_supernet
+
+    torch.manual_seed(0)
+    shape = (1, 3, 16) if dims == 1 else (1, 3, 8, 8)
+    x = torch.randn(64, *shape[1:])
+    y = (x.mean(dim=tuple(range(1, x.dim()))) > 0).long()
+    net = nb201_space(Tensor("x", shape, ("N", "C", "L") if dims == 1 else ("N", "C", "H", "W")),
+                      channels=4, cells_per_stage=1, num_classes=2)
+    result = fit_supernet(net, (x, y), epochs=2, batch_size=16, seed=0, progress=False)
+    model = result.export(seed=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    losses = []
+    for _ in range(15):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0], losses
