@@ -12,9 +12,21 @@ the input's C channels, the options' weights are narrowed to their leading entri
 (kernel axes excepted) whose size scales to a whole number by C'/C (C -> C', C/2 -> C'/2, 6C -> 6C'),
 and an op whose `groups` equals its input's channel count (a depthwise convolution) runs with one
 group per channel it receives.
+
+The supernet runs a precomputed execution plan (`plan.py`): a straight-line program per set of
+active options, compiled when the executor is built (and for each new active set). With
+`optimize=True` (the default) the plan merges common subexpressions, folds ChoiceOps into the sums
+consuming them and mixing weights into affine option outputs (`fusion.py`), runs 2-D convolution
+graphs channels-last on CPU, and, inside `frozen_architecture()` (weight steps) or without
+autograd, takes the mixing weights as plain numbers (options weighted exactly zero are not run);
+options whose sampled gate is exactly zero run without autograd. `optimize=False` plans every node
+as written and mixes through `Mixture.combine`: the reference the rewrites are measured against.
+Mixtures that feed the options something else than their input (`Mixture.option_input`, e.g.
+partial channels) run node by node (`_run`).
 """
 from __future__ import annotations
 
+import contextlib
 import heapq
 from typing import Any, Iterator, Optional
 
@@ -24,22 +36,23 @@ from torch import nn
 from .choice import ChoiceOp, switch_values
 from .executor import GraphExecutor, register_nested
 from .expression import lazy
+from .fusion import is_zero_option as _is_zero_option  # core must not import ops; Zero is identified by name
 from .mixture import Mixture, SoftmaxMixture
 from .node import Node, Op, Tensor
 from .parameters import Parameter
+from .plan import Context, Plan, compile_plan
 from .value_choice import WeightMask, searchable_value_parameters
 
-
-def _is_zero_option(node: Node) -> bool:
-    return type(node).__name__ == "Zero"  # core must not import ops; Zero is identified by name
+_PLAN_CACHE = 256  # compiled plans kept per supernet (one per set of active options)
 
 
 class SupernetExecutor(GraphExecutor):
     """Runs the whole supernet; ready to train once constructed."""
 
-    def __init__(self, space: Node, mixture: Optional[Mixture] = None, seed: Optional[int] = None) -> None:
+    def __init__(self, space: Node, mixture: Optional[Mixture] = None, seed: Optional[int] = None, optimize: bool = True) -> None:
         super().__init__(space, seed=seed)
         self.mixture = mixture if mixture is not None else SoftmaxMixture()
+        self.optimize = optimize
         self._choices = [n for n in self._nodes if isinstance(n, ChoiceOp)]
         self.switches: dict[str, Parameter] = {}
         for choice in self._choices:
@@ -63,7 +76,7 @@ class SupernetExecutor(GraphExecutor):
             self.alphas[pid] = alpha
             self._slots[pid] = param.values()
         self._masks = self._build_masks()
-        self._plans: dict[tuple, list[Node]] = {}
+        self._node_orders: dict[tuple, list[Node]] = {}
         self._last_weights: dict[str, torch.Tensor] = {}
         self._extra_arch: dict[str, nn.Parameter] = {}
         self._position = {id(n): i for i, n in enumerate(self._nodes)}
@@ -80,7 +93,18 @@ class SupernetExecutor(GraphExecutor):
                 if source is not None:
                     for nodes in options:
                         self._routed.update((n, (choice, source)) for n in nodes or () if isinstance(n, Op))
+        # execution plans, compiled per active set against the current values of these parameters
+        excluded = {id(p) for p in (*self.switches.values(), *self.value_parameters.values())}
+        found = {id(p): p for n in self._nodes for p in n.params.values() if id(p) not in excluded}
+        self._plan_parameters = list(found.values())
+        self._plan_snapshot: Optional[tuple] = None
+        self._compiled: dict[tuple, Plan] = {}
+        self._position_of = {sid: {index: j for j, index in enumerate(self._slots[sid])} for sid in self.switches}
+        self._architecture_frozen = False
         self.mixture.bind(self)
+        if self._planned():  # the plan with every option active, compiled now
+            with self._value_choices_at_largest():
+                self._plan_for({sid: tuple(slots) for sid, slots in self._slots.items() if sid in self.switches})
 
     def _build_masks(self) -> dict[str, WeightMask]:
         """A mask per trainable weight sized by value choices, at the shape it runs with (every
@@ -188,9 +212,9 @@ class SupernetExecutor(GraphExecutor):
                 self.alphas[k].copy_(torch.as_tensor(v, dtype=self.alphas[k].dtype))
 
     # --- execution --------------------------------------------------------------------------
-    def _plan(self, active: dict[str, tuple[int, ...]]) -> list[Node]:
+    def _active_nodes(self, active: dict[str, tuple[int, ...]]) -> list[Node]:
         key = tuple(active[sid] for sid in self.switches)
-        plan = self._plans.get(key)
+        plan = self._node_orders.get(key)
         if plan is None:
             needed, stack = {id(self._output)}, [self._output]
             while stack:
@@ -201,7 +225,7 @@ class SupernetExecutor(GraphExecutor):
                         needed.add(id(operand))
                         stack.append(operand)
             plan = [n for n in self._nodes if id(n) in needed]
-            self._plans[key] = plan
+            self._node_orders[key] = plan
         return plan
 
     def _runs(self, choice: ChoiceOp, active: dict[str, tuple[int, ...]]) -> list[int]:
@@ -209,31 +233,125 @@ class SupernetExecutor(GraphExecutor):
         nonzero = [i for i in indices if not _is_zero_option(choice.operands[i])]
         return nonzero if nonzero else list(indices[:1])
 
-    def forward(self, *inputs: torch.Tensor, **named_inputs: torch.Tensor) -> Any:
-        """Run the supernet: each ChoiceOp outputs the mixture its switch's weights define."""
-        values: dict[Node, Any] = self._bind_inputs(inputs, named_inputs)
-        weights: dict[str, torch.Tensor] = {}
-        active: dict[str, tuple[int, ...]] = {}
-        for sid, alpha in self.alphas.items():
-            w, run = self.mixture.weights(alpha, self.training)
-            weights[sid] = w
-            if sid in self.switches:
-                slots = self._slots[sid]
-                active[sid] = tuple(slots[j] for j in (range(len(slots)) if run is None else run))
-        self._last_weights = weights
+    @contextlib.contextmanager
+    def frozen_architecture(self) -> Iterator[None]:
+        """Forward passes inside compute the mixing weights without autograd: for weight steps, whose
+        backward needs no gradient of the architecture (the logits get none in here). Lets the
+        optimized plan use the weights as plain numbers, and keeps fewer tensors for backward."""
+        previous, self._architecture_frozen = self._architecture_frozen, True
+        try:
+            yield
+        finally:
+            self._architecture_frozen = previous
+
+    def _planned(self) -> bool:
+        """Whether the plan runs this mixture: all but those that feed the options something else
+        than their input (partial channels), which run node by node."""
+        return not self.mixture.uses_option_input or type(self.mixture).option_input is Mixture.option_input
+
+    @contextlib.contextmanager
+    def _value_choices_at_largest(self) -> Iterator[None]:
+        """Value choices run at their largest value; masks weigh the smaller ones."""
         saved = {pid: p.current_value for pid, p in self.value_parameters.items()}
-        try:  # value choices run at their largest value; masks weigh the smaller ones
+        try:
             for param in self.value_parameters.values():
                 param.current_value = max(param.values())
-            return self._run(values, weights, active)
+            yield
         finally:
             for pid, value in saved.items():
                 self.value_parameters[pid].current_value = value
 
+    def forward(self, *inputs: torch.Tensor, **named_inputs: torch.Tensor) -> Any:
+        """Run the supernet: each ChoiceOp outputs the mixture its switch's weights define."""
+        values: dict[Node, Any] = self._bind_inputs(inputs, named_inputs)
+        planned = self._planned()
+        frozen = planned and self.optimize and self._architecture_frozen
+        weights: dict[str, torch.Tensor] = {}
+        active: dict[str, tuple[int, ...]] = {}
+        sampled = False
+        with torch.no_grad() if frozen else contextlib.nullcontext():
+            for sid, alpha in self.alphas.items():
+                w, run = self.mixture.weights(alpha, self.training)
+                weights[sid] = w
+                if sid in self.switches:
+                    slots = self._slots[sid]
+                    active[sid] = tuple(slots[j] for j in (range(len(slots)) if run is None else run))
+                    sampled = sampled or run is not None
+        self._last_weights = weights
+        with self._value_choices_at_largest() if self.value_parameters else contextlib.nullcontext():
+            if planned:
+                numbers = self.optimize and (frozen or not torch.is_grad_enabled())
+                return self._run_plan(values, weights, active, numbers, self.optimize and sampled)
+            return self._run(values, weights, active)
+
+    def _run_plan(self, values: dict, weights: dict[str, torch.Tensor], active: dict[str, tuple[int, ...]],
+                  numbers: bool, sampled: bool) -> Any:
+        """Run the compiled plan of the active options.
+
+        `numbers`: no gradient reaches the mixing weights; they enter the plan as Python floats and
+        options weighted exactly zero leave it. `sampled` (the mixture picked the options to run):
+        the differentiable weights are read once to find exact zeros (gates that are off), whose
+        options run without autograd. Neither applies while `torch.compile` traces."""
+        switch_ids = list(self.switches)
+        zeros: dict[str, tuple[int, ...]] = {}
+        read = (numbers or sampled) and switch_ids and not torch.compiler.is_compiling()
+        plain = self._weight_values(weights, switch_ids) if read else None
+        if plain is not None:
+            for sid, part in zip(switch_ids, plain):
+                position = self._position_of[sid]
+                off = tuple(i for i in active[sid] if part[position[i]] == 0.0)
+                if off and not numbers:
+                    zeros[sid] = off
+                elif off and len(off) < len(active[sid]):
+                    active[sid] = tuple(i for i in active[sid] if i not in off)
+        if not self.optimize:
+            coefs: list = []  # every ChoiceOp goes through `Mixture.combine`
+        elif numbers and plain is not None:
+            coefs = plain
+        else:
+            coefs = [weights[sid].unbind(0) for sid in switch_ids]
+        plan = self._plan_for(active, zeros)
+        return plan.run([values[t] for t in self._inputs], Context(coefs, weights, self.training, self.mixture))
+
+    def _weight_values(self, weights: dict[str, torch.Tensor], switch_ids: list[str]) -> list[list[float]]:
+        """The mixing weights of each switch as Python floats (one device synchronisation)."""
+        flat = torch.cat([weights[sid].detach().reshape(-1) for sid in switch_ids]).tolist()
+        parts, start = [], 0
+        for sid in switch_ids:
+            parts.append(flat[start:start + len(self._slots[sid])])
+            start += len(self._slots[sid])
+        return parts
+
+    def _plan_for(self, active: dict[str, tuple[int, ...]], zeros: Optional[dict[str, tuple[int, ...]]] = None) -> Plan:
+        """The compiled plan of an active set (compiled on first use; all plans are dropped when a
+        parameter they were compiled against changes)."""
+        zeros = zeros or {}
+        key = (tuple(active[sid] for sid in self.switches), tuple(zeros.get(sid, ()) for sid in self.switches))
+        if torch.compiler.is_compiling():
+            plan = self._compiled.get(key)
+            return plan if plan is not None else compile_plan(self, active, zeros, rewrite=self.optimize)
+        snapshot = tuple(p.current_value for p in self._plan_parameters)
+        if snapshot != self._plan_snapshot:
+            self._compiled.clear()
+            self._plan_snapshot = snapshot
+        plan = self._compiled.get(key)
+        if plan is None or plan.stale():
+            if len(self._compiled) >= _PLAN_CACHE:
+                self._compiled.clear()
+            plan = self._compiled[key] = compile_plan(self, active, zeros, rewrite=self.optimize)
+        return plan
+
+    def plan(self) -> Optional[Plan]:
+        """The plan with every option active (None for mixtures that route the option input)."""
+        if not self._planned():
+            return None
+        with self._value_choices_at_largest():
+            return self._plan_for({sid: tuple(slots) for sid, slots in self._slots.items() if sid in self.switches})
+
     def _run(self, values: dict, weights: dict[str, torch.Tensor], active: dict[str, tuple[int, ...]]) -> Any:
         routed, option_inputs, masks = self._routed, self._option_inputs, self._masks
         fed: dict[ChoiceOp, tuple[torch.Tensor, torch.Tensor]] = {}
-        for node in self._plan(active):
+        for node in self._active_nodes(active):
             if isinstance(node, Tensor):
                 if node.role == "weight":
                     weight = self.weight(node)
