@@ -330,7 +330,7 @@ class SupernetExecutor(GraphExecutor):
         if torch.compiler.is_compiling():
             plan = self._compiled.get(key)
             return plan if plan is not None else compile_plan(self, active, zeros, rewrite=self.optimize)
-        snapshot = tuple(p.current_value for p in self._plan_parameters)
+        snapshot = (type(self.mixture), *(p.current_value for p in self._plan_parameters))
         if snapshot != self._plan_snapshot:
             self._compiled.clear()
             self._plan_snapshot = snapshot
