@@ -113,6 +113,21 @@ def fixed_step(model: nn.Module, train: tuple, val: tuple) -> Callable[[], Any]:
     return step
 
 
+def same_architecture(space, architecture: dict, fixed: dict, train: tuple, val: tuple, repeats: int, strategies: list[str]) -> dict:
+    """One-path strategies with their logits peaked on the fixed architecture, so that the paths
+    they sample are that architecture's: the like-for-like time and memory ratios to it."""
+    out = {}
+    for strategy in strategies:
+        model = supernet(space, mixture=get_strategy(strategy).mixture())
+        model.set_alphas({sid: [30.0 if v == architecture[sid] else 0.0 for v in model.option_values()[sid]] for sid in model.alphas})
+        result = measure(search_step(model, strategy, train, val), repeats)
+        result["time_over_fixed"] = round(result["seconds"] / fixed["seconds"], 3)
+        result["memory_over_fixed"] = round(result["saved_mb"] / max(fixed["saved_mb"], 1e-9), 3)
+        out[strategy] = result
+        print(f"  same architecture, {strategy:<10} {result}", flush=True)
+    return out
+
+
 def typical_architecture(model: SupernetExecutor, seed: int = 0) -> dict[str, int]:
     """A seeded random architecture that never picks `none` (a zero-op network would flatter the
     supernet): what a one-path strategy samples on average."""
@@ -149,6 +164,8 @@ def cell_space_benchmark(name: str, space_fn, plain_fn, shape: tuple, batch: int
     out["fixed_architecture"] = measure(fixed_step(BasicExecutor(discretize(space, architecture), seed=0), train, val), repeats)
     out["fixed_architecture"]["options"] = sorted(set(supernet(space).option_names()[k][v] for k, v in architecture.items()))
     print(f"[{name}] fixed architecture     {out['fixed_architecture']}", flush=True)
+    out["same_architecture"] = same_architecture(space, architecture, out["fixed_architecture"], train, val, repeats,
+                                                 [s for s in ("gdas", "proxyless") if s in strategies])
     darts = out["strategies"].get("darts")
     ratios = {}
     if darts:
