@@ -23,14 +23,6 @@ from supernet import BasicExecutor, SupernetExecutor, Tensor, discretize  # noqa
 CHANNELS, CELLS, BATCH = 4, 1, 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def nb201(**kwargs):
     return nb201_space(Tensor("x", (1, 3, 32, 32), ("N", "C", "H", "W")), channels=CHANNELS, cells_per_stage=CELLS, **kwargs)
 

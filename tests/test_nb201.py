@@ -13,15 +13,6 @@ from search.spaces import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny tensors: on a busy machine torch's intra-op threads spin and make steps 50x slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 SWITCH_ID = re.compile(r"^nb201_space_0\.cell_(\d+)\.edge_([0-2])to([1-3])_0\.ChoiceOp_0\.choice$")
 
 
