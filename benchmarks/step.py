@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plain_darts import PlainDartsNetwork  # noqa: E402
 from plain_nb201 import PlainNB201Supernet, load_supernet_state  # noqa: E402
 
-from ops import Identity, conv2d  # noqa: E402
+from ops import conv2d  # noqa: E402
 from search import BilevelConfig, BilevelOptimizer  # noqa: E402
 from search.spaces import darts_space, nb201_space  # noqa: E402
 from search.strategies import STRATEGIES, get_strategy  # noqa: E402

@@ -9,7 +9,6 @@ The op owns its weights (`q_weight`, `k_weight`, `v_weight`, `out_weight` and bi
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 import torch.nn.functional as F

@@ -20,13 +20,12 @@ one of them changes.
 """
 from __future__ import annotations
 
-import heapq
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import torch
 
-from .choice import ChoiceOp
+from .choice import ChoiceOp, exclusive_ancestors
 from .combination import LinearCombination, linear_combination
 from .executor import shared_slice
 from .expression import lazy
@@ -447,24 +446,8 @@ def _deferrable(live: list[Node], differentiable: set[int], users: dict[int, lis
                 continue
             if any(u is not choice for u in users.get(id(option), [])):
                 continue
-            inside, heap, queued = {id(option)}, [], set()
-
-            def enqueue(node: Node) -> None:
-                for operand in node.operands:
-                    o = canon(operand)
-                    if id(o) in position and id(o) not in queued and id(o) not in differentiable:
-                        queued.add(id(o))
-                        heapq.heappush(heap, (-position[id(o)], id(o), o))
-
-            enqueue(option)
-            while heap:  # latest first: every user of a node is decided before the node itself
-                _, _, node = heapq.heappop(heap)
-                if isinstance(node, ChoiceOp) or (isinstance(node, Tensor) and node.role != "weight"):
-                    continue
-                if all(id(u) in inside for u in users.get(id(node), [])):
-                    inside.add(id(node))
-                    enqueue(node)
-            group = sorted((n for n in live if id(n) in inside), key=lambda n: position[id(n)])
+            group = exclusive_ancestors(option, position, lambda n: users.get(id(n), []),
+                                        lambda n: [canon(o) for o in n.operands], excluded=differentiable)
             if not any(type(n).__name__ in STOCHASTIC_OPS or getattr(n, "stochastic", False) for n in group):
                 groups[id(option)] = group
     return groups

@@ -27,13 +27,12 @@ partial channels) run node by node (`_run`).
 from __future__ import annotations
 
 import contextlib
-import heapq
 from typing import Any, Iterator, Optional
 
 import torch
 from torch import nn
 
-from .choice import ChoiceOp, switch_values
+from .choice import ChoiceOp, exclusive_ancestors, switch_values
 from .executor import GraphExecutor, register_nested
 from .expression import lazy
 from .fusion import is_zero_option as _is_zero_option  # core must not import ops; Zero is identified by name
@@ -140,6 +139,13 @@ class SupernetExecutor(GraphExecutor):
         """The ChoiceOps of the space, in execution order."""
         return list(self._choices)
 
+    def _own_nodes(self, option: Node, choice: ChoiceOp) -> Optional[list[Node]]:
+        """The nodes only `option` needs, None if anything but `choice` uses `option` (a chain exit)."""
+        position = self._position
+        if any(user is not choice and id(user) in position for user in option.users):
+            return None
+        return exclusive_ancestors(option, position, lambda n: [u for u in n.users if id(u) in position])
+
     def option_subgraphs(self, choice: ChoiceOp) -> tuple[Optional[Node], list[Optional[list[Node]]]]:
         """(option input, nodes of each option) of a ChoiceOp of this space.
 
@@ -149,7 +155,7 @@ class SupernetExecutor(GraphExecutor):
         None when they read more than one node, or none."""
         cached = self._subgraphs.get(choice)
         if cached is None:
-            options = [_exclusive_ancestors(o, choice, self._position) for o in choice.operands]
+            options = [self._own_nodes(o, choice) for o in choice.operands]
             reads: set[int] = set()
             source: Optional[Node] = None
             for nodes in options:
@@ -418,33 +424,6 @@ def _check_option_shapes(choice: ChoiceOp) -> None:
         labels = choice.option_names()
         described = ", ".join(f"{name}: {shape}" for name, shape in zip(labels, shapes))
         raise ValueError(f"ChoiceOp {choice.id}: options must have equal output shapes to be mixed, got {described}")
-
-
-def _exclusive_ancestors(option: Node, choice: ChoiceOp, position: dict[int, int]) -> Optional[list[Node]]:
-    """`option` and its ancestors used only by them (not data inputs, not ChoiceOps), in execution
-    order; None if a node other than `choice` uses `option`."""
-    if any(user is not choice and id(user) in position for user in option.users):
-        return None
-    inside, found = {id(option)}, [option]
-    heap: list[tuple[int, int, Node]] = []
-    queued: set[int] = set()
-
-    def enqueue(node: Node) -> None:
-        for operand in node.operands:
-            if id(operand) in position and id(operand) not in queued:
-                queued.add(id(operand))
-                heapq.heappush(heap, (-position[id(operand)], id(operand), operand))
-
-    enqueue(option)
-    while heap:  # latest first: every user of a node is decided before the node itself
-        _, _, node = heapq.heappop(heap)
-        if isinstance(node, ChoiceOp) or (isinstance(node, Tensor) and node.role != "weight"):
-            continue
-        if all(id(user) in inside for user in node.users if id(user) in position):
-            inside.add(id(node))
-            found.append(node)
-            enqueue(node)
-    return sorted(found, key=lambda n: position[id(n)])
 
 
 def _narrow(weight: torch.Tensor, axes: tuple, full: int, narrow: int) -> torch.Tensor:

@@ -4,7 +4,7 @@ import functools
 import pytest
 import torch
 
-from ops import Add, AvgPooling, Flatten, Identity, MaxPooling, Relu, conv1d, linear
+from ops import Add, AvgPooling, Flatten, MaxPooling, Relu, conv1d, linear
 from search import SearchResult, fit_supernet
 from supernet import CategoricalParameter, ChoiceOp, IntScalarParameter, SupernetExecutor, Tensor, search_space
 

@@ -2,7 +2,6 @@
 import functools
 
 import pytest
-import torch
 
 from ops import AdaptiveAvgPooling, BatchNorm, Flatten, Identity, MaxPooling, Relu, conv1d, linear
 from search import fit_supernet

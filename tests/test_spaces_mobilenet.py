@@ -10,7 +10,7 @@ from ops import Add, Relu6
 from search import fit_supernet
 from search.spaces import mobilenet_parameters, mobilenet_space, stage_widths
 from supernet import (
-    BasicExecutor, CategoricalParameter, ChoiceOp, IntScalarParameter, SupernetExecutor, Tensor, discretize, get_nodes, lazy,
+    BasicExecutor, CategoricalParameter, ChoiceOp, SupernetExecutor, Tensor, discretize, get_nodes, lazy,
     search_space,
 )
 from supernet.cost import architecture_cost

@@ -30,8 +30,7 @@ import re
 from typing import Any, NamedTuple, Optional, Sequence
 
 from ops import AdaptiveAvgPooling, Add, BatchNorm, Conv1d, Conv2d, Flatten, Relu, Relu6, conv1d, conv2d, linear
-from supernet import CategoricalParameter, ChoiceOp, IntScalarParameter, Node, Parameter, Tensor, lazy, scope, search_space
-from supernet.graph import topological_order
+from supernet import CategoricalParameter, ChoiceOp, IntScalarParameter, Node, Parameter, Tensor, scope, search_space
 
 ACTIVATIONS = {"relu6": Relu6, "relu": Relu}
 

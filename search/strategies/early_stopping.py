@@ -17,7 +17,6 @@ from typing import Any, Callable, Optional, Union
 
 from ops import Zero
 from supernet import SupernetExecutor, Tensor
-from supernet.choice import switch_values
 
 State = dict[str, Any]
 
