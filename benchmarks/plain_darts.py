@@ -121,3 +121,51 @@ class PlainDartsNetwork(nn.Module):
             weights = F.softmax(self.alphas_reduce if cell.reduction else self.alphas_normal, dim=-1)
             s0, s1 = s1, cell(s0, s1, weights)
         return self.classifier(F.adaptive_avg_pool2d(s1, 1).flatten(1))
+
+
+class FixedOp(nn.Module):
+    """One edge of a fixed architecture: the DARTS primitive at `index`, run alone (`weights` unused)."""
+
+    def __init__(self, c: int, stride: int, index: int) -> None:
+        super().__init__()
+        self.op = OPS[PRIMITIVES[index]](c, stride)
+
+    def forward(self, x, weights=None):
+        return self.op(x)
+
+
+class PlainDartsFixedNetwork(PlainDartsNetwork):
+    """A single DARTS architecture in plain PyTorch, every edge kept with one op: `genotype` maps
+    ("normal" | "reduction", edge number in `Cell._ops` order) to a `PRIMITIVES` index."""
+
+    def __init__(self, genotype: dict[tuple[str, int], int], channels: int = 16, num_classes: int = 10, layers: int = 8, **kwargs) -> None:
+        super().__init__(channels, num_classes, layers, **kwargs)
+        del self.alphas_normal, self.alphas_reduce
+        for cell in self.cells:
+            kind = "reduction" if cell.reduction else "normal"
+            c = cell.preprocess1[1].out_channels
+            strides = [2 if cell.reduction and j < 2 else 1 for i in range(cell._steps) for j in range(2 + i)]
+            cell._ops = nn.ModuleList(FixedOp(c, stride, genotype[(kind, e)]) for e, stride in enumerate(strides))
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return list(self.parameters())
+
+    def forward(self, x):
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, [None] * len(cell._ops))
+        return self.classifier(F.adaptive_avg_pool2d(s1, 1).flatten(1))
+
+
+def darts_genotype(architecture: dict[str, int], steps: int = 4) -> dict[tuple[str, int], int]:
+    """(cell kind, edge number) -> op index from a darts_space architecture (switch id -> option index)."""
+    import re
+    number = {(j, i + 2): n for n, (i, j) in enumerate((i, j) for i in range(steps) for j in range(2 + i))}
+    genotype = {}
+    for sid, index in architecture.items():
+        match = re.search(r"(normal|reduction)_cell_\d+\.edge_(\d+)to(\d+)_\d+\.", sid)
+        genotype[(match[1], number[(int(match[2]), int(match[3]))])] = int(index)
+    return genotype

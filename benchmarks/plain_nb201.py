@@ -134,3 +134,60 @@ def load_supernet_state(plain: PlainNB201Supernet, state: dict[str, torch.Tensor
     if missing:
         raise KeyError(f"plain weights not covered: {missing[:5]}")
     plain.load_state_dict({**{k: v for k, v in own.items() if k.endswith('num_batches_tracked')}, **target})
+
+
+class FixedEdge(nn.Module):
+    """One edge of a fixed architecture: the op of `MixedOp` at `index`, run alone (`weights` unused)."""
+
+    def __init__(self, c: int, index: int) -> None:
+        super().__init__()
+        self.op = MixedOp(c).ops[index]
+
+    def forward(self, x, weights=None):
+        return self.op(x)
+
+
+class PlainNB201Network(PlainNB201Supernet):
+    """A single NB201 architecture in plain PyTorch: `genotype` gives each edge of `EDGES` its op
+    index (in `MixedOp` order, 0 = none: the edge is left out), shared by every cell."""
+
+    def __init__(self, genotype: dict[tuple[int, int], int], channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10) -> None:
+        super().__init__(channels, cells_per_stage, num_classes)
+        del self.alphas
+        self.genotype = dict(genotype)
+        for layer in self.layers:
+            if isinstance(layer, SearchCell):
+                c = layer.edges["0to1"].ops[2].conv.in_channels
+                layer.edges = nn.ModuleDict({f"{i}to{j}": FixedEdge(c, genotype[(i, j)]) for i, j in EDGES if genotype[(i, j)]})
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return list(self.parameters())
+
+    def forward(self, x):
+        h = self.stem(x)
+        for layer in self.layers:
+            if isinstance(layer, SearchCell):
+                nodes = [h]
+                for j in range(1, 4):
+                    terms = [layer.edges[f"{i}to{j}"](nodes[i]) for i in range(j) if f"{i}to{j}" in layer.edges]
+                    nodes.append(sum(terms[1:], terms[0]) if terms else torch.zeros_like(h))
+                h = nodes[3]
+            else:
+                h = layer(h)
+        h = F.adaptive_avg_pool2d(F.relu(self.head_bn(h)), 1).flatten(1)
+        return self.classifier(h)
+
+
+def nb201_genotype(architecture: dict[str, int]) -> dict[tuple[int, int], int]:
+    """Edge -> op index from a tied nb201_space architecture (switch id -> option index)."""
+    genotype = {}
+    for sid, index in architecture.items():
+        i, j = map(int, re.search(r"edge_(\d)to(\d)_0", sid).groups())
+        genotype[(i, j)] = int(index)
+    missing = [e for e in EDGES if e not in genotype]
+    if missing:
+        raise KeyError(f"the architecture gives no op for edges {missing}")
+    return genotype

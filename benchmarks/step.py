@@ -5,11 +5,15 @@
 
 One "DARTS step" = an architecture step on a validation batch + a weight step on a training batch,
 both through `search.BilevelOptimizer` (the plain supernets run through the same optimizer code).
-Times are medians over `--repeats` steps after one warm-up step, in one process, one thread.
-Memory is the peak of autograd-saved activations of one step (unique storages, bytes): the part of
-peak memory a supernet design controls (weights and optimizer state are the same on both sides).
-A "fixed architecture" step is the same two passes (train on both batches) through a
-`BasicExecutor` of one discretized architecture. Results: benchmarks/results/step.json.
+Times are medians over `--repeats` steps after one warm-up step, in one process, one thread; the
+steps a ratio compares take turns (`interleaved`), so that the machine's load weighs on both alike.
+Memory is the peak of the tensors one step allocates and holds at once (`PeakMemory`, sampled
+after every aten op of the forward, backward and optimizer passes; weights and optimizer state that
+exist before the step are not counted, their gradients are). A "fixed architecture" step is the same
+two passes (training on both batches) through one architecture alone: hand-written plain PyTorch
+(NCHW and channels-last) and our BasicExecutor and SupernetExecutor on the discretized space; the
+one-path strategies (GDAS, proxyless, logits peaked on that architecture) are compared with the best
+of them, per metric. Results: benchmarks/results/step.json.
 """
 from __future__ import annotations
 
@@ -27,10 +31,13 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.multiprocessing.reductions import StorageWeakRef
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from plain_darts import PlainDartsNetwork  # noqa: E402
-from plain_nb201 import PlainNB201Supernet, load_supernet_state  # noqa: E402
+from plain_darts import PlainDartsFixedNetwork, PlainDartsNetwork, darts_genotype  # noqa: E402
+from plain_nb201 import PlainNB201Network, PlainNB201Supernet, load_supernet_state, nb201_genotype  # noqa: E402
 
 from ops import conv2d  # noqa: E402
 from search import BilevelConfig, BilevelOptimizer  # noqa: E402
@@ -52,21 +59,47 @@ def batches(shape: tuple, batch: int, classes: int = 10) -> tuple[tuple, tuple]:
     return make(), make()
 
 
-def saved_bytes(step: Callable[[], Any]) -> int:
-    """Bytes of the unique storages autograd saves during `step` (peak of its two passes)."""
-    seen, total = set(), [0]
+class PeakMemory(TorchDispatchMode):
+    """Peak bytes of the tensor storages allocated inside the context and alive together, sampled
+    after every aten op (forward, backward and optimizer). Storages that existed before (weights,
+    optimizer state) count only if an op allocates them anew; views and in-place results, which
+    share an input's storage, never count. Temporaries an op frees before it returns are not seen."""
 
-    def pack(t: torch.Tensor):
-        if t.device.type == "cpu" and not isinstance(t, nn.Parameter):
-            key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
-            if key not in seen:
-                seen.add(key)
-                total[0] += key[1]
-        return t
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: dict[int, tuple[StorageWeakRef, int]] = {}
+        self.current = self.peak = 0
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {t.untyped_storage().data_ptr() for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)}
+        for t in tree_flatten(out)[0]:
+            if not isinstance(t, torch.Tensor) or t.device.type != "cpu":
+                continue
+            storage = t.untyped_storage()
+            key = storage.data_ptr()
+            if key in inputs or not storage.nbytes():
+                continue
+            known = self.live.get(key)
+            if known is not None and not known[0].expired():
+                continue
+            if known is not None:  # a freed storage's address, reused
+                self.current -= known[1]
+            self.live[key] = (StorageWeakRef(storage), storage.nbytes())
+            self.current += storage.nbytes()
+            if self.current > self.peak:  # a new peak only if it holds once the freed storages are dropped
+                for stale in [k for k, (ref, _) in self.live.items() if ref.expired()]:
+                    self.current -= self.live.pop(stale)[1]
+                self.peak = max(self.peak, self.current)
+        return out
+
+
+def peak_bytes(step: Callable[[], Any]) -> int:
+    """Peak memory one call of `step` allocates (after a warm-up call, so that optimizer state exists)."""
+    step()
+    with PeakMemory() as tracker:
         step()
-    return total[0]
+    return tracker.peak
 
 
 def timed(step: Callable[[], Any], repeats: int) -> float:
@@ -77,6 +110,20 @@ def timed(step: Callable[[], Any], repeats: int) -> float:
         step()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def interleaved(steps: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Median seconds of each step, the steps taking turns (one warm-up each), so that the load
+    on a shared machine weighs on all of them alike: the numbers to take ratios of."""
+    for step in steps.values():
+        step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: round(statistics.median(t), 4) for name, t in times.items()}
 
 
 def search_step(model: nn.Module, strategy_name: str, train: tuple, val: tuple) -> Callable[[], Any]:
@@ -115,14 +162,17 @@ def fixed_step(model: nn.Module, train: tuple, val: tuple) -> Callable[[], Any]:
 
 def same_architecture(space, architecture: dict, fixed: dict, train: tuple, val: tuple, repeats: int, strategies: list[str]) -> dict:
     """One-path strategies with their logits peaked on the fixed architecture, so that the paths
-    they sample are that architecture's: the like-for-like time and memory ratios to it."""
+    they sample are that architecture's: the like-for-like ratios to the best single-path baseline
+    (`fixed`: its smallest peak, and its fastest variant, timed again in turns with the strategy)."""
     out = {}
     for strategy in strategies:
         model = supernet(space, mixture=get_strategy(strategy).mixture())
         model.set_alphas({sid: [30.0 if v == architecture[sid] else 0.0 for v in model.option_values()[sid]] for sid in model.alphas})
-        result = measure(search_step(model, strategy, train, val), repeats)
-        result["time_over_fixed"] = round(result["seconds"] / fixed["seconds"], 3)
-        result["memory_over_fixed"] = round(result["saved_mb"] / max(fixed["saved_mb"], 1e-9), 3)
+        step = search_step(model, strategy, train, val)
+        seconds = interleaved({"fixed": fixed["fastest_step"], strategy: step}, repeats)
+        result = {"seconds": seconds[strategy], "fixed_seconds": seconds["fixed"], "peak_mb": measure_peak(step)}
+        result["time_over_fixed"] = round(seconds[strategy] / seconds["fixed"], 3)
+        result["memory_over_fixed"] = round(result["peak_mb"] / max(fixed["peak_mb"], 1e-9), 3)
         out[strategy] = result
         print(f"  same architecture, {strategy:<10} {result}", flush=True)
     return out
@@ -139,44 +189,90 @@ def typical_architecture(model: SupernetExecutor, seed: int = 0) -> dict[str, in
     return choice
 
 
+def measure_peak(step: Callable[[], Any]) -> float:
+    """The larger peak memory (MB) of two steps (sampling strategies draw different paths each step)."""
+    return round(max(peak_bytes(step), peak_bytes(step)) / 2**20, 2)
+
+
 def measure(step: Callable[[], Any], repeats: int) -> dict[str, float]:
-    return {"seconds": round(timed(step, repeats), 4), "saved_mb": round(saved_bytes(step) / 2**20, 2)}
+    """Median seconds per step and peak memory."""
+    return {"seconds": round(timed(step, repeats), 4), "peak_mb": measure_peak(step)}
 
 
-def cell_space_benchmark(name: str, space_fn, plain_fn, shape: tuple, batch: int, strategies: list[str], repeats: int) -> dict:
+def channels_last(batch: tuple) -> tuple:
+    return (batch[0].contiguous(memory_format=torch.channels_last), *batch[1:])
+
+
+def fixed_baselines(space, architecture: dict, fixed_fn: Callable[[dict], nn.Module], train: tuple, val: tuple, repeats: int, name: str) -> dict:
+    """One architecture trained alone, the same two passes per step: hand-written plain PyTorch
+    (NCHW, and channels-last), and our executors on the discretized space. `best` takes, per
+    metric, the best of them: the baseline the one-path ratios are taken against."""
+    fixed_space = discretize(space, architecture)
+    torch.manual_seed(0)
+    runs = {
+        "plain": (fixed_fn(architecture), train, val),
+        "plain_channels_last": (fixed_fn(architecture).to(memory_format=torch.channels_last), channels_last(train), channels_last(val)),
+        "basic_executor": (BasicExecutor(fixed_space, seed=0), train, val),
+        "supernet_executor": (supernet(fixed_space), train, val),
+    }
+    out: dict[str, Any] = {}
+    steps = {key: fixed_step(model, t, v) for key, (model, t, v) in runs.items()}
+    seconds = interleaved(steps, repeats)
+    for key, step in steps.items():
+        out[key] = {"seconds": seconds[key], "peak_mb": measure_peak(step)}
+        print(f"[{name}] fixed architecture, {key:<20} {out[key]}", flush=True)
+    fastest = min(steps, key=seconds.get)
+    out["best"] = {"seconds": seconds[fastest], "fastest": fastest, "fastest_step": steps[fastest],
+                   "peak_mb": min(r["peak_mb"] for r in out.values())}
+    return out
+
+
+def cell_space_benchmark(name: str, space_fn, plain_fn, fixed_fn, shape: tuple, batch: int, strategies: list[str], repeats: int) -> dict:
     train, val = batches(shape, batch)
     space = space_fn()
     out: dict[str, Any] = {"space": name, "input": [batch, *shape]}
     plain = plain_fn()
     if name == "nb201":  # the same weights on both sides
         load_supernet_state(plain, supernet(space, optimize=False).state_dict(), space_fn.cells)
-    out["plain"] = measure(plain_step(plain, train, val), repeats)
-    print(f"[{name}] plain supernet        {out['plain']}", flush=True)
+    # the ratios' three steps, timed in turns
+    head = {"plain": plain_step(plain, train, val)}
     if HAS_OPTIMIZE_FLAG:
-        out["ours_no_optimizations"] = measure(search_step(supernet(space, optimize=False), "darts", train, val), repeats)
-        print(f"[{name}] ours, optimize=False   {out['ours_no_optimizations']}", flush=True)
+        head["ours_no_optimizations"] = search_step(supernet(space, optimize=False), "darts", train, val)
+    if "darts" in strategies:
+        head["darts"] = search_step(supernet(space, mixture=get_strategy("darts").mixture()), "darts", train, val)
+    seconds = interleaved(head, repeats)
     out["strategies"] = {}
+    for key, step in head.items():
+        result = {"seconds": seconds[key], "peak_mb": measure_peak(step)}
+        if key == "darts":
+            out["strategies"]["darts"] = result
+        else:
+            out[key] = result
+        print(f"[{name}] {key:<24} {result}", flush=True)
     for strategy in strategies:
+        if strategy == "darts":
+            continue
         model = supernet(space, mixture=get_strategy(strategy).mixture())
         out["strategies"][strategy] = measure(search_step(model, strategy, train, val), repeats)
         print(f"[{name}] ours, {strategy:<16} {out['strategies'][strategy]}", flush=True)
     architecture = typical_architecture(supernet(space))
-    out["fixed_architecture"] = measure(fixed_step(BasicExecutor(discretize(space, architecture), seed=0), train, val), repeats)
+    out["fixed_architecture"] = fixed_baselines(space, architecture, fixed_fn, train, val, repeats, name)
     out["fixed_architecture"]["options"] = sorted(set(supernet(space).option_names()[k][v] for k, v in architecture.items()))
-    print(f"[{name}] fixed architecture     {out['fixed_architecture']}", flush=True)
-    out["same_architecture"] = same_architecture(space, architecture, out["fixed_architecture"], train, val, repeats,
+    best = out["fixed_architecture"]["best"]
+    out["same_architecture"] = same_architecture(space, architecture, best, train, val, repeats,
                                                  [s for s in ("gdas", "proxyless") if s in strategies])
+    del best["fastest_step"]
     darts = out["strategies"].get("darts")
     ratios = {}
     if darts:
         ratios["plain_over_ours_darts_time"] = round(out["plain"]["seconds"] / darts["seconds"], 3)
-        ratios["ours_darts_over_plain_memory"] = round(darts["saved_mb"] / max(out["plain"]["saved_mb"], 1e-9), 3)
+        ratios["ours_darts_over_plain_memory"] = round(darts["peak_mb"] / max(out["plain"]["peak_mb"], 1e-9), 3)
     if "ours_no_optimizations" in out:
         ratios["ours_unoptimized_over_plain_time"] = round(out["ours_no_optimizations"]["seconds"] / out["plain"]["seconds"], 3)
     for strategy in ("gdas", "proxyless"):
-        if strategy in out["strategies"]:
-            ratios[f"{strategy}_over_fixed_time"] = round(out["strategies"][strategy]["seconds"] / out["fixed_architecture"]["seconds"], 3)
-            ratios[f"{strategy}_over_fixed_memory"] = round(out["strategies"][strategy]["saved_mb"] / max(out["fixed_architecture"]["saved_mb"], 1e-9), 3)
+        if strategy in out["same_architecture"]:
+            ratios[f"{strategy}_over_fixed_time"] = out["same_architecture"][strategy]["time_over_fixed"]
+            ratios[f"{strategy}_over_fixed_memory"] = out["same_architecture"][strategy]["memory_over_fixed"]
     out["ratios"] = ratios
     print(f"[{name}] ratios {ratios}", flush=True)
     return out
@@ -224,8 +320,10 @@ def scaling_benchmark(channels: int, size: int, batch: int, repeats: int, grid: 
     rows = []
     for edges, options in grid:
         train, val = batches((channels, size, size), batch)
-        ours = measure(search_step(supernet(chain_space(channels, edges, options, size)), "darts", train, val), repeats)
-        plain = measure(plain_step(PlainChain(channels, edges, options), train, val), repeats)
+        steps = {"ours": search_step(supernet(chain_space(channels, edges, options, size)), "darts", train, val),
+                 "plain": plain_step(PlainChain(channels, edges, options), train, val)}
+        seconds = interleaved(steps, repeats)
+        ours, plain = ({"seconds": seconds[k], "peak_mb": measure_peak(steps[k])} for k in ("ours", "plain"))
         rows.append({"edges": edges, "options": options, "ours": ours, "plain": plain,
                      "plain_over_ours_time": round(plain["seconds"] / ours["seconds"], 3)})
         print(f"[scaling] edges {edges} options {options}: ours {ours} plain {plain}", flush=True)
@@ -265,7 +363,7 @@ def compile_benchmark(space_fn, shape: tuple, batch: int, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny shapes: a smoke run")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--strategies", default=",".join(sorted(STRATEGIES)))
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "step.json"))
@@ -287,7 +385,8 @@ def main() -> None:
         "nb201": f"nb201_space(channels={nb['channels']}, cells_per_stage={nb['cells']}), 5 ops, batch {nb['batch']} of 3x{nb['size']}x{nb['size']}",
         "darts": f"darts_space(channels={da['channels']}, layers={da['layers']}), 8 ops, batch {da['batch']} of 3x{da['size']}x{da['size']}",
         "step": "architecture step (val batch) + weight step (train batch) through search.BilevelOptimizer",
-        "memory": "peak autograd-saved activations of one step (unique storages)",
+        "memory": "peak MB of the tensors one step allocates, alive together (PeakMemory: every aten op, forward, backward, optimizer)",
+        "fixed": "the same architecture alone, two training passes per step: plain PyTorch (NCHW, channels-last), BasicExecutor, SupernetExecutor; ratios against the best of them per metric",
     }
     print("setup:", json.dumps(setup, indent=1), flush=True)
 
@@ -300,8 +399,10 @@ def main() -> None:
 
     results = {"setup": setup}
     results["nb201"] = cell_space_benchmark("nb201", nb201_fn, lambda: PlainNB201Supernet(nb["channels"], nb["cells"]),
+                                            lambda arch: PlainNB201Network(nb201_genotype(arch), nb["channels"], nb["cells"]),
                                             (3, nb["size"], nb["size"]), nb["batch"], strategies, args.repeats)
     results["darts"] = cell_space_benchmark("darts", darts_fn, lambda: PlainDartsNetwork(da["channels"], 10, da["layers"]),
+                                           lambda arch: PlainDartsFixedNetwork(darts_genotype(arch), da["channels"], 10, da["layers"]),
                                             (3, da["size"], da["size"]), da["batch"], [s for s in strategies if s in ("darts", "gdas", "proxyless")], args.repeats)
     results["scaling"] = scaling_benchmark(scaling["channels"], scaling["size"], scaling["batch"], args.repeats, scaling["grid"])
     if not args.no_compile:

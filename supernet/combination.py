@@ -6,7 +6,7 @@ Python float or a 0-d tensor. `LinearCombination` is the same sum as a single au
 backward hands each term `c_t * grad` (the grad itself for coefficient 1) and each tensor
 coefficient the dot product `<grad, y_t>`, computed without materialising `grad * y_t`; a term
 whose coefficient is exactly zero can be left to the backward pass (computed there only for that
-dot product).
+dot product), and a term cheap to compute again need not be kept for it.
 """
 from __future__ import annotations
 
@@ -46,34 +46,43 @@ def linear_combination(ys: Sequence[torch.Tensor], cs: Sequence[Any]) -> torch.T
 class LinearCombination(torch.autograd.Function):
     """`apply(kinds, extras, *ys, *coefs)`: sum_t c_t * y_t with, per term, `kinds[t]`:
 
-    0: c_t = 1; 1: c_t = extras[t], a float; 2: c_t the next 0-d tensor of `coefs`;
+    0: c_t = 1; 1: c_t = extras[t], a float;
+    2: c_t the next 0-d tensor of `coefs`; `extras[t]` = (scale, scale_grad, recompute): `scale`,
+       False when the value of c_t is exactly 1 (the forward pass adds y_t as it is); `scale_grad`,
+       whether the gradient handed to y_t is `c_t * grad` (False: `grad` itself, for a 1 or for a
+       `ScaledGradient` in front of y_t); `recompute`, None (y_t is kept for the gradient
+       <grad, y_t> of c_t) or a function computing y_t again in the backward pass (y_t is not
+       kept: cheaper when what it is computed from is kept anyway);
     3: c_t the next tensor of `coefs`, exactly zero, and y_t not computed in the forward pass:
        `extras[t]()` computes it in the backward pass, for the gradient <grad, y_t> of c_t.
-    `ys` holds the terms of kinds 0-2, `coefs` the coefficients of kinds 2 and 3."""
+    `ys` holds the terms of kinds 0-2, `coefs` the coefficients of kinds 2 and 3. A sum of one
+    weight-1 term is that term itself (no copy)."""
 
     @staticmethod
     def forward(ctx: Any, kinds: tuple, extras: tuple, *args: torch.Tensor) -> torch.Tensor:
         n = sum(k != 3 for k in kinds)
         ys, coefs = args[:n], iter(args[n:])
-        cs = []
+        cs, kept = [], []
         for k, extra in zip(kinds, extras):
             if k == 3:
                 next(coefs)
+            elif k == 2:
+                c = next(coefs)
+                cs.append(c if extra[0] else None)
+                if extra[2] is None:
+                    kept.append(ys[len(cs) - 1])
             else:
-                cs.append(None if k == 0 else extra if k == 1 else next(coefs))
-        out = linear_combination(ys, cs)
-        if out is ys[0]:
-            out = out.clone()
+                cs.append(None if k == 0 else extra)
         ctx.kinds, ctx.extras, ctx.n = kinds, extras, n
-        ctx.save_for_backward(*[y for y, k in zip(ys, (k for k in kinds if k != 3)) if k == 2], *args[n:])
-        return out
+        ctx.save_for_backward(*kept, *args[n:])
+        ctx.kept = len(kept)
+        return linear_combination(ys, cs)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple:
         kinds, extras, n = ctx.kinds, ctx.extras, ctx.n
         saved = ctx.saved_tensors
-        m = sum(k == 2 for k in kinds)
-        weighted, coefs = iter(saved[:m]), iter(saved[m:])
+        kept, coefs = iter(saved[:ctx.kept]), iter(saved[ctx.kept:])
         needs = ctx.needs_input_grad[2:]
         grad_ys: list[Optional[torch.Tensor]] = []
         grad_cs: list[Optional[torch.Tensor]] = []
@@ -85,13 +94,32 @@ class LinearCombination(torch.autograd.Function):
             else:
                 c = next(coefs)
                 if kind == 2:
-                    y = next(weighted)
-                    grad_ys.append(grad * c if needs[len(grad_ys)] else None)
+                    _, scale_grad, recompute = extra
+                    y = next(kept) if recompute is None else None
+                    grad_ys.append((grad * c if scale_grad else grad) if needs[len(grad_ys)] else None)
+                else:
+                    y, recompute = None, extra
                 if needs[n + len(grad_cs)]:
-                    grad_cs.append(_dot(grad, y if kind == 2 else extra()).to(c.dtype).reshape(c.shape))
+                    grad_cs.append(_dot(grad, y if y is not None else recompute()).to(c.dtype).reshape(c.shape))
                 else:
                     grad_cs.append(None)
         return (None, None, *grad_ys, *grad_cs)
+
+
+class ScaledGradient(torch.autograd.Function):
+    """`apply(y, c)`: y itself (no copy) in the forward pass, `c * grad` in the backward pass (c a
+    constant). In front of a term of `LinearCombination`, it scales the term's gradient when the
+    term's own backward is about to use it, rather than all terms' at once in the sum's backward:
+    at most one scaled gradient is alive at a time, as with one product node per term."""
+
+    @staticmethod
+    def forward(ctx: Any, y: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        ctx.c = c
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple:
+        return grad * ctx.c, None
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -7,8 +7,8 @@
   options become terms of the sum's single accumulation (`acc += w * y`, one fused kernel per term).
 - Affine folding: an option ending in an op of the form `weight * f(x) + bias` (BatchNorm,
   LayerNorm) absorbs its mixing weight into `weight` and `bias` (`w * BN(x) = BN'(x)` with the
-  affine parameters scaled by w), so its term is a plain addition and its mixing-weight gradient
-  comes out of the op's own backward.
+  affine parameters scaled by w; without affine parameters, w is passed as the op's weight), so its
+  term is a plain addition and its mixing-weight gradient comes out of the op's own backward.
 - Layout: graphs of 2-D convolutions whose ops all work in any memory format run channels-last on
   CPU (oneDNN convolutions and pooling are several times faster there).
 
@@ -18,13 +18,14 @@ wrapper, say) is never merged away.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, NamedTuple, Optional
 
 from .expression import lazy
 from .node import Node, Op, Tensor
 
-#: ops whose output is `weight * f(x) + bias` for their operands named "weight" and "bias"
-AFFINE_OUTPUT_OPS = frozenset({"BatchNorm", "LayerNorm"})
+#: ops whose output is `weight * f(x) + bias` for their operands named "weight" and "bias" (or, built
+#: with `affine=False`, that take a per-feature `weight` on this axis of their input after their operands)
+AFFINE_OUTPUT_OPS = {"BatchNorm": 1, "LayerNorm": -1}
 #: ops that draw random numbers: two of them never compute the same value
 STOCHASTIC_OPS = frozenset({"Dropout"})
 #: ops that accept and keep any memory format of a 4-D input (channels-last runs through them)
@@ -32,6 +33,9 @@ LAYOUT_AGNOSTIC_OPS = frozenset({
     "Conv2d", "BatchNorm", "Relu", "Relu6", "Gelu", "AvgPooling", "MaxPooling", "AdaptiveAvgPooling", "Add",
     "Identity", "Zero", "Dropout", "Concat", "Slice", "Flatten", "Linear", "ChoiceOp",
 })
+#: ops whose backward keeps their input: computing them again from it, rather than keeping their
+#: output for a mixing weight's gradient, costs no memory
+INPUT_KEEPING_OPS = frozenset({"AvgPooling", "MaxPooling", "AdaptiveAvgPooling"})
 _OP_STATE = frozenset({"name", "id", "operands", "users", "params", "attributes", "training", "_called", "_shape"})
 
 
@@ -54,14 +58,39 @@ def has_weights(node: Node) -> bool:
     return any(isinstance(o, Tensor) and o.role == "weight" for o in node.operands)
 
 
-def affine_operands(node: Node) -> Optional[tuple[int, int]]:
-    """(operand index of `weight`, of `bias`) when `node` outputs `weight * f(x) + bias`, else None."""
-    if type(node).__name__ not in AFFINE_OUTPUT_OPS or patched(node) or not getattr(node, "affine", True):
+class ScaleSlots(NamedTuple):
+    """Where an op whose output is `weight * f(x) + bias` takes `weight` and `bias` (positions in
+    its `_forward_implementation` call). `append_axis`: the op has no affine parameters; a scale of
+    the size of its input's `append_axis` (and no bias) is passed at those positions instead."""
+
+    weight: int
+    bias: int
+    append_axis: Optional[int]
+
+
+def scale_slots(node: Node) -> Optional[ScaleSlots]:
+    """How to scale the output of `node` through its own affine parameters, or None when it has none."""
+    kind = type(node).__name__
+    if kind not in AFFINE_OUTPUT_OPS or patched(node):
         return None
+    if not getattr(node, "affine", True):
+        n = len(node.operands)
+        return ScaleSlots(n, n + 1, AFFINE_OUTPUT_OPS[kind])
     names = {o.name: i for i, o in enumerate(node.operands) if isinstance(o, Tensor) and o.role == "weight"}
     if "weight" not in names or "bias" not in names:
         return None
-    return names["weight"], names["bias"]
+    return ScaleSlots(names["weight"], names["bias"], None)
+
+
+def is_pure(node: Node) -> bool:
+    """Whether `node` computes its value from its operands alone: an op with no weights, buffers,
+    random draws, instance patch or state beyond its attributes (two such ops on the same operands
+    agree, and running one again in the backward pass gives the same value)."""
+    if not isinstance(node, Op) or type(node).__name__ in ("ChoiceOp", *STOCHASTIC_OPS) or getattr(node, "stochastic", False):
+        return False
+    if has_weights(node) or patched(node) or not node.operands:
+        return False
+    return not set(vars(node)) - _OP_STATE - set(node.attributes)
 
 
 def _freeze(value: Any) -> Any:
@@ -74,13 +103,15 @@ def _freeze(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
+def recomputable(node: Node) -> bool:
+    """Whether the value of `node` is better computed again in the backward pass than kept for it:
+    a pure op whose own backward keeps its operands anyway."""
+    return type(node).__name__ in INPUT_KEEPING_OPS and is_pure(node)
+
+
 def cse_key(node: Node, representative: dict[int, Node]) -> Optional[tuple]:
     """What makes two ops compute the same value, or None if `node` must run on its own."""
-    if not isinstance(node, Op) or type(node).__name__ in ("ChoiceOp", *STOCHASTIC_OPS) or getattr(node, "stochastic", False):
-        return None
-    if has_weights(node) or patched(node) or not node.operands:
-        return None
-    if set(vars(node)) - _OP_STATE - set(node.attributes):  # state beyond its attributes: keep it apart
+    if not is_pure(node):
         return None
     try:
         attributes = _freeze({k: lazy(v) for k, v in node.attributes.items()})

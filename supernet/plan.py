@@ -13,7 +13,9 @@ steps, `torch.no_grad()`): exact zeros then drop their options from the plan, ex
 weighted term into a plain addition. A differentiable coefficient that is exactly zero (a sampled
 gate that is off, ProxylessNAS) passes no gradient to its option, only needs the option's value
 for its own gradient: the nodes serving that option alone run in the backward pass, without
-autograd (`Deferred`), and other nodes that no gradient reaches run without autograd.
+autograd (`Deferred`), and other nodes that no gradient reaches run without autograd. A pooling
+term is computed again there too, rather than kept (`fusion.recomputable`), and a coefficient that
+is exactly one (a sampled gate that is on) adds its term as it is.
 
 Compiled against the parameters' current values (shapes, attributes): the executor recompiles when
 one of them changes.
@@ -26,11 +28,12 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import torch
 
 from .choice import ChoiceOp, exclusive_ancestors
-from .combination import LinearCombination, linear_combination
+from .combination import LinearCombination, ScaledGradient, linear_combination
 from .executor import shared_slice
 from .expression import lazy
 from .fusion import (
-    STOCHASTIC_OPS, affine_operands, common_subexpressions, is_sum, is_zero_option, patched, prefers_channels_last,
+    STOCHASTIC_OPS, ScaleSlots, common_subexpressions, is_sum, is_zero_option, patched, prefers_channels_last, recomputable,
+    scale_slots,
 )
 from .mixture import Mixture
 from .node import Node, Op, Tensor
@@ -44,10 +47,12 @@ Ref = Optional[tuple[int, int]]  # (switch number, position in its weights); Non
 class Context:
     """What the steps of one forward pass read besides the slots."""
 
-    __slots__ = ("coefs", "weights", "training", "mixture")
+    __slots__ = ("coefs", "weights", "training", "mixture", "values")
 
-    def __init__(self, coefs: Sequence[Sequence[Any]], weights: dict[str, torch.Tensor], training: bool, mixture: Mixture) -> None:
+    def __init__(self, coefs: Sequence[Sequence[Any]], weights: dict[str, torch.Tensor], training: bool, mixture: Mixture,
+                 values: Optional[Sequence[Sequence[float]]] = None) -> None:
         self.coefs, self.weights, self.training, self.mixture = coefs, weights, training, mixture
+        self.values = values  # the coefficients as floats, when they were read (sampled gates)
 
 
 class Step:
@@ -91,12 +96,13 @@ class CallOp(Step):
 
 
 class CallScaledAffine(Step):
-    """An option's last op `weight * f(x) + bias` with its mixing weight folded into weight and bias."""
+    """An option's last op `weight * f(x) + bias` with its mixing weight folded into weight and bias
+    (or, for an op without affine parameters, passed as its weight)."""
 
-    __slots__ = ("node", "args", "weight", "bias", "coef")
+    __slots__ = ("node", "args", "slots", "coef")
 
-    def __init__(self, node: Op, args: tuple[int, ...], weight: int, bias: int, coef: tuple[int, int], out: int) -> None:
-        self.node, self.args, self.weight, self.bias, self.coef, self.out = node, args, weight, bias, coef, out
+    def __init__(self, node: Op, args: tuple[int, ...], slots: ScaleSlots, coef: tuple[int, int], out: int) -> None:
+        self.node, self.args, self.slots, self.coef, self.out = node, args, slots, coef, out
 
     def run(self, vals: list, ctx: Context) -> None:
         node = self.node
@@ -104,8 +110,13 @@ class CallScaledAffine(Step):
         args = [vals[i] for i in self.args]
         c = ctx.coefs[self.coef[0]][self.coef[1]]
         if type(c) is not float or c != 1.0:
-            args[self.weight] = args[self.weight] * c
-            args[self.bias] = args[self.bias] * c
+            axis = self.slots.append_axis
+            if axis is None:
+                args[self.slots.weight] = args[self.slots.weight] * c
+                args[self.slots.bias] = args[self.slots.bias] * c
+            else:  # contiguous: BatchNorm's channels-last backward miscomputes with a stride-0 weight
+                n = args[0].shape[axis]
+                args += [args[0].new_full((n,), c) if type(c) is float else c.expand(n).contiguous(), None]
         vals[self.out] = node._forward_implementation(*args)
 
 
@@ -115,23 +126,39 @@ class Accumulate(Step):
     With coefficients that need a gradient (outside `torch.compile`), the whole sum is one autograd
     node (`LinearCombination`): its backward hands every term `coef * grad` (the grad itself for
     weight-1 terms) and every coefficient the dot product of the grad with its term, without
-    materialising their product. `deferred` terms have an exactly zero coefficient: their value is
-    only computed in the backward pass, for that dot product."""
+    materialising their product. A coefficient known to be exactly 1 (a sampled gate that is on)
+    adds its term as it is. `deferred` terms have an exactly zero coefficient: their value is
+    only computed in the backward pass, for that dot product. Terms with a `Deferred` of their own
+    (`terms[t][2]`, a pure op) are computed again there instead of being kept for it."""
 
     __slots__ = ("terms", "deferred")
 
-    def __init__(self, terms: tuple[tuple[int, Ref], ...], deferred: tuple[tuple["Deferred", Ref], ...], out: int) -> None:
+    def __init__(self, terms: tuple[tuple[int, Ref, Optional["Deferred"]], ...], deferred: tuple[tuple["Deferred", Ref], ...], out: int) -> None:
         self.terms, self.deferred, self.out = terms, deferred, out
 
     def run(self, vals: list, ctx: Context) -> None:
         coefs = ctx.coefs
-        ys = [vals[slot] for slot, _ in self.terms]
-        cs = [None if ref is None else coefs[ref[0]][ref[1]] for _, ref in self.terms]
+        ys = [vals[slot] for slot, _, _ in self.terms]
+        cs = [None if ref is None else coefs[ref[0]][ref[1]] for _, ref, _ in self.terms]
         if (torch.is_grad_enabled() and not torch.compiler.is_compiling()
                 and (self.deferred or any(isinstance(c, torch.Tensor) and c.requires_grad for c in cs))):
-            kinds = [0 if c is None else 1 if type(c) is float else 2 for c in cs]
-            extras = [c if type(c) is float else None for c in cs]
-            tensors = [c for c in cs if isinstance(c, torch.Tensor)]
+            known = ctx.values
+            kinds, extras, tensors = [], [], []
+            for t, ((_, ref, again), c) in enumerate(zip(self.terms, cs)):
+                if c is None or type(c) is float:
+                    kinds.append(0 if c is None else 1)
+                    extras.append(c)
+                    continue
+                kinds.append(2)
+                recompute = None if again is None else again.bind(vals, ctx)
+                if known is not None and known[ref[0]][ref[1]] == 1.0:
+                    extras.append((False, False, recompute))
+                elif ys[t].requires_grad:
+                    ys[t] = ScaledGradient.apply(ys[t], c.detach())
+                    extras.append((True, False, recompute))
+                else:
+                    extras.append((True, True, recompute))
+                tensors.append(c)
             for deferred, ref in self.deferred:
                 kinds.append(3)
                 extras.append(deferred.bind(vals, ctx))
@@ -300,7 +327,7 @@ def compile_plan(ex: "SupernetExecutor", active: dict[str, tuple[int, ...]],
                 folded.add(id(node))
                 elided.append(user)
             for option, ref, zero in terms_of(node):
-                if not zero and id(option) not in scaled and sole_user(option) is node and affine_operands(option) is not None:
+                if not zero and id(option) not in scaled and sole_user(option) is node and scale_slots(option) is not None:
                     scaled[id(option)] = ref
                     elided.append(option)
 
@@ -329,8 +356,18 @@ def compile_plan(ex: "SupernetExecutor", active: dict[str, tuple[int, ...]],
         """Where a ChoiceOp's mixture goes: its own slot, or one for `choice_output` to read."""
         return slot(choice) if sources is None else slot_of.setdefault(("mixed", id(choice)), len(slot_of))
 
-    def term(node: Node, ref: Ref) -> tuple[int, Ref]:
-        return slot(node), None if id(node) in scaled else ref
+    recomputed: list[Deferred] = []
+
+    def term(node: Node, ref: Ref) -> tuple[int, Ref, Optional[Deferred]]:
+        """(slot, coefficient, how to compute the value again for the coefficient's gradient)."""
+        if id(node) in scaled or ref is None:
+            return slot(node), None, None
+        again = None
+        if rewrite and recomputable(node):
+            args = tuple(slot(o) for o in node.operands)
+            again = Deferred([CallOp(node, args, slot(node))], args, slot(node))
+            recomputed.append(again)
+        return slot(node), ref, again
 
     deferred = {key: Deferred([], (), slot(group[-1])) for key, group in groups.items()}
     steps: list[Step] = []
@@ -362,12 +399,11 @@ def compile_plan(ex: "SupernetExecutor", active: dict[str, tuple[int, ...]],
             terms = tuple(term(o, ref) for o, ref, _ in options if id(o) not in groups)
             later = tuple((deferred[id(o)], ref) for o, ref, _ in options if id(o) in groups)
             steps.append(Accumulate(terms, later, mixed_slot(node) if isinstance(node, ChoiceOp) else slot(node)))
-            reads.append(tuple(s for s, _ in terms))
+            reads.append(tuple(s for s, _, _ in terms) + tuple(r for _, _, again in terms if again for r in again.inputs))
         else:
             args = tuple(slot(o) for o in node.operands)
             if id(node) in scaled:
-                w, b = affine_operands(node)
-                steps.append(CallScaledAffine(node, args, w, b, scaled[id(node)], slot(node)))
+                steps.append(CallScaledAffine(node, args, scale_slots(node), scaled[id(node)], slot(node)))
             else:
                 steps.append(CallOp(node, args, slot(node)))
             reads.append(args)
@@ -383,12 +419,14 @@ def compile_plan(ex: "SupernetExecutor", active: dict[str, tuple[int, ...]],
         steps, reads = _move_deferred(steps, reads, owners, member_of, deferred, len(slot_of))
     out_slot = slot(output)
     _release(steps, reads, out_slot)
+    for again in recomputed:
+        again.size = len(slot_of)
 
     channels_last = rewrite and prefers_channels_last(order)
     counts = {
         "steps": len(steps), "merged": len(rep), "folded_choices": len(folded), "scaled_outputs": len(scaled),
         "op_calls": sum(isinstance(s, (CallOp, CallScaledAffine)) for s in steps),
-        "detached_steps": sum(s.detached for s in steps), "deferred_options": len(groups),
+        "detached_steps": sum(s.detached for s in steps), "deferred_options": len(groups), "recomputed_terms": len(recomputed),
         "channels_last": int(channels_last),
     }
     return Plan(steps, len(slot_of), [slot(t) for t in ex._inputs], out_slot, elided, channels_last, counts)

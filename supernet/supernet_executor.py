@@ -19,7 +19,9 @@ active options, compiled when the executor is built (and for each new active set
 consuming them and mixing weights into affine option outputs (`fusion.py`), runs 2-D convolution
 graphs channels-last on CPU, and, inside `frozen_architecture()` (weight steps) or without
 autograd, takes the mixing weights as plain numbers (options weighted exactly zero are not run);
-options whose sampled gate is exactly zero run without autograd. `optimize=False` plans every node
+options whose sampled gate is exactly zero run without autograd, a gate that is exactly one adds its
+option as it is, and pooling options are computed again in the backward pass for their mixing
+weight's gradient instead of being kept (their input is kept anyway). `optimize=False` plans every node
 as written and mixes through `Mixture.combine`: the reference the rewrites are measured against.
 Mixtures that feed the options something else than their input (`Mixture.option_input`, e.g.
 partial channels) run node by node (`_run`).
@@ -317,7 +319,7 @@ class SupernetExecutor(GraphExecutor):
         else:
             coefs = [weights[sid].unbind(0) for sid in switch_ids]
         plan = self._plan_for(active, zeros)
-        return plan.run([values[t] for t in self._inputs], Context(coefs, weights, self.training, self.mixture))
+        return plan.run([values[t] for t in self._inputs], Context(coefs, weights, self.training, self.mixture, plain))
 
     def _weight_values(self, weights: dict[str, torch.Tensor], switch_ids: list[str]) -> list[list[float]]:
         """The mixing weights of each switch as Python floats (one device synchronisation)."""

@@ -146,7 +146,9 @@ def test_common_subexpressions_and_folding_happen(monkeypatch):
     # reference: a ReLU per convolution option (2 per edge) and a pooling per edge; ReLUs outside cells: 2 per
     # reduction block and 1 in the head; poolings outside cells: 1 per reduction block
     assert before == {"Relu": cells * 12 + 2 * 2 + 1, "AvgPooling": cells * 6 + 2, "Conv2d": cells * 12 + 1 + 2 * 3}
-    assert dict(calls) == {"Relu": cells * 3 + 2 * 2 + 1, "AvgPooling": cells * 3 + 2, "Conv2d": cells * 12 + 1 + 2 * 3}
+    # and in backward, each edge's pooling again for its mixing weight's gradient (not kept from the forward pass)
+    assert dict(calls) == {"Relu": cells * 3 + 2 * 2 + 1, "AvgPooling": cells * 3 + 2 + cells * 6, "Conv2d": cells * 12 + 1 + 2 * 3}
+    assert fast.plan().counts["recomputed_terms"] == cells * 6
 
 
 def test_zero_weights_skip_their_options_when_no_gradient_needs_them(monkeypatch):
@@ -245,3 +247,99 @@ def test_darts_supernet_compiles_without_graph_breaks_and_matches():
     assert torch.allclose(out, ref, atol=1e-5)
     assert_close_grads({n: p.grad for n, p in model.named_parameters()}, {n: p.grad for n, p in eager.named_parameters()})
     torch._dynamo.reset()
+
+
+def test_every_batchnorm_ended_option_absorbs_its_weight_affine_or_not():
+    """DARTS's cell BatchNorms have no affine parameters: the mixing weight becomes their weight."""
+    from ops import BatchNorm
+    from supernet import ChoiceOp, get_nodes
+    net = darts_space(Tensor("x", (1, 3, 16, 16), ("N", "C", "H", "W")), channels=4, layers=3)
+    ending_in_bn = sum(isinstance(o, BatchNorm) for c in get_nodes(net) if isinstance(c, ChoiceOp) for o in c.operands)
+    assert ending_in_bn > 0 and not any(n.affine for n in get_nodes(net) if isinstance(n, BatchNorm) and "edge" in n.id)
+    assert supernet(net).plan().counts["scaled_outputs"] == ending_in_bn
+
+
+def one_path_and_fixed(strategy, ops=(1, 4, 2, 1, 4, 4)):
+    """A supernet whose sampling strategy's logits are peaked on `ops` (skip, pool, conv1x1...), and
+    that architecture alone (our executor on the discretized space, same weights)."""
+    net = nb201()
+    model = supernet(net, mixture=strategy.mixture())
+    model.set_alphas({sid: [30.0 if i == op else 0.0 for i in range(5)] for sid, op in zip(model.alphas, ops)})
+    fixed = SupernetExecutor(discretize(net, model.architecture()), seed=0)
+    fixed.load_shared_state(model.state_dict())
+    return model, fixed
+
+
+@pytest.mark.parametrize("strategy", [GDAS(), Proxyless()], ids=["gdas", "proxyless"])
+def test_one_path_architecture_step_memory_is_that_of_the_fixed_architecture(strategy):
+    """Peak memory of an architecture step (proxyless: two paths) against a training pass of the
+    architecture alone: gates that are exactly 1 add their option as it is (no copy), pooling
+    options are computed again for their gate's gradient instead of being kept, off-gate options
+    run in the backward pass only."""
+    from step import peak_bytes
+    model, fixed = one_path_and_fixed(strategy)
+    xv, yv = data(n=16, seed=6)
+    bilevel = BilevelOptimizer(model, F.cross_entropy, BilevelConfig(), total_epochs=1)
+    torch.manual_seed(0)
+    search = peak_bytes(lambda: strategy.architecture_step(bilevel, (xv, yv), (xv, yv)))
+    plain = peak_bytes(lambda: forward_backward(fixed, xv, yv))
+    # measured here: GDAS 1.00, proxyless 1.10 (the issue asks <= 1.3); without recomputed poolings
+    # 1.21 / 1.31, without unit gates 1.03 / 1.15: the bounds catch either rewrite missing
+    limit = 1.02 if isinstance(strategy, GDAS) else 1.12
+    assert search <= limit * plain, (search / plain, search, plain)
+
+
+def test_gdas_gradients_match_reference_with_unit_gates_and_recomputed_poolings():
+    grads = []
+    for optimize in (True, False):
+        model = supernet(mixture=GDAS().mixture(), optimize=optimize)
+        torch.manual_seed(3)
+        forward_backward(model, *data(seed=7))
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+    assert any(n.startswith("arch.") for n in grads[0])
+    assert grads[0].keys() == grads[1].keys()
+    assert_close_grads(grads[0], grads[1])
+
+
+def test_peak_memory_tracker_counts_live_allocations_only():
+    from step import PeakMemory
+    with PeakMemory() as tracker:
+        a = torch.ones(1000)  # 4000 bytes
+        b = a * 2  # 8000 live
+        del a
+        c = b + 1  # a freed: 8000 live again
+        c.add_(1)  # in place: nothing new
+        d = c.view(10, 100)  # a view: nothing new
+    assert tracker.peak == 8000 and d.numel() == 1000
+
+
+def test_soft_mixture_peak_memory_is_no_more_than_the_plain_supernet():
+    """A chain of mixed edges of 8 convolutions each (nothing to fold): the sum's backward hands each
+    term its scaled gradient only when that term's backward runs (`ScaledGradient`), as the plain
+    supernet's product nodes do, instead of all 8 at once."""
+    from step import PlainChain, batches, chain_space, peak_bytes, plain_step, search_step
+    train, val = batches((8, 8, 8), 8)
+    ours = peak_bytes(search_step(SupernetExecutor(chain_space(8, 2, 8, 8), seed=0), "darts", train, val))
+    plain = peak_bytes(plain_step(PlainChain(8, 2, 8), train, val))
+    assert ours <= plain, (ours, plain)
+
+
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_plain_fixed_baselines_are_the_discretized_architecture(space):
+    """benchmarks/step.py compares one-path strategies with hand-written single architectures: they
+    must hold exactly the weights of the discretized space."""
+    from plain_darts import PlainDartsFixedNetwork, darts_genotype
+    from plain_nb201 import PlainNB201Network, nb201_genotype
+    from step import typical_architecture
+    if space == "nb201":
+        net, size, build = nb201(), 32, lambda a: PlainNB201Network(nb201_genotype(a), CHANNELS, CELLS)
+    else:
+        size = 16
+        net = darts_space(Tensor("x", (1, 3, 16, 16), ("N", "C", "H", "W")), channels=4, layers=3)
+        build = lambda a: PlainDartsFixedNetwork(darts_genotype(a), 4, 10, 3)  # noqa: E731
+    for seed in range(3):
+        architecture = typical_architecture(SupernetExecutor(net), seed=seed)
+        plain, ours = build(architecture), BasicExecutor(discretize(net, architecture))
+        assert sorted(p.numel() for p in plain.parameters()) == sorted(p.numel() for p in ours.parameters())
+        assert plain(torch.randn(2, 3, size, size)).shape == (2, 10)
+
