@@ -5,6 +5,8 @@ followed by a BatchNorm), for side-by-side step timings.
 """
 from __future__ import annotations
 
+import re
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -162,7 +164,6 @@ class PlainDartsFixedNetwork(PlainDartsNetwork):
 
 def darts_genotype(architecture: dict[str, int], steps: int = 4) -> dict[tuple[str, int], int]:
     """(cell kind, edge number) -> op index from a darts_space architecture (switch id -> option index)."""
-    import re
     number = {(j, i + 2): n for n, (i, j) in enumerate((i, j) for i in range(steps) for j in range(2 + i))}
     genotype = {}
     for sid, index in architecture.items():
