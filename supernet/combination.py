@@ -47,12 +47,11 @@ class LinearCombination(torch.autograd.Function):
     """`apply(kinds, extras, *ys, *coefs)`: sum_t c_t * y_t with, per term, `kinds[t]`:
 
     0: c_t = 1; 1: c_t = extras[t], a float;
-    2: c_t the next 0-d tensor of `coefs`; `extras[t]` = (scale, scale_grad, recompute): `scale`,
-       False when the value of c_t is exactly 1 (the forward pass adds y_t as it is); `scale_grad`,
-       whether the gradient handed to y_t is `c_t * grad` (False: `grad` itself, for a 1 or for a
-       `ScaledGradient` in front of y_t); `recompute`, None (y_t is kept for the gradient
-       <grad, y_t> of c_t) or a function computing y_t again in the backward pass (y_t is not
-       kept: cheaper when what it is computed from is kept anyway);
+    2: c_t the next 0-d tensor of `coefs`; `extras[t]` = (scale, recompute): `scale`, False when
+       the value of c_t is exactly 1 (the forward pass adds y_t as it is); `recompute`, None (y_t
+       is kept for the gradient <grad, y_t> of c_t) or a function computing y_t again in the
+       backward pass (y_t is not kept: cheaper when what it is computed from is kept anyway).
+       y_t gets `grad` itself: scaling it by c_t is left to a `ScaledGradient` in front of y_t;
     3: c_t the next tensor of `coefs`, exactly zero, and y_t not computed in the forward pass:
        `extras[t]()` computes it in the backward pass, for the gradient <grad, y_t> of c_t.
     `ys` holds the terms of kinds 0-2, `coefs` the coefficients of kinds 2 and 3. A sum of one
@@ -69,7 +68,7 @@ class LinearCombination(torch.autograd.Function):
             elif k == 2:
                 c = next(coefs)
                 cs.append(c if extra[0] else None)
-                if extra[2] is None:
+                if extra[1] is None:
                     kept.append(ys[len(cs) - 1])
             else:
                 cs.append(None if k == 0 else extra)
@@ -94,9 +93,9 @@ class LinearCombination(torch.autograd.Function):
             else:
                 c = next(coefs)
                 if kind == 2:
-                    _, scale_grad, recompute = extra
+                    recompute = extra[1]
                     y = next(kept) if recompute is None else None
-                    grad_ys.append((grad * c if scale_grad else grad) if needs[len(grad_ys)] else None)
+                    grad_ys.append(grad if needs[len(grad_ys)] else None)
                 else:
                     y, recompute = None, extra
                 if needs[n + len(grad_cs)]:

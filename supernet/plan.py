@@ -124,10 +124,11 @@ class Accumulate(Step):
     """sum_t coef_t * value_t in one buffer: one fused kernel per term (`add_`, `addcmul_`).
 
     With coefficients that need a gradient (outside `torch.compile`), the whole sum is one autograd
-    node (`LinearCombination`): its backward hands every term `coef * grad` (the grad itself for
-    weight-1 terms) and every coefficient the dot product of the grad with its term, without
-    materialising their product. A coefficient known to be exactly 1 (a sampled gate that is on)
-    adds its term as it is. `deferred` terms have an exactly zero coefficient: their value is
+    node (`LinearCombination`): its backward hands every coefficient the dot product of the grad
+    with its term, without materialising their product, and every term the grad, scaled by a
+    `ScaledGradient` in front of the term when that term's own backward runs (one scaled gradient
+    alive at a time). A coefficient known to be exactly 1 (a sampled gate that is on) adds its term
+    as it is. `deferred` terms have an exactly zero coefficient: their value is
     only computed in the backward pass, for that dot product. Terms with a `Deferred` of their own
     (`terms[t][2]`, a pure op) are computed again there instead of being kept for it."""
 
@@ -151,13 +152,10 @@ class Accumulate(Step):
                     continue
                 kinds.append(2)
                 recompute = None if again is None else again.bind(vals, ctx)
-                if known is not None and known[ref[0]][ref[1]] == 1.0:
-                    extras.append((False, False, recompute))
-                elif ys[t].requires_grad:
+                unit = known is not None and known[ref[0]][ref[1]] == 1.0
+                if not unit and ys[t].requires_grad:
                     ys[t] = ScaledGradient.apply(ys[t], c.detach())
-                    extras.append((True, False, recompute))
-                else:
-                    extras.append((True, True, recompute))
+                extras.append((not unit, recompute))
                 tensors.append(c)
             for deferred, ref in self.deferred:
                 kinds.append(3)

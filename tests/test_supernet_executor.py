@@ -140,7 +140,8 @@ def test_supernet_output_shape_matches_symbolic_shape_2d():
     assert tuple(model(torch.randn(1, 3, 8, 8)).shape) == lazy(net.shape())
 
 
-def test_discretize_narrows_chosen_value_parameters_so_weights_shrink():
+def value_choice_conv():
+    """A Conv1d whose width (2..8) and kernel (1, 3, 5) are value choices: (net, kernel, width)."""
     from supernet import CategoricalParameter
     x = Tensor("x", (1, 2, 16), ("N", "C", "L"))
     kernel = CategoricalParameter([1, 3, 5], name="k")
@@ -150,7 +151,11 @@ def test_discretize_narrows_chosen_value_parameters_so_weights_shrink():
     def space(x):
         return conv1d(x, width, kernel)
 
-    net = space(x)
+    return space(x), kernel, width
+
+
+def test_discretize_narrows_chosen_value_parameters_so_weights_shrink():
+    net, kernel, width = value_choice_conv()
     fixed = discretize(net, {kernel.id: 3, width.id: 4})
     model = BasicExecutor(fixed)
     assert model.get_parameter("space_0.Conv1d_0.weight").shape == (4, 2, 3)
@@ -161,16 +166,7 @@ def test_discretize_narrows_chosen_value_parameters_so_weights_shrink():
 
 
 def test_load_shared_state_cuts_centred_kernels_and_leading_channels():
-    from supernet import CategoricalParameter
-    x = Tensor("x", (1, 2, 16), ("N", "C", "L"))
-    kernel = CategoricalParameter([1, 3, 5], name="k")
-    width = IntScalarParameter(2, 8, step_size=2, name="w")
-
-    @search_space
-    def space(x):
-        return conv1d(x, width, kernel)
-
-    net = space(x)
+    net, kernel, width = value_choice_conv()
     wide = BasicExecutor(net, seed=0)
     small = BasicExecutor(discretize(net, {kernel.id: 3, width.id: 4}))
     small.load_shared_state(wide.state_dict())
