@@ -1,0 +1,101 @@
+"""`./run.sh` (the README's two commands): installs once, pins the CPU torch, passes options through.
+
+A stand-in `python` records every call, so the script's logic is checked without a network or a
+real install; the real fresh-clone run is measured by hand (README)."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FAKE_PYTHON = """#!/bin/sh
+echo "$@" >> "$CALLS"
+case "$1" in -c) echo "$VENV";; esac
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    """run.sh and setup.cfg in a scratch folder, with a stand-in virtual environment."""
+    shutil.copy(ROOT / "run.sh", tmp_path / "run.sh")
+    shutil.copy(ROOT / "setup.cfg", tmp_path / "setup.cfg")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text(FAKE_PYTHON)
+    python.chmod(0o755)
+    return tmp_path
+
+
+def run(project: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    calls = project / "calls.txt"
+    calls.unlink(missing_ok=True)
+    environment = {"PATH": os.environ["PATH"], "CALLS": str(calls), "VENV": str(project / "venv"),
+                   "SUPERNET_VENV": str(project / "venv"), **env}
+    done = subprocess.run(["bash", str(project / "run.sh"), *args], env=environment, capture_output=True, text=True, timeout=60)
+    return done, calls.read_text().splitlines() if calls.exists() else []
+
+
+def installs(calls: list[str]) -> list[str]:
+    return [c for c in calls if c.startswith("-m pip install")]
+
+
+def test_first_run_installs_cpu_torch_pin_then_project_then_runs_the_tests(project):
+    done, calls = run(project, "test", "-x", "-k", "resume")
+    assert done.returncode == 0, done.stderr
+    assert installs(calls) == ["-m pip install --quiet torch==2.13.0", "-m pip install --quiet -e .[test]"]
+    assert calls[-1] == "-m pytest -q tests -x -k resume"
+
+
+def test_second_run_installs_nothing(project):
+    run(project, "test")
+    done, calls = run(project, "test")
+    assert done.returncode == 0, done.stderr
+    assert installs(calls) == [] and calls[-1] == "-m pytest -q tests"
+
+
+def test_demo_installs_without_test_extras_and_passes_options(project):
+    done, calls = run(project, "demo", "--epochs", "2")
+    assert installs(calls)[-1] == "-m pip install --quiet -e ."
+    assert calls[-1] == "-m search.demo --epochs 2"
+    _, again = run(project, "demo")
+    assert installs(again) == []
+
+
+def test_changed_requirements_install_again(project):
+    run(project, "demo")
+    with open(project / "setup.cfg", "a") as f:
+        f.write("\n# a new requirement\n")
+    _, calls = run(project, "demo")
+    assert len(installs(calls)) == 2
+
+
+def test_torch_spec_and_index_url_are_honoured(project):
+    _, calls = run(project, "demo", TORCH_SPEC="torch==2.14.1", TORCH_INDEX_URL="https://example.invalid/cpu")
+    assert installs(calls)[0] == "-m pip install --quiet torch==2.14.1 --index-url https://example.invalid/cpu"
+
+
+def test_no_install_and_unknown_verb(project):
+    _, calls = run(project, "test", SUPERNET_NO_INSTALL="1")
+    assert installs(calls) == []
+    done, _ = run(project, "train")
+    assert done.returncode == 2 and "usage" in done.stderr
+
+
+def test_no_venv_uses_the_active_python(project, tmp_path):
+    bin_dir = tmp_path / "own"
+    bin_dir.mkdir()
+    shutil.copy(project / "venv" / "bin" / "python", bin_dir / "python3")
+    shutil.rmtree(project / "venv" / "bin")
+    done, calls = run(project, "demo", SUPERNET_NO_VENV="1", PATH=f"{bin_dir}:{os.environ['PATH']}")
+    assert done.returncode == 0, done.stderr
+    assert calls[-1] == "-m search.demo" and not (project / "venv" / "bin").exists()
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "exec ./run.sh test" in (ROOT / ".ci" / "run").read_text()
+    assert "./run.sh test" in (ROOT / "README.md").read_text()
