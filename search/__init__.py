@@ -1,5 +1,6 @@
 """Search strategies, the bilevel optimizer, fit_supernet, results, export and plots."""
 from .bilevel import BilevelConfig, BilevelOptimizer
+from .bilevel_search import BilevelSearch
 from .fit import fit_supernet, seed_everything
 from .history import AlphaHistory
 from .plots import plot_alpha_heatmap, plot_alpha_trajectories
@@ -8,6 +9,6 @@ from .strategies import STRATEGIES, Strategy, get_strategy
 from .strategies.early_stopping import EarlyStopping
 
 __all__ = [
-    "AlphaHistory", "BilevelConfig", "EarlyStopping", "BilevelOptimizer", "STRATEGIES", "SearchResult", "Strategy", "fit_supernet",
+    "AlphaHistory", "BilevelConfig", "BilevelSearch", "EarlyStopping", "BilevelOptimizer", "STRATEGIES", "SearchResult", "Strategy", "fit_supernet",
     "get_strategy", "plot_alpha_heatmap", "plot_alpha_trajectories", "seed_everything",
 ]

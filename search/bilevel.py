@@ -42,18 +42,27 @@ class BilevelConfig:
 
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Batch = tuple[torch.Tensor, torch.Tensor]  # (inputs, targets)
+
+
+Penalty = Callable[[], torch.Tensor]
 
 
 class BilevelOptimizer:
-    """Owns the two optimizers and the schedule; performs one weight or architecture step."""
+    """Owns the two optimizers and the schedule; performs one weight or architecture step.
 
-    def __init__(self, supernet: SupernetExecutor, loss: Loss, config: BilevelConfig, total_epochs: int) -> None:
+    `model` is the module weight steps run (default: the supernet; DistributedDataParallel around
+    it in a distributed search); `penalty` is a term every strategy adds to the architecture loss
+    (e.g. the hardware cost of `fit_supernet(cost=...)`), None for none.
+    """
+
+    def __init__(self, supernet: SupernetExecutor, loss: Loss, config: BilevelConfig, total_epochs: int, *,
+                 model: Optional[torch.nn.Module] = None, penalty: Optional[Penalty] = None) -> None:
         self.supernet, self.loss, self.config = supernet, loss, config
         self.weights = supernet.weight_parameters()
-        # the module weight steps run: the supernet, or DistributedDataParallel around it (fit_supernet)
-        self.model: torch.nn.Module = supernet
+        self.model: torch.nn.Module = model if model is not None else supernet
         self.alphas = supernet.arch_parameters()
-        self.penalty: Optional[Callable[[], torch.Tensor]] = None  # e.g. the hardware cost term
+        self.penalty = penalty
         self.weight_optimizer = torch.optim.SGD(self.weights, lr=config.weight_lr, momentum=config.weight_momentum, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.weight_optimizer, max(1, total_epochs), eta_min=config.weight_lr_min)
         self.arch_optimizer = torch.optim.Adam(self.alphas, lr=config.arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay)
@@ -86,12 +95,15 @@ class BilevelOptimizer:
         return loss.detach(), logits.detach()
 
     def end_epoch(self) -> None:
+        """Advance the weight learning-rate schedule by one epoch."""
         self.scheduler.step()
 
     def state_dict(self) -> dict:
+        """The optimizer and scheduler states (for checkpoints)."""
         return {"weights": self.weight_optimizer.state_dict(), "alphas": self.arch_optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore what `state_dict` returned."""
         self.weight_optimizer.load_state_dict(state["weights"])
         self.arch_optimizer.load_state_dict(state["alphas"])
         self.scheduler.load_state_dict(state["scheduler"])

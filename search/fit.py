@@ -1,36 +1,31 @@
 """fit_supernet: the differentiable search, end to end (single process or distributed, resumable)."""
 from __future__ import annotations
 
-import contextlib
 import copy
-import math
 import random
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
 import torchmetrics
-from tqdm import tqdm
 
 from supernet import SupernetExecutor, lazy
 from supernet.cost import CostKind
 from supernet.node import Node
 
-from .bilevel import BilevelConfig, BilevelOptimizer, frozen_buffers
+from .bilevel import BilevelConfig, BilevelOptimizer
+from .bilevel_search import BilevelSearch, Callback
+from .checkpoint import Checkpointer
 from .cost_penalty import CostPenalty
-from .checkpoint import Checkpointer, capture_rng_state, load_plain_state, plain_state, restore_rng_state
 from .distributed import DistributedContext, average_gradients_before_step, setup_distributed, wrap_weights
 from .guard import StepGuard
-from .history import AlphaHistory
-from .loaders import BatchStream, Data, is_resumable, move, search_loader, set_pass, split_in_halves
+from .loaders import Data, is_resumable, search_loader, set_pass, split_in_halves
 from .result import SearchResult
 from .strategies import Strategy, get_strategy
 from .validation import check_batch, check_labels, classes_of, dataset_labels
-
-Callback = Callable[[dict[str, Any]], Optional[bool]]
 
 VAL_SEED_OFFSET = 1_000_003  # the validation stream's permutations never coincide with the training ones
 
@@ -121,35 +116,34 @@ def fit_supernet(
     if not supernet.arch_parameters():
         raise ValueError(f"the space ending at {space.id} has no ChoiceOp: there is no architecture to search "
                          "(train it as a fixed network, e.g. with BasicExecutor and search.retrain.train_classifier)")
-    loss_fn = loss if loss is not None else torch.nn.functional.cross_entropy
     num_classes = classes_of(space, loss)
     context.agree(lambda: _check_first_batches(supernet, train_loader, val_loader, num_classes, val_argument))
-    meters = _metric_set(space, metrics, loss is None)
-    train_meters = {k: m.clone().to(device) for k, m in meters.items()}
-    val_meters = {k: m.clone().to(device) for k, m in meters.items()}
     config = BilevelConfig.from_any(optim)
-    bilevel = BilevelOptimizer(supernet, loss_fn, config, epochs)
-    if context.enabled:
-        bilevel.model = wrap_weights(supernet, device)
-        average_gradients_before_step(bilevel.arch_optimizer, context)  # before the guard's check
     checkpoints = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
-    guard = None
-    if max_bad_steps is not None:
-        guard = StepGuard(max_bad_steps, context, lambda: _newest(checkpoints))
-        bilevel.loss = guard.watch_loss(bilevel.loss)
+    guard = StepGuard(max_bad_steps, context, lambda: _newest(checkpoints)) if max_bad_steps is not None else None
+    loss_fn = loss if loss is not None else torch.nn.functional.cross_entropy
+    if cost is None and (cost_weight or cost_target is not None):
+        raise ValueError("cost_weight and cost_target need cost= ('flops', 'params' or a callable)")
+    bilevel = BilevelOptimizer(
+        supernet, guard.watch_loss(loss_fn) if guard is not None else loss_fn, config, epochs,
+        model=wrap_weights(supernet, device) if context.enabled else None,
+        penalty=CostPenalty(supernet, cost, cost_weight, cost_target) if cost is not None else None,
+    )
+    if context.enabled:
+        average_gradients_before_step(bilevel.arch_optimizer, context)  # before the guard's check
+    if guard is not None:
         guard.attach(bilevel.weight_optimizer)
         guard.attach(bilevel.arch_optimizer)
-    if cost is not None:
-        bilevel.penalty = CostPenalty(supernet, cost, cost_weight, cost_target)
-    elif cost_weight or cost_target is not None:
-        raise ValueError("cost_weight and cost_target need cost= ('flops', 'params' or a callable)")
-    run = _Search(supernet, bilevel, strategy, AlphaHistory(supernet), guard, list(callbacks or []), context, device)
     settings = {
         "strategy": strategy.config(), "epochs": epochs, "batch_size": batch_size, "seed": seed, "optim": vars(config),
         "record_every": record_every, "train_samples": _size(train_loader), "val_samples": _size(val_loader),
         "cost": cost if cost is None or isinstance(cost, str) else getattr(cost, "__name__", repr(cost)),
         "cost_weight": cost_weight, "cost_target": cost_target,
     }
+    search = BilevelSearch(supernet, bilevel, strategy, train_loader, val_loader, settings=settings,
+                           meters=_metric_set(space, metrics, loss is None), val_argument=val_argument,
+                           record_every=record_every, callbacks=list(callbacks or []), guard=guard,
+                           checkpoints=checkpoints, context=context, device=device)
     loaded = _load_checkpoint(checkpoints, resume, context)
     if loaded is not None:
         path, state = loaded
@@ -157,132 +151,9 @@ def fit_supernet(
         if not (is_resumable(train_loader) and is_resumable(val_loader)):
             warnings.warn("resuming with a DataLoader as data: the batches after the checkpoint follow that loader, "
                           "so the search is not bit-identical to an uninterrupted one (pass tensors or a Dataset)", RuntimeWarning)
-        run.load_state_dict(state, path)
-    else:
-        run.history.record(0, 0, supernet)
-    val_stream = BatchStream(val_loader, run.val_position, val_argument)
-
-    bar = tqdm(range(run.next_epoch, epochs), desc="search", disable=not (progress and context.is_main), leave=False,
-               initial=run.next_epoch, total=epochs)
-    for epoch in ([] if run.finished else bar):
-        strategy.on_epoch_start(epoch, epochs, supernet)
-        set_pass(train_loader, epoch)
-        sums = {"train_loss": 0.0, "val_loss": 0.0}
-        counts = {"train_loss": 0, "val_loss": 0}
-        for batch in train_loader:
-            train_batch = move(batch, device)
-            val_batch = move(next(val_stream), device)
-            skipped = False
-            if strategy.searches_architecture(epoch):
-                with _guarded(guard, "architecture", epoch, run.step, supernet):
-                    val_loss, val_logits = strategy.architecture_step(bilevel, train_batch, val_batch)
-                skipped = guard is not None and guard.skipped
-            else:
-                with torch.no_grad(), frozen_buffers(supernet):
-                    supernet.train()
-                    val_logits = supernet(val_batch[0])
-                    val_loss = loss_fn(val_logits, val_batch[1])
-            if not skipped:
-                _update(val_meters, val_logits, val_batch[1])
-                sums["val_loss"] += float(val_loss)
-                counts["val_loss"] += 1
-            with _guarded(guard, "weight", epoch, run.step, supernet):
-                train_loss, train_logits = bilevel.weight_step(*train_batch)
-            if not (guard is not None and guard.skipped):
-                _update(train_meters, train_logits, train_batch[1])
-                sums["train_loss"] += float(train_loss)
-                counts["train_loss"] += 1
-            run.step += 1
-            if run.step % record_every == 0:
-                run.history.record(run.step, epoch, supernet)
-        bilevel.end_epoch()
-        row = {"epoch": epoch, **_mean_losses(sums, counts, context, device)}
-        row.update({f"train_{k}": float(m.compute()) for k, m in train_meters.items()})
-        row.update({f"val_{k}": float(m.compute()) for k, m in val_meters.items()})
-        if bilevel.penalty is not None:
-            with torch.no_grad():
-                row[f"expected_{settings['cost']}"] = float(bilevel.penalty.expected())
-        for m in (*train_meters.values(), *val_meters.values()):
-            m.reset()
-        run.metrics.append(row)
-        bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
-        state = {"epoch": epoch, "metrics": row, "probabilities": supernet.probabilities(), "supernet": supernet,
-                 "strategy": strategy, "rank": context.rank, "world_size": context.world_size}
-        stop = context.any(any(callback(state) for callback in run.callbacks))
-        run.next_epoch, run.val_position, run.finished = epoch + 1, val_stream.position, stop or epoch == epochs - 1
-        if checkpoints is not None:
-            checkpoint = run.state_dict(settings)  # collective: gathers every process's random state
-            if context.is_main:
-                checkpoints.save(checkpoint, epoch)
-        if stop:
-            break
-    bar.close()
-
-    return SearchResult(
-        architecture=strategy.select(supernet),
-        probabilities=supernet.probabilities(),
-        history=run.history.as_dict(),
-        metrics=run.metrics,
-        option_names=supernet.option_names(),
-        option_values=supernet.option_values(),
-        config={key: settings[key] for key in ("strategy", "epochs", "batch_size", "seed", "optim", "cost", "cost_weight", "cost_target")},
-        supernet_state={k: v.detach().cpu().clone() for k, v in supernet.state_dict().items()},
-        space=space,
-    )
-
-
-class _Search:
-    """The stateful parts of a search and its counters: what a checkpoint captures and restores."""
-
-    def __init__(self, supernet: SupernetExecutor, bilevel: BilevelOptimizer, strategy: Strategy, history: AlphaHistory,
-                 guard: Optional[StepGuard], callbacks: list[Callback], context: DistributedContext, device: torch.device) -> None:
-        self.supernet, self.bilevel, self.strategy, self.history = supernet, bilevel, strategy, history
-        self.guard, self.callbacks, self.context, self.device = guard, callbacks, context, device
-        self.step = 0  # steps done
-        self.next_epoch = 0
-        self.val_position = 0  # validation batches drawn
-        self.finished = False  # the last epoch ran, or a callback stopped the search
-        self.metrics: list[dict[str, float]] = []
-
-    def state_dict(self, settings: dict[str, Any]) -> dict[str, Any]:
-        """The checkpoint of the search at the end of epoch `next_epoch - 1`; a collective call
-        (the random states of every process are gathered), meant to be saved by rank 0."""
-        return {
-            "epoch": self.next_epoch - 1, "finished": self.finished, "step": self.step, "val_position": self.val_position,
-            "settings": settings, "world_size": self.context.world_size, "metrics": list(self.metrics),
-            "supernet": {k: v.detach().cpu() for k, v in self.supernet.state_dict().items()},
-            "bilevel": self.bilevel.state_dict(), "strategy": plain_state(self.strategy),
-            "mixture": plain_state(self.supernet.mixture), "callbacks": [plain_state(c) for c in self.callbacks],
-            "history": self.history.as_dict(), "guard": self.guard.state_dict() if self.guard is not None else None,
-            "rng": self.context.all_gather_object(capture_rng_state(self.device)),
-        }
-
-    def load_state_dict(self, state: dict[str, Any], path: Path) -> None:
-        """Continue from a checkpoint: the states of every part, the counters, then the random states."""
-        self.supernet.load_state_dict(state["supernet"])
-        self.bilevel.load_state_dict(state["bilevel"])
-        load_plain_state(self.strategy, state["strategy"])
-        load_plain_state(self.supernet.mixture, state["mixture"])
-        if len(state["callbacks"]) == len(self.callbacks):
-            for callback, saved in zip(self.callbacks, state["callbacks"]):
-                load_plain_state(callback, saved)
-        elif any(saved.get("attributes", True) for saved in state["callbacks"]):  # callbacks with state
-            warnings.warn(f"checkpoint {path} holds the state of {len(state['callbacks'])} callback(s), this search has "
-                          f"{len(self.callbacks)}: the callbacks start afresh", RuntimeWarning)
-        saved = state["history"]
-        self.history.steps, self.history.epochs = list(saved["steps"]), list(saved["epochs"])
-        self.history.probabilities = {k: list(v) for k, v in saved["probabilities"].items()}
-        self.history.logits = {k: list(v) for k, v in saved["logits"].items()}
-        if self.guard is not None and state["guard"] is not None:
-            self.guard.load_state_dict(state["guard"])
-        self.step, self.next_epoch, self.val_position = state["step"], state["epoch"] + 1, state["val_position"]
-        self.finished, self.metrics = state["finished"], list(state["metrics"])
-        rng, rank = state["rng"], self.context.rank
-        if state["world_size"] != self.context.world_size:
-            warnings.warn(f"checkpoint {path} was written by {state['world_size']} process(es), this search runs on "
-                          f"{self.context.world_size}: it continues with the same global batches, but is not bit-identical "
-                          "to an uninterrupted run", RuntimeWarning)
-        restore_rng_state(rng[rank] if rank < len(rng) else rng[0], self.device)
+        search.load_state_dict(state, path)
+    search.run(epochs, progress)
+    return search.result(space)
 
 
 def _check_settings(epochs: Any, batch_size: Any, record_every: Any, checkpoint_dir: Any, resume: bool) -> None:
@@ -315,22 +186,6 @@ def _size(loader: Any) -> Optional[int]:
         return len(loader.dataset)
     except TypeError:
         return None
-
-
-def _guarded(guard: Optional[StepGuard], kind: str, epoch: int, step: int, module: torch.nn.Module) -> ContextManager[None]:
-    """`guard.step(...)`, or nothing when the steps are not guarded."""
-    return guard.step(kind, epoch, step, module) if guard is not None else contextlib.nullcontext()
-
-
-def _mean_losses(sums: dict[str, float], counts: dict[str, int], context: DistributedContext, device: torch.device) -> dict[str, float]:
-    """Epoch means of the losses over every process's steps (NaN when every step was skipped)."""
-    keys = list(sums)
-    totals = torch.tensor([sums[k] for k in keys] + [float(counts[k]) for k in keys], dtype=torch.float64,
-                          device=device if context.enabled else "cpu")
-    context.all_reduce_sum(totals)
-    values = totals.tolist()
-    n = len(keys)
-    return {k: (values[i] / values[n + i] if values[n + i] else math.nan) for i, k in enumerate(keys)}
 
 
 def _newest(checkpoints: Optional[Checkpointer]) -> Optional[str]:
@@ -380,6 +235,3 @@ def _metric_name(metric: torchmetrics.Metric) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _update(meters: dict[str, torchmetrics.Metric], logits: torch.Tensor, target: torch.Tensor) -> None:
-    for meter in meters.values():
-        meter.update(logits, target)

@@ -17,6 +17,7 @@ class AlphaHistory:
         self.logits: dict[str, list[list[float]]] = {sid: [] for sid in supernet.alphas}
 
     def record(self, step: int, epoch: int, supernet: SupernetExecutor) -> None:
+        """Append the supernet's current distribution, as at `step` of `epoch`."""
         self.steps.append(step)
         self.epochs.append(epoch)
         for sid, probabilities in supernet.probabilities().items():
@@ -32,3 +33,13 @@ class AlphaHistory:
             "probabilities": {k: list(v) for k, v in self.probabilities.items()},
             "logits": {k: list(v) for k, v in self.logits.items()},
         }
+
+    def state_dict(self) -> dict[str, Any]:
+        """The recorded trajectory (for checkpoints): `as_dict()`."""
+        return self.as_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the trajectory `state_dict` (or `as_dict`) returned."""
+        self.steps, self.epochs = list(state["steps"]), list(state["epochs"])
+        self.probabilities = {k: list(v) for k, v in state["probabilities"].items()}
+        self.logits = {k: list(v) for k, v in state["logits"].items()}

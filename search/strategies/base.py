@@ -7,6 +7,7 @@ import torch
 
 from supernet import Mixture, SoftmaxMixture, SupernetExecutor
 
+from ..bilevel import Batch, BilevelOptimizer
 from .schedules import linear
 
 
@@ -57,14 +58,14 @@ class Strategy:
         """Whether the alphas are updated in this epoch (not during warm-up)."""
         return epoch >= self.warmup_epochs
 
-    def architecture_penalty(self, bilevel: Any) -> Optional[torch.Tensor]:
+    def architecture_penalty(self, bilevel: BilevelOptimizer) -> Optional[torch.Tensor]:
         """Everything added to the architecture loss: this strategy's regularizer and the search's
         own terms (the hardware cost of `fit_supernet(cost=...)`)."""
         terms = [self.regularizer(bilevel.supernet), bilevel.penalty() if bilevel.penalty is not None else None]
         terms = [t for t in terms if t is not None]
         return sum(terms[1:], terms[0]) if terms else None
 
-    def architecture_step(self, bilevel: Any, train_batch: tuple, val_batch: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    def architecture_step(self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = val_batch
         return bilevel.architecture_step(x, y, regularizer=lambda: self.architecture_penalty(bilevel))
 

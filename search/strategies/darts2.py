@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from ..bilevel import frozen_buffers
+from ..bilevel import Batch, BilevelOptimizer, frozen_buffers
 
 from .base import Strategy
 
@@ -35,7 +35,7 @@ class SecondOrderDARTS(Strategy):
         super().__init__(warmup_epochs=warmup_epochs)
         self.xi, self.r = xi, r
 
-    def architecture_step(self, bilevel: Any, train_batch: tuple, val_batch: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    def architecture_step(self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         grads, loss, logits = self.unrolled_gradient(bilevel, train_batch, val_batch)
         bilevel.arch_optimizer.zero_grad(set_to_none=True)
         for alpha, grad in zip(bilevel.alphas, grads):
@@ -43,7 +43,7 @@ class SecondOrderDARTS(Strategy):
         bilevel.arch_optimizer.step()
         return loss, logits
 
-    def unrolled_gradient(self, bilevel: Any, train_batch: tuple, val_batch: tuple) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    def unrolled_gradient(self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
         """(gradient for each of `bilevel.alphas`, unrolled validation loss, its logits)."""
         supernet, loss_fn, alphas = bilevel.supernet, bilevel.loss, list(bilevel.alphas)
         (x_train, y_train), (x_val, y_val) = train_batch, val_batch

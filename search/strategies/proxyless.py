@@ -12,12 +12,13 @@ paper. In eval mode the argmax option runs alone. The latency loss is not implem
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 
 from supernet import Mixture
 
+from ..bilevel import Batch, BilevelOptimizer
 from .base import Strategy
 
 
@@ -62,7 +63,7 @@ class Proxyless(Strategy):
     def mixture(self) -> Mixture:
         return BinaryGateMixture()
 
-    def architecture_step(self, bilevel: Any, train_batch: tuple, val_batch: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    def architecture_step(self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         supernet = bilevel.supernet
         mixture = supernet.mixture
         before = {sid: a.detach().clone() for sid, a in supernet.alphas.items()}

@@ -15,6 +15,7 @@ import torch
 
 from supernet import Mixture, SupernetExecutor
 
+from ..bilevel import Batch, BilevelOptimizer
 from .base import Strategy
 from .gdas import GumbelMixture
 from .schedules import exponential
@@ -38,7 +39,7 @@ class SNAS(Strategy):
         self.temperature = exponential(self.tau0, self.tau_decay, epoch, floor=self.tau_min)
         supernet.mixture.temperature = self.temperature
 
-    def architecture_step(self, bilevel: Any, train_batch: tuple, val_batch: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    def architecture_step(self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         return super().architecture_step(bilevel, train_batch, train_batch if self.arch_data == "train" else val_batch)
 
     def config(self) -> dict[str, Any]:
