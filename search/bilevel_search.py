@@ -32,7 +32,7 @@ from .strategies import Strategy
 
 Callback = Callable[[dict[str, Any]], Optional[bool]]
 
-RESULT_SETTINGS = ("strategy", "epochs", "batch_size", "seed", "optim", "cost", "cost_weight", "cost_target")
+RESULT_SETTINGS = ("strategy", "epochs", "batch_size", "val_batch_size", "seed", "optim", "cost", "cost_weight", "cost_target")
 
 
 class BilevelSearch:
@@ -98,6 +98,8 @@ class BilevelSearch:
         for batch in self.train_loader:
             self.train_step(epoch, move(batch, self.device), move(next(val_stream), self.device), losses)
         self.bilevel.end_epoch()
+        if self.guard is not None:
+            self.guard.end_epoch(epoch)
         row = self._epoch_row(epoch, losses)
         self.metrics.append(row)
         state = {"epoch": epoch, "metrics": row, "probabilities": self.supernet.probabilities(), "supernet": self.supernet,

@@ -70,18 +70,20 @@ class DistributedContext:
         dist.all_gather_object(gathered, obj)
         return gathered
 
-    def agree(self, check: Callable[[], None]) -> None:
+    def agree(self, check: Callable[[], T]) -> T:
         """Run `check` on every process; if it raises on any, raise on all (no process is left
-        waiting in a collective for one that failed). The first failing rank's error is re-raised."""
+        waiting in a collective for one that failed). The first failing rank's error is re-raised;
+        otherwise `check`'s result is returned."""
         error: Optional[BaseException] = None
+        result: Optional[T] = None
         try:
-            check()
+            result = check()
         except Exception as err:  # re-raised below, here or on the peers
             error = err
         if not self.enabled:
             if error is not None:
                 raise error
-            return
+            return result
         errors = self.all_gather_object(None if error is None else (type(error).__name__, str(error)))
         if error is not None:
             raise error
@@ -89,6 +91,7 @@ class DistributedContext:
             if failure is not None:
                 kind, message = failure
                 raise RuntimeError(f"rank {rank} stopped the distributed search: {kind}: {message}")
+        return result
 
 
 SINGLE_PROCESS = DistributedContext()

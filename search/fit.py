@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import copy
 import random
-import re
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
-import torchmetrics
 
-from supernet import SupernetExecutor, lazy
+from supernet import SupernetExecutor
 from supernet.cost import CostKind
 from supernet.node import Node
 
@@ -22,10 +20,11 @@ from .checkpoint import Checkpointer
 from .cost_penalty import CostPenalty
 from .distributed import DistributedContext, average_gradients_before_step, setup_distributed, wrap_weights
 from .guard import StepGuard
-from .loaders import Data, is_resumable, search_loader, set_pass, split_in_halves
+from .loaders import Data, batch_size_of, is_resumable, search_loader, split_in_halves
+from .metrics import Metrics, metric_set
 from .result import SearchResult
 from .strategies import Strategy, get_strategy
-from .validation import check_batch, check_labels, classes_of, dataset_labels
+from .validation import ScalarLoss, check_first_batches
 
 VAL_SEED_OFFSET = 1_000_003  # the validation stream's permutations never coincide with the training ones
 
@@ -46,7 +45,7 @@ def fit_supernet(
     epochs: int,
     batch_size: int = 64,
     loss: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
-    metrics: Optional[Sequence[torchmetrics.Metric]] = None,
+    metrics: Optional[Metrics] = None,
     seed: int = 0,
     device: Union[str, torch.device, None] = None,
     progress: bool = True,
@@ -65,11 +64,15 @@ def fit_supernet(
 
     `train`/`val` are (x, y) tensor pairs, Datasets or DataLoaders; `val=None` splits `train` in two
     halves. Each step updates the alphas on a validation batch, then the weights on a training
-    batch. Each epoch's order of (x, y) tensors and Datasets is a pure function of (seed, epoch);
-    a DataLoader is used as it is. `metrics` are torchmetrics objects (default: accuracy when the
-    loss is cross-entropy). `callbacks` are called after every epoch with a dict of the run's
-    state; one returning True stops the search. The first batches are checked against the space
-    (input shape; labels within the classes for cross-entropy) before the search starts.
+    batch. Each epoch's order of (x, y) tensors (or NumPy arrays) and Datasets is a pure function
+    of (seed, epoch), in batches of `batch_size`; a DataLoader is used as it is, with its own
+    batching (with val=None, each half of its dataset is batched and shuffled as it batches;
+    `result.config` records the batch sizes that ran). `metrics` are torchmetrics objects, a list
+    or a dict name -> metric (default: accuracy when the labels are class indices or class
+    probabilities; metrics of probabilities see their argmax). `callbacks` are called after every
+    epoch with a dict of the run's state; one returning True stops the search. The first batches
+    are checked against the space (input shape and dtype, finite values; class-index labels within
+    the classes, whatever the loss) before the search starts. The loss must return a scalar.
 
     Scale-out and resilience:
     - `distributed`: True runs the search on torch.distributed (launch with `torchrun`), None
@@ -99,13 +102,8 @@ def fit_supernet(
     strategy = copy.deepcopy(get_strategy(strategy))  # schedules mutate it; the caller's stays as given
     val_argument = "val"
     if val is None:
-        train, val = split_in_halves(train, seed)
+        train, val = split_in_halves(train, seed, batch_size)
         val_argument = "val (the half of train that val=None holds out)"
-        if len(train) < batch_size:
-            raise ValueError(
-                f"val=None splits train's {len(train) + len(val)} samples into halves of {len(train)} (weights) and {len(val)} "
-                f"(architecture), fewer than one batch of {batch_size}; lower batch_size, pass more data, or pass val= explicitly"
-            )
     rank, world = context.rank, context.world_size
     train_loader = search_loader(train, batch_size, seed, "train", rank, world)
     val_loader = search_loader(val, batch_size, seed + VAL_SEED_OFFSET, val_argument, rank, world)
@@ -116,12 +114,11 @@ def fit_supernet(
     if not supernet.arch_parameters():
         raise ValueError(f"the space ending at {space.id} has no ChoiceOp: there is no architecture to search "
                          "(train it as a fixed network, e.g. with BasicExecutor and search.retrain.train_classifier)")
-    num_classes = classes_of(space, loss)
-    context.agree(lambda: _check_first_batches(supernet, train_loader, val_loader, num_classes, val_argument))
+    targets = context.agree(lambda: check_first_batches(supernet, train_loader, val_loader, loss, val_argument))
     config = BilevelConfig.from_any(optim)
     checkpoints = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
     guard = StepGuard(max_bad_steps, context, lambda: _newest(checkpoints)) if max_bad_steps is not None else None
-    loss_fn = loss if loss is not None else torch.nn.functional.cross_entropy
+    loss_fn = ScalarLoss(loss if loss is not None else torch.nn.functional.cross_entropy)
     if cost is None and (cost_weight or cost_target is not None):
         raise ValueError("cost_weight and cost_target need cost= ('flops', 'params' or a callable)")
     bilevel = BilevelOptimizer(
@@ -135,13 +132,14 @@ def fit_supernet(
         guard.attach(bilevel.weight_optimizer)
         guard.attach(bilevel.arch_optimizer)
     settings = {
-        "strategy": strategy.config(), "epochs": epochs, "batch_size": batch_size, "seed": seed, "optim": vars(config),
+        "strategy": strategy.config(), "epochs": epochs, "seed": seed, "optim": vars(config),
+        "batch_size": batch_size_of(train_loader, world), "val_batch_size": batch_size_of(val_loader, world),
         "record_every": record_every, "train_samples": _size(train_loader), "val_samples": _size(val_loader),
         "cost": cost if cost is None or isinstance(cost, str) else getattr(cost, "__name__", repr(cost)),
         "cost_weight": cost_weight, "cost_target": cost_target,
     }
     search = BilevelSearch(supernet, bilevel, strategy, train_loader, val_loader, settings=settings,
-                           meters=_metric_set(space, metrics, loss is None), val_argument=val_argument,
+                           meters=metric_set(metrics, targets), val_argument=val_argument,
                            record_every=record_every, callbacks=list(callbacks or []), guard=guard,
                            checkpoints=checkpoints, context=context, device=device)
     loaded = _load_checkpoint(checkpoints, resume, context)
@@ -165,20 +163,6 @@ def _check_settings(epochs: Any, batch_size: Any, record_every: Any, checkpoint_
         raise ValueError(f"record_every must be a positive int, got {record_every!r}")
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir= (the directory the interrupted search wrote its checkpoints to)")
-
-
-def _check_first_batches(supernet: SupernetExecutor, train_loader: Any, val_loader: Any, num_classes: Optional[int], val_argument: str) -> None:
-    """Fail before training when the first train or val batch does not fit the space."""
-    with torch.random.fork_rng(devices=[]):  # a user's DataLoader may draw from the global generator
-        for loader, argument in ((train_loader, "train"), (val_loader, val_argument)):
-            set_pass(loader, 0)
-            batch = next(iter(loader), None)
-            if batch is None:
-                raise ValueError(f"{argument} yields no batch")
-            check_batch(supernet, batch, argument, num_classes)
-            labels = dataset_labels(loader.dataset) if num_classes is not None else None
-            if labels is not None:  # (x, y) tensors: every label is checked, not only the first batch's
-                check_labels(supernet, labels[0], argument, num_classes, sample_ids=labels[1])
 
 
 def _size(loader: Any) -> Optional[int]:
@@ -219,19 +203,3 @@ def _check_same_settings(path: Path, saved: dict[str, Any], current: dict[str, A
     if differing:
         raise ValueError(f"checkpoint {path} was written by a search with other settings ({'; '.join(differing)}); "
                          "resume with the same settings, or start afresh in another checkpoint_dir")
-
-
-def _metric_set(space: Node, metrics: Optional[Sequence[torchmetrics.Metric]], cross_entropy: bool) -> dict[str, torchmetrics.Metric]:
-    if metrics is not None:
-        return {_metric_name(m): m for m in metrics}
-    if not cross_entropy:
-        return {}
-    num_classes = int(lazy(space.shape())[-1])
-    return {"accuracy": torchmetrics.classification.MulticlassAccuracy(num_classes=num_classes, average="micro")}
-
-
-def _metric_name(metric: torchmetrics.Metric) -> str:
-    name = re.sub(r"^(Multiclass|Binary|Multilabel)", "", type(metric).__name__)
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-

@@ -41,6 +41,7 @@ class StepGuard:
         self.last_good_checkpoint = last_good_checkpoint
         self.consecutive = {kind: 0 for kind in KINDS}
         self.skipped_total = {kind: 0 for kind in KINDS}
+        self._epoch_steps = {kind: [0, 0] for kind in KINDS}  # (steps, skipped) of each kind this epoch
         self.skipped = False  # whether the last guarded step was skipped
         self._kind: Optional[str] = None
         self._losses: list[torch.Tensor] = []
@@ -77,9 +78,11 @@ class StepGuard:
             yield
         finally:
             self._kind, self._losses = None, []
+        self._epoch_steps[kind][0] += 1
         if not self.skipped:
             self.consecutive[kind] = 0
             return
+        self._epoch_steps[kind][1] += 1
         with torch.no_grad():  # the skipped forward pass may have changed running statistics
             for buffer, value in saved:
                 buffer.copy_(value)
@@ -101,6 +104,17 @@ class StepGuard:
                 f"the search stopped at step {step} (epoch {epoch}): {count} consecutive {kind} steps had a "
                 f"non-finite loss or gradient (last: {self._reason}); {where}"
             )
+
+    def end_epoch(self, epoch: int) -> None:
+        """Raise if every step of a kind in this epoch was skipped (nothing was learned: e.g. the
+        data are all NaN), else start counting the next epoch."""
+        counts, self._epoch_steps = self._epoch_steps, {kind: [0, 0] for kind in KINDS}
+        for kind, (steps, skipped) in counts.items():
+            if steps and skipped == steps:
+                raise FloatingPointError(
+                    f"every {kind} step of epoch {epoch} ({steps}) had a non-finite loss or gradient, so the epoch learned "
+                    f"nothing (last: {self._reason}); check the data and the loss for NaN or inf values"
+                )
 
     def _check(self, params: list[torch.Tensor]) -> None:
         if self._kind is None:

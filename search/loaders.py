@@ -11,22 +11,26 @@ from __future__ import annotations
 import itertools
 from typing import Any, Iterator, Optional, Union
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, TensorDataset
+from torch.utils.data import (DataLoader, Dataset, DistributedSampler, IterableDataset, RandomSampler,
+                              SequentialSampler, Subset, TensorDataset)
 
 Data = Union[tuple, list, Dataset, DataLoader]
 
 
 def as_dataset(data: Data, argument: str = "data") -> Dataset:
-    """A Dataset from an (x, y) pair of tensors or a Dataset."""
+    """A Dataset from an (x, y) pair of tensors or NumPy arrays (converted, dtype kept) or a Dataset."""
     if isinstance(data, Dataset):
         return data
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
-        x, y = data
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, (torch.Tensor, np.ndarray)) for t in data):
+        x, y = (torch.as_tensor(t) for t in data)
         if len(x) != len(y):
             raise ValueError(f"{argument}: x has {len(x)} samples but y has {len(y)}")
         return TensorDataset(x, y)
-    raise TypeError(f"{argument} must be an (x, y) pair of tensors, a Dataset or a DataLoader, got {type(data).__name__}")
+    inside = f" of ({', '.join(type(t).__name__ for t in data)})" if isinstance(data, (tuple, list)) else ""
+    raise TypeError(f"{argument} must be an (x, y) pair of tensors or NumPy arrays, a Dataset or a DataLoader, got "
+                    f"{type(data).__name__}{inside}" + (" (convert with torch.as_tensor)" if inside else ""))
 
 
 def as_loader(data: Data, batch_size: int, shuffle: bool, seed: int, argument: str = "data") -> DataLoader:
@@ -144,15 +148,56 @@ class BatchStream:
                 raise ValueError(f"the {self.argument} loader yields no batch")
 
 
-def split_in_halves(data: Data, seed: int) -> tuple[Dataset, Dataset]:
+def split_in_halves(data: Data, seed: int, batch_size: Optional[int] = None) -> tuple[Data, Data]:
     """Two disjoint random halves of `data` (DARTS searches on half the training set, validates
-    the architecture on the other half)."""
-    if isinstance(data, DataLoader):
-        data = data.dataset
+    the architecture on the other half). A DataLoader's dataset is split, and each half is loaded
+    as that loader loads (its batch size, shuffling, collate function, workers; the shuffled order
+    seeded by `seed`); loaders whose sampling cannot be carried over to a half are refused. With
+    `batch_size` (the batches of tensors and Datasets), halves smaller than one batch are refused."""
+    loader = data if isinstance(data, DataLoader) else None
+    if loader is not None:
+        _check_splittable(loader)
+        data = loader.dataset
     dataset = as_dataset(data, "train")
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed)).tolist()
     half = len(order) // 2
-    return Subset(dataset, order[:half]), Subset(dataset, order[half:])
+    first, second = Subset(dataset, order[:half]), Subset(dataset, order[half:])
+    batch = loader.batch_size if loader is not None else batch_size
+    if batch is not None and len(first) < batch and (loader is None or loader.drop_last):
+        raise ValueError(
+            f"val=None splits train's {len(dataset)} samples into halves of {len(first)} (weights) and {len(second)} "
+            f"(architecture), fewer than one batch of {batch}; lower batch_size, pass more data, or pass val= explicitly"
+        )
+    if loader is None:
+        return first, second
+    return _loaded_like(loader, first, seed), _loaded_like(loader, second, seed + 1)
+
+
+def _check_splittable(loader: DataLoader) -> None:
+    sampler = loader.sampler
+    custom = loader.batch_size is None or not isinstance(sampler, (SequentialSampler, RandomSampler)) or (
+        isinstance(sampler, RandomSampler) and (sampler.replacement or sampler.num_samples != len(loader.dataset)))
+    if isinstance(loader.dataset, IterableDataset) or custom:
+        what = "an IterableDataset" if isinstance(loader.dataset, IterableDataset) else (
+            f"a {type(loader.batch_sampler).__name__} batch sampler" if loader.batch_size is None else f"a {type(sampler).__name__}")
+        raise TypeError(f"train: val=None splits train in halves, but this DataLoader draws from {what}, which cannot be "
+                        "carried over to a half; pass val= explicitly (e.g. a loader over held-out data)")
+
+
+def _loaded_like(loader: DataLoader, dataset: Dataset, seed: int) -> DataLoader:
+    """A DataLoader over `dataset` batching and shuffling as `loader` does, shuffled by `seed`."""
+    workers = {"prefetch_factor": loader.prefetch_factor, "persistent_workers": loader.persistent_workers} if loader.num_workers else {}
+    return DataLoader(dataset, batch_size=loader.batch_size, shuffle=isinstance(loader.sampler, RandomSampler),
+                      drop_last=loader.drop_last, collate_fn=loader.collate_fn, num_workers=loader.num_workers,
+                      pin_memory=loader.pin_memory, timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,
+                      generator=torch.Generator().manual_seed(seed), **workers)
+
+
+def batch_size_of(loader: DataLoader, world_size: int = 1) -> Optional[int]:
+    """The (global) batch size a search loader yields: per-process batch times the processes."""
+    if loader.batch_size is None:
+        return None
+    return loader.batch_size * world_size if isinstance(loader.sampler, ShardedSampler) else loader.batch_size
 
 
 def move(batch: Any, device: torch.device) -> Any:

@@ -1,0 +1,67 @@
+"""The metrics a search logs per epoch: the user's torchmetrics objects, or accuracy for classification."""
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import torch
+import torchmetrics
+from torchmetrics.wrappers.abstract import WrapperMetric
+
+from .validation import PROBABILITIES, Targets
+
+Metrics = Union[Sequence[torchmetrics.Metric], Mapping[str, torchmetrics.Metric]]
+
+
+class OnArgmaxTargets(WrapperMetric):
+    """`metric` fed class-probability targets: it sees their argmax over axis 1, the likeliest class."""
+
+    def __init__(self, metric: torchmetrics.Metric) -> None:
+        super().__init__()
+        self.metric = metric
+
+    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
+        self.metric.update(preds, target.argmax(dim=1))
+
+    def compute(self) -> Any:
+        return self.metric.compute()
+
+    def reset(self) -> None:
+        self.metric.reset()
+        super().reset()
+
+
+def metric_set(metrics: Optional[Metrics], targets: Targets) -> dict[str, torchmetrics.Metric]:
+    """Name -> metric. A mapping keeps its names; a sequence is named after the metric classes
+    (MulticlassAccuracy -> "accuracy"), repeated names numbered ("accuracy", "accuracy_2").
+    Without `metrics`, classification labels get accuracy. Metrics of class-probability labels
+    see the argmax class."""
+    if metrics is None:
+        if not targets.classification:
+            return {}
+        metrics = {"accuracy": torchmetrics.classification.MulticlassAccuracy(num_classes=targets.num_classes, average="micro")}
+    named = dict(metrics) if isinstance(metrics, Mapping) else _named(metrics)
+    for name, metric in named.items():
+        if not isinstance(metric, torchmetrics.Metric):
+            raise TypeError(f"metrics: {name!r} is {type(metric).__name__}, not a torchmetrics.Metric")
+    if targets.kind == PROBABILITIES:
+        return {name: OnArgmaxTargets(metric) for name, metric in named.items()}
+    return named
+
+
+def metric_name(metric: Any) -> str:
+    """The snake-case class name without its task prefix: MulticlassF1Score -> "f1_score"."""
+    name = re.sub(r"^(Multiclass|Binary|Multilabel)", "", type(metric).__name__)
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _named(metrics: Sequence[Any]) -> dict[str, Any]:
+    named: dict[str, Any] = {}
+    for metric in metrics:
+        base = metric_name(metric)
+        name, count = base, 1
+        while name in named:
+            count += 1
+            name = f"{base}_{count}"
+        named[name] = metric
+    return named
