@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
@@ -11,8 +12,12 @@ from typing import Any, Mapping, Optional, Union
 import torch
 from torch import nn
 
-from supernet import BasicExecutor, describe, discretize
+from supernet import BasicExecutor, ChoiceOp, describe, discretize, get_nodes, topological_order
+from supernet.expression import upper_bound
+from supernet.graph import weight_tensors
 from supernet.node import Node
+
+ARCH_PREFIX = "arch."  # the supernet's architecture logits, apart from the weights
 
 
 @dataclass
@@ -65,7 +70,15 @@ class SearchResult:
         space = space if space is not None else self.space
         if space is None:
             raise ValueError("this result has no search space attached: pass space=, or SearchResult.load(path, space=...)")
-        return discretize(space, self.architecture)
+        if not self.architecture:
+            raise ValueError("this result's architecture is empty: it chooses no option, so there is no architecture to "
+                             "export (a search records one choice per switch; or build one with with_architecture)")
+        fixed = discretize(space, self.architecture)  # first: it names unknown switches and options
+        missing = sorted(_switches(space) - set(self.architecture))
+        if missing:
+            raise ValueError(f"this result's architecture chooses no option for switch(es) {missing[:3]} of the space; "
+                             "add them (with_architecture) or pass the space that was searched")
+        return fixed
 
     def spec(self, space: Optional[Node] = None) -> dict[str, Any]:
         """The chosen architecture as a plain, JSON-serializable spec (choices and node list)."""
@@ -116,17 +129,85 @@ class SearchResult:
 
     @classmethod
     def load(cls, path: Union[str, Path], space: Optional[Node] = None) -> "SearchResult":
-        """Read a saved result; pass the search space to be able to export it again."""
+        """Read a saved result; pass the search space to be able to export it again (it must be
+        the space that was searched: its switches and weights are checked against the result).
+        A truncated or garbled file raises ValueError naming it."""
         path = Path(path)
-        payload = json.loads((path / "result.json").read_text())
+        payload = _read_json(path / "result.json")
         weights = path / "supernet.pt"
-        state = torch.load(weights, weights_only=True) if weights.exists() else None
+        state = _read_weights(weights) if weights.exists() else None
+        if space is not None:
+            _check_same_space(path, space, payload["architecture"], payload["probabilities"], state)
         return cls(
             architecture=payload["architecture"], probabilities=payload["probabilities"], history=payload["history"],
             metrics=payload["metrics"], option_names=payload["option_names"], option_values=payload.get("option_values", {}),
             config=payload["config"],
             supernet_state=state, space=space,
         )
+
+
+_REQUIRED = ("architecture", "probabilities", "history", "metrics", "option_names", "config")
+
+
+def _read_json(file: Path) -> dict[str, Any]:
+    """The saved result's payload; a file that is not one (truncated, garbled) raises ValueError."""
+    try:
+        payload = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{file} is corrupt (not valid JSON: {err}); save the result again") from None
+    missing = [key for key in _REQUIRED if key not in payload] if isinstance(payload, dict) else list(_REQUIRED)
+    if missing:
+        raise ValueError(f"{file} is corrupt or not a saved SearchResult (it lacks {missing}); save the result again")
+    return payload
+
+
+def _read_weights(file: Path) -> dict[str, torch.Tensor]:
+    """The saved supernet weights; a file torch cannot read as a state dict raises ValueError."""
+    try:
+        state = torch.load(file, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError:  # torch's own message suggests weights_only=False: unsafe, and no help here
+        raise ValueError(f"{file} is corrupt (not a file of tensors torch.save wrote); save the result again") from None
+    except Exception as err:  # RuntimeError, EOFError... depending on the damage
+        raise ValueError(f"{file} is corrupt (torch.load failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+                         "save the result again") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise ValueError(f"{file} is corrupt or not saved supernet weights (expected a dict of tensors, got {type(state).__name__})")
+    return state
+
+
+def _switches(space: Node) -> set[str]:
+    return {node.switch.id for node in get_nodes(space) if isinstance(node, ChoiceOp)}
+
+
+def _check_same_space(path: Path, space: Node, architecture: dict[str, Any], probabilities: dict[str, list],
+                      state: Optional[dict[str, torch.Tensor]]) -> None:
+    """Raise if `space` is not the one the result at `path` searched: other switches or parameters,
+    other numbers of options, or weights of other ids or shapes."""
+    known = space.parametrization()
+    problems = []
+    unknown, missing = sorted(set(architecture) - set(known)), sorted(_switches(space) - set(architecture))
+    if unknown:
+        problems.append(f"the result chooses {unknown[:3]}, which the space lacks")
+    if missing:
+        problems.append(f"the space's switch(es) {missing[:3]} are not in the result")
+    counts = [f"{k}: {len(probabilities[k])} in the result, {len(known[k].values())} in the space" for k in sorted(probabilities)
+              if k in known and hasattr(known[k], "values") and len(probabilities[k]) != len(known[k].values())]
+    if counts:
+        problems.append(f"the numbers of options differ ({'; '.join(counts[:3])})")
+    if state is not None:
+        expected = {t.id: tuple(upper_bound(s) for s in t.shape()) for t in weight_tensors(topological_order(space))}
+        saved = {k: tuple(v.shape) for k, v in state.items() if not k.startswith(ARCH_PREFIX)}
+        absent, extra = sorted(expected.keys() - saved.keys()), sorted(saved.keys() - expected.keys())
+        if absent:
+            problems.append(f"weight(s) {absent[:3]} of the space are not in the saved weights")
+        if extra:
+            problems.append(f"the saved weights hold {extra[:3]}, which the space lacks")
+        reshaped = [f"{k}: {saved[k]} saved, {expected[k]} in the space" for k in sorted(expected.keys() & saved.keys()) if saved[k] != expected[k]]
+        if reshaped:
+            problems.append(f"weight shapes differ ({'; '.join(reshaped[:3])})")
+    if problems:
+        raise ValueError(f"the result at {path} was searched on another space than the one given: {'; '.join(problems)}; "
+                         "pass the search space that produced it")
 
 
 def _same(a: Any, b: Any) -> bool:
