@@ -2,26 +2,34 @@
 from __future__ import annotations
 
 import heapq
-from typing import Any, Callable, Collection, Iterable, Optional, Union
+import itertools
+import math
+from typing import Any, Callable, Collection, Iterable, Optional, Sequence, Union
 
-from .expression import Select, lazy
+from .expression import Select, bounds, lazy, walk
 from .node import Node, Op, Tensor
 from .parameters import CategoricalParameter, IntScalarParameter, Parameter
 
 Option = Union[Op, Callable[..., Node], Node]
 
+MAX_ASSIGNMENTS = 4096  # parameter assignments tried per axis when looking for one where the options agree
+
 
 class ChoiceOp(Op):
-    """`ChoiceOp(*options, switch=None)(*operands)`.
+    """`ChoiceOp(*options, switch=None, names=None, same_shape=True)(*operands)`.
 
     Options are uncalled ops or callables (e.g. `functools.partial` blocks) applied to the operands,
     or, when called with no operands, existing nodes (exits of a chain: dynamic depth). The output
     is the option the switch selects; executors decide how to mix them (one path, or a weighted sum).
+    A weighted sum needs one shape: options that can never agree on it are refused when the
+    ChoiceOp is called. `same_shape=False` declares options whose shapes differ (the output shape
+    follows the switch), for executors that run one path (BasicExecutor, sampling-based search).
     """
 
     min_inputs = 0
 
-    def __init__(self, *options: Option, switch: Optional[Parameter] = None, names: Optional[list[str]] = None) -> None:
+    def __init__(self, *options: Option, switch: Optional[Parameter] = None, names: Optional[list[str]] = None,
+                 same_shape: bool = True) -> None:
         if not options:
             raise ValueError("ChoiceOp needs at least one option, got none")
         if switch is None:
@@ -32,6 +40,7 @@ class ChoiceOp(Op):
         super().__init__(switch=switch)
         self._factories = list(options)
         self._names = list(names) if names is not None else None
+        self.same_shape = same_shape
 
     def __call__(self, *operands: Node) -> "ChoiceOp":
         outputs = []
@@ -56,11 +65,14 @@ class ChoiceOp(Op):
 
     def option_names(self) -> list[str]:
         """Readable labels of the options: the given `names`, else the option's op or block name."""
+        return self._labels(self.options)
+
+    def _labels(self, options: list[Any]) -> list[str]:
         if self._names is not None:
             return list(self._names)
         prefix = self.id.rpartition(".")[0]
         labels = []
-        for option in self.options:
+        for option in options:
             option_id = option.id if isinstance(option, Node) else getattr(option, "__name__", repr(option))
             rest = option_id[len(prefix) + 1:] if prefix and option_id.startswith(prefix + ".") else option_id
             head = rest.split(".")[0]
@@ -72,11 +84,84 @@ class ChoiceOp(Op):
         """Index of the option the switch currently selects."""
         return int(lazy(self.switch))
 
+    def check(self) -> None:
+        """Refuse options that can never have one output shape (of the same rank, and on every axis
+        but the batch axis equal for some values of the parameters their sizes depend on): a
+        mixture sums them. Sizes that may differ through parameters are accepted (an executor
+        checks them at their current values)."""
+        shapes = [option.shape() for option in self.operands]
+        names = self._labels(self.operands)  # not yet called: `options` are still the factories
+        if len({len(s) for s in shapes}) != 1:
+            shown = ", ".join(f"{n}: {len(s)} axes" for n, s in zip(names, shapes))
+            raise ValueError(f"ChoiceOp {self.id}: options have output shapes of different rank ({shown}); "
+                             "every option must produce the same shape")
+        for axis in range(1, len(shapes[0]) if self.same_shape else 0):
+            sizes = [s[axis] for s in shapes]
+            if not can_agree(sizes):
+                on_axis = ", ".join(f"{n}: {_shown(size)}" for n, size in zip(names, sizes))
+                now = ", ".join(f"{n}: {_current(shape)}" for n, shape in zip(names, shapes))
+                raise ValueError(f"ChoiceOp {self.id}: its options can never have the same output shape, which mixing "
+                                 f"them needs (axis {axis}: {on_axis}; shapes now {now}); give every option the same "
+                                 "output shape, or declare same_shape=False for one-path executors")
+
     def shape_fun(self) -> tuple:
         shapes = [option.shape() for option in self.operands]
-        if len({len(s) for s in shapes}) != 1:
-            raise ValueError(f"ChoiceOp {self.id}: options have shapes of different rank {shapes}")
         return tuple(_select(axis_sizes, self.switch) for axis_sizes in zip(*shapes))
+
+
+def can_agree(sizes: Sequence[Any]) -> bool:
+    """Whether the sizes (ints or expressions) are all equal for some values of the parameters
+    they depend on: equal ints, or an assignment found among the discrete parameters' values.
+    True when that cannot be decided (continuous parameters, or too many assignments to try)."""
+    first = sizes[0]
+    if all(size is first for size in sizes):
+        return True
+    params = list({id(p): p for size in sizes for p in walk(size) if isinstance(p, Parameter)}.values())
+    if not params:
+        return len({lazy(size) for size in sizes}) == 1
+    try:
+        ranges = [bounds(size) for size in sizes]
+        if max(lo for lo, _ in ranges) > min(hi for _, hi in ranges):
+            return False  # disjoint intervals: no assignment can make them equal
+    except (TypeError, ValueError):
+        pass  # an unbounded expression: try the assignments
+    try:
+        domains = [p.values() for p in params]
+    except TypeError:  # a continuous parameter
+        return True
+    if math.prod(len(d) for d in domains) > MAX_ASSIGNMENTS:
+        return True
+    saved = [p.current_value for p in params]
+    try:
+        for assignment in itertools.product(*domains):
+            for param, value in zip(params, assignment):
+                param.current_value = value
+            try:
+                if len({lazy(size) for size in sizes}) == 1:
+                    return True
+            except (ArithmeticError, IndexError, TypeError, ValueError):
+                continue  # sizes undefined at these values (e.g. a zero divisor)
+        return False
+    finally:
+        for param, value in zip(params, saved):
+            param.current_value = value
+
+
+def _current(shape: tuple) -> str:
+    try:
+        return str(tuple(lazy(shape)))
+    except (ArithmeticError, IndexError, TypeError, ValueError):
+        return repr(shape)
+
+
+def _shown(size: Any) -> str:
+    if isinstance(size, int):
+        return str(size)
+    try:
+        lo, hi = bounds(size)
+        return f"{lo}..{hi} (now {lazy(size)})"
+    except (TypeError, ValueError):
+        return repr(size)
 
 
 def _select(values: tuple, switch: Parameter) -> Any:

@@ -269,7 +269,7 @@ def make_choice_last_space():
             partial(conv_block, out_channels=IntScalarParameter(4, 8, name="c"), kernel_size=3, stride=2),
             MaxPooling(kernel_size=2),
         ]
-        return ChoiceOp(*options)(x)
+        return ChoiceOp(*options, same_shape=False)(x)  # one-path execution: the output shape follows the switch
 
     return space()
 

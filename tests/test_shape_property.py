@@ -33,7 +33,7 @@ def block(x, dims):
         MaxPooling(kernel_size=3, stride=stride.new(), padding=1),
         Identity(),
     ]
-    return ChoiceOp(*options)(x)
+    return ChoiceOp(*options, same_shape=False)(x)  # one-path execution: the output shape follows the switch
 
 
 def make_space(dims, n_blocks, size, head):
