@@ -31,10 +31,13 @@ def test_choice_options_with_mismatched_output_shapes():
     x = Tensor("x", (1, 2, 16), ("N", "C", "L"))
 
     @search_space
-    def space(x):
-        return ChoiceOp(functools.partial(conv1d, out_channels=4, kernel_size=3), MaxPooling(3, 1, 1), names=["conv", "pool"])(x)
+    def space(x, same_shape=True):
+        return ChoiceOp(functools.partial(conv1d, out_channels=4, kernel_size=3), MaxPooling(3, 1, 1), names=["conv", "pool"],
+                        same_shape=same_shape)(x)
 
-    net = space(x)
+    with pytest.raises(ValueError, match=r"ChoiceOp space_0\.ChoiceOp_0: its options can never have the same output shape"):
+        space(x)  # refused when built
+    net = space(x, same_shape=False)  # declared one-path: the supernet, which mixes the options, refuses it
     message = r"ChoiceOp space_0\.ChoiceOp_0: options must have equal output shapes to be mixed, got conv: \(1, 4, 16\), pool: \(1, 2, 16\)"
     with pytest.raises(ValueError, match=message):
         SupernetExecutor(net)
