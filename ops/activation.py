@@ -23,6 +23,9 @@ class Gelu(Op):
     def _forward_implementation(self, x):
         return F.gelu(x, approximate=self.approximate)
 
+    def source(self, args, out):
+        return f"{out} = F.gelu({args[0]}, approximate={self.approximate!r})"
+
 
 class Relu6(Op):
     """min(max(x, 0), 6)."""
@@ -32,3 +35,6 @@ class Relu6(Op):
 
     def _forward_implementation(self, x):
         return F.relu6(x)
+
+    def source(self, args, out):
+        return f"{out} = F.relu6({args[0]})"

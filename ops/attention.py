@@ -79,6 +79,18 @@ class MultiHeadSelfAttention(Op):
         z = rearrange(z, "n h t d -> n t (h d)")
         return F.linear(z, named["out_weight"], named.get("out_bias"))
 
+    def source(self, args, out):
+        x, named = args[0], dict(zip((w.name for w in self.operands[1:]), args[1:]))
+        heads = lazy(self.heads)
+        d_model = lazy(self._named()["q_weight"].shape()[0])
+        lines = [f"{out}_{p} = F.linear({x}, {named[f'{p}_weight']}, {named.get(f'{p}_bias')})"
+                 f".reshape([{x}.shape[0], {x}.shape[1], {heads}, {d_model // heads}]).transpose(1, 2)" for p in "qkv"]
+        dropout = f"{float(lazy(self.dropout))!r} if self.training else 0.0"
+        lines.append(f"{out}_z = F.scaled_dot_product_attention({out}_q, {out}_k, {out}_v, dropout_p={dropout}, is_causal={self.causal!r})")
+        lines.append(f"{out}_z = {out}_z.transpose(1, 2).reshape([{x}.shape[0], {x}.shape[1], {d_model}])")
+        lines.append(f"{out} = F.linear({out}_z, {named['out_weight']}, {named.get('out_bias')})")
+        return "\n".join(lines)
+
 
 def multi_head_self_attention(x: Node, heads: Any = 1, d_model: Optional[Any] = None, out_features: Optional[Any] = None,
                               bias: bool = True, causal: bool = False, dropout: Any = 0.0) -> Op:

@@ -44,3 +44,6 @@ class Concat(Op):
 
     def _forward_implementation(self, *xs):
         return torch.cat(xs, dim=self.axis)
+
+    def source(self, args, out):
+        return f"{out} = torch.cat([{', '.join(args)}], dim={self.axis})"

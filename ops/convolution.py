@@ -7,6 +7,7 @@ from typing import Any
 import torch.nn.functional as F
 
 from supernet import Op, Tensor, lazy
+from supernet.export_code import literal
 from supernet.node import Node
 
 
@@ -61,6 +62,15 @@ class _ConvNd(Op):
         if padding is None:
             padding = tuple(lazy(self.dilation) * (k - 1) // 2 for k in kernel)
         return type(self)._functional(x, weight, bias, lazy(self.stride), padding, lazy(self.dilation), lazy(self.groups))
+
+    def source(self, args, out):
+        x, weight, bias = (*args, None)[:3]
+        kernel = lazy(self.operands[1].shape())[2:]
+        padding = lazy(self.padding)
+        if padding is None:
+            padding = tuple(lazy(self.dilation) * (k - 1) // 2 for k in kernel)
+        return (f"{out} = F.conv{self.dims}d({x}, {weight}, {bias}, stride={literal(self.stride)}, padding={literal(padding)}, "
+                f"dilation={literal(self.dilation)}, groups={literal(self.groups)})")
 
 
 class Conv1d(_ConvNd):

@@ -23,6 +23,9 @@ class Relu(Op):
     def _forward_implementation(self, x):
         return F.relu(x)
 
+    def source(self, args, out):
+        return f"{out} = F.relu({args[0]})"
+
 
 class Add(Op):
     """The sum of all operands (two or more, of equal shape)."""
@@ -43,12 +46,18 @@ class Add(Op):
             out = out + x
         return out
 
+    def source(self, args, out):
+        return f"{out} = {' + '.join(args)}"
+
 
 class Identity(Op):
     """Returns its input."""
 
     def _forward_implementation(self, x):
         return x
+
+    def source(self, args, out):
+        return f"{out} = {args[0]}"
 
 
 class Zero(Op):
@@ -67,6 +76,11 @@ class Zero(Op):
             x = x[(slice(None), slice(None), *[slice(None, None, stride)] * (x.dim() - 2))]
         return torch.zeros_like(x)
 
+    def source(self, args, out):
+        stride, rank = lazy(self.stride), len(self.operands[0].shape())
+        x = args[0] if stride == 1 else f"{args[0]}[:, :, {', '.join([f'::{stride}'] * (rank - 2))}]"
+        return f"{out} = torch.zeros_like({x})"
+
 
 class Dropout(Op):
     """Zeroes elements with probability `p` in training; the identity in eval."""
@@ -76,3 +90,6 @@ class Dropout(Op):
 
     def _forward_implementation(self, x):
         return F.dropout(x, lazy(self.p), self.training)
+
+    def source(self, args, out):
+        return f"{out} = F.dropout({args[0]}, {float(lazy(self.p))!r}, self.training)"

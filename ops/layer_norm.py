@@ -7,6 +7,7 @@ from typing import Any
 import torch.nn.functional as F
 
 from supernet import Op, Tensor, lazy
+from supernet.export_code import literal
 from supernet.node import Node
 
 
@@ -35,3 +36,8 @@ class LayerNorm(Op):
 
     def _forward_implementation(self, x, weight=None, bias=None):
         return F.layer_norm(x, (x.shape[-1],), weight, bias, lazy(self.eps))
+
+    def source(self, args, out):
+        x, weight, bias = (*args, None, None)[:3]
+        features = lazy(self.operands[0].shape()[-1])
+        return f"{out} = F.layer_norm({x}, [{features}], {weight}, {bias}, {literal(self.eps)})"

@@ -31,6 +31,10 @@ class Linear(Op):
     def _forward_implementation(self, x, weight, bias=None):
         return F.linear(x, weight, bias)
 
+    def source(self, args, out):
+        x, weight, bias = (*args, None)[:3]
+        return f"{out} = F.linear({x}, {weight}, {bias})"
+
 
 def linear(x: Node, out_features: Any, bias: bool = True) -> Op:
     """A Linear on `x` with new weight (out_features, in_features) and bias Tensors."""

@@ -7,6 +7,7 @@ from typing import Any
 import torch.nn.functional as F
 
 from supernet import Op, Tensor, lazy
+from supernet.export_code import literal
 from supernet.node import Node
 
 
@@ -39,3 +40,7 @@ class BatchNorm(Op):
 
     def _forward_implementation(self, x, running_mean, running_var, weight=None, bias=None):
         return F.batch_norm(x, running_mean, running_var, weight, bias, self.training, lazy(self.momentum), lazy(self.eps))
+
+    def source(self, args, out):
+        x, mean, var, weight, bias = (*args, None, None)[:5]
+        return f"{out} = F.batch_norm({x}, {mean}, {var}, {weight}, {bias}, self.training, {literal(self.momentum)}, {literal(self.eps)})"

@@ -7,6 +7,7 @@ from typing import Any
 import torch.nn.functional as F
 
 from supernet import Op, lazy
+from supernet.export_code import literal
 
 
 class _Pooling(Op):
@@ -36,6 +37,14 @@ class _Pooling(Op):
     def _forward_implementation(self, x):
         return self._functionals[x.dim()](x, lazy(self.kernel_size), lazy(self._stride()), lazy(self.padding))
 
+    def _call_source(self, args, out, extra=""):
+        function = self._functionals[len(self.operands[0].shape())].__name__
+        return (f"{out} = F.{function}({args[0]}, {literal(self.kernel_size)}, {literal(self._stride())}, "
+                f"{literal(self.padding)}{extra})")
+
+    def source(self, args, out):
+        return self._call_source(args, out)
+
 
 class MaxPooling(_Pooling):
     _functionals = {3: F.max_pool1d, 4: F.max_pool2d}
@@ -49,6 +58,9 @@ class AvgPooling(_Pooling):
 
     def _forward_implementation(self, x):
         return self._functionals[x.dim()](x, lazy(self.kernel_size), lazy(self._stride()), lazy(self.padding), count_include_pad=self.count_include_pad)
+
+    def source(self, args, out):
+        return self._call_source(args, out, f", count_include_pad={literal(self.count_include_pad)}")
 
 
 class AdaptiveAvgPooling(Op):
@@ -72,3 +84,7 @@ class AdaptiveAvgPooling(Op):
 
     def _forward_implementation(self, x):
         return self._functionals[x.dim()](x, lazy(self.output_size))
+
+    def source(self, args, out):
+        function = self._functionals[len(self.operands[0].shape())].__name__
+        return f"{out} = F.{function}({args[0]}, {literal(self.output_size)})"

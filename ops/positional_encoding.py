@@ -46,6 +46,19 @@ class PositionalEncoding(Op):
             table = sinusoids(x.shape[1], x.shape[2], lazy(self.base), x.dtype, x.device)
         return x + table
 
+    def source(self, args, out):
+        if len(args) > 1:
+            return f"{out} = {args[0]} + {args[1]}"
+        _, tokens, features = lazy(self.operands[0].shape())
+        x, base = args[0], lazy(self.base)
+        # the sinusoids() table: sin(position * f_k) on feature 2k, cos on 2k + 1, f_k = base ** (-2k / features)
+        return "\n".join([
+            f"{out}_angle = torch.arange({tokens}, dtype=torch.float32, device={x}.device)[:, None] * torch.exp("
+            f"torch.arange(0, {features}, 2, dtype=torch.float32, device={x}.device) * {-math.log(base) / features!r})",
+            f"{out}_table = torch.stack([torch.sin({out}_angle), torch.cos({out}_angle)], dim=-1).reshape([{tokens}, -1])[:, :{features}]",
+            f"{out} = {x} + {out}_table.to({x}.dtype)",
+        ])
+
 
 def positional_encoding(x: Node, learned: bool = False, base: float = 10000.0) -> Op:
     """Adds positions to x (N, T, C): fixed sinusoids, or (`learned=True`) a trained (T, C) table."""

@@ -5,6 +5,7 @@ import math
 from typing import Any, Sequence
 
 from supernet import Op, lazy
+from supernet.export_code import literal
 
 
 class Flatten(Op):
@@ -22,6 +23,9 @@ class Flatten(Op):
 
     def _forward_implementation(self, x):
         return x.flatten(self.start_dim)
+
+    def source(self, args, out):
+        return f"{out} = {args[0]}.flatten({self.start_dim})"
 
 
 class Reshape(Op):
@@ -42,6 +46,10 @@ class Reshape(Op):
     def _forward_implementation(self, x):
         return x.reshape(x.shape[0], *lazy(self.new_shape))
 
+    def source(self, args, out):
+        sizes = ", ".join(literal(s) for s in self.new_shape)
+        return f"{out} = {args[0]}.reshape([{args[0]}.shape[0], {sizes}])"
+
 
 class Permute(Op):
     """Reorders the axes (a permutation of all of them, batch axis included)."""
@@ -59,3 +67,6 @@ class Permute(Op):
 
     def _forward_implementation(self, x):
         return x.permute(*self.dims)
+
+    def source(self, args, out):
+        return f"{out} = {args[0]}.permute({literal(list(self.dims))})"

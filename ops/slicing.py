@@ -48,3 +48,10 @@ class Slice(Op):
         index = [slice(None)] * x.dim()
         index[self._axis()] = slice(self.start, self.stop, self.step)
         return x[tuple(index)]
+
+    def source(self, args, out):
+        bound = "" if self.step == 1 else f":{self.step}"
+        part = f"{'' if self.start in (0, None) else self.start}:{'' if self.stop is None else self.stop}{bound}"
+        index = [":"] * len(self.operands[0].shape())
+        index[self._axis()] = part
+        return f"{out} = {args[0]}[{', '.join(index)}]"

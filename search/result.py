@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 import torch
-from torch import nn
 
-from supernet import BasicExecutor, ChoiceOp, describe, discretize, get_nodes, topological_order
+from supernet import ChoiceOp, describe, discretize, get_nodes, topological_order
+from supernet.export_module import ExportedModule, export_module
 from supernet.expression import upper_bound
 from supernet.graph import weight_tensors
 from supernet.node import Node
@@ -84,15 +84,14 @@ class SearchResult:
         """The chosen architecture as a plain, JSON-serializable spec (choices and node list)."""
         return {"architecture": dict(self.architecture), "chosen_options": self.chosen_options, "nodes": describe(self.discretized(space))}
 
-    def export(self, inherit_weights: bool = False, seed: Optional[int] = None, space: Optional[Node] = None) -> nn.Module:
-        """A standalone nn.Module (BasicExecutor) of the argmax architecture, without alphas,
-        fresh or carrying the supernet's trained weights (matched by node id)."""
-        model = BasicExecutor(self.discretized(space), seed=seed)
-        if inherit_weights:
-            if self.supernet_state is None:
-                raise ValueError("this result holds no supernet weights to inherit")
-            model.load_shared_state(self.supernet_state)
-        return model
+    def export(self, inherit_weights: bool = False, seed: Optional[int] = None, space: Optional[Node] = None) -> ExportedModule:
+        """A standalone nn.Module (`ExportedModule`: generated torch code, layers by id) of the
+        argmax architecture, without alphas, fresh or carrying the supernet's trained weights
+        (matched by node id)."""
+        fixed = self.discretized(space)
+        if inherit_weights and self.supernet_state is None:
+            raise ValueError("this result holds no supernet weights to inherit")
+        return export_module(fixed, seed=seed, state=self.supernet_state if inherit_weights else None)
 
     def with_architecture(self, architecture: Mapping[str, Any]) -> "SearchResult":
         """A copy of this result whose `architecture` takes the given choices: switch id -> option

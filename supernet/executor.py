@@ -131,21 +131,28 @@ def shared_slice(tensor_id: str, allocated: tuple, size: tuple, axes: tuple) -> 
 def register_nested(root: nn.Module, dotted_id: str, values: torch.Tensor, trainable: bool = True) -> None:
     """Register `values` under `root` at the module path its dotted id spells (state_dict key == id)."""
     *path, leaf = dotted_id.split(".")
-    module = root
-    for segment in path:
-        child = module._modules.get(segment)
-        if child is None:
-            if hasattr(module, segment):
-                raise ValueError(f"id {dotted_id}: segment {segment!r} clashes with an executor attribute")
-            child = nn.Module()
-            module.add_module(segment, child)
-        module = child
+    module = container(root, dotted_id)
     if hasattr(module, leaf):
         raise ValueError(f"id {dotted_id} clashes with an existing attribute or weight")
     if trainable:
         module.register_parameter(leaf, values if isinstance(values, nn.Parameter) else nn.Parameter(values))
     else:
         module.register_buffer(leaf, values)
+
+
+def container(root: nn.Module, dotted_id: str) -> nn.Module:
+    """The module under `root` that holds the last segment of `dotted_id`, at the path its other
+    segments spell, creating plain nn.Module containers on the way."""
+    module = root
+    for segment in dotted_id.split(".")[:-1]:
+        child = module._modules.get(segment)
+        if child is None:
+            if hasattr(module, segment):
+                raise ValueError(f"id {dotted_id}: segment {segment!r} clashes with a module attribute")
+            child = nn.Module()
+            module.add_module(segment, child)
+        module = child
+    return module
 
 
 def check_input(tensor: Tensor, value: Any) -> None:

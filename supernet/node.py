@@ -209,6 +209,14 @@ class Op(Node):
         parameters. Ops that compute override it; the default is free (views, identity)."""
         return 0
 
+    def source(self, args: Sequence[str], out: str) -> Optional[str]:
+        """Python statements that compute this op with torch alone (`torch`, `F` for
+        torch.nn.functional) and assign the result to `out`, for exported code: `args` are the
+        expressions of the operands (data, then weights), attributes are taken at the parameters'
+        current values. Temporaries start with `out`. None (the default): the op has no such code,
+        and an exported module calls the op itself."""
+        return None
+
     def _forward_implementation(self, *args: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no _forward_implementation")
 
