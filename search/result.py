@@ -15,6 +15,7 @@ from supernet import ChoiceOp, describe, discretize, get_nodes, topological_orde
 from supernet.export_module import ExportedModule, export_module
 from supernet.expression import upper_bound
 from supernet.graph import weight_tensors
+from supernet.standalone import write_standalone
 from supernet.node import Node
 
 ARCH_PREFIX = "arch."  # the supernet's architecture logits, apart from the weights
@@ -92,6 +93,19 @@ class SearchResult:
         if inherit_weights and self.supernet_state is None:
             raise ValueError("this result holds no supernet weights to inherit")
         return export_module(fixed, seed=seed, state=self.supernet_state if inherit_weights else None)
+
+    def export_source(self, path: Union[str, Path], model: Optional[ExportedModule] = None, inherit_weights: bool = False,
+                      seed: Optional[int] = None, space: Optional[Node] = None) -> tuple[Path, Path]:
+        """Write the architecture as a self-contained Python file (`path`, a plain nn.Module
+        needing only torch; `load()` in it builds the model) and its weights (`<stem>.pt` beside
+        it). The weights are those of `model` (e.g. an `export()`ed model after retraining), else
+        of `export(inherit_weights, seed, space)`. Returns (source path, weights path)."""
+        if model is None:
+            model = self.export(inherit_weights=inherit_weights, seed=seed, space=space)
+        elif not isinstance(model, ExportedModule):
+            raise TypeError(f"export_source writes a model made by export(), got {type(model).__name__}")
+        title = f"The architecture {json.dumps(self.chosen_options)[:600]}"
+        return write_standalone(model, path, title=title)
 
     def with_architecture(self, architecture: Mapping[str, Any]) -> "SearchResult":
         """A copy of this result whose `architecture` takes the given choices: switch id -> option
