@@ -1,4 +1,5 @@
 """Search strategies, the bilevel optimizer, fit_supernet, results, export and plots."""
+from .architecture_plot import plot_architecture
 from .bilevel import BilevelConfig, BilevelOptimizer
 from .bilevel_search import BilevelSearch
 from .fit import fit_supernet, seed_everything
@@ -10,5 +11,5 @@ from .strategies.early_stopping import EarlyStopping
 
 __all__ = [
     "AlphaHistory", "BilevelConfig", "BilevelSearch", "EarlyStopping", "BilevelOptimizer", "STRATEGIES", "SearchResult", "Strategy", "fit_supernet",
-    "get_strategy", "plot_alpha_heatmap", "plot_alpha_trajectories", "seed_everything",
+    "get_strategy", "plot_alpha_heatmap", "plot_architecture", "plot_alpha_trajectories", "seed_everything",
 ]

@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 
 import torch
 
+from .architecture_plot import plot_architecture
 from .datasets import load_mnist1d
 from .fit import fit_supernet
 from .plots import plot_alpha_heatmap, plot_alpha_trajectories
@@ -53,6 +54,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     (out / "architecture.json").write_text(json.dumps(result.spec(), indent=1))
     plot_alpha_trajectories(result.history, out / "alpha_trajectories.png")
     plot_alpha_heatmap(result, out / "alpha_heatmap.png")
+    plot_architecture(result, out / "architecture.png")
     print("chosen operations:", json.dumps(result.chosen_options, indent=1))
 
     start = time.perf_counter()

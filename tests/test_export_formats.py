@@ -12,13 +12,14 @@ import sys
 import warnings
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 from torch.export import Dim
 
 from ops import Relu, conv1d
-from search import SearchResult
-from search.spaces import darts_space, mobilenet_space, nb201_1d_space, transformer_space
+from search import SearchResult, plot_architecture
+from search.spaces import NB201_OPS, darts_genotype_tuple, darts_space, mobilenet_space, nb201_1d_space, transformer_space
 from supernet import BasicExecutor, Op, Tensor, discretize, get_nodes, search_space
 from supernet.export_module import ExportedModule, Layer
 from supernet.standalone import standalone_source
@@ -268,3 +269,45 @@ def test_pickled_and_copied_modules_rebuild_from_code_and_weights(tmp_path):
     clone = copy.deepcopy(model)
     assert torch.equal(clone(x), model(x)) and clone.code == model.code
     assert all(isinstance(m, Layer) for name, m in model.named_modules() if name.endswith("_0") and not list(m.children()))
+
+
+# --- plot_architecture ----------------------------------------------------------------------------
+def _texts(figure) -> list[list[str]]:
+    return [[t.get_text() for t in ax.texts] for ax in figure.axes]
+
+
+def test_plot_architecture_draws_nb201_and_darts_cells_with_their_ops(tmp_path):
+    result, _, _ = _case("nb201")
+    figure = plot_architecture(result, tmp_path / "nb201.png")
+    assert (tmp_path / "nb201.png").stat().st_size > 5000
+    (texts,) = _texts(figure)
+    chosen = [NB201_OPS[result.architecture[sid]] for sid in result.architecture]
+    assert sorted(t for t in texts if t in NB201_OPS) == sorted(op for op in chosen if op != "none")
+    assert sorted(t for t in texts if t.isdigit()) == ["0", "1", "2", "3"]
+
+    result, _, _ = _case("darts")
+    figure = plot_architecture(result, tmp_path / "darts.png")
+    genotype = darts_genotype_tuple(result.architecture, multiplier=2)
+    normal, reduction = _texts(figure)
+    assert [ax.get_title() for ax in figure.axes] == ["normal cell", "reduction cell"]
+    for texts, genes in ((normal, genotype.normal), (reduction, genotype.reduce)):
+        assert sorted(t for t in texts if "_" in t and "{" not in t) == sorted(op for op, _ in genes)
+        assert {"c_{k-2}", "c_{k-1}", "c_{k}", "0", "1"} <= set(texts)
+    plt.close("all")
+
+
+def test_plot_architecture_draws_other_spaces_as_their_op_graph(tmp_path):
+    for name in ("mobilenet", "transformer"):
+        result, model, _ = _case(name)
+        path = tmp_path / f"{name}.png" if name == "transformer" else None  # one file: tall figures take seconds to save
+        figure = plot_architecture(result, path)
+        (texts,) = _texts(figure)
+        ops = [n for n in get_nodes(result.discretized()) if isinstance(n, Op)]
+        assert len(texts) == len(ops) + 1  # the input and every op, one box each
+        assert sorted(t.split("\n")[0] for t in texts if t.split("\n")[0] != "input" and t.split("\n")[0] != "tokens") == \
+            sorted(type(op).__name__ for op in ops)
+    assert (tmp_path / "transformer.png").stat().st_size > 5000
+    bare = SearchResult(architecture=result.architecture, probabilities={}, history={}, metrics=[])
+    with pytest.raises(ValueError, match="no search space"):
+        plot_architecture(bare)
+    plt.close("all")
