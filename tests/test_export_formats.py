@@ -322,3 +322,20 @@ def test_plot_architecture_draws_other_spaces_as_their_op_graph(tmp_path):
     with pytest.raises(ValueError, match="no search space"):
         plot_architecture(bare)
     plt.close("all")
+
+
+def test_code_generation_refuses_choices_and_ids_that_are_not_python_names():
+    from supernet.export_module import export_module
+
+    space, _ = SPACES["nb201"]
+    with pytest.raises(ValueError, match=r"choices left \(ChoiceOp .*ChoiceOp_0\); discretize it first"):
+        export_module(space())
+    x_in = Tensor("x", (2, 3), ("N", "C"))
+
+    @search_space
+    def odd(x):
+        from ops import Linear
+        return Linear()(x, Tensor("my-weight", (4, 3), ("O", "I")))
+
+    with pytest.raises(ValueError, match=r"node id 'odd_0\.Linear_0\.my-weight'.*segment 'my-weight' is not a Python name"):
+        export_module(odd(x_in))
