@@ -21,8 +21,8 @@ from ops import Relu, conv1d
 from search import SearchResult, plot_architecture
 from search.spaces import NB201_OPS, darts_genotype_tuple, darts_space, mobilenet_space, nb201_1d_space, transformer_space
 from supernet import BasicExecutor, Op, Tensor, discretize, get_nodes, search_space
-from supernet.export_module import ExportedModule, Layer
-from supernet.standalone import standalone_source
+from supernet.export_module import ExportedModule, Layer, export_module
+from supernet.standalone import standalone_source, write_standalone
 
 MOBILENET = dict(stem_channels=8, stages=((8, 1, 1), (12, 2, 2), (16, 3, 2)), expansion_ratios=(2, 4), kernel_sizes=(3, 5),
                  width_multipliers=(0.5, 1.0))
@@ -139,8 +139,7 @@ def test_multi_input_model_takes_its_inputs_by_name_and_scripts():
         return Add()(conv1d(a, 2, 3), conv1d(Relu()(b), 2, 3))
 
     graph = two_inputs(a, b)
-    result = SearchResult(architecture={}, probabilities={}, history={}, metrics=[], space=graph)
-    model = result.export(seed=0)
+    model = export_module(graph, seed=0)  # a fixed graph: nothing to choose
     assert list(inspect.signature(model.forward).parameters) == ["a", "b"]
     xa, xb = torch.randn(3, 1, 16), torch.randn(3, 1, 16)
     expected = BasicExecutor(graph, seed=0)(xa, xb)
@@ -260,15 +259,15 @@ def test_an_op_without_source_still_exports_but_cannot_be_written_standalone(tmp
         return Square()(conv1d(x, 2, 3))
 
     graph = space(x_in)
-    result = SearchResult(architecture={}, probabilities={}, history={}, metrics=[], space=graph)
-    model = result.export(seed=0)
+    model = export_module(graph, seed=0)
     x = torch.randn(3, 1, 16)
     assert torch.equal(model(x), BasicExecutor(graph, seed=0)(x))
     assert [layer.id for layer in model.export_code.library_calls] == ["space_0.Square_0"]
     with pytest.raises(ValueError, match=r"op space_0\.Square_0 \(Square\) declares no torch code"):
         standalone_source(model.export_code)
     with pytest.raises(ValueError, match="Square_0"):
-        result.export_source(tmp_path / "square.py")
+        write_standalone(model, tmp_path / "square.py")
+    assert not (tmp_path / "square.py").exists()
 
 
 def test_pickled_and_copied_modules_rebuild_from_code_and_weights(tmp_path):
@@ -325,8 +324,6 @@ def test_plot_architecture_draws_other_spaces_as_their_op_graph(tmp_path):
 
 
 def test_code_generation_refuses_choices_and_ids_that_are_not_python_names():
-    from supernet.export_module import export_module
-
     space, _ = SPACES["nb201"]
     with pytest.raises(ValueError, match=r"choices left \(ChoiceOp .*ChoiceOp_0\); discretize it first"):
         export_module(space())
