@@ -1,0 +1,93 @@
+"""The oracle benchmark's API: enumeration of its space, ranks in a table, deterministic training."""
+import itertools
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from oracle import TABLE_SEEDS, all_architectures, architecture_key, load_table, oracle_data, oracle_space, rank_percentile, train_architecture  # noqa: E402
+from oracle_table import TABLE_PATH, table_stats  # noqa: E402
+from search.spaces import NB201_OPS  # noqa: E402
+from supernet import BasicExecutor, ChoiceOp, discretize, get_nodes  # noqa: E402
+
+
+def _table(means):
+    return {"architectures": [{"key": architecture_key({"a": i}), "architecture": {"a": i}, "label": str(i), "mean": m, "std": 0.0}
+                              for i, m in enumerate(means)]}
+
+
+def test_rank_percentile_best_worst_and_ties():
+    table = _table([0.5, 0.9, 0.8, 0.8, 0.1])
+    assert rank_percentile({"a": 1}, table) == 0.0
+    assert rank_percentile({"a": 4}, table) == 100.0
+    assert rank_percentile({"a": 2}, table) == rank_percentile({"a": 3}, table) == pytest.approx(100 * 1.5 / 4)
+    assert rank_percentile({"a": 0}, table) == 75.0
+    # a tie for the top is not ranked as the best, a tie at the bottom not as the worst
+    assert rank_percentile({"a": 0}, _table([0.9, 0.9, 0.1])) == 25.0
+    assert rank_percentile({"a": 1}, _table([0.9, 0.1, 0.1])) == 75.0
+
+
+def test_rank_percentile_rejects_unknown_architecture():
+    with pytest.raises(KeyError, match="not in the oracle table"):
+        rank_percentile({"a": 7}, _table([0.5, 0.9]))
+
+
+def test_all_architectures_enumerates_the_space_exactly():
+    space = oracle_space()
+    choices = [n for n in get_nodes(space) if isinstance(n, ChoiceOp)]
+    switches = {n.switch.id for n in choices}
+    assert len(choices) == 6 and len(switches) == 3  # two cells tied to one genotype
+    assert all(n.option_names() == list(NB201_OPS) for n in choices)
+    architectures = all_architectures()
+    assert len(architectures) == len(NB201_OPS) ** 3 == 125
+    assert {tuple(sorted(a.items())) for a in architectures} == {
+        tuple(zip(sorted(switches), combo)) for combo in itertools.product(range(len(NB201_OPS)), repeat=3)
+    }
+    fixed = discretize(oracle_space(), architectures[-1])
+    assert not any(isinstance(n, ChoiceOp) for n in get_nodes(fixed))
+    assert BasicExecutor(fixed, seed=0)(torch.zeros(2, 1, 40)).shape == (2, 10)
+
+
+def test_oracle_data_sizes_and_split_by_seed():
+    (x, y), (xv, yv), (xt, yt) = oracle_data(0)
+    assert x.shape == (3000, 1, 40) and xv.shape == (1000, 1, 40) and xt.shape == (1000, 1, 40)
+    assert y.dtype == torch.int64 and int(y.max()) == 9
+    assert torch.equal(oracle_data(0)[1][0], xv) and not torch.equal(oracle_data(1)[1][0], xv)
+
+
+def test_train_architecture_is_deterministic_per_seed():
+    (x, y), (xv, yv), (xt, yt) = oracle_data(0)
+    tiny = ((x[:128], y[:128]), (xv[:64], yv[:64]), (xt[:64], yt[:64]))
+    architecture = dict(all_architectures()[-1])  # avg-pool on every edge: cheap
+    first = train_architecture(architecture, seed=3, epochs=1, data=tiny)
+    again = train_architecture(architecture, seed=3, epochs=1, data=tiny)
+    other = train_architecture(architecture, seed=4, epochs=1, data=tiny)
+    keys = ("test_accuracy", "val_accuracy", "final_train_loss")
+    assert [first[k] for k in keys] == [again[k] for k in keys]
+    assert first["final_train_loss"] != other["final_train_loss"]
+
+
+def test_train_architecture_names_the_bad_switch():
+    architecture = dict(all_architectures()[0])
+    sid = sorted(architecture)[0]
+    with pytest.raises(ValueError, match="is not one of the options"):
+        train_architecture({**architecture, sid: 5}, seed=0)
+    with pytest.raises(ValueError, match="missing"):
+        train_architecture({k: v for k, v in architecture.items() if k != sid}, seed=0)
+
+
+def test_load_table_names_the_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="oracle.py table"):
+        load_table(tmp_path / "absent.json")
+
+
+@pytest.mark.skipif(not TABLE_PATH.is_file(), reason="the oracle table is not written yet")
+def test_committed_table_covers_every_architecture_and_seed():
+    table = load_table()
+    assert sorted(e["key"] for e in table["architectures"]) == sorted(architecture_key(a) for a in all_architectures())
+    assert all([r["seed"] for r in e["runs"]] == list(TABLE_SEEDS) for e in table["architectures"])
+    stats = table_stats(table)
+    assert stats["median"] < stats["best"] - 0.05  # the architecture matters
