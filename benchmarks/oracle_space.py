@@ -12,16 +12,15 @@ signals as test; x (N, 1, 40) float32, y int64 in 0..9.
 """
 from __future__ import annotations
 
-import functools
 import itertools
 from typing import Any
 
 import torch
 
-from ops import Add, AvgPooling, Identity, Zero
+from ops import Add, AvgPooling
 from search.datasets import load_mnist1d
 from search.spaces import NB201_OPS
-from search.spaces.nb201 import head, nor_conv_1x1, nor_conv_3x3, stem
+from search.spaces.nb201 import head, nb201_choice, stem
 from supernet import ChoiceOp, IntScalarParameter, Node, Parameter, Tensor, get_nodes, scope, search_space
 from supernet.choice import switch_values
 
@@ -33,14 +32,7 @@ Split = tuple[torch.Tensor, torch.Tensor]
 
 
 def _edge(x: Node, switch: Parameter) -> Node:
-    options = [
-        Zero(),
-        Identity(),
-        functools.partial(nor_conv_1x1, out_channels=CHANNELS),
-        functools.partial(nor_conv_3x3, out_channels=CHANNELS),
-        AvgPooling(3, stride=1, padding=1, count_include_pad=False),
-    ]
-    return ChoiceOp(*options, switch=switch, names=list(NB201_OPS))(x)
+    return nb201_choice(x, CHANNELS, switch)
 
 
 @scope

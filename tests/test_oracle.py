@@ -88,6 +88,7 @@ def test_load_table_names_the_missing_file(tmp_path):
 def test_committed_table_covers_every_architecture_and_seed():
     table = load_table()
     assert sorted(e["key"] for e in table["architectures"]) == sorted(architecture_key(a) for a in all_architectures())
+    assert [e["architecture"] for e in table["architectures"]] == all_architectures()  # the space's switch ids
     assert all([r["seed"] for r in e["runs"]] == list(TABLE_SEEDS) for e in table["architectures"])
     stats = table_stats(table)
     assert stats["median"] < stats["best"] - 0.05  # the architecture matters

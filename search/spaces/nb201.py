@@ -59,18 +59,23 @@ def nor_conv_3x3(x: Node, out_channels: Any) -> Node:
     return _relu_conv_bn(x, out_channels, 3)
 
 
+def nb201_choice(x: Node, channels: Any, switch: Optional[Parameter] = None) -> Node:
+    """A ChoiceOp over the NB201 ops (`NB201_OPS` order) on `x`, keeping its `channels`."""
+    options = [
+        Zero(),
+        Identity(),
+        functools.partial(nor_conv_1x1, out_channels=channels),
+        functools.partial(nor_conv_3x3, out_channels=channels),
+        AvgPooling(3, stride=1, padding=1, count_include_pad=False),
+    ]
+    return ChoiceOp(*options, switch=switch, names=list(NB201_OPS))(x)
+
+
 def _edge_scope(i: int, j: int) -> Callable[[Node, Any, Optional[Parameter]], Node]:
     """A scoped block for edge i -> j: a ChoiceOp over the NB201 ops on its input."""
 
     def edge(x: Node, channels: Any, switch: Optional[Parameter]) -> Node:
-        options = [
-            Zero(),
-            Identity(),
-            functools.partial(nor_conv_1x1, out_channels=channels),
-            functools.partial(nor_conv_3x3, out_channels=channels),
-            AvgPooling(3, stride=1, padding=1, count_include_pad=False),
-        ]
-        return ChoiceOp(*options, switch=switch, names=list(NB201_OPS))(x)
+        return nb201_choice(x, channels, switch)
 
     # scope names ids after the function, so each edge gets its own function name
     edge.__name__ = edge.__qualname__ = f"edge_{i}to{j}"
