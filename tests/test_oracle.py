@@ -92,3 +92,42 @@ def test_committed_table_covers_every_architecture_and_seed():
     assert all([r["seed"] for r in e["runs"]] == list(TABLE_SEEDS) for e in table["architectures"])
     stats = table_stats(table)
     assert stats["median"] < stats["best"] - 0.05  # the architecture matters
+
+
+def _tiny_data():
+    (x, y), (xv, yv), (xt, yt) = oracle_data(0)
+    return (x[:128], y[:128]), (xv[:64], yv[:64]), (xt[:64], yt[:64])
+
+
+def test_search_pick_returns_an_architecture_of_the_space():
+    from oracle_strategies import search_pick
+
+    pick = search_pick("proxyless", seed=0, epochs=1, data=_tiny_data())
+    assert pick["architecture"] in all_architectures()
+    assert pick["epochs_run"] == 1 and pick["search_time_s"] > 0
+
+
+@pytest.mark.skipif(not TABLE_PATH.is_file(), reason="the oracle table is not written yet")
+def test_strategies_pass_ranks_picks_and_merges_reruns(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    import oracle_strategies
+
+    kept, dead = all_architectures()[-1], all_architectures()[0]  # avg-pool everywhere; none everywhere
+    picks = {"darts": kept, "gdas": dead}
+    monkeypatch.setattr(oracle_strategies, "search_pick", lambda name, seed, epochs, data: {
+        "architecture": picks[name], "search_time_s": 1.0 + seed})
+    out = tmp_path / "strategies.json"
+    args = argparse.Namespace(strategies="darts,gdas", seeds=2, seed_list=None, epochs=1, no_random=True,
+                              random_budget_s=None, table=TABLE_PATH, out=out)
+    oracle_strategies.run_strategies(args)
+    table = load_table()
+    picks["gdas"] = kept
+    rerun = oracle_strategies.run_strategies(argparse.Namespace(**{**vars(args), "strategies": "gdas", "seed_list": "1"}))
+    rows = {(r["strategy"], r["seed"]): r for r in rerun["runs"]}
+    assert sorted(rows) == [("darts", 0), ("darts", 1), ("gdas", 0), ("gdas", 1)]  # the rerun replaced one row
+    assert rows[("gdas", 0)]["rank_percentile"] == round(rank_percentile(dead, table), 2)
+    assert rows[("gdas", 1)]["rank_percentile"] == rows[("darts", 0)]["rank_percentile"] == round(rank_percentile(kept, table), 2)
+    assert rerun["summary"]["gdas"]["worst_rank_percentile"] == round(rank_percentile(dead, table), 2)
+    assert rerun["summary"]["darts"]["search_time_s"] == 1.5
+    assert "mean rank %" in capsys.readouterr().out
