@@ -16,6 +16,7 @@ class BatchNorm(Op):
     statistics (buffers, sliced to the current channel count like every shared weight)."""
 
     n_inputs = 1
+    running_statistics = ("running_mean", "running_var")
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5, affine: bool = True) -> None:
         super().__init__(momentum=momentum, eps=eps, affine=affine)

@@ -67,14 +67,23 @@ class BilevelOptimizer:
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.weight_optimizer, max(1, total_epochs), eta_min=config.weight_lr_min)
         self.arch_optimizer = torch.optim.Adam(self.alphas, lr=config.arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay)
 
-    def weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One SGD step on the weights only; returns (loss, logits) detached."""
+    def weight_step(self, x: torch.Tensor, y: torch.Tensor, passes: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step on the weights only; returns (loss, logits) detached. With `passes` > 1
+        the batch runs that many times (sampling mixtures draw a path each time) and the
+        gradients of all passes are summed before the one step (FairNAS); the loss returned is
+        their mean, the logits those of the last pass."""
+        if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
+            raise ValueError(f"passes must be a positive int, got {passes!r}")
         self.supernet.train()
         self.weight_optimizer.zero_grad(set_to_none=True)
+        total = 0.0
         with _frozen_architecture(self.supernet):  # no gradient reaches the alphas: mix with constants
-            logits = self.model(x)
-            loss = self.loss(logits, y)
-            loss.backward(inputs=self.weights)
+            for _ in range(passes):
+                logits = self.model(x)
+                loss = self.loss(logits, y)
+                loss.backward(inputs=self.weights)
+                total = total + loss.detach()
+        loss = total / passes
         if self.config.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
         self.weight_optimizer.step()

@@ -118,7 +118,7 @@ class BilevelSearch:
         then the weights on `train_batch`; skipped (non-finite) steps count in no metric."""
         supernet, guard = self.supernet, self.guard
         skipped = False
-        if self.strategy.searches_architecture(epoch):
+        if self.strategy.learns_architecture and self.strategy.searches_architecture(epoch):
             with _guarded(guard, "architecture", epoch, self.step, supernet):
                 val_loss, val_logits = self.strategy.architecture_step(self.bilevel, train_batch, val_batch)
             skipped = guard is not None and guard.skipped
@@ -131,7 +131,7 @@ class BilevelSearch:
             _update(self.val_meters, val_logits, val_batch[1])
             losses.add("val_loss", val_loss)
         with _guarded(guard, "weight", epoch, self.step, supernet):
-            train_loss, train_logits = self.bilevel.weight_step(*train_batch)
+            train_loss, train_logits = self.strategy.weight_step(self.bilevel, train_batch)
         if not (guard is not None and guard.skipped):
             _update(self.train_meters, train_logits, train_batch[1])
             losses.add("train_loss", train_loss)

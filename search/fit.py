@@ -121,6 +121,9 @@ def fit_supernet(
     loss_fn = ScalarLoss(loss if loss is not None else torch.nn.functional.cross_entropy)
     if cost is None and (cost_weight or cost_target is not None):
         raise ValueError("cost_weight and cost_target need cost= ('flops', 'params' or a callable)")
+    if cost is not None and not strategy.learns_architecture:
+        raise ValueError(f"strategy {strategy.name!r} learns no architecture, so cost= has nothing to steer; "
+                         "train without it and apply the budget afterwards (search.evolve(constraints=...))")
     bilevel = BilevelOptimizer(
         supernet, guard.watch_loss(loss_fn) if guard is not None else loss_fn, config, epochs,
         model=wrap_weights(supernet, device) if context.enabled else None,

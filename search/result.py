@@ -18,6 +18,8 @@ from supernet.graph import weight_tensors
 from supernet.standalone import write_standalone
 from supernet.node import Node
 
+from .evaluate import evaluate
+
 ARCH_PREFIX = "arch."  # the supernet's architecture logits, apart from the weights
 
 
@@ -106,6 +108,13 @@ class SearchResult:
             raise TypeError(f"export_source writes a model made by export(), got {type(model).__name__}")
         title = f"The architecture {json.dumps(self.chosen_options)[:600]}"
         return write_standalone(model, path, title=title)
+
+    def evaluate(self, data: Any, architecture: Optional[Mapping[str, Any]] = None, *, recalibrate_bn: bool = True,
+                 batches: Optional[int] = None, **options: Any) -> dict[str, Any]:
+        """Accuracy and loss on `data` of `architecture` (None: this result's) run with the trained
+        supernet's shared weights, BatchNorm statistics re-estimated for it first on training
+        batches (`train=`; see `search.evaluate.evaluate` for every option)."""
+        return evaluate(self, data, architecture, recalibrate_bn=recalibrate_bn, batches=batches, **options)
 
     def with_architecture(self, architecture: Mapping[str, Any]) -> "SearchResult":
         """A copy of this result whose `architecture` takes the given choices: switch id -> option

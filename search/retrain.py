@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Any, Optional, Union
 
 import torch
-import torchmetrics
 from tqdm import tqdm
 
+from .evaluate import evaluate_module
 from .fit import seed_everything
 from .loaders import Data, as_loader, move
 
@@ -48,16 +48,6 @@ def train_classifier(
     return {"train_loss": losses, "test_accuracy": evaluate_accuracy(model, test, batch_size=256, device=device)}
 
 
-@torch.no_grad()
 def evaluate_accuracy(model: torch.nn.Module, data: Data, batch_size: int = 256, device: Optional[torch.device] = None) -> float:
     """Top-1 accuracy of `model` (in eval mode) on `data`."""
-    loader = as_loader(data, batch_size, shuffle=False, seed=0, argument="test")
-    model.eval()
-    metric: Optional[torchmetrics.Metric] = None
-    for batch in loader:
-        x, y = move(batch, device or torch.device("cpu"))
-        logits = model(x)
-        if metric is None:
-            metric = torchmetrics.classification.MulticlassAccuracy(num_classes=logits.shape[-1], average="micro").to(logits.device)
-        metric.update(logits, y)
-    return float(metric.compute()) if metric is not None else float("nan")
+    return evaluate_module(model, data, batch_size, device)["accuracy"]

@@ -135,6 +135,10 @@ class Op(Node):
 
     n_inputs: ClassVar[Optional[int]] = None  # None: every operand is data
     min_inputs: ClassVar[int] = 1
+    #: names of owned buffers the op estimates itself in training mode as running averages,
+    #: x <- (1 - momentum) * x + momentum * batch value with its `momentum` attribute (BatchNorm's
+    #: mean and variance); re-estimated for a sub-architecture by `search.recalibration`
+    running_statistics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **attributes: Any) -> None:
         super().__init__(type(self).__name__)

@@ -15,14 +15,16 @@ from .darts_minus import DARTSMinus
 from .drnas import DrNAS
 from .early_stopping import EarlyStopping, parameter_free_winners
 from .fairdarts import FairDARTS
+from .fairnas import FairNAS
 from .gdas import GDAS
 from .pcdarts import PCDARTS
 from .proxyless import Proxyless
 from .snas import SNAS
+from .spos import SPOS
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
-    for cls in (DARTS, SecondOrderDARTS, GDAS, SNAS, FairDARTS, DrNAS, PCDARTS, Proxyless, DARTSMinus, BetaDARTS)
+    for cls in (DARTS, SecondOrderDARTS, GDAS, SNAS, FairDARTS, DrNAS, PCDARTS, Proxyless, DARTSMinus, BetaDARTS, SPOS, FairNAS)
 }
 
 
@@ -36,6 +38,6 @@ def get_strategy(strategy: Union[str, Strategy]) -> Strategy:
 
 
 __all__ = [
-    "BetaDARTS", "DARTS", "DARTSMinus", "DrNAS", "EarlyStopping", "FairDARTS", "GDAS", "PCDARTS", "Proxyless",
-    "SNAS", "STRATEGIES", "SecondOrderDARTS", "Strategy", "get_strategy", "parameter_free_winners",
+    "BetaDARTS", "DARTS", "DARTSMinus", "DrNAS", "EarlyStopping", "FairDARTS", "FairNAS", "GDAS", "PCDARTS", "Proxyless",
+    "SNAS", "SPOS", "STRATEGIES", "SecondOrderDARTS", "Strategy", "get_strategy", "parameter_free_winners",
 ]

@@ -21,11 +21,16 @@ class Strategy:
     - `on_epoch_start(epoch, epochs, supernet)`: schedules (temperature annealing...);
     - `searches_architecture(epoch)`: False during the `warmup_epochs` (weights only);
     - `architecture_step(bilevel, train_batch, val_batch)`: the alpha update;
+    - `weight_step(bilevel, train_batch)`: the weight update (default: one pass, one step);
     - `select(supernet)`: the discrete architecture (default: argmax per switch);
     - `config()`: the hyper-parameters, recorded in the SearchResult.
+
+    `learns_architecture = False` declares a strategy that trains the shared weights only (SPOS,
+    FairNAS): the search then makes no architecture step.
     """
 
     name = "darts"
+    learns_architecture = True
 
     def __init__(self, warmup_epochs: int = 0, temperature: Union[float, tuple[float, float]] = 1.0) -> None:
         """`warmup_epochs`: epochs of weight training before the first architecture step.
@@ -68,6 +73,10 @@ class Strategy:
     def architecture_step(self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = val_batch
         return bilevel.architecture_step(x, y, regularizer=lambda: self.architecture_penalty(bilevel))
+
+    def weight_step(self, bilevel: BilevelOptimizer, train_batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """One update of the shared weights on a training batch; returns (loss, logits) detached."""
+        return bilevel.weight_step(*train_batch)
 
     def select(self, supernet: SupernetExecutor) -> dict[str, int]:
         return supernet.architecture()
