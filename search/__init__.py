@@ -2,6 +2,7 @@
 from .architecture_plot import plot_architecture
 from .bilevel import BilevelConfig, BilevelOptimizer
 from .bilevel_search import BilevelSearch
+from .evolution import evolve
 from .fit import fit_supernet, seed_everything
 from .history import AlphaHistory
 from .plots import plot_alpha_heatmap, plot_alpha_trajectories
@@ -10,6 +11,6 @@ from .strategies import STRATEGIES, Strategy, get_strategy
 from .strategies.early_stopping import EarlyStopping
 
 __all__ = [
-    "AlphaHistory", "BilevelConfig", "BilevelSearch", "EarlyStopping", "BilevelOptimizer", "STRATEGIES", "SearchResult", "Strategy", "fit_supernet",
+    "AlphaHistory", "BilevelConfig", "BilevelSearch", "EarlyStopping", "BilevelOptimizer", "evolve", "STRATEGIES", "SearchResult", "Strategy", "fit_supernet",
     "get_strategy", "plot_alpha_heatmap", "plot_architecture", "plot_alpha_trajectories", "seed_everything",
 ]
