@@ -239,3 +239,18 @@ def test_evolution_rejects_bad_constraints(spos_result):
         evolve(spos_result, data(40), population=2, generations=0, constraints={"params": 1}, progress=False)
     with pytest.raises(ValueError, match="mutation must be a probability"):
         evolve(spos_result, data(40), mutation=2.0, progress=False)
+
+
+def test_fairnas_search_resumes_bit_identically(tmp_path):
+    class Crash(Exception):
+        pass
+
+    def crash(state):
+        if state["epoch"] == 1:
+            raise Crash
+
+    run = functools.partial(fit_supernet, mixed_space(), data(64), strategy="fairnas", epochs=2, batch_size=16, seed=1, progress=False)
+    uninterrupted = run()
+    with pytest.raises(Crash):
+        run(checkpoint_dir=tmp_path, callbacks=[crash])
+    assert run(checkpoint_dir=tmp_path, resume=True) == uninterrupted
