@@ -18,6 +18,7 @@ import torch
 
 from supernet import Mixture, SupernetExecutor
 
+from ..bilevel import Batch, BilevelOptimizer
 from .base import Strategy
 from .paths import one_hot_gates
 
@@ -90,7 +91,7 @@ class FairNAS(Strategy):
                 "raise max_paths or fix (param.fix(value)) the parameters with unusual option counts"
             )
 
-    def weight_step(self, bilevel: Any, train_batch: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    def weight_step(self, bilevel: BilevelOptimizer, train_batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         mixture = bilevel.supernet.mixture
         mixture.fair = True
         try:
