@@ -98,11 +98,11 @@ def others(saved: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[dict
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out = {}
-    for strategy in dict.fromkeys(r["strategy"] for r in rows):
-        mine = [r for r in rows if r["strategy"] == strategy]
+    for label in dict.fromkeys(f"{r['strategy']}, {r['epochs']} epochs" for r in rows):
+        mine = [r for r in rows if f"{r['strategy']}, {r['epochs']} epochs" == label]
         stat = lambda f: [f(r) for r in mine]  # noqa: E731
         taus, connected = stat(lambda r: r["correlation"]["all"]["kendall_tau"]), stat(lambda r: r["correlation"]["connected"]["kendall_tau"])
-        out[strategy] = {
+        out[label] = {
             "seeds": len(mine),
             "kendall_tau_mean": round(statistics.mean(taus), 4),
             "kendall_tau_std": round(statistics.stdev(taus), 4) if len(taus) > 1 else 0.0,
@@ -118,10 +118,12 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--strategies", default="spos,fairnas,darts")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--strategies", default="spos,spos:150,fairnas,darts",
+                        help="comma-separated NAME or NAME:EPOCHS (spos:150: as many path passes as FairNAS in 30 epochs)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. n-1")
+    parser.add_argument("--seed-list", default=None, help="comma-separated seeds (overrides --seeds)")
     parser.add_argument("--epochs", type=int, default=30, help="supernet training epochs (47 steps of 64 each)")
-    parser.add_argument("--epochs-darts", type=int, default=None, help="DARTS's epochs (default: --epochs)")
+
     parser.add_argument("--recalibration-batches", type=int, default=10)
     parser.add_argument("--oracle-dir", default=None, help="the directory holding oracle.py (default: $ORACLE_DIR, else here)")
     parser.add_argument("--table", type=Path, default=None, help="the oracle table JSON (default: oracle.py's)")
@@ -130,7 +132,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.quick:
-        args.seeds, args.epochs, args.epochs_darts = 1, 2, 2
+        args.seeds, args.epochs, args.seed_list = 1, 2, None
+    seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
     oracle = oracle_module(args.oracle_dir)
     table = oracle.load_table(args.table) if args.table is not None else oracle.load_table()
     if len(table["architectures"]) != len(oracle.all_architectures()):
@@ -139,9 +142,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     data = oracle.oracle_data(0)
     saved = json.loads(args.out.read_text()).get("runs", []) if args.out.is_file() and not args.quick else []
     runs = []
-    for strategy in args.strategies.split(","):
-        epochs = args.epochs_darts if strategy == "darts" and args.epochs_darts else args.epochs
-        for seed in range(args.seeds):
+    for spec in args.strategies.split(","):
+        strategy, _, own = spec.partition(":")
+        epochs = int(own) if own and not args.quick else args.epochs
+        for seed in seeds:
             same = [r for r in saved if (r["strategy"], r["seed"], r["epochs"], r["recalibration_batches"]) ==
                     (strategy, seed, epochs, args.recalibration_batches)]
             run = same[0] if same else score_supernet(oracle, strategy, seed, epochs, args.recalibration_batches, data)
@@ -157,7 +161,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                 args.out.write_text(json.dumps({"runs": runs + others(saved, runs)}, indent=1))
     rows = runs + [{**r, "correlation": correlate(oracle, table, r)} for r in others(saved, runs)]
     report = {
-        "setup": {"epochs": args.epochs, "epochs_darts": args.epochs_darts or args.epochs, "seeds": args.seeds,
+        "setup": {"epochs": args.epochs, "strategies": args.strategies, "seeds": seeds,
                   "recalibration_batches": args.recalibration_batches, "truth": "oracle table mean test accuracy (3 seeds)",
                   "score": "inherited-weight val accuracy (1000 signals)", "chance_threshold": CHANCE,
                   "table_setup": table["setup"], "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -166,7 +170,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         "summary": summary(rows), "runs": rows,
     }
     for strategy, s in report["summary"].items():
-        print(f"{strategy:<8} tau {s['kendall_tau_mean']:.3f} ± {s['kendall_tau_std']:.3f}, connected "
+        print(f"{strategy:<20} tau {s['kendall_tau_mean']:.3f} ± {s['kendall_tau_std']:.3f}, connected "
               f"{s['kendall_tau_connected_mean']:.3f} ± {s['kendall_tau_connected_std']:.3f}, best at {s['best_rank_percentile_mean']}%")
     if not args.quick:
         args.out.parent.mkdir(parents=True, exist_ok=True)
