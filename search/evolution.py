@@ -77,6 +77,8 @@ class ConstrainedSpace:
     def mutate(self, parent: Mapping[str, Any], rate: float, rng: random.Random) -> dict[str, Any]:
         """Each choice redrawn among its other values with probability `rate`; at least one is."""
         mutable = [k for k, v in self.values.items() if len(v) > 1]
+        if not mutable:
+            raise ValueError("evolve: every switch and value choice of the supernet has a single option; there is nothing to mutate")
         child = dict(parent)
         changed = [k for k in mutable if rng.random() < rate] or [rng.choice(mutable)]
         for k in changed:
