@@ -161,12 +161,18 @@ def test_evaluate_equals_the_exported_module_with_inherited_weights(spos_result,
     architecture = {sid: values[-1] if i % 2 else values[1]
                     for i, (sid, values) in enumerate(PathEvaluator(spos_result).values.items())}
     metrics = spos_result.evaluate(val, architecture, recalibrate_bn=recalibrate, batches=3, train=train, batch_size=16, seed=5)
-    exported = spos_result.with_architecture(architecture).export(inherit_weights=True)
+    chosen = spos_result.with_architecture(architecture)
+    exported = chosen.export(inherit_weights=True)
     trained = {k: v.clone() for k, v in exported.state_dict().items()}
-    if recalibrate:
-        recalibrate_statistics(exported, recalibration_batches(train, 16, 3, seed=5))
+    if recalibrate:  # the architecture's own executor, recalibrated alike, gives the exported module its statistics
+        executor = BasicExecutor(chosen.discretized())
+        executor.load_shared_state(spos_result.supernet_state)
+        recalibrate_statistics(executor, recalibration_batches(train, 16, 3, seed=5))
+        exported.load_state_dict(executor.state_dict())
         changed = [k for k, v in exported.state_dict().items() if not torch.equal(v, trained[k])]
         assert changed and all("running" in k for k in changed)  # only the statistics were re-estimated
+        with pytest.raises(TypeError, match="BasicExecutor"):
+            recalibrate_statistics(exported, [val[0]])
     expected = evaluate_module(exported, val, batch_size=16)
     assert metrics["accuracy"] == expected["accuracy"]
     assert metrics["loss"] == pytest.approx(expected["loss"], rel=1e-5)
