@@ -6,8 +6,8 @@ and value choice alone, gate 1), so that evolution can score thousands of candid
 building a network for each. Before an architecture is scored, BatchNorm statistics are
 re-estimated for it on training batches (`search.recalibration`); the result's own weights and
 statistics are never modified. The metrics equal those of `result.export(inherit_weights=True)`
-after the same recalibration (up to float rounding: the supernet masks weights it allocated at the
-largest value choice, the export cuts them).
+given the same re-estimated statistics (up to float rounding: the supernet masks weights it
+allocated at the largest value choice, the export cuts them).
 """
 from __future__ import annotations
 
