@@ -8,8 +8,9 @@ once. Timing uses `torch.utils.benchmark.Timer` (its timer synchronises the acce
 kernels are waited for), after a warm-up, in rounds that take turns over all signatures so that the
 machine's load weighs on all alike; an entry is the median over rounds (`MeasureSettings.quantile`).
 
-The sum of op times misses what the executor does around each op (fetching weights, the node loop)
-and per call (binding inputs). `calibration` random architectures of the space are measured end to
+The sum of op times misses what the executor does around each op and per call. Fetching an op's
+weights from the executor (which grows with the depth of their ids) is timed per op too; for the
+rest (the node loop, binding inputs), `calibration` random architectures of the space are measured end to
 end as exported modules (`BasicExecutor`), and a per-network constant, a per-op and a per-weight
 overhead are fitted to the residual by non-negative least squares; they are stored and added to
 predictions (the per-op and per-weight terms to each op's entry, so expected costs include them).
@@ -20,11 +21,14 @@ with a cache directory a table measured with the same key is loaded instead of m
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
 import math
 import platform
+import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
@@ -44,6 +48,7 @@ from .parameters import CategoricalParameter, IntScalarParameter, Parameter
 from .parametrization import current_values, set_parametrization
 
 FORMAT_VERSION = 1
+CLOCKS = ("auto", "wall", "process")
 MAX_ASSIGNMENTS = 4096  # per op: more joint values than this is a space the table cannot enumerate
 
 
@@ -69,15 +74,21 @@ class MeasureSettings:
     per callable, summarised by the `quantile` over rounds (0.5: the median; on a machine shared
     with other jobs, where more than half of the blocks of a millisecond-long call are preempted,
     a low quantile such as 0.1 estimates the unloaded latency); `calibration` end-to-end
-    architectures (0: none) sampled with `seed` fit the executor overheads."""
+    architectures (0: none) sampled with `seed` fit the executor overheads. `clock`: "wall"
+    (`torch.utils.benchmark`'s default timer, which synchronises CUDA), "process" (the process's
+    CPU time: on a single-threaded CPU run, the wall time minus the time other jobs held the
+    core), or "auto": "process" for one CPU thread, else "wall"."""
 
     rounds: int = 15
     block_seconds: float = 3e-4
     calibration: int = 8
     seed: int = 0
     quantile: float = 0.5
+    clock: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {CLOCKS}, got {self.clock!r}")
         if not 0.0 <= self.quantile <= 1.0:
             raise ValueError(f"quantile must be in [0, 1] (0.5: the median), got {self.quantile}")
         if self.rounds < 1:
@@ -91,7 +102,8 @@ class MeasureSettings:
 @dataclass
 class LatencyTable:
     """Per-op latencies (milliseconds per forward pass of `key.batch_size` samples) by op
-    signature, plus the fitted executor overheads: `constant_ms` once per forward pass,
+    signature; `fetch_ms`: per op owning weights (by node id), the measured time to fetch them from
+    the executor; and the fitted executor overheads: `constant_ms` once per forward pass,
     `per_op_ms` per op and `per_weight_ms` per weight the exported module runs."""
 
     key: LatencyKey
@@ -99,9 +111,11 @@ class LatencyTable:
     constant_ms: float = 0.0
     per_op_ms: float = 0.0
     per_weight_ms: float = 0.0
+    fetch_ms: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     from_cache: bool = field(default=False, compare=False)
-    _lookups: dict[int, tuple[Node, Expression]] = field(default_factory=dict, repr=False, compare=False)
+    _lookups: "weakref.WeakKeyDictionary[Node, Expression]" = field(default_factory=weakref.WeakKeyDictionary, init=False,
+                                                                    repr=False, compare=False)
 
     # -- measuring -------------------------------------------------------------------------------
     @classmethod
@@ -144,14 +158,16 @@ class LatencyTable:
         saved = current_values(space)
         modes = {node: node.training for node in topological_order(space) if isinstance(node, Op)}
         try:
-            calls = _op_calls(space, key.batch_size, device)
-            signatures = list(calls)
-            seconds = interleaved_times([calls[s] for s in signatures], key.threads, settings, progress, "latency table")
+            executor = BasicExecutor(space, seed=0).to(device)
+            calls = _op_calls(space, executor, key.batch_size, device)
+            fetches = _fetch_calls(space, executor)
+            seconds = interleaved_times([*calls.values(), *fetches.values()], key.threads, settings, progress, "latency table", device)
         finally:
             set_parametrization(space, saved)
             for node, training in modes.items():
                 node.training = training
-        table = cls(key, {s: t * 1e3 for s, t in zip(signatures, seconds)}, settings=dataclasses.asdict(settings))
+        ms = [t * 1e3 for t in seconds]
+        table = cls(key, dict(zip(calls, ms)), fetch_ms=dict(zip(fetches, ms[len(calls):])), settings=dataclasses.asdict(settings))
         if settings.calibration:
             table._calibrate(space, device, settings, progress)
         return table
@@ -172,11 +188,14 @@ class LatencyTable:
         if the table has no entry for one of its values (a table of another space or batch size)."""
         if not isinstance(node, Op) or isinstance(node, ChoiceOp):
             return 0.0
-        cached = self._lookups.get(id(node))
-        if cached is not None and cached[0] is node:
-            return cached[1]
+        cached = self._lookups.get(node)
+        if cached is not None:
+            return cached
         params = cost_parameters(node)
-        overhead = self.per_op_ms + self.per_weight_ms * len(owned_weights(node))
+        weights = owned_weights(node)
+        if weights and node.id not in self.fetch_ms:
+            raise KeyError(f"the latency table has no weight-fetch time for node {node.id}; it was measured for another space")
+        overhead = self.per_op_ms + self.per_weight_ms * len(weights) + (self.fetch_ms[node.id] if weights else 0.0)
         values: dict[tuple, float] = {}
         for assignment in assignments(params, node.id):
             signature = op_signature(node, self.key.batch_size)
@@ -186,7 +205,7 @@ class LatencyTable:
                                "for another space or batch size: measure a table for this space")
             values[assignment] = self.entries[signature] + overhead
         lookup = LatencyLookup(node.id, params, values)
-        self._lookups[id(node)] = (node, lookup)
+        self._lookups[node] = lookup
         return lookup
 
     def op_sum_ms(self, output: Node) -> float:
@@ -209,7 +228,7 @@ class LatencyTable:
     # -- files -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT_VERSION, "key": dataclasses.asdict(self.key), "constant_ms": self.constant_ms,
-                "per_op_ms": self.per_op_ms, "per_weight_ms": self.per_weight_ms, "settings": self.settings, "entries": self.entries}
+                "per_op_ms": self.per_op_ms, "per_weight_ms": self.per_weight_ms, "fetch_ms": self.fetch_ms, "settings": self.settings, "entries": self.entries}
 
     def save(self, path: Union[str, Path]) -> Path:
         """Write the table as JSON (atomically)."""
@@ -234,7 +253,8 @@ class LatencyTable:
         try:
             key = LatencyKey(**payload["key"])
             return cls(key, {str(k): float(v) for k, v in payload["entries"].items()}, float(payload["constant_ms"]),
-                       float(payload["per_op_ms"]), float(payload["per_weight_ms"]), dict(payload.get("settings", {})))
+                       float(payload["per_op_ms"]), float(payload["per_weight_ms"]),
+                       {str(k): float(v) for k, v in payload["fetch_ms"].items()}, dict(payload.get("settings", {})))
         except (KeyError, TypeError) as err:
             raise ValueError(f"latency table {path} lacks or mistypes a field: {err}") from err
 
@@ -285,14 +305,20 @@ def measure_modules(modules: Sequence[torch.nn.Module], example_input: Union[tor
         args = tuple(x.to(target) for x in inputs)
         calls.append(Call(_no_grad_call(module, args)))
     threads = threads if threads is not None else torch.get_num_threads()
-    return [s * 1e3 for s in interleaved_times(calls, threads, settings, progress, "end-to-end latency")]
+    devices = {torch.device(device) if device is not None else _module_device(m) for m in modules}
+    on = devices.pop() if len(devices) == 1 else torch.device("cuda")  # mixed devices: time as for CUDA
+    return [s * 1e3 for s in interleaved_times(calls, threads, settings, progress, "end-to-end latency", on)]
 
 
-def interleaved_times(calls: Sequence["Call"], threads: int, settings: MeasureSettings, progress: bool, description: str) -> list[float]:
-    """Seconds per call of each zero-argument callable: a warm-up, then `settings.rounds` rounds
-    taking turns over all callables, each a `torch.utils.benchmark` block of at least
-    `settings.block_seconds`; the `settings.quantile` over rounds (the median by default)."""
-    timers = [benchmark.Timer(stmt="call()", setup="setup()", globals={"call": c.function, "setup": c.setup}, num_threads=threads)
+def interleaved_times(calls: Sequence["Call"], threads: int, settings: MeasureSettings, progress: bool, description: str,
+                      device: torch.device) -> list[float]:
+    """Seconds per call of each zero-argument callable on `device`: a warm-up, then
+    `settings.rounds` rounds taking turns over all callables, each a `torch.utils.benchmark`
+    block of at least `settings.block_seconds`; the `settings.quantile` over rounds (the median
+    by default)."""
+    clock = _clock(settings.clock, device, threads)
+    timers = [benchmark.Timer(stmt="call()", setup="setup()", globals={"call": c.function, "setup": c.setup}, num_threads=threads,
+                              **({"timer": clock} if clock is not None else {}))
               for c in calls]
     numbers = []
     for timer in timers:  # the warm-up block also sizes the blocks
@@ -415,11 +441,10 @@ def op_signature(node: Op, batch_size: int) -> str:
 
 
 # -- helpers -------------------------------------------------------------------------------------
-def _op_calls(space: Node, batch_size: int, device: torch.device) -> dict[str, Any]:
-    """One zero-argument call per distinct op signature of the space: the op's forward on random
-    inputs and the executor's weights, in eval mode without autograd, on `device`."""
-    executor = BasicExecutor(space, seed=0)
-    calls: dict[str, Any] = {}
+def _op_calls(space: Node, executor: BasicExecutor, batch_size: int, device: torch.device) -> dict[str, "Call"]:
+    """One call per distinct op signature of the space: the op's forward on random inputs and the
+    executor's weights, in eval mode without autograd, on `device`."""
+    calls: dict[str, Call] = {}
     for node in topological_order(space):
         if not isinstance(node, Op) or isinstance(node, ChoiceOp):
             continue
@@ -431,12 +456,35 @@ def _op_calls(space: Node, batch_size: int, device: torch.device) -> dict[str, A
             args = []
             for operand in node.operands:
                 if isinstance(operand, Tensor) and operand.owner is node:
-                    args.append(executor.weight(operand).detach().contiguous().clone().to(device))
+                    args.append(executor.weight(operand).detach().contiguous().clone())
                 else:
                     shape = _batched(lazy(operand.shape()), _axes(operand), batch_size, node.id)
                     args.append(_random(shape, operand.dtype if isinstance(operand, Tensor) else None, device))
             calls[signature] = Call(_op_call(node, args), _evaluation_setup(node, params, assignment))
     return calls
+
+
+def _fetch_calls(space: Node, executor: BasicExecutor) -> dict[str, "Call"]:
+    """Per op owning weights, by node id: fetching them from the executor, as an exported module
+    does before running the op (a cost that grows with the depth of the weights' ids). Value
+    parameters are at their largest, where an exported module's weights need no slicing."""
+    largest = [(p, max(p.values())) for p in space.parametrization().values() if isinstance(p, (CategoricalParameter, IntScalarParameter))]
+
+    def setup() -> None:
+        for p, value in largest:
+            p.current_value = value
+
+    calls = {}
+    for node in topological_order(space):
+        weights = owned_weights(node)
+        if weights and isinstance(node, Op):
+            calls[node.id] = Call(functools.partial(_fetch, executor, weights), setup)
+    return calls
+
+
+def _fetch(executor: BasicExecutor, weights: list[Tensor]) -> None:
+    for tensor in weights:
+        executor.weight(tensor)
 
 
 class Call:
@@ -486,6 +534,17 @@ def _random(shape: Sequence[int], dtype: Any, device: torch.device) -> torch.Ten
     if dtype is not None and not torch.empty((), dtype=dtype).is_floating_point():
         return torch.zeros(tuple(shape), dtype=dtype, device=device)
     return torch.randn(tuple(shape), device=device, dtype=dtype)
+
+
+def _clock(name: str, device: torch.device, threads: int) -> Optional[Callable[[], float]]:
+    """The timer function for `benchmark.Timer`; None: its default (wall clock, accelerator synchronised)."""
+    if name == "auto":
+        name = "process" if device.type == "cpu" and threads == 1 else "wall"
+    if name == "process":
+        if device.type != "cpu":
+            raise ValueError(f"clock='process' times CPU work only; {device} needs the wall clock (clock='wall' or 'auto')")
+        return time.process_time
+    return None
 
 
 def _device(device: Union[str, torch.device, None]) -> torch.device:
