@@ -7,7 +7,9 @@ the executor overheads fitted on 8 calibration architectures, seed 0); then `--a
 architectures (seed 1) are exported (`BasicExecutor` of the discretized space) and measured end to
 end, all of them in interleaved rounds in this process. Reported: Kendall's tau and the median
 relative error of the table's prediction against the measurement, the same for the bare sum of
-per-op times (no overhead correction), and Kendall's tau of FLOPs against the measurement.
+per-op times (no overhead correction) and for the measured terms alone (op times and weight
+fetches, no fitted overheads), Kendall's tau of FLOPs against the measurement, and, as the ceiling
+the machine's noise sets, the agreement of a second end-to-end measurement with the first.
 
     python benchmarks/latency.py            # 60 architectures per space, a few minutes
     python benchmarks/latency.py --quick    # 12 architectures, smoke run
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import statistics
 import time
@@ -61,10 +64,11 @@ def run(name: str, quantile: float, archs: int, batch_size: int, rounds: int) ->
     op_sums = [bare.op_sum_ms(f) for f in fixed]
     unfitted_sums = [unfitted.op_sum_ms(f) for f in fixed]
     flops = [architecture_cost(f, "flops") for f in fixed]
+    modules = [BasicExecutor(f, seed=0) for f in fixed]
     start = time.perf_counter()
-    measured = measure_modules([BasicExecutor(f, seed=0) for f in fixed], example_input(space, batch_size),
-                               settings=settings, progress=False)
+    measured = measure_modules(modules, example_input(space, batch_size), settings=settings, progress=False)
     measure_seconds = time.perf_counter() - start
+    again = measure_modules(modules, example_input(space, batch_size), settings=settings, progress=False)
     result = {
         "space": name, "quantile": quantile, "architectures": archs, "batch_size": batch_size, "rounds": rounds,
         "table_entries": len(table.entries), "table_seconds": round(table_seconds, 1), "end_to_end_seconds": round(measure_seconds, 1),
@@ -73,12 +77,15 @@ def run(name: str, quantile: float, archs: int, batch_size: int, rounds: int) ->
         "kendall_tau_op_sum_only": tau(op_sums, measured), "median_relative_error_op_sum_only": median_relative_error(op_sums, measured),
         "kendall_tau_unfitted": tau(unfitted_sums, measured), "median_relative_error_unfitted": median_relative_error(unfitted_sums, measured),
         "kendall_tau_flops": tau(flops, measured),
-        "predicted_ms": predicted, "measured_ms": measured, "op_sum_ms": op_sums, "unfitted_ms": unfitted_sums, "flops": flops,
+        "kendall_tau_remeasured": tau(again, measured), "median_relative_error_remeasured": median_relative_error(again, measured),
+        "load_average": os.getloadavg(),
+        "predicted_ms": predicted, "measured_ms": measured, "measured_again_ms": again, "op_sum_ms": op_sums, "unfitted_ms": unfitted_sums, "flops": flops,
     }
     print(f"{name:13s} q={quantile:.1f}: tau {result['kendall_tau']:.3f}, median rel. error {result['median_relative_error']:.3f} "
           f"| ops+fetch: tau {result['kendall_tau_unfitted']:.3f}, error {result['median_relative_error_unfitted']:.3f} "
           f"| op sum only: tau {result['kendall_tau_op_sum_only']:.3f}, error {result['median_relative_error_op_sum_only']:.3f} "
-          f"| FLOPs tau {result['kendall_tau_flops']:.3f} | table {len(table.entries)} entries, {table_seconds:.0f} s; "
+          f"| FLOPs tau {result['kendall_tau_flops']:.3f} | measured again: tau {result['kendall_tau_remeasured']:.3f}, "
+          f"error {result['median_relative_error_remeasured']:.3f} | load {result['load_average'][0]:.1f} | table {len(table.entries)} entries, {table_seconds:.0f} s; "
           f"overheads: {table.constant_ms * 1e3:.1f} us + {table.per_op_ms * 1e3:.2f} us/op + {table.per_weight_ms * 1e3:.2f} us/weight",
           flush=True)
     return result

@@ -204,3 +204,22 @@ def test_front_is_monotone_in_the_target(data, tmp_path):
     assert (tmp_path / "front.png").stat().st_size > 0
     with pytest.raises(ValueError, match="accuracy has 1 values for 3 results"):
         plot_pareto(results, accuracy=[0.5])
+
+
+def test_latency_notebook_executes(tmp_path, monkeypatch):
+    import os
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    root = Path(__file__).resolve().parents[1]
+    for name, value in (("LATENCY_EPOCHS", "1"), ("LATENCY_ARCHS", "4"), ("LATENCY_SAMPLES", "256"), ("LATENCY_ROUNDS", "3")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PYTHONPATH", str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    nb = nbformat.read(root / "notebooks" / "latency.ipynb", as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    images = [o for o in outputs if o.output_type == "display_data" and "image/png" in o.data]
+    assert len(images) == 2  # the prediction scatter and the front
