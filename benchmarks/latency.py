@@ -97,6 +97,8 @@ def main() -> None:
     parser.add_argument("--archs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--spaces", default=",".join(SPACES), help=f"comma-separated, of {sorted(SPACES)}")
+    parser.add_argument("--quantiles", default="0.5,0.1", help="summary statistics over rounds (0.5: median)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -106,7 +108,10 @@ def main() -> None:
              "device": device_name("cpu"), "batch_size": args.batch_size, "architectures": archs, "rounds": rounds,
              "quick": args.quick}
     print("setup:", json.dumps(setup), flush=True)
-    runs = [run(name, quantile, archs, args.batch_size, rounds) for name in SPACES for quantile in (0.5, 0.1)]
+    unknown = [n for n in args.spaces.split(",") if n not in SPACES]
+    if unknown:
+        parser.error(f"unknown space(s) {unknown}; known: {sorted(SPACES)}")
+    runs = [run(name, float(q), archs, args.batch_size, rounds) for name in args.spaces.split(",") for q in args.quantiles.split(",")]
     out = Path(args.out) if args.out else RESULTS / ("latency_quick.json" if args.quick else "latency.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"setup": setup, "runs": runs}, indent=1))
