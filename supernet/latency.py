@@ -72,8 +72,8 @@ class LatencyKey:
 class MeasureSettings:
     """How latencies are timed: `rounds` interleaved rounds of a block of at least `block_seconds`
     per callable, summarised by the `quantile` over rounds (0.5: the median; on a machine shared
-    with other jobs, where more than half of the blocks of a millisecond-long call are preempted,
-    a low quantile such as 0.1 estimates the unloaded latency); `calibration` end-to-end
+    with other jobs, where more than half of the blocks of a millisecond-long call are slowed by
+    them, a low quantile, down to 0.0, the minimum, estimates the unloaded latency more repeatably); `calibration` end-to-end
     architectures (0: none) sampled with `seed` fit the executor overheads. `clock`: "wall"
     (`torch.utils.benchmark`'s default timer, which synchronises CUDA), "process" (the process's
     CPU time: on a single-threaded CPU run, the wall time minus the time other jobs held the
@@ -179,7 +179,7 @@ class LatencyTable:
                                    device=device, threads=self.key.threads, settings=settings, progress=progress)
         residual = np.array([m - self.op_sum_ms(f) for m, f in zip(measured, fixed)])
         design = np.array([[1.0, *executed_nodes(f)] for f in fixed])
-        self.constant_ms, self.per_op_ms, self.per_weight_ms = _nonnegative_least_squares(design, residual)
+        self.constant_ms, self.per_op_ms, self.per_weight_ms = nonnegative_least_squares(design, residual)
 
     # -- predicting ------------------------------------------------------------------------------
     def node_latency(self, node: Node) -> Any:
@@ -188,14 +188,20 @@ class LatencyTable:
         if the table has no entry for one of its values (a table of another space or batch size)."""
         if not isinstance(node, Op) or isinstance(node, ChoiceOp):
             return 0.0
-        cached = self._lookups.get(node)
-        if cached is not None:
-            return cached
-        params = cost_parameters(node)
         weights = owned_weights(node)
+        fitted = self.per_op_ms + self.per_weight_ms * len(weights)  # read now: calibration sets it after measuring
+        lookup = self._lookups.get(node)
+        if lookup is None:
+            lookup = self._measured_latency(node, weights)
+            self._lookups[node] = lookup
+        return lookup + fitted if fitted else lookup
+
+    def _measured_latency(self, node: Op, weights: list[Tensor]) -> "LatencyLookup":
+        """The node's measured terms (op forward, weight fetch) at every value of its parameters."""
         if weights and node.id not in self.fetch_ms:
             raise KeyError(f"the latency table has no weight-fetch time for node {node.id}; it was measured for another space")
-        overhead = self.per_op_ms + self.per_weight_ms * len(weights) + (self.fetch_ms[node.id] if weights else 0.0)
+        fetch = self.fetch_ms[node.id] if weights else 0.0
+        params = cost_parameters(node)
         values: dict[tuple, float] = {}
         for assignment in assignments(params, node.id):
             signature = op_signature(node, self.key.batch_size)
@@ -203,10 +209,8 @@ class LatencyTable:
                 at = {p.id: v for p, v in zip(params, assignment)}
                 raise KeyError(f"the latency table has no entry for node {node.id} at {at} ({signature}); it was measured "
                                "for another space or batch size: measure a table for this space")
-            values[assignment] = self.entries[signature] + overhead
-        lookup = LatencyLookup(node.id, params, values)
-        self._lookups[node] = lookup
-        return lookup
+            values[assignment] = self.entries[signature] + fetch
+        return LatencyLookup(node.id, params, values)
 
     def op_sum_ms(self, output: Node) -> float:
         """The sum of the table's op latencies (with per-op and per-weight overheads) over the architecture the
@@ -585,7 +589,7 @@ def _plain(value: Any) -> Any:
     return type(value).__name__ if " at 0x" in text else text
 
 
-def _nonnegative_least_squares(design: np.ndarray, target: np.ndarray) -> tuple[float, ...]:
+def nonnegative_least_squares(design: np.ndarray, target: np.ndarray) -> tuple[float, ...]:
     """argmin ||design @ c - target|| over c >= 0, exactly: the best unconstrained fit on every subset
     of the (few) columns, keeping the feasible one with the least residual."""
     columns = design.shape[1]

@@ -223,3 +223,17 @@ def test_latency_notebook_executes(tmp_path, monkeypatch):
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if o.output_type == "display_data" and "image/png" in o.data]
     assert len(images) == 2  # the prediction scatter and the front
+
+
+def test_overhead_fit_is_the_nonnegative_least_squares_solution():
+    import numpy as np
+    from supernet.latency import nonnegative_least_squares
+
+    design = np.array([[1.0, n, w] for n, w in ((10, 4), (20, 9), (30, 11), (25, 16))])
+    assert nonnegative_least_squares(design, design @ np.array([0.2, 0.01, 0.003])) == pytest.approx((0.2, 0.01, 0.003))
+    # a negative per-op slope is not allowed: the best fit with it held at 0
+    target = design @ np.array([0.5, -0.01, 0.02])
+    constant, per_op, per_weight = nonnegative_least_squares(design, target)
+    assert per_op == 0 and constant >= 0 and per_weight >= 0
+    reduced, *_ = np.linalg.lstsq(design[:, [0, 2]], target, rcond=None)
+    assert (constant, per_weight) == pytest.approx(tuple(reduced))
