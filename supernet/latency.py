@@ -10,8 +10,9 @@ machine's load weighs on all alike; an entry is the median over rounds (`Measure
 
 The sum of op times misses what the executor does around each op and per call. Fetching an op's
 weights from the executor (which grows with the depth of their ids) is timed per op too; for the
-rest (the node loop, binding inputs), `calibration` random architectures of the space are measured end to
-end as exported modules (`BasicExecutor`), and a per-network constant, a per-op and a per-weight
+rest (the node loop, binding inputs), `calibration` random architectures of the space are measured
+end to end as exported modules (`BasicExecutor`), in the same interleaved rounds as the ops, and a
+per-network constant, a per-op and a per-weight
 overhead are fitted to the residual by non-negative least squares; they are stored and added to
 predictions (the per-op and per-weight terms to each op's entry, so expected costs include them).
 
@@ -142,7 +143,7 @@ class LatencyTable:
         threads = threads if threads is not None else torch.get_num_threads()
         settings = settings if settings is not None else MeasureSettings()
         key = LatencyKey(device_name(device), torch.__version__, threads, batch_size, space_structure(space))
-        path = Path(cache_dir) / key.file_name() if cache_dir is not None else None
+        path = Path(cache_dir).expanduser() / key.file_name() if cache_dir is not None else None
         if path is not None and path.exists():
             cached = cls.load(path)
             if cached.key == key:
@@ -157,26 +158,30 @@ class LatencyTable:
     def _measured(cls, space: Node, key: LatencyKey, device: torch.device, settings: MeasureSettings, progress: bool) -> "LatencyTable":
         saved = current_values(space)
         modes = {node: node.training for node in topological_order(space) if isinstance(node, Op)}
+        # calibration architectures are timed in the same interleaved rounds as the ops, so that
+        # the fitted overheads and the op times see the same load
+        fixed = [discretize(space, a) for a in random_architectures(space, settings.calibration, settings.seed)]
+        modules = module_calls([BasicExecutor(f, seed=settings.seed) for f in fixed], example_input(space, key.batch_size), device)
         try:
             executor = BasicExecutor(space, seed=0).to(device)
             calls = _op_calls(space, executor, key.batch_size, device)
             fetches = _fetch_calls(space, executor)
-            seconds = interleaved_times([*calls.values(), *fetches.values()], key.threads, settings, progress, "latency table", device)
+            seconds = interleaved_times([*calls.values(), *fetches.values(), *modules], key.threads, settings, progress,
+                                        "latency table", device)
         finally:
             set_parametrization(space, saved)
             for node, training in modes.items():
                 node.training = training
         ms = [t * 1e3 for t in seconds]
-        table = cls(key, dict(zip(calls, ms)), fetch_ms=dict(zip(fetches, ms[len(calls):])), settings=dataclasses.asdict(settings))
-        if settings.calibration:
-            table._calibrate(space, device, settings, progress)
+        n_ops, n_fetches = len(calls), len(fetches)
+        table = cls(key, dict(zip(calls, ms)), fetch_ms=dict(zip(fetches, ms[n_ops:])), settings=dataclasses.asdict(settings))
+        if fixed:
+            table._calibrate(fixed, ms[n_ops + n_fetches:])
         return table
 
-    def _calibrate(self, space: Node, device: torch.device, settings: MeasureSettings, progress: bool) -> None:
-        """Fit `constant_ms`, `per_op_ms`, `per_weight_ms` (all >= 0) to end-to-end times of random architectures."""
-        fixed = [discretize(space, architecture) for architecture in random_architectures(space, settings.calibration, settings.seed)]
-        measured = measure_modules([BasicExecutor(f, seed=settings.seed) for f in fixed], example_input(space, self.key.batch_size),
-                                   device=device, threads=self.key.threads, settings=settings, progress=progress)
+    def _calibrate(self, fixed: list[Node], measured: list[float]) -> None:
+        """Fit `constant_ms`, `per_op_ms`, `per_weight_ms` (all >= 0) to the end-to-end times of
+        fixed architectures: what their measured terms leave unexplained."""
         residual = np.array([m - self.op_sum_ms(f) for m, f in zip(measured, fixed)])
         design = np.array([[1.0, *executed_nodes(f)] for f in fixed])
         self.constant_ms, self.per_op_ms, self.per_weight_ms = nonnegative_least_squares(design, residual)
@@ -298,20 +303,28 @@ def measure_module(module: torch.nn.Module, example_input: Union[torch.Tensor, S
 def measure_modules(modules: Sequence[torch.nn.Module], example_input: Union[torch.Tensor, Sequence[torch.Tensor]], *,
                     device: Union[str, torch.device, None] = None, threads: Optional[int] = None,
                     settings: Optional[MeasureSettings] = None, progress: bool = True) -> list[float]:
-    """Median latencies (ms) of several modules on one input, measured in interleaved rounds so
-    that changes in the machine's load weigh on all of them alike."""
+    """Latencies (ms, the `settings.quantile` over rounds: the median by default) of several
+    modules on one input, in eval mode without autograd, measured in interleaved rounds so that
+    changes in the machine's load weigh on all of them alike. Modules are moved to `device`
+    (default: each stays on its own)."""
     settings = settings if settings is not None else MeasureSettings()
+    threads = threads if threads is not None else torch.get_num_threads()
+    devices = {torch.device(device) if device is not None else _module_device(m) for m in modules}
+    on = devices.pop() if len(devices) == 1 else torch.device("cuda")  # mixed devices: time as for CUDA
+    calls = module_calls(modules, example_input, device)
+    return [s * 1e3 for s in interleaved_times(calls, threads, settings, progress, "end-to-end latency", on)]
+
+
+def module_calls(modules: Sequence[torch.nn.Module], example_input: Union[torch.Tensor, Sequence[torch.Tensor]],
+                 device: Union[str, torch.device, None] = None) -> list["Call"]:
+    """For `interleaved_times`: each module run on the input in eval mode without autograd."""
     inputs = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
     calls = []
     for module in modules:
         target = torch.device(device) if device is not None else _module_device(module)
         module = module.to(target).eval()
-        args = tuple(x.to(target) for x in inputs)
-        calls.append(Call(_no_grad_call(module, args)))
-    threads = threads if threads is not None else torch.get_num_threads()
-    devices = {torch.device(device) if device is not None else _module_device(m) for m in modules}
-    on = devices.pop() if len(devices) == 1 else torch.device("cuda")  # mixed devices: time as for CUDA
-    return [s * 1e3 for s in interleaved_times(calls, threads, settings, progress, "end-to-end latency", on)]
+        calls.append(Call(_no_grad_call(module, tuple(x.to(target) for x in inputs))))
+    return calls
 
 
 def interleaved_times(calls: Sequence["Call"], threads: int, settings: MeasureSettings, progress: bool, description: str,
