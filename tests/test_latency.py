@@ -237,3 +237,17 @@ def test_overhead_fit_is_the_nonnegative_least_squares_solution():
     assert per_op == 0 and constant >= 0 and per_weight >= 0
     reduced, *_ = np.linalg.lstsq(design[:, [0, 2]], target, rcond=None)
     assert (constant, per_weight) == pytest.approx(tuple(reduced))
+
+
+def test_fit_measures_a_table_when_none_is_given_and_starts_from_a_state(data):
+    space = toy_space(blocks=1)
+    first = fit_supernet(space, data, epochs=1, seed=0, progress=False, cost="latency", cost_weight=1.0)
+    assert first.metrics[-1]["expected_latency"] > 0 and first.config["cost"] == "latency"
+    frozen = {"weight_lr": 0.0, "weight_lr_min": 0.0, "weight_decay": 0.0, "arch_lr": 0.0}
+    again = fit_supernet(space, data, epochs=1, seed=1, progress=False, optim=frozen, initial_state=first.supernet_state)
+    conv = "space_0.conv_bn_0.Conv1d_0.weight"
+    assert torch.equal(again.supernet_state[conv], first.supernet_state[conv])  # started from it, not from seed 1
+    with pytest.raises(ValueError, match="latency_table= is used by cost='latency', not cost='flops'"):
+        fit_supernet(space, data, epochs=1, progress=False, cost="flops", latency_table=LatencyTable.measure(space, progress=False, settings=FAST))
+    with pytest.raises(ValueError, match="cost_weight, cost_target and latency_table need cost="):
+        fit_supernet(space, data, epochs=1, progress=False, latency_table=LatencyTable.measure(space, progress=False, settings=FAST))
