@@ -295,8 +295,10 @@ class LatencyLookup(Expression):
 def measure_module(module: torch.nn.Module, example_input: Union[torch.Tensor, Sequence[torch.Tensor]], *,
                    device: Union[str, torch.device, None] = None, threads: Optional[int] = None,
                    settings: Optional[MeasureSettings] = None) -> float:
-    """Median latency (ms) of `module(example_input)` end to end, in eval mode without autograd,
-    on `device` (default: the module's device)."""
+    """Latency (ms; the `settings.quantile` over interleaved rounds, the median by default) of
+    `module(example_input)` end to end, in eval mode without autograd, on `device` (default: the
+    module's device). On CUDA the wall clock is used and the device synchronised around each
+    block (written for, not measured here: no GPU was available)."""
     return measure_modules([module], example_input, device=device, threads=threads, settings=settings, progress=False)[0]
 
 
