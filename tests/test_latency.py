@@ -75,12 +75,13 @@ def test_every_option_and_value_is_measured():
 
     @search_space
     def space(x):
-        return ChoiceOp(functools.partial(conv1d, out_channels=width, kernel_size=3), Identity())(x)
+        return ChoiceOp(functools.partial(conv1d, out_channels=width, kernel_size=3),
+                        functools.partial(conv1d, out_channels=width, kernel_size=1))(x)
 
     out = space(x)
     table = LatencyTable.measure(out, batch_size=3, progress=False, settings=FAST)
     shapes = sorted(r["operands"] for r in table.rows() if r["op"] == "Conv1d")
-    assert shapes == [[[3, 2, 16], [4, 2, 3]], [[3, 2, 16], [8, 2, 3]]]  # both widths, at batch 3
+    assert shapes == [[[3, 2, 16], [w, 2, k]] for w in (4, 8) for k in (1, 3)]  # both options, both widths, at batch 3
     assert width.current_value == 4  # the space is left as it was
 
 
