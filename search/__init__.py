@@ -5,6 +5,7 @@ from .bilevel_search import BilevelSearch
 from .evolution import evolve
 from .fit import fit_supernet, seed_everything
 from .history import AlphaHistory
+from .pareto import pareto_front, plot_pareto
 from .plots import plot_alpha_heatmap, plot_alpha_trajectories
 from .result import SearchResult
 from .strategies import STRATEGIES, Strategy, get_strategy
@@ -12,5 +13,5 @@ from .strategies.early_stopping import EarlyStopping
 
 __all__ = [
     "AlphaHistory", "BilevelConfig", "BilevelSearch", "EarlyStopping", "BilevelOptimizer", "evolve", "STRATEGIES", "SearchResult", "Strategy", "fit_supernet",
-    "get_strategy", "plot_alpha_heatmap", "plot_architecture", "plot_alpha_trajectories", "seed_everything",
+    "get_strategy", "pareto_front", "plot_alpha_heatmap", "plot_architecture", "plot_alpha_trajectories", "plot_pareto", "seed_everything",
 ]

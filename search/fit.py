@@ -12,6 +12,7 @@ import torch
 
 from supernet import SupernetExecutor
 from supernet.cost import CostKind
+from supernet.latency import LatencyTable
 from supernet.node import Node
 
 from .bilevel import BilevelConfig, BilevelOptimizer
@@ -59,6 +60,8 @@ def fit_supernet(
     cost: Optional[CostKind] = None,
     cost_weight: float = 0.0,
     cost_target: Optional[float] = None,
+    latency_table: Optional[LatencyTable] = None,
+    initial_state: Optional[dict[str, torch.Tensor]] = None,
 ) -> SearchResult:
     """Search the architecture of `space` (its output node) by bilevel optimisation.
 
@@ -93,6 +96,12 @@ def fit_supernet(
     `cost_weight * E[cost] / E[cost at the start]` to the architecture loss, E over the current
     architecture distribution (differentiable in the alphas); with `cost_target`, the term is
     `cost_weight * relu(E[cost] / cost_target - 1)` instead. The expected cost is logged per epoch.
+    `cost="latency"` prices with `latency_table` (a `supernet.latency.LatencyTable`; measured for the
+    space at batch size 1 when None), `cost_target` in ms per forward pass at the table's batch size.
+    With `cost_target`, the selected architecture is brought within the target where the argmax
+    exceeds it (`CostPenalty.within_target`: the cheapest-for-probability changes of choices).
+
+    `initial_state`: a supernet state (e.g. `SearchResult.supernet_state`) to start from.
 
     Returns a SearchResult whose `export()` gives the argmax architecture.
     """
@@ -111,6 +120,8 @@ def fit_supernet(
         raise ValueError("train yields no batch")
 
     supernet = SupernetExecutor(space, mixture=strategy.mixture(), seed=seed).to(device)
+    if initial_state is not None:
+        supernet.load_state_dict(initial_state)
     if not supernet.arch_parameters():
         raise ValueError(f"the space ending at {space.id} has no ChoiceOp: there is no architecture to search "
                          "(train it as a fixed network, e.g. with BasicExecutor and search.retrain.train_classifier)")
@@ -119,15 +130,15 @@ def fit_supernet(
     checkpoints = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
     guard = StepGuard(max_bad_steps, context, lambda: _newest(checkpoints)) if max_bad_steps is not None else None
     loss_fn = ScalarLoss(loss if loss is not None else torch.nn.functional.cross_entropy)
-    if cost is None and (cost_weight or cost_target is not None):
-        raise ValueError("cost_weight and cost_target need cost= ('flops', 'params' or a callable)")
+    if cost is None and (cost_weight or cost_target is not None or latency_table is not None):
+        raise ValueError("cost_weight, cost_target and latency_table need cost= ('flops', 'params', 'latency' or a callable)")
     if cost is not None and not strategy.learns_architecture:
         raise ValueError(f"strategy {strategy.name!r} learns no architecture, so cost= has nothing to steer; "
                          "train without it and apply the budget afterwards (search.evolve(constraints=...))")
     bilevel = BilevelOptimizer(
         supernet, guard.watch_loss(loss_fn) if guard is not None else loss_fn, config, epochs,
         model=wrap_weights(supernet, device) if context.enabled else None,
-        penalty=CostPenalty(supernet, cost, cost_weight, cost_target) if cost is not None else None,
+        penalty=CostPenalty(supernet, cost, cost_weight, cost_target, latency_table, progress and context.is_main) if cost is not None else None,
     )
     if context.enabled:
         average_gradients_before_step(bilevel.arch_optimizer, context)  # before the guard's check
@@ -154,7 +165,10 @@ def fit_supernet(
                           "so the search is not bit-identical to an uninterrupted one (pass tensors or a Dataset)", RuntimeWarning)
         search.load_state_dict(state, path)
     search.run(epochs, progress)
-    return search.result(space)
+    result = search.result(space)
+    if bilevel.penalty is not None:
+        result.architecture = bilevel.penalty.within_target(result.architecture)
+    return result
 
 
 def _check_settings(epochs: Any, batch_size: Any, record_every: Any, checkpoint_dir: Any, resume: bool) -> None:

@@ -1,7 +1,8 @@
-"""Hardware cost: FLOPs (multiply-accumulates) and parameter counts of a space.
+"""Hardware cost: FLOPs (multiply-accumulates), parameter counts and measured latency of a space.
 
 Every op reports `flops()` per sample as a symbolic expression of its shapes; parameters are the
-elements of the weights it owns. `architecture_cost` prices the architecture the current
+elements of the weights it owns; latency (ms per forward pass) is looked up in a measured
+`LatencyTable` (`kind="latency"`, `table=...`), its per-network constant added once. `architecture_cost` prices the architecture the current
 parametrization selects; `expected_cost` prices the supernet under an architecture distribution,
 differentiably in that distribution (each node weighted by the probability that it runs).
 """
@@ -9,24 +10,29 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 import torch
 
 from .choice import ChoiceOp, active_subgraph, switch_values
 from .expression import lazy, walk
 from .graph import topological_order
+from .latency import LatencyTable
 from .node import Node, Op, Tensor
 from .parameters import Parameter
 
 CostKind = Union[str, Callable[[Node], Any]]
-COST_KINDS = ("flops", "params")
+COST_KINDS = ("flops", "params", "latency")
 
 
-def node_cost(node: Node, kind: CostKind = "flops") -> Any:
-    """The cost of one node as an expression: its FLOPs, its own trainable weight elements, or `kind(node)`."""
+def node_cost(node: Node, kind: CostKind = "flops", table: Optional[LatencyTable] = None) -> Any:
+    """The cost of one node as an expression: its FLOPs, its own trainable weight elements, its
+    latency in `table` (ms), or `kind(node)`."""
+    _check_table(kind, table)
     if callable(kind):
         return kind(node)
+    if kind == "latency":
+        return table.node_latency(node)
     if kind == "flops":
         return node.flops() if isinstance(node, Op) and not isinstance(node, ChoiceOp) else 0
     if kind == "params":
@@ -35,8 +41,12 @@ def node_cost(node: Node, kind: CostKind = "flops") -> Any:
     raise ValueError(f"unknown cost kind {kind!r}; use one of {COST_KINDS} or a callable node -> cost")
 
 
-def architecture_cost(output: Node, kind: CostKind = "flops") -> float:
-    """Cost of the architecture the current parametrization selects (inactive options are free)."""
+def architecture_cost(output: Node, kind: CostKind = "flops", table: Optional[LatencyTable] = None) -> float:
+    """Cost of the architecture the current parametrization selects (inactive options are free);
+    for `kind="latency"`, the predicted end-to-end latency (ms) from `table`."""
+    _check_table(kind, table)
+    if kind == "latency":
+        return table.predict(output)
     return float(sum(lazy(node_cost(n, kind)) for n in active_subgraph(output, topological_order(output))))
 
 
@@ -68,13 +78,15 @@ def activation_probabilities(output: Node, distributions: Mapping[str, torch.Ten
     return probability
 
 
-def expected_cost(output: Node, distributions: Mapping[str, torch.Tensor], kind: CostKind = "flops") -> torch.Tensor:
+def expected_cost(output: Node, distributions: Mapping[str, torch.Tensor], kind: CostKind = "flops",
+                  table: Optional[LatencyTable] = None) -> torch.Tensor:
     """E[cost] under `distributions`: sum over nodes of P(node runs) * E[cost(node)]; a tensor with
     gradients flowing into the distributions (hence into the architecture logits). A node whose
-    cost depends on value parameters with a distribution (kernel size, width) is averaged over them."""
-    total: Any = torch.zeros(())
+    cost depends on value parameters with a distribution (kernel size, width) is averaged over them.
+    For `kind="latency"` the table's per-network constant is added."""
+    total: Any = torch.zeros(()) + _constant(kind, table)
     for node, probability in activation_probabilities(output, distributions).items():
-        cost = expected_value(node_cost(node, kind), distributions)
+        cost = expected_value(node_cost(node, kind, table), distributions)
         if isinstance(cost, torch.Tensor) or cost:
             total = total + probability * cost
     return total
@@ -103,3 +115,15 @@ def expected_value(expression: Any, distributions: Mapping[str, torch.Tensor]) -
         for p, value in zip(params, saved):
             p.current_value = value
     return total
+
+
+def _check_table(kind: CostKind, table: Optional[LatencyTable]) -> None:
+    if kind == "latency" and table is None:
+        raise ValueError("cost kind 'latency' needs table= (a supernet.latency.LatencyTable measured for this space)")
+    if table is not None and kind != "latency":
+        raise ValueError(f"table= is for cost kind 'latency', not {kind!r}")
+
+
+def _constant(kind: CostKind, table: Optional[LatencyTable]) -> float:
+    _check_table(kind, table)
+    return table.constant_ms if kind == "latency" else 0.0
