@@ -14,6 +14,7 @@ from search.strategies import SPOS, FairNAS, get_strategy
 from search.strategies.paths import UniformPathMixture
 from supernet import BasicExecutor, CategoricalParameter, ChoiceOp, IntScalarParameter, SupernetExecutor, Tensor, scope, search_space
 from supernet.cost import architecture_cost
+from supernet.latency import LatencyTable, MeasureSettings
 
 OPTIONS = ["conv3", "conv1", "skip", "avgpool", "none"]
 
@@ -200,9 +201,12 @@ def flops_of(result, architecture):
     return architecture_cost(result.with_architecture(architecture).discretized(), "flops")
 
 
-@pytest.mark.parametrize("kind", ["flops", "params"])
+@pytest.mark.parametrize("kind", ["flops", "params", "latency"])
 def test_evolution_never_evaluates_a_candidate_over_a_constraint(spos_result, monkeypatch, kind):
-    costs = lambda arch: architecture_cost(spos_result.with_architecture(arch).discretized(), kind)  # noqa: E731
+    # latency: one measured table prices every candidate, so the bound is checked on the same numbers
+    table = LatencyTable.measure(spos_result.space, progress=False, settings=MeasureSettings(rounds=1, block_seconds=1e-5, calibration=0)) \
+        if kind == "latency" else None
+    costs = lambda arch: float(architecture_cost(spos_result.with_architecture(arch).discretized(), kind, table=table))  # noqa: E731
     evaluator = PathEvaluator(spos_result)
     torch.manual_seed(0)
     everything = [costs({sid: v[int(torch.randint(len(v), ()))] for sid, v in evaluator.values.items()}) for _ in range(40)]
@@ -216,7 +220,7 @@ def test_evolution_never_evaluates_a_candidate_over_a_constraint(spos_result, mo
 
     monkeypatch.setattr(PathEvaluator, "evaluate", spy)
     picks = evolve(spos_result, data(40, seed=2), population=6, generations=3, constraints={kind: bound}, train=data(),
-                   batches=2, batch_size=16, seed=3, progress=False)
+                   batches=2, batch_size=16, seed=3, progress=False, latency_table=table)
     assert evaluated and all(costs(a) <= bound for a in evaluated)
     assert len({tuple(sorted(a.items())) for a in evaluated}) == len(evaluated)  # nothing scored twice
     assert 1 <= len(picks) <= 5
