@@ -6,11 +6,13 @@ from typing import Any
 
 import torch.nn.functional as F
 
-from supernet import Op
+from supernet import Op, OpTraits
 
 
 class Gelu(Op):
     """GELU, exact (`approximate="none"`) or its tanh approximation (`approximate="tanh"`)."""
+
+    traits = OpTraits(pure=True, layout_agnostic=True)
 
     def __init__(self, approximate: str = "none") -> None:
         if approximate not in ("none", "tanh"):
@@ -29,6 +31,8 @@ class Gelu(Op):
 
 class Relu6(Op):
     """min(max(x, 0), 6)."""
+
+    traits = OpTraits(pure=True, layout_agnostic=True)
 
     def flops(self) -> Any:
         return math.prod(self.shape()[1:])

@@ -5,12 +5,14 @@ from typing import Any
 
 import torch
 
-from supernet import Op, lazy
+from supernet import Op, OpTraits, lazy
 
 
 class Concat(Op):
     """`Concat(axis=1)(*xs)`: joins two or more operands along `axis` (1: the channel axis of
     (N, C, ...) tensors); every other axis must agree. A data move: no multiply-accumulates."""
+
+    traits = OpTraits(pure=True, layout_agnostic=True)
 
     min_inputs = 2
 

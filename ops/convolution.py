@@ -6,7 +6,7 @@ from typing import Any
 
 import torch.nn.functional as F
 
-from supernet import Op, Tensor, lazy
+from supernet import Op, OpTraits, Tensor, lazy
 from supernet.export_code import literal
 from supernet.node import Node
 
@@ -16,6 +16,8 @@ class _ConvNd(Op):
 
     `padding=None` is `dilation * (kernel - 1) // 2`, which keeps the spatial size at stride 1 for odd kernels.
     """
+
+    traits = OpTraits(pure=True)
 
     n_inputs = 1
     dims = 0
@@ -79,8 +81,16 @@ class Conv1d(_ConvNd):
 
 
 class Conv2d(_ConvNd):
+    traits = OpTraits(pure=True, layout_agnostic=True)
     dims = 2
     _functional = staticmethod(F.conv2d)
+
+    def accepts_channels_last(self) -> bool:
+        """Not a strided 1x1 convolution: oneDNN's AVX2 weight-gradient kernel for those corrupts
+        the heap on channels-last inputs of 2-6 channels (PyTorch 2.13; docs/channels_last_conv_bug.md)."""
+        stride = lazy(self.stride)
+        strided = any(s != 1 for s in stride) if isinstance(stride, (tuple, list)) else stride != 1
+        return not (strided and tuple(lazy(self.operands[1].shape())[2:]) == (1, 1))
 
 
 def _conv(op_type: type, x: Node, out_channels: Any, kernel_size: Any, stride: Any, dilation: Any, groups: Any, bias: bool) -> Op:

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from supernet import Op, lazy
+from supernet import Op, OpTraits, lazy
 
 
 def _elements(node) -> Any:
@@ -16,6 +16,8 @@ def _elements(node) -> Any:
 
 class Relu(Op):
     """max(x, 0)."""
+
+    traits = OpTraits(pure=True, layout_agnostic=True)
 
     def flops(self) -> Any:
         return _elements(self)
@@ -29,6 +31,8 @@ class Relu(Op):
 
 class Add(Op):
     """The sum of all operands (two or more, of equal shape)."""
+
+    traits = OpTraits(pure=True, sum=True, layout_agnostic=True)
 
     min_inputs = 2
 
@@ -53,6 +57,8 @@ class Add(Op):
 class Identity(Op):
     """Returns its input."""
 
+    traits = OpTraits(pure=True, layout_agnostic=True)
+
     def _forward_implementation(self, x):
         return x
 
@@ -62,6 +68,8 @@ class Identity(Op):
 
 class Zero(Op):
     """All zeros of the input's shape (spatial axes reduced by `stride`, as DARTS's `none`)."""
+
+    traits = OpTraits(pure=True, zero=True, layout_agnostic=True)
 
     def __init__(self, stride: Any = 1) -> None:
         super().__init__(stride=stride)
@@ -84,6 +92,8 @@ class Zero(Op):
 
 class Dropout(Op):
     """Zeroes elements with probability `p` in training; the identity in eval."""
+
+    traits = OpTraits(layout_agnostic=True)
 
     def __init__(self, p: Any = 0.5) -> None:
         super().__init__(p=p)

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch.nn.functional as F
 
-from supernet import Op, Tensor, lazy
+from supernet import Op, OpTraits, Tensor, lazy
 from supernet.export_code import literal
 from supernet.node import Node
 
@@ -14,6 +14,8 @@ from supernet.node import Node
 class LayerNorm(Op):
     """`LayerNorm(eps=1e-5, affine=True)(x)` normalises every position over the last axis and
     creates its own weight and bias (of the last axis's size, sliced like every shared weight)."""
+
+    traits = OpTraits(pure=True, affine_axis=-1)
 
     n_inputs = 1
 

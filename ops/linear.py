@@ -6,12 +6,14 @@ from typing import Any
 
 import torch.nn.functional as F
 
-from supernet import Op, Tensor, lazy
+from supernet import Op, OpTraits, Tensor, lazy
 from supernet.node import Node
 
 
 class Linear(Op):
     """`Linear()(x, weight[, bias])` on the last axis; weight is (out_features, in_features)."""
+
+    traits = OpTraits(pure=True, layout_agnostic=True)
 
     n_inputs = 1
 

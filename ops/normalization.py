@@ -6,7 +6,7 @@ from typing import Any
 
 import torch.nn.functional as F
 
-from supernet import Op, Tensor, lazy
+from supernet import Op, OpTraits, Tensor, lazy
 from supernet.export_code import literal
 from supernet.node import Node
 
@@ -14,6 +14,8 @@ from supernet.node import Node
 class BatchNorm(Op):
     """`BatchNorm(momentum=0.1, eps=1e-5, affine=True)(x)` creates its own weight, bias and running
     statistics (buffers, sliced to the current channel count like every shared weight)."""
+
+    traits = OpTraits(deterministic=True, affine_axis=1, layout_agnostic=True)
 
     n_inputs = 1
     running_statistics = ("running_mean", "running_var")

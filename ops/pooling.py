@@ -6,12 +6,14 @@ from typing import Any
 
 import torch.nn.functional as F
 
-from supernet import Op, lazy
+from supernet import Op, OpTraits, lazy
 from supernet.export_code import literal
 
 
 class _Pooling(Op):
     """`(kernel_size, stride=None, padding=0)` as in torch; `stride=None` means `kernel_size`."""
+
+    traits = OpTraits(pure=True, keeps_input=True, layout_agnostic=True)
 
     _functionals: dict = {}
 
@@ -65,6 +67,8 @@ class AvgPooling(_Pooling):
 
 class AdaptiveAvgPooling(Op):
     """Average-pools the spatial axes to `output_size` each."""
+
+    traits = OpTraits(pure=True, keeps_input=True, layout_agnostic=True)
 
     _functionals = {3: F.adaptive_avg_pool1d, 4: F.adaptive_avg_pool2d}
 

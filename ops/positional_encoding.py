@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from supernet import Op, Tensor, lazy
+from supernet import Op, OpTraits, Tensor, lazy
 from supernet.node import Node
 
 
@@ -25,6 +25,8 @@ class PositionalEncoding(Op):
     """`PositionalEncoding(base=10000.0)(x[, table])` adds a position code to every token of x
     (N, T, C): the sinusoid table when called on x alone, else the learned `table` weight (T, C)
     (see `positional_encoding`)."""
+
+    traits = OpTraits(pure=True)
 
     n_inputs = 1
 

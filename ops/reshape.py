@@ -4,12 +4,14 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from supernet import Op, lazy
+from supernet import Op, OpTraits, lazy
 from supernet.export_code import literal
 
 
 class Flatten(Op):
     """Merges axes `start_dim`.. into one (the batch axis stays)."""
+
+    traits = OpTraits(pure=True, layout_agnostic=True)
 
     def __init__(self, start_dim: int = 1) -> None:
         super().__init__(start_dim=start_dim)
@@ -30,6 +32,8 @@ class Flatten(Op):
 
 class Reshape(Op):
     """Reshapes every sample to `shape` (the batch axis is kept in front)."""
+
+    traits = OpTraits(pure=True)
 
     def __init__(self, shape: Sequence[Any]) -> None:
         super().__init__(new_shape=tuple(shape))
@@ -53,6 +57,8 @@ class Reshape(Op):
 
 class Permute(Op):
     """Reorders the axes (a permutation of all of them, batch axis included)."""
+
+    traits = OpTraits(pure=True)
 
     def __init__(self, dims: Sequence[int]) -> None:
         super().__init__(dims=tuple(dims))

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from supernet import Op, lazy
+from supernet import Op, OpTraits, lazy
 
 
 class Slice(Op):
     """`Slice(axis, start=0, stop=None, step=1)(x)`: the entries `start:stop:step` of `axis` (not
     the batch axis). Negative `start`/`stop` count from the end, as in Python. A view: no MACs."""
+
+    traits = OpTraits(pure=True, layout_agnostic=True)
 
     def __init__(self, axis: int, start: int = 0, stop: Optional[int] = None, step: int = 1) -> None:
         super().__init__(axis=axis, start=start, stop=stop, step=step)

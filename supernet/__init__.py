@@ -8,12 +8,13 @@ from .graph import get_nodes, topological_order
 from .node import Node, Op, Tensor
 from .parameters import CategoricalParameter, FloatScalarParameter, IntScalarParameter, Parameter
 from .scope import scope, search_space
+from .traits import OpTraits
 from .mixture import Mixture, SoftmaxMixture
 from .supernet_executor import SupernetExecutor
 
 __all__ = [
     "BasicExecutor", "CategoricalParameter", "Ceil", "ChoiceOp", "Expression", "FloatScalarParameter",
-    "Floor", "GraphExecutor", "IntScalarParameter", "Node", "Op", "Parameter", "Tensor", "get_nodes",
+    "Floor", "GraphExecutor", "IntScalarParameter", "Node", "Op", "OpTraits", "Parameter", "Tensor", "get_nodes",
     "lazy", "scope", "search_space", "topological_order", "SupernetExecutor", "Mixture",
     "SoftmaxMixture", "discretize", "describe",
 ]

@@ -5,48 +5,36 @@
   option of the edges leaving one cell node, or the pooling of that node on each of its edges).
 - Mixture folding: a ChoiceOp whose only consumer is a sum (`Add`) is not materialised; its weighted
   options become terms of the sum's single accumulation (`acc += w * y`, one fused kernel per term).
-- Affine folding: an option ending in an op of the form `weight * f(x) + bias` (BatchNorm,
-  LayerNorm) absorbs its mixing weight into `weight` and `bias` (`w * BN(x) = BN'(x)` with the
+- Affine folding: an option ending in an op of the form `weight * f(x) + bias` (trait
+  `affine_axis`: BatchNorm, LayerNorm) absorbs its mixing weight into `weight` and `bias` (`w * BN(x) = BN'(x)` with the
   affine parameters scaled by w; without affine parameters, w is passed as the op's weight), so its
   term is a plain addition and its mixing-weight gradient comes out of the op's own backward.
 - Layout: graphs of 2-D convolutions whose ops all work in any memory format run channels-last on
   CPU (oneDNN convolutions and pooling are several times faster there).
 
-Ops are recognised by class name and declared attributes (the core never imports `ops`). An op
-keeps its own `_forward_implementation` everywhere; a node with one set on the instance (a test
-wrapper, say) is never merged away.
+Every rewrite is licensed by the traits the op's class declares (`supernet.traits.OpTraits`); an
+op that declares nothing is run as written. An op keeps its own `_forward_implementation`
+everywhere; a node with one set on the instance (a test wrapper, say) is never merged away.
 """
 from __future__ import annotations
 
 from typing import Any, Iterable, NamedTuple, Optional
 
 from .expression import lazy
+from .choice import ChoiceOp
 from .node import Node, Op, Tensor
 
-#: ops whose output is `weight * f(x) + bias` for their operands named "weight" and "bias" (or, built
-#: with `affine=False`, that take a per-feature `weight` on this axis of their input after their operands)
-AFFINE_OUTPUT_OPS = {"BatchNorm": 1, "LayerNorm": -1}
-#: ops that draw random numbers: two of them never compute the same value
-STOCHASTIC_OPS = frozenset({"Dropout"})
-#: ops that accept and keep any memory format of a 4-D input (channels-last runs through them)
-LAYOUT_AGNOSTIC_OPS = frozenset({
-    "Conv2d", "BatchNorm", "Relu", "Relu6", "Gelu", "AvgPooling", "MaxPooling", "AdaptiveAvgPooling", "Add",
-    "Identity", "Zero", "Dropout", "Concat", "Slice", "Flatten", "Linear", "ChoiceOp",
-})
-#: ops whose backward keeps their input: computing them again from it, rather than keeping their
-#: output for a mixing weight's gradient, costs no memory
-INPUT_KEEPING_OPS = frozenset({"AvgPooling", "MaxPooling", "AdaptiveAvgPooling"})
 _OP_STATE = frozenset({"name", "id", "operands", "users", "params", "attributes", "training", "_called", "_shape"})
 
 
 def is_zero_option(node: Node) -> bool:
-    """Whether `node` is a `Zero` op (all zeros: its mixture term vanishes)."""
-    return type(node).__name__ == "Zero"
+    """Whether `node` declares an all-zero output (its mixture term vanishes)."""
+    return isinstance(node, Op) and node.traits.zero and not patched(node)
 
 
 def is_sum(node: Node) -> bool:
-    """Whether `node` outputs the plain sum of its operands (an `Add`)."""
-    return isinstance(node, Op) and type(node).__name__ == "Add"
+    """Whether `node` declares that it outputs the plain sum of its operands."""
+    return isinstance(node, Op) and node.traits.sum
 
 
 def patched(node: Node) -> bool:
@@ -70,12 +58,12 @@ class ScaleSlots(NamedTuple):
 
 def scale_slots(node: Node) -> Optional[ScaleSlots]:
     """How to scale the output of `node` through its own affine parameters, or None when it has none."""
-    kind = type(node).__name__
-    if kind not in AFFINE_OUTPUT_OPS or patched(node):
+    axis = node.traits.affine_axis if isinstance(node, Op) else None
+    if axis is None or patched(node):
         return None
     if not getattr(node, "affine", True):
         n = len(node.operands)
-        return ScaleSlots(n, n + 1, AFFINE_OUTPUT_OPS[kind])
+        return ScaleSlots(n, n + 1, axis)
     names = {o.name: i for i, o in enumerate(node.operands) if isinstance(o, Tensor) and o.role == "weight"}
     if "weight" not in names or "bias" not in names:
         return None
@@ -86,7 +74,7 @@ def is_pure(node: Node) -> bool:
     """Whether `node` computes its value from its operands alone: an op with no weights, buffers,
     random draws, instance patch or state beyond its attributes (two such ops on the same operands
     agree, and running one again in the backward pass gives the same value)."""
-    if not isinstance(node, Op) or type(node).__name__ in ("ChoiceOp", *STOCHASTIC_OPS) or getattr(node, "stochastic", False):
+    if not isinstance(node, Op) or isinstance(node, ChoiceOp) or not node.traits.pure:
         return False
     if has_weights(node) or patched(node) or not node.operands:
         return False
@@ -106,7 +94,7 @@ def _freeze(value: Any) -> Any:
 def recomputable(node: Node) -> bool:
     """Whether the value of `node` is better computed again in the backward pass than kept for it:
     a pure op whose own backward keeps its operands anyway."""
-    return type(node).__name__ in INPUT_KEEPING_OPS and is_pure(node)
+    return isinstance(node, Op) and node.traits.keeps_input and is_pure(node)
 
 
 def cse_key(node: Node, representative: dict[int, Node]) -> Optional[tuple]:
@@ -137,13 +125,15 @@ def common_subexpressions(nodes: Iterable[Node]) -> dict[int, Node]:
 
 
 def prefers_channels_last(nodes: Iterable[Node]) -> bool:
-    """Whether the graph convolves in 2-D and every op in it is indifferent to the memory format."""
+    """Whether the graph convolves in 2-D and every op in it declares itself indifferent to the
+    memory format (ChoiceOps are the engine's own sums). Instances that refuse channels-last
+    (`Op.accepts_channels_last`) run on contiguous copies of their inputs inside such a graph."""
     convolves = False
     for node in nodes:
         if isinstance(node, Tensor):
             if node.role == "weight" and tuple(node.axis[-2:]) == ("kH", "kW"):
                 convolves = True
             continue
-        if type(node).__name__ not in LAYOUT_AGNOSTIC_OPS or patched(node):
+        if not isinstance(node, ChoiceOp) and (not node.traits.layout_agnostic or patched(node)):
             return False
     return convolves

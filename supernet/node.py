@@ -8,13 +8,12 @@ parameter found in their attributes. Ops own the Tensors after their first `n_in
 """
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Optional, Sequence
+from typing import Any, ClassVar, Optional, Sequence
 
 from .expression import Expression, walk
 from .parameters import Parameter
 from .scope import next_id, qualify
-
-Initializer = Callable[[Any], None]
+from .traits import OpTraits
 
 
 class Node:
@@ -140,6 +139,9 @@ class Op(Node):
     #: mean and variance); re-estimated for a sub-architecture by `search.recalibration`
     running_statistics: ClassVar[tuple[str, ...]] = ()
 
+    #: what the execution plan may assume about this op (see `supernet.traits`); nothing by default
+    traits: ClassVar[OpTraits] = OpTraits()
+
     def __init__(self, **attributes: Any) -> None:
         super().__init__(type(self).__name__)
         self.attributes = dict(attributes)
@@ -220,6 +222,11 @@ class Op(Node):
         current values. Temporaries start with `out`. None (the default): the op has no such code,
         and an exported module calls the op itself."""
         return None
+
+    def accepts_channels_last(self) -> bool:
+        """Whether this op, as configured, may run on channels-last inputs (its class's
+        `layout_agnostic` trait unless it overrides this for configurations it must not)."""
+        return self.traits.layout_agnostic
 
     def _forward_implementation(self, *args: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no _forward_implementation")

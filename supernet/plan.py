@@ -32,7 +32,7 @@ from .combination import LinearCombination, ScaledGradient, linear_combination
 from .executor import shared_slice
 from .expression import lazy
 from .fusion import (
-    STOCHASTIC_OPS, ScaleSlots, common_subexpressions, is_sum, is_zero_option, patched, prefers_channels_last, recomputable,
+    ScaleSlots, common_subexpressions, is_sum, is_zero_option, patched, prefers_channels_last, recomputable,
     scale_slots,
 )
 from .mixture import Mixture
@@ -93,6 +93,27 @@ class CallOp(Step):
         node = self.node
         node.training = ctx.training
         vals[self.out] = node._forward_implementation(*[vals[i] for i in self.args])
+
+
+class CallContiguous(CallOp):
+    """An op that refuses channels-last inputs (`Op.accepts_channels_last`) inside a channels-last
+    plan: it runs on contiguous copies of its 4-D operands, and its output goes back to channels-last."""
+
+    __slots__ = ()
+
+    def run(self, vals: list, ctx: Context) -> None:
+        node = self.node
+        node.training = ctx.training
+        out = node._forward_implementation(*[_contiguous(vals[i]) for i in self.args])
+        vals[self.out] = out.contiguous(memory_format=torch.channels_last) if _is_image(out) else out
+
+
+def _is_image(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.dim() == 4
+
+
+def _contiguous(value: Any) -> Any:
+    return value.contiguous() if _is_image(value) else value
 
 
 class CallScaledAffine(Step):
@@ -367,6 +388,7 @@ def compile_plan(ex: "SupernetExecutor", active: dict[str, tuple[int, ...]],
             recomputed.append(again)
         return slot(node), ref, again
 
+    channels_last = rewrite and prefers_channels_last(order)
     deferred = {key: Deferred([], (), slot(group[-1])) for key, group in groups.items()}
     steps: list[Step] = []
     reads: list[tuple[int, ...]] = []
@@ -403,7 +425,8 @@ def compile_plan(ex: "SupernetExecutor", active: dict[str, tuple[int, ...]],
             if id(node) in scaled:
                 steps.append(CallScaledAffine(node, args, scale_slots(node), scaled[id(node)], slot(node)))
             else:
-                steps.append(CallOp(node, args, slot(node)))
+                call = CallContiguous if channels_last and not node.accepts_channels_last() else CallOp
+                steps.append(call(node, args, slot(node)))
             reads.append(args)
         steps[-1].detached = id(node) not in differentiable
         if isinstance(node, ChoiceOp) and sources is not None:
@@ -420,12 +443,12 @@ def compile_plan(ex: "SupernetExecutor", active: dict[str, tuple[int, ...]],
     for again in recomputed:
         again.size = len(slot_of)
 
-    channels_last = rewrite and prefers_channels_last(order)
     counts = {
         "steps": len(steps), "merged": len(rep), "folded_choices": len(folded), "scaled_outputs": len(scaled),
         "op_calls": sum(isinstance(s, (CallOp, CallScaledAffine)) for s in steps),
         "detached_steps": sum(s.detached for s in steps), "deferred_options": len(groups), "recomputed_terms": len(recomputed),
         "channels_last": int(channels_last),
+        "contiguous_steps": sum(isinstance(s, CallContiguous) for s in steps),
     }
     return Plan(steps, len(slot_of), [slot(t) for t in ex._inputs], out_slot, elided, channels_last, counts)
 
@@ -484,7 +507,7 @@ def _deferrable(live: list[Node], differentiable: set[int], users: dict[int, lis
                 continue
             group = exclusive_ancestors(option, position, lambda n: users.get(id(n), []),
                                         lambda n: [canon(o) for o in n.operands], excluded=differentiable)
-            if not any(type(n).__name__ in STOCHASTIC_OPS or getattr(n, "stochastic", False) for n in group):
+            if all(not isinstance(n, Op) or (n.traits.draws_nothing and not patched(n)) for n in group):
                 groups[id(option)] = group
     return groups
 

@@ -1,0 +1,46 @@
+"""What an op declares about its computation: the facts the execution plan's rewrites rely on.
+
+Every `Op` subclass carries `traits: ClassVar[OpTraits]`. The plan rewrites an op only as far as
+its traits allow, and the defaults allow nothing: an op that declares nothing is never merged with
+another, computed again, deferred to the backward pass, folded into a sum or a mixing weight, or
+run channels-last. The core never recognises an op by its class name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class OpTraits:
+    """Declared properties of an op class (conservative defaults: nothing is assumed).
+
+    pure: the output is a deterministic function of the operands and attributes alone (no random
+        draws, no state): two such ops on the same operands may be merged (common subexpressions),
+        and the op may be run again in the backward pass.
+    deterministic: no random draws: run later on the same inputs, the op computes the same output
+        (it may update buffers of its own, as BatchNorm's statistics), so an option whose gate is
+        exactly zero may be computed in the backward pass only. Implied by `pure`.
+    keeps_input: the op's own backward keeps its input anyway, so computing its output again
+        there costs no memory, where keeping it would (poolings).
+    affine_axis: the output is `weight * f(x) + bias` through the operands named "weight" and
+        "bias"; built without them (`affine=False`), the op takes a per-feature weight of the size
+        of this axis of its input as its next positional argument, and no bias. None: not affine.
+    layout_agnostic: accepts a 4-D input in any memory format and keeps it (channels-last runs
+        through it); `Op.accepts_channels_last` may refuse it for some configurations.
+    zero: the output is all zeros (its mixture term vanishes; it never needs to run).
+    sum: the output is the plain sum of the operands (mixtures feeding it fold into it).
+    """
+
+    pure: bool = False
+    deterministic: bool = False
+    keeps_input: bool = False
+    affine_axis: Optional[int] = None
+    layout_agnostic: bool = False
+    zero: bool = False
+    sum: bool = False
+
+    @property
+    def draws_nothing(self) -> bool:
+        """Whether the op is deterministic (declared, or implied by `pure`)."""
+        return self.pure or self.deterministic
