@@ -29,7 +29,7 @@ _OP_STATE = frozenset({"name", "id", "operands", "users", "params", "attributes"
 
 def is_zero_option(node: Node) -> bool:
     """Whether `node` declares an all-zero output (its mixture term vanishes)."""
-    return isinstance(node, Op) and node.traits.zero and not patched(node)
+    return isinstance(node, Op) and node.traits.zero
 
 
 def is_sum(node: Node) -> bool:

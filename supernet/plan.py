@@ -37,6 +37,7 @@ from .fusion import (
 )
 from .mixture import Mixture
 from .node import Node, Op, Tensor
+from .plan_options import PlanOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from .supernet_executor import SupernetExecutor
@@ -272,7 +273,7 @@ class Plan:
 
 
 def compile_plan(ex: "SupernetExecutor", active: dict[str, tuple[int, ...]],
-                 zeros: Optional[dict[str, tuple[int, ...]]] = None, rewrite: bool = True) -> Plan:
+                 zeros: Optional[dict[str, tuple[int, ...]]] = None, enabled: PlanOptions = PlanOptions()) -> Plan:
     """The plan of `ex` for the options `active` (switch id -> option indices) runs.
 
     Phases: the nodes the active options need; common subexpressions; which ChoiceOps fold into
@@ -280,8 +281,8 @@ def compile_plan(ex: "SupernetExecutor", active: dict[str, tuple[int, ...]],
     through (the others run without autograd, or, for off-gate options, in the backward pass);
     one step per remaining node, over numbered slots, each releasing the slots it reads last.
 
-    `rewrite=False`: every node is a step of its own and every ChoiceOp calls `Mixture.combine`,
-    as written (the reference the rewrites are measured against).
+    `enabled`: the rewrites to apply; `PlanOptions.none()`: every node is a step of its own and every
+    ChoiceOp calls `Mixture.combine`, as written (the reference the rewrites are measured against).
 
     `zeros` (switch id -> active option indices): options whose mixing weight is exactly zero but
     differentiable (a sampled gate that is off). Their value still enters the gradient of the
@@ -307,7 +308,7 @@ def compile_plan(ex: "SupernetExecutor", active: dict[str, tuple[int, ...]],
                 stack.append(operand)
     order = [n for n in nodes if id(n) in needed]
 
-    rep = common_subexpressions(order) if rewrite else {}
+    rep = common_subexpressions(order) if enabled.common_subexpressions else {}
 
     def canon(node: Node) -> Node:
         return rep.get(id(node), node)
@@ -320,7 +321,7 @@ def compile_plan(ex: "SupernetExecutor", active: dict[str, tuple[int, ...]],
 
     switch_number = {sid: k for k, sid in enumerate(ex.switches)}
     position = {sid: {index: j for j, index in enumerate(ex._slots[sid])} for sid in ex.switches}
-    default_combine = rewrite and type(ex.mixture).combine is Mixture.combine
+    default_combine = enabled.fused_mixtures and type(ex.mixture).combine is Mixture.combine
     # mixtures with `uses_option_input` (that feed the options their input unchanged): choice_output
     sources = ex._option_inputs if ex.mixture.uses_option_input else None
 
@@ -342,11 +343,11 @@ def compile_plan(ex: "SupernetExecutor", active: dict[str, tuple[int, ...]],
             if not isinstance(node, ChoiceOp):
                 continue
             user = sole_user(node)
-            if sources is None and user is not None and is_sum(user) and not patched(user) and _same_shapes(user):
+            if enabled.sum_folding and sources is None and user is not None and is_sum(user) and not patched(user) and _same_shapes(user):
                 folded.add(id(node))
                 elided.append(user)
             for option, ref, zero in terms_of(node):
-                if not zero and id(option) not in scaled and sole_user(option) is node and scale_slots(option) is not None:
+                if enabled.affine_folding and not zero and id(option) not in scaled and sole_user(option) is node and scale_slots(option) is not None:
                     scaled[id(option)] = ref
                     elided.append(option)
 
@@ -354,7 +355,7 @@ def compile_plan(ex: "SupernetExecutor", active: dict[str, tuple[int, ...]],
     for node in reversed(live):
         if id(node) not in differentiable:
             continue
-        if isinstance(node, ChoiceOp) and default_combine:
+        if isinstance(node, ChoiceOp) and default_combine and enabled.detaching:
             inputs = [option for option, _, zero in terms_of(node) if not zero]
         else:
             inputs = [canon(o) for o in (operands_of(node) if isinstance(node, ChoiceOp) else node.operands)]
@@ -363,7 +364,7 @@ def compile_plan(ex: "SupernetExecutor", active: dict[str, tuple[int, ...]],
         differentiable.update(id(i) for i in inputs)
 
     # off-gate options whose nodes serve them alone: computed in the backward pass only
-    groups = _deferrable(live, differentiable, users, canon, terms_of) if zeros and default_combine else {}
+    groups = _deferrable(live, differentiable, users, canon, terms_of) if zeros and default_combine and enabled.effective("deferral") else {}
     member_of = {id(n): key for key, group in groups.items() for n in group}
 
     slot_of: dict[Any, int] = {}
@@ -382,13 +383,13 @@ def compile_plan(ex: "SupernetExecutor", active: dict[str, tuple[int, ...]],
         if id(node) in scaled or ref is None:
             return slot(node), None, None
         again = None
-        if rewrite and recomputable(node):
+        if enabled.recompute and recomputable(node):
             args = tuple(slot(o) for o in node.operands)
             again = Deferred([CallOp(node, args, slot(node))], args, slot(node))
             recomputed.append(again)
         return slot(node), ref, again
 
-    channels_last = rewrite and prefers_channels_last(order)
+    channels_last = enabled.channels_last and prefers_channels_last(order)
     deferred = {key: Deferred([], (), slot(group[-1])) for key, group in groups.items()}
     steps: list[Step] = []
     reads: list[tuple[int, ...]] = []

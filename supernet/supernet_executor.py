@@ -29,7 +29,7 @@ partial channels) run node by node (`_run`).
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Union
 
 import torch
 from torch import nn
@@ -42,6 +42,7 @@ from .mixture import Mixture, SoftmaxMixture
 from .node import Node, Op, Tensor
 from .parameters import Parameter
 from .plan import Context, Plan, compile_plan
+from .plan_options import PlanOptions
 from .value_choice import WeightMask, searchable_value_parameters
 
 _PLAN_CACHE = 256  # compiled plans kept per supernet (one per set of active options)
@@ -50,10 +51,12 @@ _PLAN_CACHE = 256  # compiled plans kept per supernet (one per set of active opt
 class SupernetExecutor(GraphExecutor):
     """Runs the whole supernet; ready to train once constructed."""
 
-    def __init__(self, space: Node, mixture: Optional[Mixture] = None, seed: Optional[int] = None, optimize: bool = True) -> None:
+    def __init__(self, space: Node, mixture: Optional[Mixture] = None, seed: Optional[int] = None,
+                 optimize: Union[bool, PlanOptions] = True) -> None:
         super().__init__(space, seed=seed)
         self.mixture = mixture if mixture is not None else SoftmaxMixture()
-        self.optimize = optimize
+        self.options = PlanOptions.of(optimize)
+        self.optimize = self.options.rewrites
         self._choices = [n for n in self._nodes if isinstance(n, ChoiceOp)]
         self.switches: dict[str, Parameter] = {}
         for choice in self._choices:
@@ -273,7 +276,7 @@ class SupernetExecutor(GraphExecutor):
         """Run the supernet: each ChoiceOp outputs the mixture its switch's weights define."""
         values: dict[Node, Any] = self._bind_inputs(inputs, named_inputs)
         planned = self._planned()
-        frozen = planned and self.optimize and self._architecture_frozen
+        frozen = planned and self.options.plain_weights and self._architecture_frozen
         weights: dict[str, torch.Tensor] = {}
         active: dict[str, tuple[int, ...]] = {}
         sampled = False
@@ -288,8 +291,9 @@ class SupernetExecutor(GraphExecutor):
         self._last_weights = weights
         with self._value_choices_at_largest() if self.value_parameters else contextlib.nullcontext():
             if planned:
-                numbers = self.optimize and (frozen or not torch.is_grad_enabled())
-                return self._run_plan(values, weights, active, numbers, self.optimize and sampled)
+                numbers = self.options.plain_weights and (frozen or not torch.is_grad_enabled())
+                gates = sampled and (self.options.detaching or self.options.deferral)
+                return self._run_plan(values, weights, active, numbers, gates)
             return self._run(values, weights, active)
 
     def _run_plan(self, values: dict, weights: dict[str, torch.Tensor], active: dict[str, tuple[int, ...]],
@@ -312,7 +316,7 @@ class SupernetExecutor(GraphExecutor):
                     zeros[sid] = off
                 elif off and len(off) < len(active[sid]):
                     active[sid] = tuple(i for i in active[sid] if i not in off)
-        if not self.optimize:
+        if not self.options.fused_mixtures:
             coefs: list = []  # every ChoiceOp goes through `Mixture.combine`
         elif numbers and plain is not None:
             coefs = plain
@@ -337,7 +341,7 @@ class SupernetExecutor(GraphExecutor):
         key = (tuple(active[sid] for sid in self.switches), tuple(zeros.get(sid, ()) for sid in self.switches))
         if torch.compiler.is_compiling():
             plan = self._compiled.get(key)
-            return plan if plan is not None else compile_plan(self, active, zeros, rewrite=self.optimize)
+            return plan if plan is not None else compile_plan(self, active, zeros, self.options)
         snapshot = (type(self.mixture), *(p.current_value for p in self._plan_parameters))
         if snapshot != self._plan_snapshot:
             self._compiled.clear()
@@ -346,7 +350,7 @@ class SupernetExecutor(GraphExecutor):
         if plan is None or plan.stale():
             if len(self._compiled) >= _PLAN_CACHE:
                 self._compiled.clear()
-            plan = self._compiled[key] = compile_plan(self, active, zeros, rewrite=self.optimize)
+            plan = self._compiled[key] = compile_plan(self, active, zeros, self.options)
         return plan
 
     def plan(self) -> Optional[Plan]:
