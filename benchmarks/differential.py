@@ -258,7 +258,7 @@ def _channels(x: Any) -> int:
 def variants() -> dict[str, Any]:
     """Plan variants compared with the reference: the full optimisation, then each pass off alone
     and on alone (as `optimize=` values of SupernetExecutor)."""
-    from supernet.plan import PlanOptions
+    from supernet.plan_options import PlanOptions
 
     out: dict[str, Any] = {"optimized": True}
     for name in PlanOptions.passes():

@@ -2,7 +2,8 @@
 
 `linear_combination` accumulates in place into one fresh tensor, one fused kernel per term
 (`add_`, `add_(alpha=c)`, `addcmul_`), each term a tensor with a coefficient that is 1 (None), a
-Python float or a 0-d tensor. `LinearCombination` is the same sum as a single autograd node: its
+Python float or a 0-d tensor. `LinearCombination` is the same sum as a single autograd node (its
+terms typed `Unit`, `Constant`, `Weighted`, `OffGate`): its
 backward hands each term `c_t * grad` (the grad itself for coefficient 1) and each tensor
 coefficient the dot product `<grad, y_t>`, computed without materialising `grad * y_t`; a term
 whose coefficient is exactly zero can be left to the backward pass (computed there only for that
@@ -10,7 +11,7 @@ dot product), and a term cheap to compute again need not be kept for it.
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import torch
 
@@ -43,66 +44,89 @@ def linear_combination(ys: Sequence[torch.Tensor], cs: Sequence[Any]) -> torch.T
     return pending if acc is None else acc
 
 
-class LinearCombination(torch.autograd.Function):
-    """`apply(kinds, extras, *ys, *coefs)`: sum_t c_t * y_t with, per term, `kinds[t]`:
+class Unit(NamedTuple):
+    """A term added as it is (coefficient 1, no gradient to it)."""
 
-    0: c_t = 1; 1: c_t = extras[t], a float;
-    2: c_t the next 0-d tensor of `coefs`; `extras[t]` = (scale, recompute): `scale`, False when
-       the value of c_t is exactly 1 (the forward pass adds y_t as it is); `recompute`, None (y_t
-       is kept for the gradient <grad, y_t> of c_t) or a function computing y_t again in the
-       backward pass (y_t is not kept: cheaper when what it is computed from is kept anyway).
-       y_t gets `grad` itself: scaling it by c_t is left to a `ScaledGradient` in front of y_t;
-    3: c_t the next tensor of `coefs`, exactly zero, and y_t not computed in the forward pass:
-       `extras[t]()` computes it in the backward pass, for the gradient <grad, y_t> of c_t.
-    `ys` holds the terms of kinds 0-2, `coefs` the coefficients of kinds 2 and 3. A sum of one
-    weight-1 term is that term itself (no copy)."""
+
+class Constant(NamedTuple):
+    """A term times a Python float (no gradient to it)."""
+
+    value: float
+
+
+class Weighted(NamedTuple):
+    """A term times the next 0-d tensor of the coefficients, which gets `<grad, y>`.
+
+    `scale`: False when the coefficient's value is exactly 1 (a sampled gate that is on): the
+    forward pass adds the term as it is. `recompute`: None (the term is kept for the coefficient's
+    gradient) or a function computing it again in the backward pass (not kept: cheaper when what
+    it is computed from is kept anyway). The term gets `grad` itself: scaling it by the coefficient
+    is left to a `ScaledGradient` in front of it."""
+
+    scale: bool = True
+    recompute: Optional[Callable[[], torch.Tensor]] = None
+
+
+class OffGate(NamedTuple):
+    """A term whose coefficient (the next tensor of the coefficients) is exactly zero, not computed
+    in the forward pass: `compute()` computes it in the backward pass, for the coefficient's gradient."""
+
+    compute: Callable[[], torch.Tensor]
+
+
+Term = Union[Unit, Constant, Weighted, OffGate]
+
+
+class LinearCombination(torch.autograd.Function):
+    """`apply(terms, *ys, *coefs)`: sum_t c_t * y_t, one `Term` per entry of `terms`.
+
+    `ys` holds the values of the terms that are not `OffGate`, in order; `coefs` the coefficients
+    of the `Weighted` and `OffGate` terms, in order. A sum of one `Unit` term is that term itself
+    (no copy)."""
 
     @staticmethod
-    def forward(ctx: Any, kinds: tuple, extras: tuple, *args: torch.Tensor) -> torch.Tensor:
-        n = sum(k != 3 for k in kinds)
+    def forward(ctx: Any, terms: tuple, *args: torch.Tensor) -> torch.Tensor:
+        n = sum(not isinstance(t, OffGate) for t in terms)
         ys, coefs = args[:n], iter(args[n:])
         cs, kept = [], []
-        for k, extra in zip(kinds, extras):
-            if k == 3:
+        for term in terms:
+            if isinstance(term, OffGate):
                 next(coefs)
-            elif k == 2:
+            elif isinstance(term, Weighted):
                 c = next(coefs)
-                cs.append(c if extra[0] else None)
-                if extra[1] is None:
+                cs.append(c if term.scale else None)
+                if term.recompute is None:
                     kept.append(ys[len(cs) - 1])
             else:
-                cs.append(None if k == 0 else extra)
-        ctx.kinds, ctx.extras, ctx.n = kinds, extras, n
+                cs.append(term.value if isinstance(term, Constant) else None)
+        ctx.terms, ctx.n, ctx.kept = terms, n, len(kept)
         ctx.save_for_backward(*kept, *args[n:])
-        ctx.kept = len(kept)
         return linear_combination(ys, cs)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple:
-        kinds, extras, n = ctx.kinds, ctx.extras, ctx.n
         saved = ctx.saved_tensors
         kept, coefs = iter(saved[:ctx.kept]), iter(saved[ctx.kept:])
-        needs = ctx.needs_input_grad[2:]
+        needs = ctx.needs_input_grad[1:]
         grad_ys: list[Optional[torch.Tensor]] = []
         grad_cs: list[Optional[torch.Tensor]] = []
-        for kind, extra in zip(kinds, extras):
-            if kind == 0:
+        for term in ctx.terms:
+            if isinstance(term, (Unit, Constant)):
+                wanted = needs[len(grad_ys)]
+                grad_ys.append(None if not wanted else grad if isinstance(term, Unit) else grad * term.value)
+                continue
+            c = next(coefs)
+            if isinstance(term, Weighted):
+                y = next(kept) if term.recompute is None else None
+                compute = term.recompute
                 grad_ys.append(grad if needs[len(grad_ys)] else None)
-            elif kind == 1:
-                grad_ys.append(grad * extra if needs[len(grad_ys)] else None)
             else:
-                c = next(coefs)
-                if kind == 2:
-                    recompute = extra[1]
-                    y = next(kept) if recompute is None else None
-                    grad_ys.append(grad if needs[len(grad_ys)] else None)
-                else:
-                    y, recompute = None, extra
-                if needs[n + len(grad_cs)]:
-                    grad_cs.append(_dot(grad, y if y is not None else recompute()).to(c.dtype).reshape(c.shape))
-                else:
-                    grad_cs.append(None)
-        return (None, None, *grad_ys, *grad_cs)
+                y, compute = None, term.compute
+            if needs[ctx.n + len(grad_cs)]:
+                grad_cs.append(_dot(grad, y if y is not None else compute()).to(c.dtype).reshape(c.shape))
+            else:
+                grad_cs.append(None)
+        return (None, *grad_ys, *grad_cs)
 
 
 class ScaledGradient(torch.autograd.Function):

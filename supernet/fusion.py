@@ -18,11 +18,12 @@ everywhere; a node with one set on the instance (a test wrapper, say) is never m
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, NamedTuple, Optional
+from typing import Any, Iterable, Optional
 
 from .expression import lazy
 from .choice import ChoiceOp
 from .node import Node, Op, Tensor
+from .plan import AffineArguments
 
 _OP_STATE = frozenset({"name", "id", "operands", "users", "params", "attributes", "training", "_called", "_shape"})
 
@@ -46,28 +47,18 @@ def has_weights(node: Node) -> bool:
     return any(isinstance(o, Tensor) and o.role == "weight" for o in node.operands)
 
 
-class ScaleSlots(NamedTuple):
-    """Where an op whose output is `weight * f(x) + bias` takes `weight` and `bias` (positions in
-    its `_forward_implementation` call). `append_axis`: the op has no affine parameters; a scale of
-    the size of its input's `append_axis` (and no bias) is passed at those positions instead."""
-
-    weight: int
-    bias: int
-    append_axis: Optional[int]
-
-
-def scale_slots(node: Node) -> Optional[ScaleSlots]:
+def affine_arguments(node: Node) -> Optional[AffineArguments]:
     """How to scale the output of `node` through its own affine parameters, or None when it has none."""
     axis = node.traits.affine_axis if isinstance(node, Op) else None
     if axis is None or patched(node):
         return None
     if not getattr(node, "affine", True):
         n = len(node.operands)
-        return ScaleSlots(n, n + 1, axis)
+        return AffineArguments(n, n + 1, axis)
     names = {o.name: i for i, o in enumerate(node.operands) if isinstance(o, Tensor) and o.role == "weight"}
     if "weight" not in names or "bias" not in names:
         return None
-    return ScaleSlots(names["weight"], names["bias"], None)
+    return AffineArguments(names["weight"], names["bias"], None)
 
 
 def is_pure(node: Node) -> bool:

@@ -13,18 +13,14 @@ the input's C channels, the options' weights are narrowed to their leading entri
 and an op whose `groups` equals its input's channel count (a depthwise convolution) runs with one
 group per channel it receives.
 
-The supernet runs a precomputed execution plan (`plan.py`): a straight-line program per set of
-active options, compiled when the executor is built (and for each new active set). With
-`optimize=True` (the default) the plan merges common subexpressions, folds ChoiceOps into the sums
-consuming them and mixing weights into affine option outputs (`fusion.py`), runs 2-D convolution
-graphs channels-last on CPU, and, inside `frozen_architecture()` (weight steps) or without
-autograd, takes the mixing weights as plain numbers (options weighted exactly zero are not run);
-options whose sampled gate is exactly zero run without autograd, a gate that is exactly one adds its
-option as it is, and pooling options are computed again in the backward pass for their mixing
-weight's gradient instead of being kept (their input is kept anyway). `optimize=False` plans every node
-as written and mixes through `Mixture.combine`: the reference the rewrites are measured against.
-Mixtures that feed the options something else than their input (`Mixture.option_input`, e.g.
-partial channels) run node by node (`_run`).
+The supernet runs a precomputed execution plan (`plan.py`), compiled by the passes of `passes.py`
+from a plain view of this graph (`GraphView`), once per set of active options. `optimize` selects
+the rewrite passes (`PlanOptions`): True (the default) all of them, False none (every node one
+step, every ChoiceOp mixed through `Mixture.combine`: the reference the rewrites are measured
+against). Both run through the one interpreter, `Plan.run`, for every mixture, partial channels
+included (`FeedOptions`, `CallRouted` steps). Inside `frozen_architecture()` (weight steps) or
+without autograd, the mixing weights are plain numbers and options weighted exactly zero do not
+run; options whose sampled gate is exactly zero run without autograd or only in the backward pass.
 """
 from __future__ import annotations
 
@@ -35,13 +31,13 @@ import torch
 from torch import nn
 
 from .choice import ChoiceOp, exclusive_ancestors, switch_values
-from .executor import GraphExecutor, register_nested
+from .executor import GraphExecutor, register_nested, shared_slice
 from .expression import lazy
-from .fusion import is_zero_option as _is_zero_option  # core must not import ops; Zero is identified by name
 from .mixture import Mixture, SoftmaxMixture
 from .node import Node, Op, Tensor
 from .parameters import Parameter
-from .plan import Context, Plan, compile_plan
+from .passes import GraphView, compile_plan
+from .plan import Context, Plan
 from .plan_options import PlanOptions
 from .value_choice import WeightMask, searchable_value_parameters
 
@@ -69,7 +65,7 @@ class SupernetExecutor(GraphExecutor):
             register_nested(self.arch, switch_id, alpha)
             self.alphas[switch_id] = alpha
         # option index of each alpha entry, per switch (a switch may allow only some options)
-        self._slots = {sid: switch_values(s) for sid, s in self.switches.items()}
+        self._option_indices = {sid: switch_values(s) for sid, s in self.switches.items()}
         # value choices: parameters sizing weights (kernel sizes, widths) get logits over their values
         self.value_parameters: dict[str, Parameter] = {
             p.id: p for p in searchable_value_parameters(self._weights, exclude=self.switches)
@@ -78,37 +74,34 @@ class SupernetExecutor(GraphExecutor):
             alpha = nn.Parameter(torch.zeros(len(param.values())))
             register_nested(self.arch, pid, alpha)
             self.alphas[pid] = alpha
-            self._slots[pid] = param.values()
+            self._option_indices[pid] = param.values()
         self._masks = self._build_masks()
-        self._node_orders: dict[tuple, list[Node]] = {}
-        self._last_weights: dict[str, torch.Tensor] = {}
         self._extra_arch: dict[str, nn.Parameter] = {}
-        self._position = {id(n): i for i, n in enumerate(self._nodes)}
+        self._order_index = {id(n): i for i, n in enumerate(self._nodes)}
         self._subgraphs: dict[ChoiceOp, tuple[Optional[Node], list[Optional[list[Node]]]]] = {}
         # with `mixture.uses_option_input`: each ChoiceOp's option input, and the ops inside its
         # options mapped to (ChoiceOp, option input) so that they read what the mixture feeds them
         self._option_inputs: Optional[dict[ChoiceOp, Optional[Node]]] = None
-        self._routed: dict[Node, tuple[ChoiceOp, Node]] = {}
+        self._routed: dict[int, tuple[ChoiceOp, Node]] = {}
         if self.mixture.uses_option_input:
             self._option_inputs = {}
+            feeds = type(self.mixture).option_input is not Mixture.option_input
             for choice in self._choices:
                 source, options = self.option_subgraphs(choice)
                 self._option_inputs[choice] = source
-                if source is not None:
+                if source is not None and feeds:
                     for nodes in options:
-                        self._routed.update((n, (choice, source)) for n in nodes or () if isinstance(n, Op))
+                        self._routed.update((id(n), (choice, source)) for n in nodes or () if isinstance(n, Op))
         # execution plans, compiled per active set against the current values of these parameters
         excluded = {id(p) for p in (*self.switches.values(), *self.value_parameters.values())}
         found = {id(p): p for n in self._nodes for p in n.params.values() if id(p) not in excluded}
         self._plan_parameters = list(found.values())
         self._plan_snapshot: Optional[tuple] = None
         self._compiled: dict[tuple, Plan] = {}
-        self._position_of = {sid: {index: j for j, index in enumerate(self._slots[sid])} for sid in self.switches}
+        self._positions = {sid: {index: j for j, index in enumerate(self._option_indices[sid])} for sid in self.switches}
         self._architecture_frozen = False
         self.mixture.bind(self)
-        if self._planned():  # the plan with every option active, compiled now
-            with self._value_choices_at_largest():
-                self._plan_for({sid: tuple(slots) for sid, slots in self._slots.items() if sid in self.switches})
+        self.plan()  # the plan with every option active, compiled now
 
     def _build_masks(self) -> dict[str, WeightMask]:
         """A mask per trainable weight sized by value choices, at the shape it runs with (every
@@ -146,7 +139,7 @@ class SupernetExecutor(GraphExecutor):
 
     def _own_nodes(self, option: Node, choice: ChoiceOp) -> Optional[list[Node]]:
         """The nodes only `option` needs, None if anything but `choice` uses `option` (a chain exit)."""
-        position = self._position
+        position = self._order_index
         if any(user is not choice and id(user) in position for user in option.users):
             return None
         return exclusive_ancestors(option, position, lambda n: [u for u in n.users if id(u) in position])
@@ -191,14 +184,14 @@ class SupernetExecutor(GraphExecutor):
         names: dict[str, list[str]] = {}
         for choice in self._choices:
             labels = choice.option_names()
-            names.setdefault(choice.switch.id, [labels[i] for i in self._slots[choice.switch.id]])
+            names.setdefault(choice.switch.id, [labels[i] for i in self._option_indices[choice.switch.id]])
         for pid, param in self.value_parameters.items():
             names[pid] = [f"{param.name}={v}" for v in param.values()]
         return names
 
     def option_values(self) -> dict[str, list]:
         """Id -> what each logit entry selects: option indices for switches, values for value parameters."""
-        return {sid: list(self._slots[sid]) for sid in self.alphas}
+        return {sid: list(self._option_indices[sid]) for sid in self.alphas}
 
     def distributions(self) -> dict[str, torch.Tensor]:
         """Id -> the architecture distribution, differentiable in the logits (for cost terms)."""
@@ -211,7 +204,7 @@ class SupernetExecutor(GraphExecutor):
     def architecture(self) -> dict[str, Any]:
         """Switch id -> index of the most probable option, value-parameter id -> most probable
         value (the argmax architecture)."""
-        return {sid: self._slots[sid][int(torch.argmax(self.mixture.probabilities(a)))] for sid, a in self.alphas.items()}
+        return {sid: self._option_indices[sid][int(torch.argmax(self.mixture.probabilities(a)))] for sid, a in self.alphas.items()}
 
     def set_alphas(self, values: dict[str, Any]) -> None:
         """Overwrite logits by switch id (unknown ids raise)."""
@@ -223,27 +216,6 @@ class SupernetExecutor(GraphExecutor):
                 self.alphas[k].copy_(torch.as_tensor(v, dtype=self.alphas[k].dtype))
 
     # --- execution --------------------------------------------------------------------------
-    def _active_nodes(self, active: dict[str, tuple[int, ...]]) -> list[Node]:
-        key = tuple(active[sid] for sid in self.switches)
-        plan = self._node_orders.get(key)
-        if plan is None:
-            needed, stack = {id(self._output)}, [self._output]
-            while stack:
-                node = stack.pop()
-                operands = [node.operands[i] for i in self._runs(node, active)] if isinstance(node, ChoiceOp) else node.operands
-                for operand in operands:
-                    if id(operand) not in needed:
-                        needed.add(id(operand))
-                        stack.append(operand)
-            plan = [n for n in self._nodes if id(n) in needed]
-            self._node_orders[key] = plan
-        return plan
-
-    def _runs(self, choice: ChoiceOp, active: dict[str, tuple[int, ...]]) -> list[int]:
-        indices = active[choice.switch.id]
-        nonzero = [i for i in indices if not _is_zero_option(choice.operands[i])]
-        return nonzero if nonzero else list(indices[:1])
-
     @contextlib.contextmanager
     def frozen_architecture(self) -> Iterator[None]:
         """Forward passes inside compute the mixing weights without autograd: for weight steps, whose
@@ -254,11 +226,6 @@ class SupernetExecutor(GraphExecutor):
             yield
         finally:
             self._architecture_frozen = previous
-
-    def _planned(self) -> bool:
-        """Whether the plan runs this mixture: all but those that feed the options something else
-        than their input (partial channels), which run node by node."""
-        return not self.mixture.uses_option_input or type(self.mixture).option_input is Mixture.option_input
 
     @contextlib.contextmanager
     def _value_choices_at_largest(self) -> Iterator[None]:
@@ -275,8 +242,7 @@ class SupernetExecutor(GraphExecutor):
     def forward(self, *inputs: torch.Tensor, **named_inputs: torch.Tensor) -> Any:
         """Run the supernet: each ChoiceOp outputs the mixture its switch's weights define."""
         values: dict[Node, Any] = self._bind_inputs(inputs, named_inputs)
-        planned = self._planned()
-        frozen = planned and self.options.plain_weights and self._architecture_frozen
+        frozen = self.options.plain_weights and self._architecture_frozen
         weights: dict[str, torch.Tensor] = {}
         active: dict[str, tuple[int, ...]] = {}
         sampled = False
@@ -285,16 +251,13 @@ class SupernetExecutor(GraphExecutor):
                 w, run = self.mixture.weights(alpha, self.training)
                 weights[sid] = w
                 if sid in self.switches:
-                    slots = self._slots[sid]
-                    active[sid] = tuple(slots[j] for j in (range(len(slots)) if run is None else run))
+                    indices = self._option_indices[sid]
+                    active[sid] = tuple(indices[j] for j in (range(len(indices)) if run is None else run))
                     sampled = sampled or run is not None
-        self._last_weights = weights
+        numbers = self.options.plain_weights and (frozen or not torch.is_grad_enabled())
+        gates = sampled and (self.options.detaching or self.options.deferral)
         with self._value_choices_at_largest() if self.value_parameters else contextlib.nullcontext():
-            if planned:
-                numbers = self.options.plain_weights and (frozen or not torch.is_grad_enabled())
-                gates = sampled and (self.options.detaching or self.options.deferral)
-                return self._run_plan(values, weights, active, numbers, gates)
-            return self._run(values, weights, active)
+            return self._run_plan(values, weights, active, numbers, gates)
 
     def _run_plan(self, values: dict, weights: dict[str, torch.Tensor], active: dict[str, tuple[int, ...]],
                   numbers: bool, sampled: bool) -> Any:
@@ -305,15 +268,15 @@ class SupernetExecutor(GraphExecutor):
         the differentiable weights are read once to find exact zeros (gates that are off), whose
         options run without autograd. Neither applies while `torch.compile` traces."""
         switch_ids = list(self.switches)
-        zeros: dict[str, tuple[int, ...]] = {}
+        off_gates: dict[str, tuple[int, ...]] = {}
         read = (numbers or sampled) and switch_ids and not torch.compiler.is_compiling()
         plain = self._weight_values(weights, switch_ids) if read else None
         if plain is not None:
             for sid, part in zip(switch_ids, plain):
-                position = self._position_of[sid]
+                position = self._positions[sid]
                 off = tuple(i for i in active[sid] if part[position[i]] == 0.0)
                 if off and not numbers:
-                    zeros[sid] = off
+                    off_gates[sid] = off
                 elif off and len(off) < len(active[sid]):
                     active[sid] = tuple(i for i in active[sid] if i not in off)
         if not self.options.fused_mixtures:
@@ -322,7 +285,7 @@ class SupernetExecutor(GraphExecutor):
             coefs = plain
         else:
             coefs = [weights[sid].unbind(0) for sid in switch_ids]
-        plan = self._plan_for(active, zeros)
+        plan = self._plan_for(active, off_gates)
         return plan.run([values[t] for t in self._inputs], Context(coefs, weights, self.training, self.mixture, plain))
 
     def _weight_values(self, weights: dict[str, torch.Tensor], switch_ids: list[str]) -> list[list[float]]:
@@ -330,18 +293,18 @@ class SupernetExecutor(GraphExecutor):
         flat = torch.cat([weights[sid].detach().reshape(-1) for sid in switch_ids]).tolist()
         parts, start = [], 0
         for sid in switch_ids:
-            parts.append(flat[start:start + len(self._slots[sid])])
-            start += len(self._slots[sid])
+            parts.append(flat[start:start + len(self._option_indices[sid])])
+            start += len(self._option_indices[sid])
         return parts
 
-    def _plan_for(self, active: dict[str, tuple[int, ...]], zeros: Optional[dict[str, tuple[int, ...]]] = None) -> Plan:
+    def _plan_for(self, active: dict[str, tuple[int, ...]], off_gates: Optional[dict[str, tuple[int, ...]]] = None) -> Plan:
         """The compiled plan of an active set (compiled on first use; all plans are dropped when a
         parameter they were compiled against changes)."""
-        zeros = zeros or {}
-        key = (tuple(active[sid] for sid in self.switches), tuple(zeros.get(sid, ()) for sid in self.switches))
+        off_gates = off_gates or {}
+        key = (tuple(active[sid] for sid in self.switches), tuple(off_gates.get(sid, ()) for sid in self.switches))
         if torch.compiler.is_compiling():
             plan = self._compiled.get(key)
-            return plan if plan is not None else compile_plan(self, active, zeros, self.options)
+            return plan if plan is not None else compile_plan(self.graph_view(), active, off_gates, self.options)
         snapshot = (type(self.mixture), *(p.current_value for p in self._plan_parameters))
         if snapshot != self._plan_snapshot:
             self._compiled.clear()
@@ -350,78 +313,32 @@ class SupernetExecutor(GraphExecutor):
         if plan is None or plan.stale():
             if len(self._compiled) >= _PLAN_CACHE:
                 self._compiled.clear()
-            plan = self._compiled[key] = compile_plan(self, active, zeros, self.options)
+            plan = self._compiled[key] = compile_plan(self.graph_view(), active, off_gates, self.options)
         return plan
 
-    def plan(self) -> Optional[Plan]:
-        """The plan with every option active (None for mixtures that route the option input)."""
-        if not self._planned():
-            return None
-        with self._value_choices_at_largest():
-            return self._plan_for({sid: tuple(slots) for sid, slots in self._slots.items() if sid in self.switches})
-
-    def _run(self, values: dict, weights: dict[str, torch.Tensor], active: dict[str, tuple[int, ...]]) -> Any:
-        routed, option_inputs, masks = self._routed, self._option_inputs, self._masks
-        fed: dict[ChoiceOp, tuple[torch.Tensor, torch.Tensor]] = {}
-        for node in self._active_nodes(active):
-            if isinstance(node, Tensor):
-                if node.role == "weight":
-                    weight = self.weight(node)
-                    mask = masks.get(node.id)
-                    values[node] = weight if mask is None else weight * mask(weights)
-            elif isinstance(node, ChoiceOp):
-                sid = node.switch.id
-                position = {index: j for j, index in enumerate(self._slots[sid])}
-                w = weights[sid]
-                outputs = {position[i]: values[node.operands[i]] for i in self._runs(node, active)}
-                mixed = self.mixture.combine(w, outputs)
-                if option_inputs is not None:
-                    source = option_inputs[node]
-                    mixed = self.mixture.choice_output(node, mixed, None if source is None else values[source])
-                values[node] = mixed
-            else:
-                node.training = self.training
-                if routed and node in routed:
-                    values[node] = self._run_routed(node, values, fed)
-                else:
-                    values[node] = node._forward_implementation(*(values[o] for o in node.operands))
-        return values[self._output]
-
-    def _run_routed(self, node: Node, values: dict, fed: dict) -> Any:
-        """Run an op inside an option on what the mixture feeds the options instead of their input."""
-        choice, source = self._routed[node]
-        if choice not in fed:
-            x = values[source]
-            fed[choice] = (x, self.mixture.option_input(choice, x))
-        x, part = fed[choice]
-        if part is x:
-            return node._forward_implementation(*(values[o] for o in node.operands))
-        full, narrow = x.shape[1], part.shape[1]
-        args = []
-        for operand in node.operands:
-            if operand is source:
-                args.append(part)
-            elif isinstance(operand, Tensor) and operand.role == "weight" and full != narrow:
-                args.append(_narrow(values[operand], operand.axis, full, narrow))
-            else:
-                args.append(values[operand])
-        groups = getattr(node, "groups", None)
-        depthwise = (
-            groups is not None and full != narrow and args and isinstance(args[0], torch.Tensor) and args[0].dim() > 1
-            and lazy(groups) == lazy(node.operands[0].shape()[1]) != args[0].shape[1]
+    def graph_view(self) -> GraphView:
+        """What compiling reads of this supernet, at the parameters' current values."""
+        return GraphView(
+            nodes=self._nodes, output=self._output, inputs=self._inputs, positions=self._positions,
+            numbers={sid: k for k, sid in enumerate(self.switches)}, mixture=self.mixture, option_inputs=self._option_inputs,
+            routed=self._routed, weights={t.id: self._weight_source(t) for t in self._weights},
         )
-        if depthwise:  # a depthwise convolution on fewer channels: still one group per channel
-            node.groups = args[0].shape[1]
-        try:
-            return node._forward_implementation(*args)
-        except RuntimeError as err:
-            raise RuntimeError(
-                f"{type(self.mixture).__name__} feeds the options of {choice.id} {narrow} of their {full} channels, "
-                f"but {node.id} cannot run on them: {err}"
-            ) from err
-        finally:
-            if depthwise:
-                node.groups = groups
+
+    def _weight_source(self, tensor: Tensor) -> tuple[dict, str, Optional[tuple], Any]:
+        """(store, name in it, index of the current slice or None, value-choice mask or None)."""
+        *path, leaf = tensor.id.split(".")
+        module: nn.Module = self
+        for segment in path:
+            module = module._modules[segment]
+        store = module._parameters if tensor.trainable else module._buffers
+        current, allocated = tuple(lazy(tensor.shape())), self._allocated[tensor.id]
+        index = None if current == allocated else shared_slice(tensor.id, allocated, current, tensor.axis)
+        return store, leaf, index, self._masks.get(tensor.id)
+
+    def plan(self) -> Plan:
+        """The plan with every option active."""
+        with self._value_choices_at_largest():
+            return self._plan_for({sid: tuple(indices) for sid, indices in self._option_indices.items() if sid in self.switches})
 
 
 def _check_option_shapes(choice: ChoiceOp) -> None:
@@ -430,13 +347,3 @@ def _check_option_shapes(choice: ChoiceOp) -> None:
         labels = choice.option_names()
         described = ", ".join(f"{name}: {shape}" for name, shape in zip(labels, shapes))
         raise ValueError(f"ChoiceOp {choice.id}: options must have equal output shapes to be mixed, got {described}")
-
-
-def _narrow(weight: torch.Tensor, axes: tuple, full: int, narrow: int) -> torch.Tensor:
-    """The leading `size * narrow / full` entries of every axis where that is a whole number
-    (kernel axes "k..." excepted): C -> C', and C/2 -> C'/2 as well (e.g. FactorizedReduce)."""
-    index = tuple(
-        slice(0, size * narrow // full) if (size * narrow) % full == 0 and not axis.startswith("k") else slice(None)
-        for size, axis in zip(weight.shape, axes)
-    )
-    return weight[index]

@@ -216,7 +216,17 @@ def test_auxiliary_skip_mixture_runs_in_the_plan_and_matches_reference():
     outs = [forward_backward(m, x, y) for m in models]
     assert torch.allclose(outs[0], outs[1], atol=1e-5)
     assert_close_grads(*[{n: p.grad for n, p in m.named_parameters()} for m in models])
-    assert SupernetExecutor(nb201(), mixture=PCDARTS().mixture()).plan() is None  # partial channels: node by node
+
+
+
+def test_partial_channels_run_in_the_one_interpreter_and_match_reference():
+    x, y = data(seed=6)
+    models = [supernet(mixture=PCDARTS().mixture(), optimize=o) for o in (True, False)]
+    for model in models:  # partial channels are one more step kind: what the mixture feeds the options
+        assert any(type(step).__name__ == "FeedOptions" for step in model.plan().steps)
+    outs = [forward_backward(m, x, y) for m in models]
+    assert torch.allclose(outs[0], outs[1], atol=1e-5)
+    assert_close_grads(*[{n: p.grad for n, p in m.named_parameters()} for m in models])
 
 
 def test_instance_patch_after_construction_is_respected():
