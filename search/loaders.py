@@ -209,11 +209,6 @@ def move(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def infinite(loader: DataLoader) -> Iterator[Any]:
-    """Cycle a loader forever (the validation stream of the architecture steps)."""
-    return BatchStream(loader)
-
-
 def _check_one_batch(dataset: Dataset, batch_size: int, argument: str) -> None:
     if len(dataset) < batch_size:
         raise ValueError(f"{argument} has {len(dataset)} samples, fewer than one batch of {batch_size}; lower batch_size or pass more data")

@@ -6,8 +6,9 @@ import sys
 from typing import Any, Mapping
 
 from .choice import ChoiceOp
-from .graph import get_nodes
-from .node import Node
+from .expression import lazy
+from .graph import get_nodes, topological_order
+from .node import Node, Op, Tensor
 from .parameters import CategoricalParameter, IntScalarParameter, Parameter
 from .parametrization import parametrization
 
@@ -77,10 +78,6 @@ def _narrow(param: Parameter, value: Any) -> None:
 
 def describe(output: Node) -> list[dict[str, Any]]:
     """A plain, JSON-serializable spec of a (discretized) graph: one entry per node, in order."""
-    from .expression import lazy
-    from .graph import topological_order
-    from .node import Op, Tensor
-
     spec = []
     for node in topological_order(output):
         entry: dict[str, Any] = {"id": node.id, "type": type(node).__name__, "operands": [o.id for o in node.operands]}

@@ -1,9 +1,10 @@
 """Walking the graph that ends at an output node."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from .node import Node, Tensor
+if TYPE_CHECKING:  # pragma: no cover
+    from .node import Node
 
 
 def get_nodes(node: Node) -> Iterator[Node]:
@@ -45,13 +46,3 @@ def check_unique_ids(nodes: list[Node]) -> None:
         other = seen.setdefault(node.id, node)
         if other is not node:
             raise ValueError(f"duplicate node id {node.id!r}: {other!r} and {node!r}; give them distinct names or scopes")
-
-
-def input_tensors(nodes: list[Node]) -> list[Tensor]:
-    """The Tensors fed at run time, in topological order."""
-    return [n for n in nodes if isinstance(n, Tensor) and n.role != "weight"]
-
-
-def weight_tensors(nodes: list[Node]) -> list[Tensor]:
-    """The Tensors owned by ops (weights, biases, statistics), in topological order."""
-    return [n for n in nodes if isinstance(n, Tensor) and n.role == "weight"]

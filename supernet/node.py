@@ -12,7 +12,8 @@ from typing import Any, ClassVar, Optional, Sequence
 
 from .expression import Expression, walk
 from .parameters import Parameter
-from .scope import next_id, qualify
+from .naming import next_id, qualify
+from .parametrization import parametrization, sample, set_parametrization
 from .traits import OpTraits
 
 
@@ -53,17 +54,14 @@ class Node:
     # graph-level conveniences, implemented in parametrization.py
     def parametrization(self, flatten: bool = True) -> dict:
         """Every parameter of the graph ending here, by id (nested by id segments if not flat)."""
-        from .parametrization import parametrization
         return parametrization(self, flatten=flatten)
 
     def sample(self, seed: Optional[int] = None) -> dict[str, Any]:
         """Sample every parameter of the graph ending here; returns id -> value."""
-        from .parametrization import sample
         return sample(self, seed=seed)
 
     def set_parametrization(self, values: dict[str, Any]) -> None:
         """Set parameters by id; unknown ids or out-of-domain values raise before anything changes."""
-        from .parametrization import set_parametrization
         set_parametrization(self, values)
 
     def __repr__(self) -> str:

@@ -30,10 +30,6 @@ class Parameter(Expression):
         """Every value of the domain, in order (discrete parameters only)."""
         raise TypeError(f"parameter {self.label()} has a continuous domain {self.domain()}")
 
-    @property
-    def _registered(self) -> bool:
-        return self.id is not None
-
     def evaluate(self) -> Any:
         return self.current_value
 

@@ -1,13 +1,15 @@
 """Reading, sampling and setting all parameters of a graph at once, addressed by parameter id."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from .graph import get_nodes
-from .node import Node
 from .parameters import Parameter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .node import Node
 
 
 def parametrization(output: Node, flatten: bool = True) -> dict:
@@ -52,8 +54,3 @@ def set_parametrization(output: Node, values: dict[str, Any]) -> None:
             raise ValueError(f"parameter {key}: {value!r} is outside its domain {params[key].domain()}")
     for key, value in resolved.items():
         params[key].set_current(value)
-
-
-def current_values(output: Node) -> dict[str, Any]:
-    """id -> current value of every parameter."""
-    return {pid: p.current_value for pid, p in parametrization(output).items()}
