@@ -1,20 +1,20 @@
-"""Graph rewrites the execution plan applies, decided once per plan from the graph alone.
+"""What the rewrite passes (passes.py) ask of a node, answered from the traits its class declares.
 
-- Common subexpressions: ops of one type with equal attributes, no owned weights and the same
-  operands compute the same value; only the first runs (e.g. the ReLU in front of every convolution
-  option of the edges leaving one cell node, or the pooling of that node on each of its edges).
-- Mixture folding: a ChoiceOp whose only consumer is a sum (`Add`) is not materialised; its weighted
-  options become terms of the sum's single accumulation (`acc += w * y`, one fused kernel per term).
-- Affine folding: an option ending in an op of the form `weight * f(x) + bias` (trait
-  `affine_axis`: BatchNorm, LayerNorm) absorbs its mixing weight into `weight` and `bias` (`w * BN(x) = BN'(x)` with the
-  affine parameters scaled by w; without affine parameters, w is passed as the op's weight), so its
-  term is a plain addition and its mixing-weight gradient comes out of the op's own backward.
-- Layout: graphs of 2-D convolutions whose ops all work in any memory format run channels-last on
-  CPU (oneDNN convolutions and pooling are several times faster there).
+- `common_subexpressions`: ops of one type, pure, with equal attributes, no owned weights and the
+  same operands compute the same value (e.g. the ReLU in front of every convolution option of the
+  edges leaving one cell node, or the pooling of that node on each of its edges).
+- `is_sum` / `is_zero_option`: declared sums (mixtures fold into them) and zeros (never run).
+- `affine_arguments`: an op declaring `affine_axis` outputs `weight * f(x) + bias`, so a mixing
+  weight folds into its weight and bias (`w * BN(x) = BN'(x)`; without affine parameters, w is
+  passed as its weight): its term is a plain addition, its weight's gradient comes out of the op's
+  own backward.
+- `recomputable`: pure ops whose backward keeps their input anyway (`keeps_input`: poolings).
+- `prefers_channels_last`: graphs of 2-D convolutions whose ops all declare `layout_agnostic`
+  (oneDNN convolutions and pooling are several times faster channels-last on CPU).
 
-Every rewrite is licensed by the traits the op's class declares (`supernet.traits.OpTraits`); an
-op that declares nothing is run as written. An op keeps its own `_forward_implementation`
-everywhere; a node with one set on the instance (a test wrapper, say) is never merged away.
+An op that declares nothing (`supernet.traits.OpTraits()`) is run as written. An op keeps its own
+`_forward_implementation` everywhere; a node with one set on the instance (a test wrapper, say) is
+never merged, folded or deferred.
 """
 from __future__ import annotations
 
