@@ -314,7 +314,9 @@ def _routed(p: PlanState, node: Op) -> CallRouted:
         roles.append(operand.axis if isinstance(operand, Tensor) and operand.role == "weight" else None)
     groups = getattr(node, "groups", None)
     depthwise = groups is not None and lazy(groups) == lazy(node.operands[0].shape()[1])
-    return CallRouted(node, tuple(reads) + (p.slot(source), p.fed[id(choice)]), tuple(roles), choice.id, depthwise, p.slot(node))
+    contiguous = p.channels_last and not node.accepts_channels_last()
+    return CallRouted(node, tuple(reads) + (p.slot(source), p.fed[id(choice)]), tuple(roles), choice.id, depthwise, contiguous,
+                      p.slot(node))
 
 
 def move_deferred_steps(p: PlanState) -> None:
@@ -377,6 +379,6 @@ def compile_plan(view: GraphView, active: dict[str, tuple[int, ...]], off_gates:
         "op_calls": sum(isinstance(s, (CallOp, CallScaledAffine, CallRouted)) for s in p.steps),
         "detached_steps": sum(s.detached for s in p.steps), "deferred_options": len(p.groups),
         "recomputed_terms": len(p.recomputes), "channels_last": int(p.channels_last),
-        "contiguous_steps": sum(isinstance(s, CallContiguous) for s in p.steps),
+        "contiguous_steps": sum(isinstance(s, CallContiguous) or (isinstance(s, CallRouted) and s.contiguous) for s in p.steps),
     }
     return Plan(p.steps, len(p.slots), [p.slot(t) for t in view.inputs], p.slot(view.output), p.elided, p.channels_last, counts)

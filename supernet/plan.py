@@ -159,13 +159,15 @@ class CallRouted(Step):
     entries on every axis (kernel axes excepted) whose size scales to a whole number by C'/C, and
     an op whose `groups` equals its input's channel count (depthwise) runs one group per channel.
     `reads`: the operands (the input replaced by the fed value), then the input and the fed value;
-    `roles[i]`: the axes of operand i when it is a weight, else None."""
+    `roles[i]`: the axes of operand i when it is a weight, else None. `contiguous`: the op refuses
+    channels-last inputs inside a channels-last plan (as `CallContiguous`)."""
 
-    __slots__ = ("roles", "choice_id", "depthwise")
+    __slots__ = ("roles", "choice_id", "depthwise", "contiguous")
 
-    def __init__(self, node: Op, reads: tuple[int, ...], roles: tuple, choice_id: str, depthwise: bool, out: int) -> None:
+    def __init__(self, node: Op, reads: tuple[int, ...], roles: tuple, choice_id: str, depthwise: bool, contiguous: bool,
+                 out: int) -> None:
         super().__init__(node, reads, out)
-        self.roles, self.choice_id, self.depthwise = roles, choice_id, depthwise
+        self.roles, self.choice_id, self.depthwise, self.contiguous = roles, choice_id, depthwise, contiguous
 
     def run(self, vals: list, ctx: Context) -> None:
         node = self.node
@@ -177,8 +179,11 @@ class CallRouted(Step):
         groups = node.groups if self.depthwise and full != narrow else None
         if groups is not None:
             node.groups = args[0].shape[1]
+        if self.contiguous:
+            args = [_contiguous(a) for a in args]
         try:
-            vals[self.out] = node._forward_implementation(*args)
+            out = node._forward_implementation(*args)
+            vals[self.out] = out.contiguous(memory_format=torch.channels_last) if self.contiguous and _is_image(out) else out
         except RuntimeError as err:
             raise RuntimeError(f"{type(ctx.mixture).__name__} feeds the options of {self.choice_id} {narrow} of their {full} "
                                f"channels, but {node.id} cannot run on them: {err}") from err

@@ -31,14 +31,14 @@ def failures_of(results: list[dict]) -> list[str]:
 
 
 @QUICK
-@given(specs=st.lists(differential.case_specs(), min_size=8, max_size=8))
+@given(specs=st.lists(differential.case_specs(), min_size=6, max_size=6))
 def test_random_spaces_every_pass_alone_agrees_with_the_reference(specs):
     failed = failures_of(differential.run_batch(specs, timeout=300))
     assert not failed, "\n".join(failed)
 
 
 def test_ready_made_spaces_at_their_smallest_agree_with_the_reference():
-    specs = [s for s in differential.ready_specs("smallest", strategies=("gdas", "darts-"))]
+    specs = differential.ready_specs("smallest", strategies=("gdas",))
     failed = failures_of(differential.run_batch(specs, ["optimized"], timeout=300))
     assert not failed, "\n".join(failed)
 

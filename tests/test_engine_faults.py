@@ -28,8 +28,9 @@ from supernet import SupernetExecutor, Tensor
 from search.spaces import darts_space
 if sys.argv[2] == "unguarded":
     ops.convolution.Conv2d.accepts_channels_last = lambda self: True
+from search.strategies import get_strategy
 space = darts_space(Tensor("x", (1, 3, 8, 8), ("N", "C", "H", "W")), channels=int(sys.argv[1]), layers=1, steps=1, multiplier=1)
-supernet = SupernetExecutor(space, seed=0)
+supernet = SupernetExecutor(space, mixture=get_strategy(sys.argv[3]).mixture(), seed=0)
 counts = supernet.plan().counts
 assert counts["channels_last"] == 1, counts
 x = torch.randn(32, 3, 8, 8)
@@ -44,16 +45,17 @@ def run_isolated(code: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("channels", [1, 2, 3])
-def test_darts_space_with_few_channels_survives_three_steps_in_a_subprocess(channels):
-    done = run_isolated(DARTS_REPRODUCER, str(channels), "guarded")
+@pytest.mark.parametrize("channels, strategy", [(1, "darts"), (2, "darts"), (3, "darts"), (8, "pcdarts")])
+def test_darts_space_with_few_channels_survives_three_steps_in_a_subprocess(channels, strategy):
+    """pcdarts: 2 of 8 channels reach the FactorizedReduce options (routed steps are guarded too)."""
+    done = run_isolated(DARTS_REPRODUCER, str(channels), "guarded", strategy)
     assert done.returncode == 0, f"channels={channels}: exit {done.returncode}\n{done.stderr[-2000:]}"
     assert "contiguous steps 4" in done.stdout  # the four stride-2 1x1 convolutions of the FactorizedReduces
 
 
 def test_the_guard_is_what_saves_it():
     """Without the guard the same run aborts (while PyTorch has the fault): the test above can fail."""
-    done = run_isolated(DARTS_REPRODUCER, "2", "unguarded")
+    done = run_isolated(DARTS_REPRODUCER, "2", "unguarded", "darts")
     if done.returncode == 0:
         pytest.skip("this PyTorch/oneDNN build does not corrupt the heap here any more: the guard may go")
     assert done.returncode < 0 or done.returncode > 128
