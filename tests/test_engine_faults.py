@@ -7,14 +7,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
 
 import pytest
 import torch
 
 from ops import Add, AvgPooling, BatchNorm, Conv2d, Relu, conv2d
 from supernet import ChoiceOp, Op, OpTraits, SupernetExecutor, Tensor, search_space
-from supernet.traits import OpTraits as TraitsType
 
 ROOT = Path(__file__).resolve().parents[1]
 # oneDNN's AVX2 kernels have the fault; capping the ISA reproduces it on AVX-512 machines too
@@ -171,7 +169,7 @@ def test_every_builtin_op_declares_traits_and_undeclared_ones_get_none():
 
     builtin = [c for c in vars(ops).values() if isinstance(c, type) and issubclass(c, OpBase)]
     assert builtin and all("traits" in vars(c) or any("traits" in vars(b) for b in c.__mro__[1:-2]) for c in builtin)
-    assert Noise.traits == TraitsType() and not TraitsType().draws_nothing
+    assert Noise.traits == OpTraits() and not OpTraits().draws_nothing
     assert BatchNorm.traits.draws_nothing and not BatchNorm.traits.pure
 
 
