@@ -79,19 +79,7 @@ class SupernetExecutor(GraphExecutor):
         self._extra_arch: dict[str, nn.Parameter] = {}
         self._order_index = {id(n): i for i, n in enumerate(self._nodes)}
         self._subgraphs: dict[ChoiceOp, tuple[Optional[Node], list[Optional[list[Node]]]]] = {}
-        # with `mixture.uses_option_input`: each ChoiceOp's option input, and the ops inside its
-        # options mapped to (ChoiceOp, option input) so that they read what the mixture feeds them
-        self._option_inputs: Optional[dict[ChoiceOp, Optional[Node]]] = None
-        self._routed: dict[int, tuple[ChoiceOp, Node]] = {}
-        if self.mixture.uses_option_input:
-            self._option_inputs = {}
-            feeds = type(self.mixture).option_input is not Mixture.option_input
-            for choice in self._choices:
-                source, options = self.option_subgraphs(choice)
-                self._option_inputs[choice] = source
-                if source is not None and feeds:
-                    for nodes in options:
-                        self._routed.update((id(n), (choice, source)) for n in nodes or () if isinstance(n, Op))
+        self._option_inputs, self._routed = self._routes()
         # execution plans, compiled per active set against the current values of these parameters
         excluded = {id(p) for p in (*self.switches.values(), *self.value_parameters.values())}
         found = {id(p): p for n in self._nodes for p in n.params.values() if id(p) not in excluded}
@@ -102,6 +90,23 @@ class SupernetExecutor(GraphExecutor):
         self._architecture_frozen = False
         self.mixture.bind(self)
         self.plan()  # the plan with every option active, compiled now
+
+    def _routes(self) -> tuple[Optional[dict[ChoiceOp, Optional[Node]]], dict[int, tuple[ChoiceOp, Node]]]:
+        """With `mixture.uses_option_input`: each ChoiceOp's option input, and, for mixtures that
+        feed the options something else (`option_input`), id(op inside an option) -> (ChoiceOp,
+        option input), so that those ops read what the mixture feeds them."""
+        if not self.mixture.uses_option_input:
+            return None, {}
+        option_inputs: dict[ChoiceOp, Optional[Node]] = {}
+        routed: dict[int, tuple[ChoiceOp, Node]] = {}
+        feeds = type(self.mixture).option_input is not Mixture.option_input
+        for choice in self._choices:
+            source, options = self.option_subgraphs(choice)
+            option_inputs[choice] = source
+            if source is not None and feeds:
+                for nodes in options:
+                    routed.update((id(n), (choice, source)) for n in nodes or () if isinstance(n, Op))
+        return option_inputs, routed
 
     def _build_masks(self) -> dict[str, WeightMask]:
         """A mask per trainable weight sized by value choices, at the shape it runs with (every
