@@ -79,7 +79,9 @@ def _block(c: int, s: int, dims: int, searched: bool = False) -> Any:
         })
 
     def option(stride_: int) -> Any:
-        kinds = ["zero", "max", "avg", "conv", "conv"] + (["identity"] if stride_ == 1 else []) + (["reduce"] if stride_ == 2 and c >= 2 else [])
+        # FactorizedReduce (two stride-2 1x1 convolutions, one shifted) needs an even size, as in DARTS
+        reduce = stride_ == 2 and c >= 2 and s % 2 == 0
+        kinds = ["zero", "max", "avg", "conv", "conv"] + (["identity"] if stride_ == 1 else []) + (["reduce"] if reduce else [])
         return st.sampled_from(kinds).flatmap(
             lambda kind: conv(st.just(c), st.just(stride_)).map(lambda d: {**d, "op": "conv"}) if kind == "conv"
             else st.just({"op": kind, "bn": "plain"} if kind == "reduce" else {"op": kind}))
@@ -446,7 +448,7 @@ def main() -> None:
     failed = [r for r in results if r["failures"]]
     summary = {
         "cases": len(results), "failed": len(failed), "variants": args.variants, "seed": args.seed,
-        "seconds": round(time.time() - started, 1), "failures": failed[:20],
+        "seconds": round(time.time() - started, 1), "failures": failed,
     }
     Path(args.out).write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k != "failures"}))
