@@ -29,8 +29,9 @@ class PlanOptions:
     deferral: an option of an exactly-zero gate that nothing else needs runs in the backward pass only.
     recompute: terms of ops that keep their input in backward are computed again there, not kept.
     channels_last: 2-D convolution graphs of layout-agnostic ops run channels-last on CPU.
-    plain_weights: when no gradient reaches the architecture, mixing weights are Python floats and
-        options weighted exactly zero leave the plan.
+    plain_weights: when no gradient reaches the architecture, mixing weights are Python floats and,
+        in eval mode, options weighted exactly zero leave the plan (in training they still run: the
+        reference updates their BatchNorm statistics).
     """
 
     common_subexpressions: bool = True

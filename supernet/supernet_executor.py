@@ -19,8 +19,8 @@ the rewrite passes (`PlanOptions`): True (the default) all of them, False none (
 step, every ChoiceOp mixed through `Mixture.combine`: the reference the rewrites are measured
 against). Both run through the one interpreter, `Plan.run`, for every mixture, partial channels
 included (`FeedOptions`, `CallRouted` steps). Inside `frozen_architecture()` (weight steps) or
-without autograd, the mixing weights are plain numbers and options weighted exactly zero do not
-run; options whose sampled gate is exactly zero run without autograd or only in the backward pass.
+without autograd, the mixing weights are plain numbers and, in eval mode, options weighted exactly
+zero do not run; options whose sampled gate is exactly zero run without autograd or only in the backward pass.
 """
 from __future__ import annotations
 
@@ -268,8 +268,8 @@ class SupernetExecutor(GraphExecutor):
                   numbers: bool, sampled: bool) -> Any:
         """Run the compiled plan of the active options.
 
-        `numbers`: no gradient reaches the mixing weights; they enter the plan as Python floats and
-        options weighted exactly zero leave it. `sampled` (the mixture picked the options to run):
+        `numbers`: no gradient reaches the mixing weights; they enter the plan as Python floats and,
+        in eval mode, options weighted exactly zero leave it. `sampled` (the mixture picked the options to run):
         the differentiable weights are read once to find exact zeros (gates that are off), whose
         options run without autograd. Neither applies while `torch.compile` traces."""
         switch_ids = list(self.switches)
@@ -282,7 +282,8 @@ class SupernetExecutor(GraphExecutor):
                 off = tuple(i for i in active[sid] if part[position[i]] == 0.0)
                 if off and not numbers:
                     off_gates[sid] = off
-                elif off and len(off) < len(active[sid]):
+                elif off and len(off) < len(active[sid]) and not self.training:
+                    # in training the options still run: the reference updates their BatchNorm statistics
                     active[sid] = tuple(i for i in active[sid] if i not in off)
         if not self.options.fused_mixtures:
             coefs: list = []  # every ChoiceOp goes through `Mixture.combine`

@@ -177,3 +177,26 @@ def test_supernet_decides_nothing_by_class_name():
     sources = "\n".join(p.read_text() for p in (ROOT / "supernet").glob("*.py"))
     for pattern in ('__name__ ==', '__name__ in', '__name__ not in', '"BatchNorm"', '"Zero"', '"Add"', '"Dropout"', '"AvgPooling"'):
         assert pattern not in sources, pattern
+
+
+@search_space
+def with_batchnorm_option():
+    x = image(4)
+    return ChoiceOp(Relu(), lambda h: BatchNorm()(conv2d(h, 4, 3)))(x)
+
+
+def test_an_option_weighted_exactly_zero_still_updates_its_statistics_in_a_weight_step():
+    """Found by the differential long mode (a softmax weight underflowing to 0): the reference runs
+    the option, so its BatchNorm statistics move; the optimised weight step must not skip it."""
+    space = with_batchnorm_option()
+    models = [SupernetExecutor(space, seed=0, optimize=o) for o in (True, False)]
+    x = torch.randn(3, 4, 6, 6)
+    for model in models:
+        model.set_alphas({sid: torch.tensor([0.0, float("-inf")]) for sid in model.alphas})
+        with model.frozen_architecture():
+            model(x).sum().backward()
+    stats = [dict(m.named_buffers()) for m in models]
+    assert stats[0].keys() == stats[1].keys()
+    for k in stats[0]:
+        torch.testing.assert_close(stats[0][k], stats[1][k])
+    assert any(not torch.equal(v, torch.zeros_like(v)) for k, v in stats[0].items() if k.endswith("running_mean"))
