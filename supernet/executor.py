@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .expression import lazy, upper_bound
-from .graph import check_unique_ids, topological_order
+from .graph import check_unique_ids, input_tensors, topological_order, weight_tensors
 from .node import Node, Tensor
 
 _INITIALIZERS = {
@@ -165,13 +165,3 @@ def check_input(tensor: Tensor, value: Any) -> None:
     for axis, want, got in zip(tensor.axis, expected, value.shape):
         if axis != "N" and want != got:
             raise ValueError(f"input {tensor.id}: axis {axis!r} must have size {want}, got shape {tuple(value.shape)}")
-
-
-def input_tensors(nodes: list[Node]) -> list[Tensor]:
-    """The Tensors fed at run time, in topological order."""
-    return [n for n in nodes if isinstance(n, Tensor) and n.role != "weight"]
-
-
-def weight_tensors(nodes: list[Node]) -> list[Tensor]:
-    """The Tensors owned by ops (weights, biases, statistics), in topological order."""
-    return [n for n in nodes if isinstance(n, Tensor) and n.role == "weight"]

@@ -10,7 +10,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional
 
-from .graph import get_nodes
+from .walk import get_nodes
 
 
 @dataclass

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
-from .graph import get_nodes
+from .walk import get_nodes
 from .parameters import Parameter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,3 +54,8 @@ def set_parametrization(output: Node, values: dict[str, Any]) -> None:
             raise ValueError(f"parameter {key}: {value!r} is outside its domain {params[key].domain()}")
     for key, value in resolved.items():
         params[key].set_current(value)
+
+
+def current_values(output: Node) -> dict[str, Any]:
+    """id -> current value of every parameter."""
+    return {pid: p.current_value for pid, p in parametrization(output).items()}
