@@ -23,6 +23,7 @@ from supernet.node import Node
 
 from .bilevel import Batch, BilevelOptimizer, frozen_buffers
 from .checkpoint import Checkpointer, capture_rng_state, load_plain_state, plain_state, restore_rng_state
+from .connectivity import connected_architecture
 from .distributed import SINGLE_PROCESS, DistributedContext
 from .guard import StepGuard
 from .history import AlphaHistory
@@ -155,7 +156,7 @@ class BilevelSearch:
         history and metrics, the settings and the supernet's weights."""
         supernet = self.supernet
         return SearchResult(
-            architecture=self.strategy.select(supernet),
+            architecture=self.selection(),
             probabilities=supernet.probabilities(),
             history=self.history.as_dict(),
             metrics=self.metrics,
@@ -165,6 +166,26 @@ class BilevelSearch:
             supernet_state={k: v.detach().cpu().clone() for k, v in supernet.state_dict().items()},
             space=space,
         )
+
+    def selection(self) -> dict[str, Any]:
+        """The strategy's selection, made connected: when it leaves the output without a path from
+        the input (every path through `Zero`), the connected alternative of lowest regret under the
+        current probabilities replaces it, with a warning naming the switches changed."""
+        selected = self.strategy.select(self.supernet)
+        probabilities = self.supernet.probabilities()
+        architecture, changed = connected_architecture(self.supernet.output_node, selected, probabilities)
+        if changed and self.context.is_main:
+            names = self.supernet.option_names()
+            slots = self.supernet.option_values()
+
+            def label(sid: str, value: Any) -> str:
+                return names[sid][slots[sid].index(value)] if sid in names and value in slots[sid] else str(value)
+
+            what = "; ".join(f"{sid}: {label(sid, selected[sid])} -> {label(sid, architecture[sid])}" for sid in changed)
+            warnings.warn(f"the {self.strategy.name} selection leaves the network without a path from its input to its "
+                          f"output (a dead network); selected instead the best connected alternative ({what})",
+                          RuntimeWarning, stacklevel=2)
+        return architecture
 
     def state_dict(self) -> dict[str, Any]:
         """The checkpoint of the search at the end of epoch `next_epoch - 1`; a collective call

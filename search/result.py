@@ -18,6 +18,7 @@ from supernet.graph import weight_tensors
 from supernet.standalone import write_standalone
 from supernet.node import Node
 
+from .connectivity import is_connected
 from .evaluate import evaluate
 
 ARCH_PREFIX = "arch."  # the supernet's architecture logits, apart from the weights
@@ -90,7 +91,12 @@ class SearchResult:
     def export(self, inherit_weights: bool = False, seed: Optional[int] = None, space: Optional[Node] = None) -> ExportedModule:
         """A standalone nn.Module (`ExportedModule`: generated torch code, layers by id) of the
         argmax architecture, without alphas, fresh or carrying the supernet's trained weights
-        (matched by node id)."""
+        (matched by node id). An architecture whose output has no path from the input (every
+        path through `Zero`) is refused."""
+        space = space if space is not None else self.space
+        if space is not None and not is_connected(space, self.architecture):
+            raise ValueError("this architecture leaves the network without a path from its input to its output (every "
+                             f"path runs through a Zero op): {self.chosen_options}; choose another (with_architecture)")
         fixed = self.discretized(space)
         if inherit_weights and self.supernet_state is None:
             raise ValueError("this result holds no supernet weights to inherit")

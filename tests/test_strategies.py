@@ -236,14 +236,17 @@ def test_fairdarts_weights_are_independent_sigmoids_not_summing_to_one():
 def test_fairdarts_selects_by_threshold_and_drops_edges_below_it():
     strategy = FairDARTS()
     supernet = SupernetExecutor(tiny_space(), mixture=strategy.mixture())
-    first, second, third = supernet.alphas
+    into_n2, into_n1, n1_into_n2 = supernet.alphas  # n1 = e(x); n2 = e(x) + e(n1)
     logit = lambda p: float(torch.logit(torch.tensor(p)))  # noqa: E731
     supernet.set_alphas({
-        first: [logit(0.9), logit(0.95), 0.0, 0.0, 5.0],  # conv1 above the threshold (Zero's own gate ignored)
-        second: [logit(0.8), logit(0.6), 0.0, 0.0, -5.0],  # nothing reaches 0.85: the edge is dropped
-        third: [0.0, 0.0, logit(0.86), 0.0, 0.0],
+        into_n2: [logit(0.9), logit(0.95), 0.0, 0.0, 5.0],  # conv1 above the threshold (Zero's own gate ignored)
+        into_n1: [0.0, 0.0, logit(0.86), 0.0, 0.0],
+        n1_into_n2: [logit(0.8), logit(0.6), 0.0, 0.0, -5.0],  # nothing reaches 0.85: the edge is dropped
     })
-    assert strategy.select(supernet) == {first: 1, second: 4, third: 2}
+    assert strategy.select(supernet) == {into_n2: 1, into_n1: 2, n1_into_n2: 4}
+    # n1's only edge below the threshold: a node keeps its strongest edge rather than none
+    supernet.set_alphas({into_n1: [logit(0.8), logit(0.6), 0.0, 0.0, 0.0]})
+    assert strategy.select(supernet) == {into_n2: 1, into_n1: 0, n1_into_n2: 4}
 
 
 # --- DrNAS ----------------------------------------------------------------------------------------

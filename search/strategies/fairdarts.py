@@ -5,7 +5,10 @@ the weights need not sum to one. The architecture loss adds the zero-one loss
 `-w01 * mean((sigmoid(alpha) - 0.5) ** 2)` over every logit (w01 = 10), which pushes each weight
 towards 0 or 1. Selection keeps, per switch, the strongest non-Zero option if its weight reaches
 `threshold` (0.85); otherwise the switch takes its Zero option (the edge is dropped) when it has
-one, else the strongest option anyway.
+one, else the strongest option anyway. A node of a cell (the edges one `Add` sums; an edge feeding
+no `Add` is a node of its own) whose every edge would be dropped keeps its strongest edge with its
+strongest non-Zero option, so no node, and no network, is left without an input (a short search
+whose sigmoids never reach the threshold would otherwise drop every edge).
 """
 from __future__ import annotations
 
@@ -13,11 +16,12 @@ from typing import Any, Optional, Sequence
 
 import torch
 
-from ops import Zero
 from supernet import Mixture, SupernetExecutor
 from supernet.choice import switch_values
 
+from ..connectivity import data_independent
 from .base import Strategy
+from .cell_nodes import cell_nodes
 
 
 class SigmoidMixture(Mixture):
@@ -31,12 +35,13 @@ class SigmoidMixture(Mixture):
 
 
 def zero_positions(supernet: SupernetExecutor) -> dict[str, set[int]]:
-    """Switch id -> positions (in its logits) of the options that are `Zero`."""
+    """Switch id -> positions (in its logits) of the options that are data-independent ops (`Zero`)."""
     zeros: dict[str, set[int]] = {}
     for choice in supernet.choices:
         sid = choice.switch.id
         if sid not in zeros:
-            zeros[sid] = {j for j, i in enumerate(switch_values(choice.switch)) if isinstance(choice.operands[i], Zero)}
+            zeros[sid] = {j for j, i in enumerate(switch_values(choice.switch))
+                          if data_independent(choice.operands[i])}
     return zeros
 
 
@@ -58,15 +63,24 @@ class FairDARTS(Strategy):
 
     def select(self, supernet: SupernetExecutor) -> dict[str, int]:
         zeros = zero_positions(supernet)
-        chosen = {}
+        chosen, strongest, dropped = {}, {}, set()
         for sid, alpha in supernet.alphas.items():
             gates = torch.sigmoid(alpha.detach())
-            slots = switch_values(supernet.switches[sid])
-            candidates = [j for j in range(len(slots)) if j not in zeros[sid]] or list(range(len(slots)))
+            slots = switch_values(supernet.switches[sid]) if sid in supernet.switches else supernet.option_values()[sid]
+            zero = zeros.get(sid, set())
+            candidates = [j for j in range(len(slots)) if j not in zero] or list(range(len(slots)))
             best = max(candidates, key=lambda j: float(gates[j]))
-            if float(gates[best]) < self.threshold and zeros[sid]:
-                best = min(zeros[sid])
+            strongest[sid] = (slots[best], float(gates[best]))
             chosen[sid] = slots[best]
+            if float(gates[best]) < self.threshold and zero:
+                chosen[sid] = slots[min(zero)]
+                dropped.add(sid)
+        for edges in cell_nodes(supernet):
+            switches = list(dict.fromkeys(edge.switch.id for edge in edges))
+            if all(sid in dropped for sid in switches):
+                keep = max(switches, key=lambda sid: strongest[sid][1])
+                chosen[keep] = strongest[keep][0]
+                dropped.discard(keep)
         return chosen
 
     def config(self) -> dict[str, Any]:

@@ -29,10 +29,10 @@ from typing import Any, Optional
 
 import torch
 
-from ops import Add
-from supernet import ChoiceOp, Mixture, SoftmaxMixture, SupernetExecutor, get_nodes, lazy
+from supernet import ChoiceOp, Mixture, SoftmaxMixture, SupernetExecutor, lazy
 
 from .base import Strategy
+from .cell_nodes import cell_nodes
 
 
 _MAX_POOL = {1: torch.nn.functional.max_pool1d, 2: torch.nn.functional.max_pool2d, 3: torch.nn.functional.max_pool3d}
@@ -69,16 +69,8 @@ class PartialChannelMixture(SoftmaxMixture):
                 self.partial[choice] = stride
         if not self.edge_normalization:
             return
-        graph = {id(n) for n in get_nodes(supernet.output_node)}
-        members = {id(n) for n in supernet.choices}
         betas: dict[str, torch.nn.Parameter] = {}
-        seen: set[int] = set()
-        for choice in supernet.choices:
-            users = [u for u in choice.users if id(u) in graph]
-            if len(users) != 1 or not isinstance(users[0], Add) or id(users[0]) in seen:
-                continue
-            seen.add(id(users[0]))
-            edges = [o for o in users[0].operands if id(o) in members]
+        for edges in cell_nodes(supernet):
             if len(edges) < 2:
                 continue
             for edge in edges:
