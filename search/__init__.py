@@ -3,6 +3,7 @@ from .architecture_plot import plot_architecture
 from .bilevel import BilevelConfig, BilevelOptimizer
 from .bilevel_search import BilevelSearch
 from .evolution import evolve
+from .confidence import UndecidedError, UndecidedWarning
 from .fit import fit_supernet, seed_everything
 from .history import AlphaHistory
 from .pareto import pareto_front, plot_pareto
@@ -13,5 +14,6 @@ from .strategies.early_stopping import EarlyStopping
 
 __all__ = [
     "AlphaHistory", "BilevelConfig", "BilevelSearch", "EarlyStopping", "BilevelOptimizer", "evolve", "STRATEGIES", "SearchResult", "Strategy", "fit_supernet",
-    "get_strategy", "pareto_front", "plot_alpha_heatmap", "plot_architecture", "plot_alpha_trajectories", "plot_pareto", "seed_everything",
+    "UndecidedError", "UndecidedWarning", "get_strategy", "pareto_front", "plot_alpha_heatmap", "plot_architecture", "plot_alpha_trajectories",
+    "plot_pareto", "seed_everything",
 ]

@@ -23,6 +23,7 @@ from supernet.node import Node
 
 from .bilevel import Batch, BilevelOptimizer, frozen_buffers
 from .checkpoint import Checkpointer, capture_rng_state, load_plain_state, plain_state, restore_rng_state
+from .confidence import result_confidence
 from .connectivity import connected_architecture
 from .distributed import SINGLE_PROCESS, DistributedContext
 from .guard import StepGuard
@@ -155,14 +156,17 @@ class BilevelSearch:
         """The SearchResult of the search so far: the strategy's selection, the distribution, the
         history and metrics, the settings and the supernet's weights."""
         supernet = self.supernet
+        architecture, probabilities, history = self.selection(), supernet.probabilities(), self.history.as_dict()
+        names, values = supernet.option_names(), supernet.option_values()
         return SearchResult(
-            architecture=self.selection(),
-            probabilities=supernet.probabilities(),
-            history=self.history.as_dict(),
+            architecture=architecture,
+            probabilities=probabilities,
+            history=history,
             metrics=self.metrics,
-            option_names=supernet.option_names(),
-            option_values=supernet.option_values(),
+            option_names=names,
+            option_values=values,
             config={key: self.settings[key] for key in RESULT_SETTINGS if key in self.settings},
+            confidence=result_confidence(architecture, probabilities, values, names, history),
             supernet_state={k: v.detach().cpu().clone() for k, v in supernet.state_dict().items()},
             space=space,
         )

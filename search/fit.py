@@ -18,6 +18,7 @@ from supernet.node import Node
 from .bilevel import BilevelConfig, BilevelOptimizer
 from .bilevel_search import BilevelSearch, Callback
 from .checkpoint import Checkpointer
+from .confidence import ON_UNDECIDED, UndecidedError, UndecidedWarning, undecided_message
 from .cost_penalty import CostPenalty
 from .distributed import DistributedContext, average_gradients_before_step, setup_distributed, wrap_weights
 from .guard import StepGuard
@@ -62,6 +63,7 @@ def fit_supernet(
     cost_target: Optional[float] = None,
     latency_table: Optional[LatencyTable] = None,
     initial_state: Optional[dict[str, torch.Tensor]] = None,
+    on_undecided: str = "warn",
 ) -> SearchResult:
     """Search the architecture of `space` (its output node) by bilevel optimisation.
 
@@ -103,9 +105,20 @@ def fit_supernet(
 
     `initial_state`: a supernet state (e.g. `SearchResult.supernet_state`) to start from.
 
-    Returns a SearchResult whose `export()` gives the argmax architecture.
+    Confidence: `result.confidence` and `result.summary()` say, per choice, how probable the
+    selected option is, its margin over the runner-up, the entropy and since when it has led
+    (`search.confidence`). A choice whose margin is below 0.1, or whose winner changed in the last
+    quarter of the steps, is undecided: `on_undecided="warn"` (default) warns (UndecidedWarning),
+    naming each such switch id, "raise" raises UndecidedError (its `.result` holds the result),
+    "ignore" does neither.
+
+    Returns a SearchResult whose `export()` gives the selected architecture: the strategy's
+    selection (argmax for most), never a dead network (if it leaves no path of non-Zero ops from
+    the input to the output, the connected alternative of lowest regret is taken, with a warning).
     """
     _check_settings(epochs, batch_size, record_every, checkpoint_dir, resume)
+    if on_undecided not in ON_UNDECIDED:
+        raise ValueError(f"on_undecided must be one of {ON_UNDECIDED}, got {on_undecided!r}")
     context, device = setup_distributed(distributed, torch.device(device) if device is not None else None)
     seed_everything(seed)
     strategy = copy.deepcopy(get_strategy(strategy))  # schedules mutate it; the caller's stays as given
@@ -168,6 +181,11 @@ def fit_supernet(
     result = search.result(space)
     if bilevel.penalty is not None:
         result.architecture = bilevel.penalty.within_target(result.architecture)
+    message = undecided_message(result.confidence, strategy.name, search.step) if on_undecided != "ignore" else None
+    if message is not None and on_undecided == "raise":
+        raise UndecidedError(message, result)
+    if message is not None and context.is_main:
+        warnings.warn(message, UndecidedWarning, stacklevel=2)
     return result
 
 

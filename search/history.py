@@ -5,9 +5,12 @@ from typing import Any
 
 from supernet import SupernetExecutor
 
+from .confidence import ConfidenceTrack
+
 
 class AlphaHistory:
-    """Records the architecture distribution as plain lists (JSON-ready, columnar per switch)."""
+    """Records the architecture distribution as plain lists (JSON-ready, columnar per switch),
+    and each choice's confidence statistics (`search.confidence`) at the same steps."""
 
     def __init__(self, supernet: SupernetExecutor) -> None:
         self.options = supernet.option_names()
@@ -15,23 +18,28 @@ class AlphaHistory:
         self.epochs: list[int] = []
         self.probabilities: dict[str, list[list[float]]] = {sid: [] for sid in supernet.alphas}
         self.logits: dict[str, list[list[float]]] = {sid: [] for sid in supernet.alphas}
+        self.confidence = ConfidenceTrack(list(supernet.alphas))
 
     def record(self, step: int, epoch: int, supernet: SupernetExecutor) -> None:
         """Append the supernet's current distribution, as at `step` of `epoch`."""
         self.steps.append(step)
         self.epochs.append(epoch)
-        for sid, probabilities in supernet.probabilities().items():
-            self.probabilities[sid].append(probabilities)
+        probabilities = supernet.probabilities()
+        for sid, p in probabilities.items():
+            self.probabilities[sid].append(p)
             self.logits[sid].append(supernet.alphas[sid].detach().tolist())
+        self.confidence.record(step, probabilities)
 
     def as_dict(self) -> dict[str, Any]:
-        """{"options", "steps", "epochs", "probabilities", "logits"}: plain Python containers."""
+        """{"options", "steps", "epochs", "probabilities", "logits", "confidence"}: plain Python
+        containers; "confidence" maps switch id -> {statistic: one value per step}."""
         return {
             "options": self.options,
             "steps": list(self.steps),
             "epochs": list(self.epochs),
             "probabilities": {k: list(v) for k, v in self.probabilities.items()},
             "logits": {k: list(v) for k, v in self.logits.items()},
+            "confidence": self.confidence.as_dict(),
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -43,3 +51,9 @@ class AlphaHistory:
         self.steps, self.epochs = list(state["steps"]), list(state["epochs"])
         self.probabilities = {k: list(v) for k, v in state["probabilities"].items()}
         self.logits = {k: list(v) for k, v in state["logits"].items()}
+        if "confidence" in state:
+            self.confidence.load(state["confidence"])
+        else:  # a checkpoint written before confidence was recorded: replay the distributions
+            self.confidence = ConfidenceTrack(list(self.probabilities))
+            for i, step in enumerate(self.steps):
+                self.confidence.record(step, {sid: p[i] for sid, p in self.probabilities.items()})

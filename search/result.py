@@ -18,8 +18,10 @@ from supernet.graph import weight_tensors
 from supernet.standalone import write_standalone
 from supernet.node import Node
 
+from .confidence import summary_table
 from .connectivity import is_connected
 from .evaluate import evaluate
+from .switch_labels import short_id
 
 ARCH_PREFIX = "arch."  # the supernet's architecture logits, apart from the weights
 
@@ -28,7 +30,9 @@ ARCH_PREFIX = "arch."  # the supernet's architecture logits, apart from the weig
 class SearchResult:
     """`architecture`: switch id -> chosen option index; `probabilities`: switch id -> option
     probabilities; `history`: the alpha trajectory (see AlphaHistory.as_dict); `metrics`: one dict
-    per epoch; `option_names`: switch id -> option labels; `config`: strategy and run settings."""
+    per epoch; `option_names`: switch id -> option labels; `config`: strategy and run settings;
+    `confidence`: switch id -> how sure the search is of the selected option (`search.confidence`:
+    option, probability, margin, entropy, stable_since, decided), shown by `summary()`."""
 
     architecture: dict[str, int]
     probabilities: dict[str, list[float]]
@@ -37,6 +41,7 @@ class SearchResult:
     option_names: dict[str, list[str]] = field(default_factory=dict)
     option_values: dict[str, list] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    confidence: dict[str, dict[str, Any]] = field(default_factory=dict)
     supernet_state: Optional[dict[str, torch.Tensor]] = field(default=None, repr=False)
     space: Optional[Node] = field(default=None, repr=False, compare=False)
 
@@ -45,7 +50,7 @@ class SearchResult:
         (`torch.equal`); the attached search space is not compared."""
         if not isinstance(other, SearchResult):
             return NotImplemented
-        fields = ("architecture", "probabilities", "history", "metrics", "option_names", "option_values", "config")
+        fields = ("architecture", "probabilities", "history", "metrics", "option_names", "option_values", "config", "confidence")
         if not all(_same(getattr(self, f), getattr(other, f)) for f in fields):
             return False
         mine, theirs = self.supernet_state, other.supernet_state
@@ -68,6 +73,20 @@ class SearchResult:
             return str(choice)
         position = values.index(choice) if values is not None and choice in values else choice
         return names[position] if isinstance(position, int) and 0 <= position < len(names) else str(choice)
+
+    def summary(self) -> str:
+        """A readable table of every choice: the selected option, its probability, its margin over
+        the best other option, the normalised entropy, the step since which it has been the most
+        probable, and UNDECIDED where the search did not settle (`search.confidence`)."""
+        strategy = self.config.get("strategy", {})
+        name = strategy.get("name", "?") if isinstance(strategy, dict) else strategy
+        steps = (self.history.get("steps") or [0])[-1]
+        if not self.confidence:
+            return f"{name} search, {steps} steps: no confidence recorded"
+        undecided = sum(not e["decided"] for e in self.confidence.values())
+        head = (f"{name} search, {self.config.get('epochs', '?')} epochs, {steps} steps: "
+                f"{len(self.confidence) - undecided} of {len(self.confidence)} choices decided")
+        return head + "\n" + summary_table(self.confidence, short_id)
 
     def discretized(self, space: Optional[Node] = None) -> Node:
         """The fixed graph of the chosen architecture (no ChoiceOp)."""
@@ -138,7 +157,7 @@ class SearchResult:
         return {
             "architecture": self.architecture, "chosen_options": self.chosen_options, "probabilities": self.probabilities,
             "history": self.history, "metrics": self.metrics, "option_names": self.option_names,
-            "option_values": self.option_values, "config": self.config,
+            "option_values": self.option_values, "config": self.config, "confidence": self.confidence,
         }
 
     def save(self, path: Union[str, Path]) -> Path:
@@ -169,7 +188,7 @@ class SearchResult:
         return cls(
             architecture=payload["architecture"], probabilities=payload["probabilities"], history=payload["history"],
             metrics=payload["metrics"], option_names=payload["option_names"], option_values=payload.get("option_values", {}),
-            config=payload["config"],
+            config=payload["config"], confidence=payload.get("confidence", {}),
             supernet_state=state, space=space,
         )
 

@@ -1,0 +1,146 @@
+"""How sure a search is of each choice: winning probability, margin, entropy, stability.
+
+Per choice (a switch of a ChoiceOp or a value parameter) and recorded step, from the
+distribution the strategy's mixture reports, normalised to sum to one (FairDARTS's independent
+sigmoids included):
+
+- `probability`: of the most probable option (1/K is uniform over K options);
+- `margin`: that probability minus the runner-up's;
+- `entropy`: the entropy divided by log K (1: uniform, 0: one option has everything);
+- `stable_since`: the first recorded step from which the most probable option never changed.
+
+A choice is **undecided** when its margin is below `MIN_MARGIN` (0.1) or its winner has held for
+less than `MIN_STABLE_FRACTION` (a quarter) of the search's steps: the selection is then close
+to an argmax of noise. On the result, the numbers describe the selected option (after the
+strategy's own rule and any connectivity repair): its probability, its margin over the best
+other option (negative when another option is more probable) and since when it has been the
+most probable (None: it is not).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Optional, Sequence
+
+ON_UNDECIDED = ("warn", "raise", "ignore")
+MIN_MARGIN = 0.1
+MIN_STABLE_FRACTION = 0.25
+STATISTICS = ("winner", "probability", "margin", "entropy", "stable_since")
+
+
+class UndecidedWarning(RuntimeWarning):
+    """Some choices of a search are undecided (see `undecided_message`)."""
+
+
+class UndecidedError(RuntimeError):
+    """`fit_supernet(on_undecided="raise")` found undecided choices; `result` is the SearchResult."""
+
+    def __init__(self, message: str, result: Any) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def normalised(probabilities: Sequence[float]) -> list[float]:
+    """The scores divided by their sum (uniform when they sum to zero)."""
+    total = float(sum(probabilities))
+    if total <= 0 or not math.isfinite(total):
+        return [1.0 / len(probabilities)] * len(probabilities)
+    return [float(p) / total for p in probabilities]
+
+
+def entropy(probabilities: Sequence[float]) -> float:
+    """Entropy over log K: 1 for the uniform distribution, 0 for a one-hot one (and K = 1)."""
+    if len(probabilities) < 2:
+        return 0.0
+    return -sum(p * math.log(p) for p in probabilities if p > 0) / math.log(len(probabilities))
+
+
+def step_statistics(probabilities: Sequence[float]) -> dict[str, Any]:
+    """{winner (position of the most probable option), probability, margin, entropy} of one distribution."""
+    p = normalised(probabilities)
+    order = sorted(range(len(p)), key=lambda i: -p[i])
+    runner_up = p[order[1]] if len(p) > 1 else 0.0
+    return {"winner": order[0], "probability": p[order[0]], "margin": p[order[0]] - runner_up, "entropy": entropy(p)}
+
+
+class ConfidenceTrack:
+    """The statistics of every choice at every recorded step, as plain columnar lists."""
+
+    def __init__(self, switch_ids: Sequence[str]) -> None:
+        self.series: dict[str, dict[str, list]] = {sid: {k: [] for k in STATISTICS} for sid in switch_ids}
+
+    def record(self, step: int, probabilities: Mapping[str, Sequence[float]]) -> None:
+        for sid, p in probabilities.items():
+            series, now = self.series[sid], step_statistics(p)
+            for key, value in now.items():
+                series[key].append(value)
+            unchanged = series["winner"][-2:-1] == [now["winner"]]
+            series["stable_since"].append(series["stable_since"][-1] if unchanged else step)
+
+    def as_dict(self) -> dict[str, dict[str, list]]:
+        return {sid: {k: list(v) for k, v in series.items()} for sid, series in self.series.items()}
+
+    def load(self, saved: Mapping[str, Mapping[str, Sequence]]) -> None:
+        self.series = {sid: {k: list(v) for k, v in series.items()} for sid, series in saved.items()}
+
+
+def result_confidence(architecture: Mapping[str, Any], probabilities: Mapping[str, Sequence[float]],
+                      option_values: Mapping[str, Sequence], option_names: Mapping[str, Sequence[str]],
+                      history: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Switch id -> {option, probability, margin, entropy, stable_since, decided} of the selection."""
+    steps = history.get("steps") or [0]
+    tracked = history.get("confidence", {})
+    confidence = {}
+    for sid, scores in probabilities.items():
+        values = list(option_values.get(sid, range(len(scores))))
+        chosen = architecture.get(sid)
+        position = values.index(chosen) if chosen in values else max(range(len(scores)), key=lambda i: scores[i])
+        p = normalised(scores)
+        best_other = max((p[i] for i in range(len(p)) if i != position), default=0.0)
+        winners = tracked.get(sid, {}).get("winner", [])
+        stable_since: Optional[int] = None
+        if winners and winners[-1] == position:
+            stable_since = tracked[sid]["stable_since"][-1]
+        names = option_names.get(sid)
+        entry = {
+            "option": names[position] if names is not None and position < len(names) else str(chosen),
+            "probability": p[position], "margin": p[position] - best_other, "entropy": entropy(p),
+            "stable_since": stable_since,
+        }
+        entry["decided"] = is_decided(entry, steps[0], steps[-1])
+        confidence[sid] = entry
+    return confidence
+
+
+def is_decided(entry: Mapping[str, Any], first_step: int, last_step: int) -> bool:
+    """Margin of at least MIN_MARGIN, and the winner held for at least MIN_STABLE_FRACTION of the steps."""
+    if entry["margin"] < MIN_MARGIN or entry["stable_since"] is None:
+        return False
+    return last_step - entry["stable_since"] >= MIN_STABLE_FRACTION * (last_step - first_step)
+
+
+def undecided_message(confidence: Mapping[str, Mapping[str, Any]], strategy: str, steps: int) -> Optional[str]:
+    """The warning for the undecided choices (None when every choice is decided)."""
+    undecided = [sid for sid, entry in confidence.items() if not entry["decided"]]
+    if not undecided:
+        return None
+    shown = "; ".join(
+        f"{sid}: {confidence[sid]['option']} at p={confidence[sid]['probability']:.3f}, margin {confidence[sid]['margin']:.3f}, "
+        + (f"winner since step {confidence[sid]['stable_since']}" if confidence[sid]["stable_since"] is not None else "not the most probable option")
+        for sid in undecided
+    )
+    return (f"{len(undecided)} of {len(confidence)} choices are undecided after {steps} steps of {strategy} (margin below "
+            f"{MIN_MARGIN} or a winner that changed in the last {MIN_STABLE_FRACTION:.0%} of the steps): {shown}. "
+            "The selection there is close to an argmax of noise; more epochs, a larger architecture learning rate "
+            "(optim={'arch_lr': ...}), or a sampling strategy (gdas, snas) would help; see result.summary()")
+
+
+def summary_table(confidence: Mapping[str, Mapping[str, Any]], label: Any = str) -> str:
+    """A plain-text table: one row per choice (label(switch id)), its selection and confidence."""
+    header = ("choice", "selected", "p", "margin", "entropy", "stable since", "")
+    rows = [header] + [
+        (label(sid), str(e["option"]), f"{e['probability']:.3f}", f"{e['margin']:+.3f}", f"{e['entropy']:.3f}",
+         "-" if e["stable_since"] is None else str(e["stable_since"]), "" if e["decided"] else "UNDECIDED")
+        for sid, e in confidence.items()
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
