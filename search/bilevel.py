@@ -1,7 +1,9 @@
 """The bilevel optimizer: architecture steps on validation batches, weight steps on training batches.
 
 Defaults follow the DARTS paper: weights SGD(lr 0.025, momentum 0.9, wd 3e-4) with a cosine
-schedule and gradient clipping at 5; alphas Adam(lr 3e-4, betas (0.5, 0.999), wd 1e-3).
+schedule and gradient clipping at 5; alphas Adam(betas (0.5, 0.999), wd 1e-3) at the strategy's
+default learning rate for the search's number of steps (`Strategy.default_arch_lr`: DARTS's 3e-4
+for the softmax strategies, scaled with the step count for the sampling ones) unless `arch_lr` is given.
 """
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ import torch
 from supernet import SupernetExecutor
 
 
+DEFAULT_ARCH_LR = 3e-4  # DARTS's, for 50 epochs of CIFAR-10 (about 20,000 steps)
+
+
 @dataclass
 class BilevelConfig:
     """Optimizer settings of a search (every field overridable)."""
@@ -23,7 +28,7 @@ class BilevelConfig:
     weight_momentum: float = 0.9
     weight_decay: float = 3e-4
     grad_clip: float = 5.0
-    arch_lr: float = 3e-4
+    arch_lr: Optional[float] = None  # None: the strategy's default for the search's step count
     arch_betas: tuple[float, float] = (0.5, 0.999)
     arch_weight_decay: float = 1e-3
 
@@ -65,7 +70,8 @@ class BilevelOptimizer:
         self.penalty = penalty
         self.weight_optimizer = torch.optim.SGD(self.weights, lr=config.weight_lr, momentum=config.weight_momentum, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.weight_optimizer, max(1, total_epochs), eta_min=config.weight_lr_min)
-        self.arch_optimizer = torch.optim.Adam(self.alphas, lr=config.arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay)
+        arch_lr = config.arch_lr if config.arch_lr is not None else DEFAULT_ARCH_LR
+        self.arch_optimizer = torch.optim.Adam(self.alphas, lr=arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay)
 
     def weight_step(self, x: torch.Tensor, y: torch.Tensor, passes: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step on the weights only; returns (loss, logits) detached. With `passes` > 1

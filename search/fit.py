@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 import warnings
 from pathlib import Path
@@ -140,6 +141,9 @@ def fit_supernet(
                          "(train it as a fixed network, e.g. with BasicExecutor and search.retrain.train_classifier)")
     targets = context.agree(lambda: check_first_batches(supernet, train_loader, val_loader, loss, val_argument))
     config = BilevelConfig.from_any(optim)
+    if config.arch_lr is None:  # the strategy's default for this search's number of steps
+        strategy.plan(epochs, len(train_loader))
+        config = dataclasses.replace(config, arch_lr=strategy.default_arch_lr(strategy.architecture_steps(epochs)))
     checkpoints = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
     guard = StepGuard(max_bad_steps, context, lambda: _newest(checkpoints)) if max_bad_steps is not None else None
     loss_fn = ScalarLoss(loss if loss is not None else torch.nn.functional.cross_entropy)

@@ -18,6 +18,8 @@ def test_demo_writes_architecture_plots_and_accuracy(tmp_path):
     spec = json.loads((tmp_path / "architecture.json").read_text())
     assert len(spec["architecture"]) == 6 and not any(n["type"] == "ChoiceOp" for n in spec["nodes"])
     assert 0.0 <= summary["retrained_test_accuracy"] <= 1.0
+    assert 0.0 <= summary["random_architecture_test_accuracy"] <= 1.0  # the baseline printed beside it
+    assert set(summary["confidence"]) == set(spec["architecture"]) and len(summary["random_architecture"]) == 6
     assert json.loads((tmp_path / "summary.json").read_text())["chosen_options"] == summary["chosen_options"]
 
 

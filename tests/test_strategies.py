@@ -182,11 +182,23 @@ def test_gdas_runs_exactly_one_option_per_choice_op_and_every_logit_learns():
     w, run = supernet.mixture.weights(alpha, training=True)
     assert len(run) == 1 and torch.equal(w.detach(), nn.functional.one_hot(torch.tensor(run[0]), len(OPTIONS)).float())
     (3.0 * w[run[0]]).backward()  # straight-through: the sampled gate carries the gradient of the soft sample
-    assert (alpha.grad != 0).all()
+    none = OPTIONS.index("none")
+    assert (alpha.grad[[i for i in range(len(OPTIONS)) if i != none]] != 0).all() and alpha.grad[none] == 0
     supernet.eval()
     calls.clear()
     supernet(x)
     assert dict(calls) == {c.id: 1 for c in supernet.choices}
+
+
+def test_gdas_never_samples_nor_selects_a_zero_option():
+    supernet = SupernetExecutor(tiny_space(), mixture=GDAS().mixture(), seed=0)
+    none = OPTIONS.index("none")
+    supernet.set_alphas({sid: torch.tensor([0.0, 0.0, 0.0, 0.0, 5.0]) for sid in supernet.alphas})  # none far ahead
+    alpha = supernet.arch_parameters()[0]
+    torch.manual_seed(0)
+    assert all(supernet.mixture.weights(alpha, training=True)[1] != [none] for _ in range(200))
+    assert all(p[none] == 0.0 for p in supernet.probabilities().values())
+    assert none not in supernet.architecture().values()
 
 
 def test_gdas_temperature_anneals_linearly_from_10_to_0_1():

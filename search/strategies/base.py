@@ -7,8 +7,8 @@ import torch
 
 from supernet import Mixture, SoftmaxMixture, SupernetExecutor
 
-from ..bilevel import Batch, BilevelOptimizer
-from .schedules import linear
+from ..bilevel import DEFAULT_ARCH_LR, Batch, BilevelOptimizer
+from .schedules import linear, sharpening
 
 
 class Strategy:
@@ -18,6 +18,8 @@ class Strategy:
       whose mixture holds state return a new one per call, and their other hooks reach it as
       `supernet.mixture`;
     - `regularizer(supernet)`: a term added to the architecture loss (None: nothing);
+    - `plan(epochs, steps_per_epoch)`: called once before the search, with its length;
+    - `default_arch_lr(steps)`: the architecture learning rate unless `optim` gives one;
     - `on_epoch_start(epoch, epochs, supernet)`: schedules (temperature annealing...);
     - `searches_architecture(epoch)`: False during the `warmup_epochs` (weights only);
     - `architecture_step(bilevel, train_batch, val_batch)`: the alpha update;
@@ -32,18 +34,25 @@ class Strategy:
     name = "darts"
     learns_architecture = True
 
-    def __init__(self, warmup_epochs: int = 0, temperature: Union[float, tuple[float, float]] = 1.0) -> None:
+    def __init__(self, warmup_epochs: int = 0, temperature: Union[float, tuple[float, float], str] = 1.0) -> None:
         """`warmup_epochs`: epochs of weight training before the first architecture step.
-        `temperature`: of the softmax, or (start, end) to anneal it linearly over the epochs."""
+        `temperature`: of the softmax; a (start, end) pair anneals it linearly over the epochs;
+        "sharpen" keeps 1, then lowers it over the last 30% of the epochs to steps / 20,000
+        (`schedules.sharpening`). Not the default: measured, it makes short searches lock in
+        early leaders (see the README's Strategies section)."""
         if warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
+        if isinstance(temperature, str) and temperature != "sharpen":
+            raise ValueError(f"temperature must be a number, a (start, end) pair or 'sharpen', got {temperature!r}")
         if isinstance(temperature, (tuple, list)):
             if len(temperature) != 2:
                 raise ValueError(f"temperature must be a number or a (start, end) pair, got {temperature!r}")
             temperature = (float(temperature[0]), float(temperature[1]))
         self.warmup_epochs = warmup_epochs
         self.initial_temperature = temperature
-        self.temperature = temperature[0] if isinstance(temperature, tuple) else temperature  # the current one
+        # the current one
+        self.temperature = temperature[0] if isinstance(temperature, tuple) else 1.0 if temperature == "sharpen" else temperature
+        self.steps_per_epoch = 0  # set by plan()
         self._mixture: Optional[Mixture] = None
 
     def mixture(self) -> Mixture:
@@ -54,9 +63,25 @@ class Strategy:
     def regularizer(self, supernet: SupernetExecutor) -> Optional[torch.Tensor]:
         return None
 
+    def plan(self, epochs: int, steps_per_epoch: int) -> None:
+        """The search's length, known before its first epoch (schedules set from the step count)."""
+        self.steps_per_epoch = steps_per_epoch
+
+    def architecture_steps(self, epochs: int) -> int:
+        """How many architecture steps a search of `epochs` epochs makes (warm-up excluded)."""
+        return max(0, epochs - self.warmup_epochs) * self.steps_per_epoch
+
+    def default_arch_lr(self, steps: int) -> float:
+        """The architecture learning rate when the search's `optim` sets none, for `steps`
+        architecture steps: DARTS's 3e-4 (the softmax strategies sharpen by temperature instead)."""
+        return DEFAULT_ARCH_LR
+
     def on_epoch_start(self, epoch: int, epochs: int, supernet: SupernetExecutor) -> None:
         if isinstance(self.initial_temperature, tuple):
             self.temperature = linear(*self.initial_temperature, epoch, epochs)
+            supernet.mixture.temperature = self.temperature
+        elif self.initial_temperature == "sharpen" and isinstance(supernet.mixture, SoftmaxMixture):
+            self.temperature = sharpening(epoch, epochs, self.architecture_steps(epochs))
             supernet.mixture.temperature = self.temperature
 
     def searches_architecture(self, epoch: int) -> bool:

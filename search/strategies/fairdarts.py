@@ -3,7 +3,7 @@
 Every option runs, weighted by sigmoid(alpha_i): the options do not compete through a softmax, so
 the weights need not sum to one. The architecture loss adds the zero-one loss
 `-w01 * mean((sigmoid(alpha) - 0.5) ** 2)` over every logit (w01 = 10), which pushes each weight
-towards 0 or 1. Selection keeps, per switch, the strongest non-Zero option if its weight reaches
+towards 0 or 1. Selection keeps, per switch, the strongest non-Zero option (largest logit) if its weight reaches
 `threshold` (0.85); otherwise the switch takes its Zero option (the edge is dropped) when it has
 one, else the strongest option anyway. A node of a cell (the edges one `Add` sums; an edge feeding
 no `Add` is a node of its own) whose every edge would be dropped keeps its strongest edge with its
@@ -22,6 +22,7 @@ from supernet.choice import switch_values
 from ..connectivity import data_independent
 from .base import Strategy
 from .cell_nodes import cell_nodes
+from .schedules import step_scaled_lr
 
 
 class SigmoidMixture(Mixture):
@@ -61,6 +62,11 @@ class FairDARTS(Strategy):
         gates = torch.cat([torch.sigmoid(a) for a in supernet.alphas.values()])
         return -self.zero_one_weight * torch.mean((gates - 0.5) ** 2)
 
+    def default_arch_lr(self, steps: int) -> float:
+        """Scaled with the step count (`step_scaled_lr`): at DARTS's 3e-4 a short search leaves every
+        sigmoid near 0.5, below the threshold, and the selection is that of the node fallback alone."""
+        return step_scaled_lr(steps)
+
     def select(self, supernet: SupernetExecutor) -> dict[str, int]:
         zeros = zero_positions(supernet)
         chosen, strongest, dropped = {}, {}, set()
@@ -69,8 +75,9 @@ class FairDARTS(Strategy):
             slots = switch_values(supernet.switches[sid]) if sid in supernet.switches else supernet.option_values()[sid]
             zero = zeros.get(sid, set())
             candidates = [j for j in range(len(slots)) if j not in zero] or list(range(len(slots)))
-            best = max(candidates, key=lambda j: float(gates[j]))
-            strongest[sid] = (slots[best], float(gates[best]))
+            # by logit, not gate: gates the zero-one loss drove to 1 are equal in float32
+            best = max(candidates, key=lambda j: float(alpha[j]))
+            strongest[sid] = (slots[best], float(alpha[best]))
             chosen[sid] = slots[best]
             if float(gates[best]) < self.threshold and zero:
                 chosen[sid] = slots[min(zero)]
