@@ -178,7 +178,11 @@ class BilevelSearch:
         current probabilities replaces it, with a warning naming the switches changed."""
         selected = self.strategy.select(self.supernet)
         probabilities = self.supernet.probabilities()
-        architecture, changed = connected_architecture(self.supernet.output_node, selected, probabilities)
+        try:
+            architecture, changed = connected_architecture(self.supernet.output_node, selected, probabilities)
+        except ValueError as error:  # the space itself has no connected architecture
+            warnings.warn(f"{error}: the selection is kept", RuntimeWarning, stacklevel=2)
+            return selected
         if changed and self.context.is_main:
             names = self.supernet.option_names()
             slots = self.supernet.option_values()

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from supernet import discretize
 from supernet.cost import architecture_cost
 
+from .connectivity import is_connected
 from .evaluate import PathEvaluator
 from .loaders import Data
 from .result import SearchResult
@@ -68,6 +69,8 @@ class ConstrainedSpace:
         return float(architecture_cost(fixed, kind))
 
     def admits(self, architecture: Mapping[str, Any]) -> bool:
+        if not is_connected(self.space, architecture):  # a dead network (no path from the input) is never a candidate
+            return False
         costs = self.costs(architecture)
         return all(costs[kind] <= bound for kind, bound in self.bounds.items())
 

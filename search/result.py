@@ -5,6 +5,7 @@ import dataclasses
 import json
 import math
 import pickle
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
@@ -111,12 +112,13 @@ class SearchResult:
         """A standalone nn.Module (`ExportedModule`: generated torch code, layers by id) of the
         argmax architecture, without alphas, fresh or carrying the supernet's trained weights
         (matched by node id). An architecture whose output has no path from the input (every
-        path through `Zero`) is refused."""
+        path through `Zero`; `fit_supernet` never selects one) is exported with a warning."""
         space = space if space is not None else self.space
-        if space is not None and not is_connected(space, self.architecture):
-            raise ValueError("this architecture leaves the network without a path from its input to its output (every "
-                             f"path runs through a Zero op): {self.chosen_options}; choose another (with_architecture)")
-        fixed = self.discretized(space)
+        fixed = self.discretized(space)  # checks the architecture first
+        if not is_connected(space, self.architecture):
+            warnings.warn("this architecture leaves the network without a path from its input to its output (every "
+                          f"path runs through a Zero op): {self.chosen_options}; its output ignores the input",
+                          RuntimeWarning, stacklevel=2)
         if inherit_weights and self.supernet_state is None:
             raise ValueError("this result holds no supernet weights to inherit")
         return export_module(fixed, seed=seed, state=self.supernet_state if inherit_weights else None)

@@ -16,6 +16,7 @@ from plain_nb201 import PlainNB201Supernet, load_supernet_state  # noqa: E402
 
 from ops import AvgPooling, Conv2d, Relu  # noqa: E402
 from search import BilevelConfig, BilevelOptimizer  # noqa: E402
+from search.strategies.gdas import GumbelMixture  # noqa: E402
 from search.spaces import darts_space, nb201_space  # noqa: E402
 from search.strategies import DARTSMinus, GDAS, PCDARTS, Proxyless  # noqa: E402
 from supernet import BasicExecutor, SupernetExecutor, Tensor, discretize  # noqa: E402
@@ -164,7 +165,7 @@ def test_zero_weights_skip_their_options_when_no_gradient_needs_them(monkeypatch
 
 def test_gdas_runs_one_option_per_choice_like_the_fixed_architecture(monkeypatch):
     net = nb201()
-    model = supernet(net, mixture=GDAS().mixture())
+    model = supernet(net, mixture=GumbelMixture(10.0, hard=True))  # GDAS's sampling, Zero allowed (GDAS() excludes it)
     ops = [3, 1, 2, 4, 3, 0]  # conv3x3, skip, conv1x1, pool, conv3x3, none
     model.set_alphas({sid: [30.0 if i == op else 0.0 for i in range(5)] for sid, op in zip(model.alphas, ops)})
     fixed = BasicExecutor(discretize(net, model.architecture()), seed=0)

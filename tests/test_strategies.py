@@ -182,8 +182,7 @@ def test_gdas_runs_exactly_one_option_per_choice_op_and_every_logit_learns():
     w, run = supernet.mixture.weights(alpha, training=True)
     assert len(run) == 1 and torch.equal(w.detach(), nn.functional.one_hot(torch.tensor(run[0]), len(OPTIONS)).float())
     (3.0 * w[run[0]]).backward()  # straight-through: the sampled gate carries the gradient of the soft sample
-    none = OPTIONS.index("none")
-    assert (alpha.grad[[i for i in range(len(OPTIONS)) if i != none]] != 0).all() and alpha.grad[none] == 0
+    assert (alpha.grad != 0).all()
     supernet.eval()
     calls.clear()
     supernet(x)

@@ -8,10 +8,11 @@ tau anneals linearly per epoch from `tau_max` = 10 to `tau_min` = 0.1. In eval m
 option runs alone. `probabilities` is softmax(alpha), the distribution the hard samples follow.
 
 Two departures from the paper, for short searches (measured on the oracle benchmark):
-- options that are data-independent ops (`Zero`) are never sampled (probability 0): under hard
-  sampling a Zero option's gate gets no gradient of its own (its output is zeros), so it can only
-  gain when the options that do run are penalised, and on a short budget it took over edges whose
-  downstream was still noisy (exporting `none` on the one edge into a node);
+- options that are data-independent ops (`Zero`) are never sampled nor selected (probability 0 in
+  `probabilities`; their logits still get the soft sample's gradient): under hard sampling a Zero
+  option's gate gets no gradient of its own (its output is zeros), so it can only gain when the
+  options that do run are penalised, and on a short budget it took over edges whose downstream was
+  still noisy (exporting `none` on the one edge into a node);
 - the default architecture learning rate is scaled with the step count (`step_scaled_lr`): the
   paper's 3e-4 is for 250 epochs, and one sampled path per step learns slowly.
 """
@@ -64,17 +65,21 @@ class GumbelMixture(Mixture):
         mask = self._masks.by_alpha.get(id(alpha))
         return alpha if mask is None else alpha + mask.to(alpha)
 
+    def _pick(self, alpha: torch.Tensor, scores: torch.Tensor) -> int:
+        """argmax of `scores` over the options that may be sampled (the mask of `alpha`)."""
+        mask = self._masks.by_alpha.get(id(alpha))
+        return int(torch.argmax(scores.detach() if mask is None else scores.detach() + mask.to(scores)))
+
     def weights(self, alpha: torch.Tensor, training: bool) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
-        alpha = self._masked(alpha)
         if not training:
             if not self.hard:
                 return torch.softmax(alpha, dim=-1), None
-            index = int(torch.argmax(alpha))
+            index = self._pick(alpha, alpha)
             return torch.nn.functional.one_hot(torch.tensor(index), len(alpha)).to(alpha), [index]
         y = gumbel_softmax_sample(alpha, self.temperature)
         if not self.hard:
             return y, None
-        index = int(torch.argmax(y))
+        index = self._pick(alpha, y)  # the excluded options are never the sampled path
         one_hot = torch.zeros_like(y)
         one_hot[index] = 1.0
         return one_hot + (y - y.detach()), [index]
