@@ -70,7 +70,6 @@ class Zero(Op):
     """All zeros of the input's shape (spatial axes reduced by `stride`, as DARTS's `none`)."""
 
     traits = OpTraits(pure=True, zero=True, layout_agnostic=True)
-    data_independent = True
 
     def __init__(self, stride: Any = 1) -> None:
         super().__init__(stride=stride)

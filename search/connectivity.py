@@ -1,7 +1,7 @@
 """Dead networks: an architecture whose output has no path of information from any input.
 
 A path runs backwards from the output through data operands (never weights), through the option
-each ChoiceOp's switch selects, and stops at ops that declare `data_independent` (`Zero`). An
+each ChoiceOp's switch selects, and stops at ops whose traits declare them data-independent (`Zero`). An
 architecture is connected when such a path reaches an input Tensor. `connected_architecture`
 repairs a disconnected one: among the switches that selected a data-independent option, it
 re-selects the set of lowest total regret (sum over changed switches of log p(selected) - log
@@ -115,7 +115,7 @@ def _replacements(output: Node, architecture: Mapping[str, Any], probabilities: 
 
 def data_independent(node: Node) -> bool:
     """Whether `node` is an op whose output carries nothing of its inputs (`Zero`)."""
-    return isinstance(node, Op) and node.data_independent
+    return isinstance(node, Op) and node.traits.carries_no_data
 
 
 def _dead_option(choice: ChoiceOp, index: int) -> bool:

@@ -136,10 +136,6 @@ class Op(Node):
     #: x <- (1 - momentum) * x + momentum * batch value with its `momentum` attribute (BatchNorm's
     #: mean and variance); re-estimated for a sub-architecture by `search.recalibration`
     running_statistics: ClassVar[tuple[str, ...]] = ()
-    # the output carries nothing of the data operands' values (Zero): no path of information
-    # runs through the op, so an architecture whose every path does is a dead network
-    data_independent: ClassVar[bool] = False
-
     #: what the execution plan may assume about this op (see `supernet.traits`); nothing by default
     traits: ClassVar[OpTraits] = OpTraits()
 

@@ -28,7 +28,10 @@ class OpTraits:
         of this axis of its input as its next positional argument, and no bias. None: not affine.
     layout_agnostic: accepts a 4-D input in any memory format and keeps it (channels-last runs
         through it); `Op.accepts_channels_last` may refuse it for some configurations.
-    zero: the output is all zeros (its mixture term vanishes; it never needs to run).
+    zero: the output is all zeros (its mixture term vanishes; it never needs to run). Implies
+        `data_independent`.
+    data_independent: the output carries nothing of the operands' values (a constant): no path of
+        information runs through the op, so an architecture whose every path does is a dead network.
     sum: the output is the plain sum of the operands (mixtures feeding it fold into it).
     """
 
@@ -38,7 +41,13 @@ class OpTraits:
     affine_axis: Optional[int] = None
     layout_agnostic: bool = False
     zero: bool = False
+    data_independent: bool = False
     sum: bool = False
+
+    @property
+    def carries_no_data(self) -> bool:
+        """Whether the output is independent of the operands' values (declared, or implied by `zero`)."""
+        return self.zero or self.data_independent
 
     @property
     def draws_nothing(self) -> bool:

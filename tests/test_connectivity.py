@@ -107,3 +107,33 @@ def test_export_warns_about_a_dead_architecture():
     with pytest.warns(RuntimeWarning, match="without a path from its input"):
         result.with_architecture(genotype(ids)).export()
     assert NB201_OPS[NONE] == "none"
+
+
+def test_a_user_op_declaring_data_independence_cuts_the_path_and_an_undeclared_one_does_not():
+    import functools
+    import torch.nn.functional as F
+    from ops import AdaptiveAvgPooling, Flatten, conv1d, linear
+    from supernet import ChoiceOp, Op, OpTraits, Tensor, scope, search_space
+
+    class Constant(Op):  # ones of the input's shape: nothing of the data passes
+        traits = OpTraits(data_independent=True)
+
+        def _forward_implementation(self, x):
+            return torch.ones_like(x)
+
+    class Noise(Op):  # declares nothing: treated as carrying data
+        def _forward_implementation(self, x):
+            return x + torch.randn_like(x)
+
+    @scope
+    def edge(x):
+        return ChoiceOp(Constant(), Noise(), functools.partial(conv1d, out_channels=2, kernel_size=1), names=["const", "noise", "conv"])(x)
+
+    @search_space
+    def space(x):
+        return linear(Flatten()(AdaptiveAvgPooling(1)(edge(x))), 2)
+
+    net = space(Tensor("x", (1, 2, 8), ("N", "C", "L")))
+    (switch,) = [p for p in net.parametrization() if p.endswith(".choice")]
+    assert not is_connected(net, {switch: 0})
+    assert is_connected(net, {switch: 1}) and is_connected(net, {switch: 2})
