@@ -12,6 +12,8 @@ from supernet.cost import CostKind, architecture_cost, expected_cost
 from supernet.latency import LatencyTable
 from supernet.parametrization import current_values, set_parametrization
 
+from .connectivity import is_connected
+
 
 class CostPenalty:
     """`weight * E[cost] / reference` (reference: the expected cost under the initial, uniform
@@ -63,7 +65,8 @@ class CostPenalty:
         """`architecture` if its cost is within the target (or there is none); otherwise it with
         choices changed, greedily, until it is: each change is the one that buys the most cost
         per unit of log-probability lost under the search's distribution, except that a change
-        reaching the target at a smaller loss is preferred. Warns when even that cannot reach it."""
+        reaching the target at a smaller loss is preferred; a change that leaves no path from the input
+        to the output is never taken. Warns when even that cannot reach it."""
         chosen = dict(architecture)
         if self.target is None:
             return chosen
@@ -79,6 +82,8 @@ class CostPenalty:
                     if value == chosen[sid]:
                         continue
                     changed = {**chosen, sid: value}
+                    if not is_connected(self.supernet.output_node, changed):
+                        continue  # cheaper, but a dead network: never an answer to a budget
                     changed_cost = self.architecture_cost(changed)
                     if changed_cost < cost:
                         candidates.append((max(here - _log(probabilities[sid][j]), 0.0), changed_cost, changed))

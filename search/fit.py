@@ -19,7 +19,7 @@ from supernet.node import Node
 from .bilevel import BilevelConfig, BilevelOptimizer
 from .bilevel_search import BilevelSearch, Callback
 from .checkpoint import Checkpointer
-from .confidence import ON_UNDECIDED, UndecidedError, UndecidedWarning, undecided_message
+from .confidence import ON_UNDECIDED, result_confidence, UndecidedError, UndecidedWarning, undecided_message
 from .cost_penalty import CostPenalty
 from .distributed import DistributedContext, average_gradients_before_step, setup_distributed, wrap_weights
 from .guard import StepGuard
@@ -184,7 +184,10 @@ def fit_supernet(
     search.run(epochs, progress)
     result = search.result(space)
     if bilevel.penalty is not None:
-        result.architecture = bilevel.penalty.within_target(result.architecture)
+        within = bilevel.penalty.within_target(result.architecture)
+        if within != result.architecture:  # the confidence must describe what is handed out
+            result.architecture = within
+            result.confidence = result_confidence(within, result.probabilities, result.option_values, result.option_names, result.history)
     message = undecided_message(result.confidence, strategy.name, search.step) if on_undecided != "ignore" else None
     if message is not None and on_undecided == "raise":
         raise UndecidedError(message, result)

@@ -137,3 +137,16 @@ def test_a_user_op_declaring_data_independence_cuts_the_path_and_an_undeclared_o
     (switch,) = [p for p in net.parametrization() if p.endswith(".choice")]
     assert not is_connected(net, {switch: 0})
     assert is_connected(net, {switch: 1}) and is_connected(net, {switch: 2})
+
+
+def test_a_budget_never_buys_a_dead_network_and_the_confidence_describes_the_adjusted_pick():
+    space, ids = space_and_ids()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 1, 40, generator=g), torch.randint(0, 10, (64,), generator=g)
+    # an unreachable FLOPs target: the cheapest architectures (all `none`) are dead, so the budget stops short
+    with pytest.warns(RuntimeWarning, match="costs at most the cost_target"):
+        result = fit_supernet(space, (x, y), epochs=1, batch_size=16, progress=False, cost="flops", cost_target=1.0,
+                              on_undecided="ignore")
+    assert is_connected(space, result.architecture)
+    assert {sid: c["option"] for sid, c in result.confidence.items() if sid in result.architecture} == \
+        {sid: result.option_names[sid][i] for sid, i in result.architecture.items()}
