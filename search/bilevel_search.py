@@ -157,7 +157,10 @@ class BilevelSearch:
         """The SearchResult of the search so far: the strategy's selection, the distribution, the
         history and metrics, the settings and the supernet's weights."""
         supernet = self.supernet
-        architecture, probabilities, history = self.selection(), supernet.probabilities(), self.history.as_dict()
+        probabilities, history = supernet.probabilities(), self.history.as_dict()
+        # a weights-only strategy (SPOS, FairNAS) selects nothing: an empty architecture, so that no
+        # first-option default can pass for a search result (evolve / with_architecture choose one)
+        architecture = self.selection() if self.strategy.learns_architecture else {}
         names, values = supernet.option_names(), supernet.option_values()
         return SearchResult(
             architecture=architecture,
@@ -167,7 +170,7 @@ class BilevelSearch:
             option_names=names,
             option_values=values,
             config={key: self.settings[key] for key in RESULT_SETTINGS if key in self.settings},
-            confidence=result_confidence(architecture, probabilities, values, names, history),
+            confidence=result_confidence(architecture, probabilities, values, names, history) if architecture else {},
             supernet_state={k: v.detach().cpu().clone() for k, v in supernet.state_dict().items()},
             space=space,
         )

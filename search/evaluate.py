@@ -76,6 +76,11 @@ class PathEvaluator:
         for key, value in chosen.items():
             if value not in self.values[key]:
                 raise ValueError(f"architecture picks {value!r} for {key}, which allows {self.values[key]}")
+        missing = sorted(k for k in self.values if k not in chosen)
+        if missing:  # never a silent first option
+            raise ValueError(f"the architecture chooses nothing for {missing[:3]}{' ...' if len(missing) > 3 else ''} ({len(missing)} "
+                             "switches or parameters); a weights-only search (spos, fairnas) selects no architecture: "
+                             "name every choice, or take one from search.evolve")
         return chosen
 
     def set_architecture(self, architecture: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:

@@ -96,7 +96,8 @@ class SearchResult:
             raise ValueError("this result has no search space attached: pass space=, or SearchResult.load(path, space=...)")
         if not self.architecture:
             raise ValueError("this result's architecture is empty: it chooses no option, so there is no architecture to "
-                             "export (a search records one choice per switch; or build one with with_architecture)")
+                             "export (a search records one choice per switch, but a weights-only strategy such as spos or fairnas "
+                             "selects none: take one from search.evolve, or build one with with_architecture)")
         fixed = discretize(space, self.architecture)  # first: it names unknown switches and options
         missing = sorted(_switches(space) - set(self.architecture))
         if missing:

@@ -264,3 +264,21 @@ def test_fairnas_search_resumes_bit_identically(tmp_path):
     with pytest.raises(Crash):
         run(checkpoint_dir=tmp_path, callbacks=[crash])
     assert run(checkpoint_dir=tmp_path, resume=True) == uninterrupted
+
+
+def test_a_weights_only_result_selects_no_architecture_and_says_so(spos_result):
+    assert spos_result.architecture == {} and spos_result.confidence == {} and spos_result.chosen_options == {}
+    with pytest.raises(ValueError, match="spos or fairnas selects none.*search.evolve"):
+        spos_result.export()
+    with pytest.raises(ValueError, match="chooses nothing for .*weights-only search"):
+        spos_result.evaluate(data(40), train=data(), batch_size=16)
+    chosen = PathEvaluator(spos_result).values
+    full = {sid: values[-1] for sid, values in chosen.items()}
+    assert spos_result.evaluate(data(40), full, train=data(), batch_size=16)["architecture"] == full
+
+
+def test_a_weights_only_search_raises_no_undecided_warning():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit_supernet(mixed_space(), data(), strategy="spos", epochs=1, batch_size=16, progress=False)

@@ -6,7 +6,8 @@ reparameterisation) gradient, so alpha learns through the random draw; in eval m
 the Dirichlet mean beta / sum(beta), deterministic. The architecture loss adds a regulariser on the
 concentration: `reg_scale * sum_s KL(Dir(beta_s) || Dir(1))` ("kl", the reference code's default,
 scale 1e-3) or `reg_scale * sum_s ||beta_s||^2` ("l2"). DrNAS's progressive partial-channel and
-pruning schedule is not part of this strategy (see `pcdarts` for partial channels).
+pruning schedule is not part of this strategy (see `pcdarts` for partial channels). The default
+architecture learning rate follows the step count (`step_scaled_lr`), as GDAS's does.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from torch.distributions import Dirichlet, kl_divergence
 from supernet import Mixture, SupernetExecutor
 
 from .base import Strategy
+from .schedules import step_scaled_lr
 
 
 def concentration(alpha: torch.Tensor) -> torch.Tensor:
@@ -53,6 +55,10 @@ class DrNAS(Strategy):
 
     def mixture(self) -> Mixture:
         return DirichletMixture()
+
+    def default_arch_lr(self, steps: int) -> float:
+        # a random mixture learns its logits from noisy samples, as GDAS does: the same step rule
+        return step_scaled_lr(steps)
 
     def regularizer(self, supernet: SupernetExecutor) -> Optional[torch.Tensor]:
         terms = []

@@ -4,7 +4,7 @@ uniformly sampled path per step, then search architectures with those weights (`
 Each weight step samples every switch and value choice (kernel size, width...) uniformly and runs
 that path alone (`UniformPathMixture`), costing one path's time and memory as GDAS's weight steps
 do. No architecture logits are learned (`learns_architecture = False`: no architecture step), so
-the result's `architecture` is only the first option of each switch; what the result carries is
+the result's `architecture` is empty (export and evaluate ask for one); what the result carries is
 the trained supernet (`supernet_state`), for `SearchResult.evaluate` and `search.evolve`.
 """
 from __future__ import annotations
