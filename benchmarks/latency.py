@@ -4,11 +4,10 @@ For each space (NB201 1-D cells on MNIST-1D-shaped inputs; the MobileNetV2-style
 each summary statistic over rounds (the median; and the minimum, which on a machine shared with
 other jobs is the most repeatable estimate of the unloaded latency): a `LatencyTable` is measured (per-op times, then
 the executor overheads fitted on 8 calibration architectures, seed 0); then `--archs` other random
-architectures (seed 1) are exported (`BasicExecutor` of the discretized space) and measured end to
+architectures (seed 1) are exported (`export_module`, what `SearchResult.export()` gives) and measured end to
 end, all of them in interleaved rounds in this process. Reported: Kendall's tau and the median
 relative error of the table's prediction against the measurement, the same for the bare sum of
-per-op times (no overhead correction) and for the measured terms alone (op times and weight
-fetches, no fitted overheads), Kendall's tau of FLOPs against the measurement, and, as the ceiling
+per-op times (no overhead correction), Kendall's tau of FLOPs against the measurement, and, as the ceiling
 the machine's noise sets, the agreement of a second end-to-end measurement with the first.
 
     python benchmarks/latency.py            # 60 architectures per space, a few minutes
@@ -32,7 +31,8 @@ import torch
 from torchmetrics.functional import kendall_rank_corrcoef
 
 from search.spaces import mobilenet_space, nb201_1d_space
-from supernet import BasicExecutor, Tensor, discretize
+from supernet import Tensor, discretize
+from supernet.export_module import export_module
 from supernet.cost import architecture_cost
 from supernet.latency import LatencyTable, MeasureSettings, device_name, example_input, measure_modules, random_architectures
 
@@ -60,11 +60,9 @@ def run(name: str, quantile: float, archs: int, batch_size: int, rounds: int) ->
     fixed = [discretize(space, a) for a in random_architectures(space, archs, seed=1)]
     predicted = [table.predict(f) for f in fixed]
     unfitted = dataclasses.replace(table, constant_ms=0.0, per_op_ms=0.0, per_weight_ms=0.0)  # measured terms only
-    bare = dataclasses.replace(unfitted, fetch_ms={k: 0.0 for k in table.fetch_ms})  # op forwards only
-    op_sums = [bare.op_sum_ms(f) for f in fixed]
-    unfitted_sums = [unfitted.op_sum_ms(f) for f in fixed]
+    op_sums = [unfitted.op_sum_ms(f) for f in fixed]  # op forwards only
     flops = [architecture_cost(f, "flops") for f in fixed]
-    modules = [BasicExecutor(f, seed=0) for f in fixed]
+    modules = [export_module(f, seed=0) for f in fixed]
     start = time.perf_counter()
     measured = measure_modules(modules, example_input(space, batch_size), settings=settings, progress=False)
     measure_seconds = time.perf_counter() - start
@@ -75,14 +73,12 @@ def run(name: str, quantile: float, archs: int, batch_size: int, rounds: int) ->
         "constant_ms": table.constant_ms, "per_op_ms": table.per_op_ms, "per_weight_ms": table.per_weight_ms,
         "kendall_tau": tau(predicted, measured), "median_relative_error": median_relative_error(predicted, measured),
         "kendall_tau_op_sum_only": tau(op_sums, measured), "median_relative_error_op_sum_only": median_relative_error(op_sums, measured),
-        "kendall_tau_unfitted": tau(unfitted_sums, measured), "median_relative_error_unfitted": median_relative_error(unfitted_sums, measured),
         "kendall_tau_flops": tau(flops, measured),
         "kendall_tau_remeasured": tau(again, measured), "median_relative_error_remeasured": median_relative_error(again, measured),
         "load_average": os.getloadavg(),
-        "predicted_ms": predicted, "measured_ms": measured, "measured_again_ms": again, "op_sum_ms": op_sums, "unfitted_ms": unfitted_sums, "flops": flops,
+        "predicted_ms": predicted, "measured_ms": measured, "measured_again_ms": again, "op_sum_ms": op_sums, "flops": flops,
     }
     print(f"{name:13s} q={quantile:.1f}: tau {result['kendall_tau']:.3f}, median rel. error {result['median_relative_error']:.3f} "
-          f"| ops+fetch: tau {result['kendall_tau_unfitted']:.3f}, error {result['median_relative_error_unfitted']:.3f} "
           f"| op sum only: tau {result['kendall_tau_op_sum_only']:.3f}, error {result['median_relative_error_op_sum_only']:.3f} "
           f"| FLOPs tau {result['kendall_tau_flops']:.3f} | measured again: tau {result['kendall_tau_remeasured']:.3f}, "
           f"error {result['median_relative_error_remeasured']:.3f} | load {result['load_average'][0]:.1f} | table {len(table.entries)} entries, {table_seconds:.0f} s; "

@@ -8,12 +8,11 @@ once. Timing uses `torch.utils.benchmark.Timer` (its timer synchronises the acce
 kernels are waited for), after a warm-up, in rounds that take turns over all signatures so that the
 machine's load weighs on all alike; an entry is the median over rounds (`MeasureSettings.quantile`).
 
-The sum of op times misses what the executor does around each op and per call. Fetching an op's
-weights from the executor (which grows with the depth of their ids) is timed per op too; for the
-rest (the node loop, binding inputs), `calibration` random architectures of the space are measured
-end to end as exported modules (`BasicExecutor`), in the same interleaved rounds as the ops, and a
-per-network constant, a per-op and a per-weight
-overhead are fitted to the residual by non-negative least squares; they are stored and added to
+The sum of op times misses what the exported module does around each op and per call (reading
+its weights, the shape check of its inputs). `calibration` random architectures of the space are
+measured end to end as the modules `SearchResult.export()` gives (`export_module`: generated
+straight-line torch code), in the same interleaved rounds as the ops, and a per-network constant,
+a per-op and a per-weight overhead are fitted to the residual by non-negative least squares; they are stored and added to
 predictions (the per-op and per-weight terms to each op's entry, so expected costs include them).
 
 A table is keyed by device name, torch version, thread count, batch size and the space's structure;
@@ -22,7 +21,6 @@ with a cache directory a table measured with the same key is loaded instead of m
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import itertools
 import json
@@ -42,13 +40,14 @@ from tqdm import tqdm
 from .basic_executor import BasicExecutor
 from .choice import ChoiceOp, active_subgraph
 from .discretize import discretize
+from .export_module import export_module
 from .expression import Expression, lazy, walk
 from .graph import topological_order
 from .node import Node, Op, Tensor
 from .parameters import CategoricalParameter, IntScalarParameter, Parameter
 from .parametrization import current_values, set_parametrization
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: calibrated on export_module (generated code), no weight-fetch term
 CLOCKS = ("auto", "wall", "process")
 MAX_ASSIGNMENTS = 4096  # per op: more joint values than this is a space the table cannot enumerate
 
@@ -103,8 +102,7 @@ class MeasureSettings:
 @dataclass
 class LatencyTable:
     """Per-op latencies (milliseconds per forward pass of `key.batch_size` samples) by op
-    signature; `fetch_ms`: per op owning weights (by node id), the measured time to fetch them from
-    the executor; and the fitted executor overheads: `constant_ms` once per forward pass,
+    signature, and the fitted overheads of the exported module: `constant_ms` once per forward pass,
     `per_op_ms` per op and `per_weight_ms` per weight the exported module runs."""
 
     key: LatencyKey
@@ -112,7 +110,6 @@ class LatencyTable:
     constant_ms: float = 0.0
     per_op_ms: float = 0.0
     per_weight_ms: float = 0.0
-    fetch_ms: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     from_cache: bool = field(default=False, compare=False)
     _lookups: "weakref.WeakKeyDictionary[Node, Expression]" = field(default_factory=weakref.WeakKeyDictionary, init=False,
@@ -161,22 +158,19 @@ class LatencyTable:
         # calibration architectures are timed in the same interleaved rounds as the ops, so that
         # the fitted overheads and the op times see the same load
         fixed = [discretize(space, a) for a in random_architectures(space, settings.calibration, settings.seed)]
-        modules = module_calls([BasicExecutor(f, seed=settings.seed) for f in fixed], example_input(space, key.batch_size), device)
+        modules = module_calls([export_module(f, seed=settings.seed) for f in fixed], example_input(space, key.batch_size), device)
         try:
             executor = BasicExecutor(space, seed=0).to(device)
             calls = _op_calls(space, executor, key.batch_size, device)
-            fetches = _fetch_calls(space, executor)
-            seconds = interleaved_times([*calls.values(), *fetches.values(), *modules], key.threads, settings, progress,
-                                        "latency table", device)
+            seconds = interleaved_times([*calls.values(), *modules], key.threads, settings, progress, "latency table", device)
         finally:
             set_parametrization(space, saved)
             for node, training in modes.items():
                 node.training = training
         ms = [t * 1e3 for t in seconds]
-        n_ops, n_fetches = len(calls), len(fetches)
-        table = cls(key, dict(zip(calls, ms)), fetch_ms=dict(zip(fetches, ms[n_ops:])), settings=dataclasses.asdict(settings))
+        table = cls(key, dict(zip(calls, ms)), settings=dataclasses.asdict(settings))
         if fixed:
-            table._calibrate(fixed, ms[n_ops + n_fetches:])
+            table._calibrate(fixed, ms[len(calls):])
         return table
 
     def _calibrate(self, fixed: list[Node], measured: list[float]) -> None:
@@ -202,10 +196,7 @@ class LatencyTable:
         return lookup + fitted if fitted else lookup
 
     def _measured_latency(self, node: Op, weights: list[Tensor]) -> "LatencyLookup":
-        """The node's measured terms (op forward, weight fetch) at every value of its parameters."""
-        if weights and node.id not in self.fetch_ms:
-            raise KeyError(f"the latency table has no weight-fetch time for node {node.id}; it was measured for another space")
-        fetch = self.fetch_ms[node.id] if weights else 0.0
+        """The node's measured op forward time at every value of its parameters."""
         params = cost_parameters(node)
         values: dict[tuple, float] = {}
         for assignment in assignments(params, node.id):
@@ -214,7 +205,7 @@ class LatencyTable:
                 at = {p.id: v for p, v in zip(params, assignment)}
                 raise KeyError(f"the latency table has no entry for node {node.id} at {at} ({signature}); it was measured "
                                "for another space or batch size: measure a table for this space")
-            values[assignment] = self.entries[signature] + fetch
+            values[assignment] = self.entries[signature]
         return LatencyLookup(node.id, params, values)
 
     def op_sum_ms(self, output: Node) -> float:
@@ -237,7 +228,7 @@ class LatencyTable:
     # -- files -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT_VERSION, "key": dataclasses.asdict(self.key), "constant_ms": self.constant_ms,
-                "per_op_ms": self.per_op_ms, "per_weight_ms": self.per_weight_ms, "fetch_ms": self.fetch_ms, "settings": self.settings, "entries": self.entries}
+                "per_op_ms": self.per_op_ms, "per_weight_ms": self.per_weight_ms, "settings": self.settings, "entries": self.entries}
 
     def save(self, path: Union[str, Path]) -> Path:
         """Write the table as JSON (atomically)."""
@@ -262,8 +253,7 @@ class LatencyTable:
         try:
             key = LatencyKey(**payload["key"])
             return cls(key, {str(k): float(v) for k, v in payload["entries"].items()}, float(payload["constant_ms"]),
-                       float(payload["per_op_ms"]), float(payload["per_weight_ms"]),
-                       {str(k): float(v) for k, v in payload["fetch_ms"].items()}, dict(payload.get("settings", {})))
+                       float(payload["per_op_ms"]), float(payload["per_weight_ms"]), dict(payload.get("settings", {})))
         except (KeyError, TypeError) as err:
             raise ValueError(f"latency table {path} lacks or mistypes a field: {err}") from err
 
@@ -481,29 +471,6 @@ def _op_calls(space: Node, executor: BasicExecutor, batch_size: int, device: tor
                     args.append(_random(shape, operand.dtype if isinstance(operand, Tensor) else None, device))
             calls[signature] = Call(_op_call(node, args), _evaluation_setup(node, params, assignment))
     return calls
-
-
-def _fetch_calls(space: Node, executor: BasicExecutor) -> dict[str, "Call"]:
-    """Per op owning weights, by node id: fetching them from the executor, as an exported module
-    does before running the op (a cost that grows with the depth of the weights' ids). Value
-    parameters are at their largest, where an exported module's weights need no slicing."""
-    largest = [(p, max(p.values())) for p in space.parametrization().values() if isinstance(p, (CategoricalParameter, IntScalarParameter))]
-
-    def setup() -> None:
-        for p, value in largest:
-            p.current_value = value
-
-    calls = {}
-    for node in topological_order(space):
-        weights = owned_weights(node)
-        if weights and isinstance(node, Op):
-            calls[node.id] = Call(functools.partial(_fetch, executor, weights), setup)
-    return calls
-
-
-def _fetch(executor: BasicExecutor, weights: list[Tensor]) -> None:
-    for tensor in weights:
-        executor.weight(tensor)
 
 
 class Call:
