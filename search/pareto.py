@@ -53,8 +53,9 @@ def pareto_front(space: Node, train: Data, val: Optional[Data] = None, *, target
 
     shared = copy.deepcopy(get_strategy(strategy))
     shared.warmup_epochs = warmup_epochs  # weight steps only, the distribution stays uniform
+    # weights only: its uniform distribution is no selection, so there is nothing to call undecided
     trained = fit_supernet(space, train, val, strategy=shared, epochs=warmup_epochs,
-                           **{k: v for k, v in fit_kwargs.items() if k != "cost_weight"})
+                           **{k: v for k, v in fit_kwargs.items() if k not in ("cost_weight", "on_undecided")}, on_undecided="ignore")
     results = [fit_supernet(space, train, val, strategy=strategy, epochs=epochs, cost=cost, cost_target=float(target),
                             latency_table=latency_table, initial_state=trained.supernet_state, **fit_kwargs)
                for target in targets]
