@@ -91,7 +91,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     print(f"test accuracy, retrained {args.retrain_epochs} epochs with seed {args.seed}:")
     print(f"  searched architecture: {retrained['test_accuracy']:.4f}  ({', '.join(result.chosen_options.values())})")
     print(f"  random architecture:   {random_run['test_accuracy']:.4f}  ({', '.join(random_label.values())})")
-    print(f"wrote {out}/architecture.json, alpha_trajectories.png, alpha_heatmap.png, summary.json")
+    print(f"wrote {out}/architecture.json, architecture.png, alpha_trajectories.png, alpha_heatmap.png, summary.json")
     return summary
 
 
