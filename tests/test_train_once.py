@@ -282,3 +282,10 @@ def test_a_weights_only_search_raises_no_undecided_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fit_supernet(mixed_space(), data(), strategy="spos", epochs=1, batch_size=16, progress=False)
+
+
+def test_fairdarts_selects_value_choices_too():
+    # its threshold selection once looked value-choice switches up among the op switches (KeyError)
+    result = fit_supernet(mixed_space(), data(), strategy="fairdarts", epochs=1, batch_size=16, progress=False, on_undecided="ignore")
+    values = PathEvaluator(result).values
+    assert set(result.architecture) == set(values) and all(result.architecture[k] in v for k, v in values.items())
