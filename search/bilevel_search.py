@@ -81,6 +81,7 @@ class BilevelSearch:
     def run(self, epochs: int, progress: bool = True) -> None:
         """Run (or continue, after `load_state_dict`) the search up to `epochs` epochs."""
         self.strategy.plan(epochs, len(self.train_loader))
+        self.history.decision_epoch = self.strategy.decision_start(epochs)
         if not self.history.steps:
             self.history.record(0, 0, self.supernet)
         val_stream = BatchStream(self.val_loader, self.val_position, self.val_argument)

@@ -15,6 +15,14 @@ to an argmax of noise. On the result, the numbers describe the selected option (
 strategy's own rule and any connectivity repair): its probability, its margin over the best
 other option (negative when another option is more probable) and since when it has been the
 most probable (None: it is not).
+
+Decision phases. A strategy that ends with a phase sharpening its mixture until it commits (the
+default DrNAS, `DARTS(temperature="sharpen")`; `Strategy.decision_start`) makes every final margin
+large, whatever the evidence was. For those, each choice also gets `evidence`: the same numbers
+at the last recorded step before the phase (the selected option's probability and margin then,
+and the step), and a choice counts as decided only if it is decided there too (margin >= 0.1 for
+the option that is finally selected, leading for a quarter of the steps before the phase): an
+option the phase picked among near-equals is reported as undecided, however sure it ends.
 """
 from __future__ import annotations
 
@@ -89,6 +97,7 @@ def result_confidence(architecture: Mapping[str, Any], probabilities: Mapping[st
     """Switch id -> {option, probability, margin, entropy, stable_since, decided} of the selection."""
     steps = history.get("steps") or [0]
     tracked = history.get("confidence", {})
+    evidence_at = evidence_index(history)
     confidence = {}
     for sid, scores in probabilities.items():
         values = list(option_values.get(sid, range(len(scores))))
@@ -107,8 +116,31 @@ def result_confidence(architecture: Mapping[str, Any], probabilities: Mapping[st
             "stable_since": stable_since,
         }
         entry["decided"] = is_decided(entry, steps[0], steps[-1])
+        if evidence_at is not None and sid in history.get("probabilities", {}):
+            entry["evidence"] = evidence_entry(history, sid, position, evidence_at)
+            entry["decided"] = entry["decided"] and is_decided(entry["evidence"], steps[0], steps[evidence_at])
         confidence[sid] = entry
     return confidence
+
+
+def evidence_index(history: Mapping[str, Any]) -> Optional[int]:
+    """The index of the last recorded step before the decision phase (None: no such phase, or
+    nothing was recorded before it)."""
+    start, epochs = history.get("decision_epoch"), history.get("epochs") or []
+    if start is None:
+        return None
+    before = [i for i, epoch in enumerate(epochs) if epoch < start]
+    return before[-1] if before and before[-1] < len(epochs) - 1 else None
+
+
+def evidence_entry(history: Mapping[str, Any], sid: str, position: int, index: int) -> dict[str, Any]:
+    """{probability, margin, stable_since, step} of option `position` of `sid` at recorded step `index`."""
+    p = normalised(history["probabilities"][sid][index])
+    best_other = max((p[i] for i in range(len(p)) if i != position), default=0.0)
+    series = history.get("confidence", {}).get(sid, {})
+    leads = series.get("winner", [None] * (index + 1))[index] == position
+    return {"probability": p[position], "margin": p[position] - best_other,
+            "stable_since": series["stable_since"][index] if leads else None, "step": history["steps"][index]}
 
 
 def is_decided(entry: Mapping[str, Any], first_step: int, last_step: int) -> bool:
@@ -128,19 +160,28 @@ def undecided_message(confidence: Mapping[str, Mapping[str, Any]], strategy: str
         + (f"winner since step {confidence[sid]['stable_since']}" if confidence[sid]["stable_since"] is not None else "not the most probable option")
         for sid in undecided
     )
+    phase = next((e["evidence"]["step"] for e in confidence.values() if "evidence" in e), None)
+    phased = (f" -- judged on the evidence at step {phase}, before the decision phase, which commits to one option "
+              "however close the options were" if phase is not None else "")
     return (f"{len(undecided)} of {len(confidence)} choices are undecided after {steps} steps of {strategy} (margin below "
-            f"{MIN_MARGIN} or a winner that changed in the last {MIN_STABLE_FRACTION:.0%} of the steps): {shown}. "
+            f"{MIN_MARGIN} or a winner that changed in the last {MIN_STABLE_FRACTION:.0%} of the steps{phased}): {shown}. "
             "The selection there is close to an argmax of noise; more epochs, a larger architecture learning rate "
             "(optim={'arch_lr': ...}), or a sampling strategy (gdas, snas) would help; see result.summary()")
 
 
 def summary_table(confidence: Mapping[str, Mapping[str, Any]], label: Any = str) -> str:
-    """A plain-text table: one row per choice (label(switch id)), its selection and confidence."""
-    header = ("choice", "selected", "p", "margin", "entropy", "stable since", "")
-    rows = [header] + [
-        (label(sid), str(e["option"]), f"{e['probability']:.3f}", f"{e['margin']:+.3f}", f"{e['entropy']:.3f}",
-         "-" if e["stable_since"] is None else str(e["stable_since"]), "" if e["decided"] else "UNDECIDED")
-        for sid, e in confidence.items()
-    ]
+    """A plain-text table: one row per choice (label(switch id)), its selection and confidence
+    (and, after a decision phase, the evidence before it)."""
+    phased = any("evidence" in e for e in confidence.values())
+    header = ("choice", "selected", "p", "margin", "entropy", "stable since")
+    header += ("p before decision", "margin before", "") if phased else ("",)
+    rows = [header]
+    for sid, e in confidence.items():
+        row = (label(sid), str(e["option"]), f"{e['probability']:.3f}", f"{e['margin']:+.3f}", f"{e['entropy']:.3f}",
+               "-" if e["stable_since"] is None else str(e["stable_since"]))
+        if phased:
+            before = e.get("evidence")
+            row += (f"{before['probability']:.3f}", f"{before['margin']:+.3f}") if before else ("-", "-")
+        rows.append(row + ("" if e["decided"] else "UNDECIDED",))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)

@@ -26,7 +26,7 @@ from .guard import StepGuard
 from .loaders import Data, batch_size_of, is_resumable, search_loader, split_in_halves
 from .metrics import Metrics, metric_set
 from .result import SearchResult
-from .strategies import Strategy, get_strategy
+from .strategies import DEFAULT_STRATEGY, Strategy, get_strategy
 from .validation import ScalarLoss, check_first_batches
 
 VAL_SEED_OFFSET = 1_000_003  # the validation stream's permutations never coincide with the training ones
@@ -44,7 +44,7 @@ def fit_supernet(
     train: Data,
     val: Optional[Data] = None,
     *,
-    strategy: Union[str, Strategy] = "darts",
+    strategy: Union[str, Strategy] = DEFAULT_STRATEGY,
     epochs: int,
     batch_size: int = 64,
     loss: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
@@ -67,6 +67,11 @@ def fit_supernet(
     on_undecided: str = "warn",
 ) -> SearchResult:
     """Search the architecture of `space` (its output node) by bilevel optimisation.
+
+    `strategy`: a name of `search.strategies.STRATEGIES` or a Strategy object; the default, DrNAS
+    (Dirichlet mixtures), sets its architecture learning rate from the number of steps
+    (`3e-4 * 20000 / steps`, between 3e-4 and 0.05) and ends with a decision phase (the last 30% of
+    the epochs sharpen the mixture to temperature 0.1), so a short search still commits.
 
     `train`/`val` are (x, y) tensor pairs, Datasets or DataLoaders; `val=None` splits `train` in two
     halves. Each step updates the alphas on a validation batch, then the weights on a training

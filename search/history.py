@@ -1,7 +1,7 @@
 """The alpha trajectory: every switch's probabilities and logits at every recorded step."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from supernet import SupernetExecutor
 
@@ -19,6 +19,8 @@ class AlphaHistory:
         self.probabilities: dict[str, list[list[float]]] = {sid: [] for sid in supernet.alphas}
         self.logits: dict[str, list[list[float]]] = {sid: [] for sid in supernet.alphas}
         self.confidence = ConfidenceTrack(list(supernet.alphas))
+        # the first epoch of the strategy's decision phase (None: it has none), see search.confidence
+        self.decision_epoch: Optional[int] = None
 
     def record(self, step: int, epoch: int, supernet: SupernetExecutor) -> None:
         """Append the supernet's current distribution, as at `step` of `epoch`."""
@@ -31,8 +33,8 @@ class AlphaHistory:
         self.confidence.record(step, probabilities)
 
     def as_dict(self) -> dict[str, Any]:
-        """{"options", "steps", "epochs", "probabilities", "logits", "confidence"}: plain Python
-        containers; "confidence" maps switch id -> {statistic: one value per step}."""
+        """{"options", "steps", "epochs", "probabilities", "logits", "confidence", "decision_epoch"}:
+        plain Python containers; "confidence" maps switch id -> {statistic: one value per step}."""
         return {
             "options": self.options,
             "steps": list(self.steps),
@@ -40,6 +42,7 @@ class AlphaHistory:
             "probabilities": {k: list(v) for k, v in self.probabilities.items()},
             "logits": {k: list(v) for k, v in self.logits.items()},
             "confidence": self.confidence.as_dict(),
+            "decision_epoch": self.decision_epoch,
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -51,6 +54,7 @@ class AlphaHistory:
         self.steps, self.epochs = list(state["steps"]), list(state["epochs"])
         self.probabilities = {k: list(v) for k, v in state["probabilities"].items()}
         self.logits = {k: list(v) for k, v in state["logits"].items()}
+        self.decision_epoch = state.get("decision_epoch")
         if "confidence" in state:
             self.confidence.load(state["confidence"])
         else:  # a checkpoint written before confidence was recorded: replay the distributions

@@ -49,7 +49,8 @@ def test_decided_needs_margin_and_stability():
 
 
 def search(**overrides):
-    settings = dict(epochs=2, batch_size=16, seed=3, progress=False, optim={"arch_lr": 1e-5})
+    # DARTS: no decision phase, so the final distribution is the evidence (see test_decision_phase)
+    settings = dict(epochs=2, batch_size=16, seed=3, progress=False, optim={"arch_lr": 1e-5}, strategy="darts")
     settings.update(overrides)
     return fit_supernet(make_space(), make_data(), **settings)
 

@@ -60,7 +60,7 @@ def test_a_sharpened_search_ends_at_the_final_temperature_of_its_steps():
     strategy = DARTS(warmup_epochs=2)
     strategy.plan(epochs, batches)
     assert strategy.architecture_steps(epochs) == (epochs - 2) * batches
-    fixed = fit_supernet(make_space(), make_data(), epochs=1, batch_size=16, seed=0,
+    fixed = fit_supernet(make_space(), make_data(), strategy="darts", epochs=1, batch_size=16, seed=0,
                          progress=False, on_undecided="ignore")
     assert fixed.probabilities.keys() == fixed.history["logits"].keys()
     for sid, a in fixed.history["logits"].items():  # per key: pytest >= 9.2 refuses approx of nested dicts

@@ -505,7 +505,7 @@ def test_early_stopping_on_parameter_free_winners():
     supernet = SupernetExecutor(space)
     assert len(parameter_free_winners(supernet, supernet.architecture())) == 3
     stop = EarlyStopping("parameter_free", max_parameter_free=2)
-    result = fit_supernet(space, tiny_data(), epochs=4, batch_size=16, progress=False, callbacks=[stop])
+    result = fit_supernet(space, tiny_data(), strategy="darts", epochs=4, batch_size=16, progress=False, callbacks=[stop])
     assert len(result.metrics) == 1 and stop.stopped_epoch == 0
 
     never = EarlyStopping("parameter_free", max_parameter_free=2)

@@ -27,6 +27,10 @@ STRATEGIES: dict[str, type[Strategy]] = {
     for cls in (DARTS, SecondOrderDARTS, GDAS, SNAS, FairDARTS, DrNAS, PCDARTS, Proxyless, DARTSMinus, BetaDARTS, SPOS, FairNAS)
 }
 
+# fit_supernet's strategy when none is given: measured on the oracle benchmark, the one that picks
+# top architectures *and* ends decided within a short budget (README, "Defaults and the step count")
+DEFAULT_STRATEGY = "drnas"
+
 
 def get_strategy(strategy: Union[str, Strategy]) -> Strategy:
     """A Strategy from its name (default hyper-parameters) or the object itself."""
@@ -38,6 +42,6 @@ def get_strategy(strategy: Union[str, Strategy]) -> Strategy:
 
 
 __all__ = [
-    "BetaDARTS", "DARTS", "DARTSMinus", "DrNAS", "EarlyStopping", "FairDARTS", "FairNAS", "GDAS", "PCDARTS", "Proxyless",
+    "DEFAULT_STRATEGY", "BetaDARTS", "DARTS", "DARTSMinus", "DrNAS", "EarlyStopping", "FairDARTS", "FairNAS", "GDAS", "PCDARTS", "Proxyless",
     "SNAS", "SPOS", "STRATEGIES", "SecondOrderDARTS", "Strategy", "get_strategy", "parameter_free_winners",
 ]

@@ -8,7 +8,7 @@ import torch
 from supernet import Mixture, SoftmaxMixture, SupernetExecutor
 
 from ..bilevel import DEFAULT_ARCH_LR, Batch, BilevelOptimizer
-from .schedules import linear, sharpening
+from .schedules import linear, sharpening, sharpening_start
 
 
 class Strategy:
@@ -21,7 +21,9 @@ class Strategy:
     - `plan(epochs, steps_per_epoch)`: called once before the search, with its length;
     - `default_arch_lr(steps)`: the architecture learning rate unless `optim` gives one;
     - `on_epoch_start(epoch, epochs, supernet)`: schedules (temperature annealing...);
-    - `searches_architecture(epoch)`: False during the `warmup_epochs` (weights only);
+    - `searches_architecture(epoch)`: False during the `warmup_epochs` (weights only) and a
+      strategy's own frozen phases (DrNAS's decision phase);
+    - `decision_start(epochs)`: the first epoch of a final phase that commits (None: none);
     - `architecture_step(bilevel, train_batch, val_batch)`: the alpha update;
     - `weight_step(bilevel, train_batch)`: the weight update (default: one pass, one step);
     - `select(supernet)`: the discrete architecture (default: argmax per switch);
@@ -83,6 +85,11 @@ class Strategy:
         elif self.initial_temperature == "sharpen" and isinstance(supernet.mixture, SoftmaxMixture):
             self.temperature = sharpening(epoch, epochs, self.architecture_steps(epochs))
             supernet.mixture.temperature = self.temperature
+
+    def decision_start(self, epochs: int) -> Optional[int]:
+        """The first epoch of a final phase that sharpens the mixture until it commits (None: the
+        strategy has none). Confidence then also reports the evidence at the phase's start."""
+        return sharpening_start(epochs) if self.initial_temperature == "sharpen" else None
 
     def searches_architecture(self, epoch: int) -> bool:
         """Whether the alphas are updated in this epoch (not during warm-up)."""

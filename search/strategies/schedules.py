@@ -7,6 +7,9 @@ from typing import Optional
 # DARTS's alphas learn at Adam lr 3e-4 for 50 CIFAR-10 epochs of 391 batches: about 20,000 steps
 REFERENCE_STEPS = 20_000
 SHARPEN_FRACTION = 0.3  # the last 30% of the epochs (at least one) sharpen the softmax
+# DrNAS's decision phase ends at this temperature: option weights in the ratio (c_1 / c_2) ** 50, so
+# an option 10% less concentrated than the winner keeps 0.5% of its weight (search/strategies/drnas.py)
+DECISION_TEMPERATURE = 0.02
 
 
 def linear(start: float, end: float, epoch: int, epochs: int) -> float:
@@ -42,8 +45,17 @@ def sharpening(epoch: int, epochs: int, steps: int) -> float:
     last one), then falling geometrically to `final_temperature(steps)` at the last epoch. The
     early epochs keep DARTS's slow, evidence-accumulating alpha updates (a sharp softmax early
     locks in the options that help an untrained supernet); the late ones make it decide."""
-    sharp = max(1, math.ceil(SHARPEN_FRACTION * epochs))
-    start = epochs - sharp
+    return geometric_tail(epoch, epochs, final_temperature(steps))
+
+
+def sharpening_start(epochs: int) -> int:
+    """The first epoch of the last SHARPEN_FRACTION of `epochs` (at least the last epoch)."""
+    return epochs - max(1, math.ceil(SHARPEN_FRACTION * epochs))
+
+
+def geometric_tail(epoch: int, epochs: int, final: float) -> float:
+    """1 before `sharpening_start(epochs)`, then falling geometrically to `final` at the last epoch."""
+    start = sharpening_start(epochs)
     if epoch < start:
         return 1.0
-    return float(final_temperature(steps) ** ((epoch - start + 1) / sharp))
+    return float(final ** ((min(epoch, epochs - 1) - start + 1) / (epochs - start)))
