@@ -7,8 +7,9 @@ every other setting at its default; timed (wall clock, one thread).
 
 Random search, same compute in wall time: random architectures (distinct, drawn with `seed`),
 each trained with the table's recipe (`train_architecture`, seed `seed`) and scored on val, until
-the DARTS search of the same seed has been matched in seconds (at least one architecture); the
-best val accuracy is its pick. Budget when darts is not run: its time for that seed in the JSON
+the search of the default strategy (`DEFAULT_STRATEGY`, drnas) of the same seed has been matched in
+seconds (at least one architecture); the best val accuracy is its pick. Budget when that strategy is
+not run: its time for that seed in the JSON
 already written, else the mean search time of the strategies run for that seed; `--random-budget-s`
 overrides it.
 
@@ -33,10 +34,10 @@ from oracle import TABLE_EPOCHS, train_architecture
 from oracle_space import architecture_key, architecture_label, oracle_data, oracle_space, switch_options
 from oracle_table import RESULTS, TABLE_PATH, load_table, rank_percentile, save_table
 from search import fit_supernet
-from search.strategies import STRATEGIES
+from search.strategies import DEFAULT_STRATEGY, STRATEGIES
 
 STRATEGIES_PATH = RESULTS / "oracle_strategies.json"
-SEARCH_EPOCHS = 10
+SEARCH_EPOCHS = 15
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +63,7 @@ def search_pick(name: str, seed: int, epochs: int, data: tuple) -> dict[str, Any
     return {
         "architecture": {sid: int(v) for sid, v in sorted(result.architecture.items())}, "search_time_s": round(seconds, 2),
         "top_probability": {sid: round(max(p), 4) for sid, p in sorted(result.probabilities.items())},
+        "decided": {sid: bool(entry["decided"]) for sid, entry in sorted(result.confidence.items())},
         "supernet_val_accuracy": result.metrics[-1].get("val_accuracy"), "epochs_run": len(result.metrics),
         "strategy_config": result.config["strategy"], "warnings": sorted({str(w.message)[:200] for w in caught}),
     }
@@ -110,14 +112,21 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         out[name] = {"seeds": len(mine), "mean_rank_percentile": round(statistics.mean(ranks), 2), "worst_rank_percentile": max(ranks),
                      "top5": sum(r <= 5 for r in ranks), "top10": sum(r <= 10 for r in ranks),
                      "search_time_s": round(statistics.mean(r["search_time_s"] for r in mine), 1)}
+        if all(r.get("top_probability") for r in mine):  # searches (random search reports none)
+            out[name]["min_top_probability"] = min(min(r["top_probability"].values()) for r in mine)
+            out[name]["seeds_all_p_at_least_half"] = sum(min(r["top_probability"].values()) >= 0.5 for r in mine)
+        if all(r.get("decided") for r in mine):
+            out[name]["decided_share"] = round(statistics.mean(statistics.mean(r["decided"].values()) for r in mine), 3)
     return out
 
 
 def print_summary(stats: dict[str, dict[str, Any]]) -> None:
-    print(f"\n{'strategy':12s} {'seeds':>5s} {'mean rank %':>11s} {'worst rank %':>12s} {'top 5%':>6s} {'top 10%':>7s} {'search s':>9s}")
+    print(f"\n{'strategy':12s} {'seeds':>5s} {'mean rank %':>11s} {'worst rank %':>12s} {'top 5%':>6s} {'top 10%':>7s} {'search s':>9s}"
+          f" {'min p':>6s} {'decided':>7s}")
     for name, s in sorted(stats.items(), key=lambda item: item[1]["mean_rank_percentile"]):
         print(f"{name:12s} {s['seeds']:5d} {s['mean_rank_percentile']:11.1f} {s['worst_rank_percentile']:12.1f} "
-              f"{s['top5']:6d} {s['top10']:7d} {s['search_time_s']:9.1f}")
+              f"{s['top5']:6d} {s['top10']:7d} {s['search_time_s']:9.1f} {s.get('min_top_probability', float('nan')):6.3f}"
+              f" {s.get('decided_share', float('nan')):7.2f}")
 
 
 def run_strategies(args: argparse.Namespace) -> dict[str, Any]:
@@ -136,7 +145,7 @@ def run_strategies(args: argparse.Namespace) -> dict[str, Any]:
     data = oracle_data(0)
     setup = {"search": f"fit_supernet(oracle_space(), train, val, strategy=..., epochs={args.epochs}, seed=s), defaults otherwise",
              "epochs": args.epochs, "steps_per_epoch": -(-len(data[0][0]) // 64), "table": str(args.table.name),
-             "random": "same wall time as the darts search of the seed; candidates trained with the table recipe, best val accuracy",
+             "random": f"same wall time as the {DEFAULT_STRATEGY} (default) search of the seed; candidates trained with the table recipe, best val accuracy",
              "rank": "rank_percentile: % of the table above the pick by mean test accuracy, 0 = best, ties mid-rank",
              "threads": torch.get_num_threads(), "commit": _commit()}
     print("setup:", json.dumps(setup))
@@ -150,7 +159,8 @@ def run_strategies(args: argparse.Namespace) -> dict[str, Any]:
                   f"acc {row['table_test_accuracy']:.4f}  {row['label']}", flush=True)
             _write(args.out, setup, rows)
         if not args.no_random:
-            budget = args.random_budget_s or times.get("darts") or _darts_time(previous["runs"], seed) or statistics.mean(times.values())
+            budget = (args.random_budget_s or times.get(DEFAULT_STRATEGY) or _default_time(previous["runs"], seed)
+                      or statistics.mean(times.values()))
             row = ranked({"strategy": "random", "seed": seed, **random_search(seed, budget, data)}, table)
             rows.append(row)
             print(f"seed {seed} {'random':11s} {row['search_time_s']:6.1f}s rank {row['rank_percentile']:5.1f}%  "
@@ -162,8 +172,8 @@ def run_strategies(args: argparse.Namespace) -> dict[str, Any]:
     return payload
 
 
-def _darts_time(runs: list[dict[str, Any]], seed: int) -> Optional[float]:
-    return next((r["search_time_s"] for r in runs if r["strategy"] == "darts" and r["seed"] == seed), None)
+def _default_time(runs: list[dict[str, Any]], seed: int) -> Optional[float]:
+    return next((r["search_time_s"] for r in runs if r["strategy"] == DEFAULT_STRATEGY and r["seed"] == seed), None)
 
 
 def _write(path: Path, setup: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
