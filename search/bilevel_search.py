@@ -29,8 +29,10 @@ from .distributed import SINGLE_PROCESS, DistributedContext
 from .guard import StepGuard
 from .history import AlphaHistory
 from .loaders import BatchStream, move, set_pass
+from .perturbation import PerturbationSelection, PerturbationSettings
 from .result import SearchResult
 from .strategies import Strategy
+from .validation import Targets
 
 Callback = Callable[[dict[str, Any]], Optional[bool]]
 
@@ -44,6 +46,8 @@ class BilevelSearch:
     `meters` are the epoch metrics (torchmetrics objects, cloned for the train and val sides);
     `settings` are the run's settings, saved in checkpoints (a resume must match them) and partly
     in the result. `callbacks` are called after every epoch; one returning True stops the search.
+    `perturbation`: select by each option's measured effect (`search.perturbation`) instead of the
+    strategy's rule, scoring with `targets` (what the labels are).
     """
 
     def __init__(
@@ -63,12 +67,15 @@ class BilevelSearch:
         checkpoints: Optional[Checkpointer] = None,
         context: DistributedContext = SINGLE_PROCESS,
         device: torch.device = torch.device("cpu"),
+        perturbation: Optional[PerturbationSettings] = None,
+        targets: Targets = Targets(),
     ) -> None:
         self.supernet, self.bilevel, self.strategy = supernet, bilevel, strategy
         self.train_loader, self.val_loader, self.val_argument = train_loader, val_loader, val_argument
         self.settings, self.record_every = settings, record_every
         self.callbacks, self.guard, self.checkpoints = list(callbacks), guard, checkpoints
         self.context, self.device = context, device
+        self.perturbation, self.targets = perturbation, targets
         self.train_meters = {k: m.clone().to(device) for k, m in (meters or {}).items()}
         self.val_meters = {k: m.clone().to(device) for k, m in (meters or {}).items()}
         self.history = AlphaHistory(supernet)
@@ -161,7 +168,7 @@ class BilevelSearch:
         probabilities, history = supernet.probabilities(), self.history.as_dict()
         # a weights-only strategy (SPOS, FairNAS) selects nothing: an empty architecture, so that no
         # first-option default can pass for a search result (evolve / with_architecture choose one)
-        architecture = self.selection() if self.strategy.learns_architecture else {}
+        architecture, measured = self.selection_with_record() if self.strategy.learns_architecture else ({}, {})
         names, values = supernet.option_names(), supernet.option_values()
         return SearchResult(
             architecture=architecture,
@@ -174,13 +181,31 @@ class BilevelSearch:
             confidence=result_confidence(architecture, probabilities, values, names, history) if architecture else {},
             supernet_state={k: v.detach().cpu().clone() for k, v in supernet.state_dict().items()},
             space=space,
+            perturbation=measured,
         )
 
     def selection(self) -> dict[str, Any]:
-        """The strategy's selection, made connected: when it leaves the output without a path from
-        the input (every path through `Zero`), the connected alternative of lowest regret under the
-        current probabilities replaces it, with a warning naming the switches changed."""
-        selected = self.strategy.select(self.supernet)
+        """The selection (the strategy's, or by perturbation), made connected: when it leaves the
+        output without a path from the input (every path through `Zero`), the connected alternative
+        of lowest regret under the current probabilities replaces it, with a warning naming the
+        switches changed."""
+        return self.selection_with_record()[0]
+
+    def selection_with_record(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """(`selection()`, the drops the perturbation selection measured per choice, {} without it)."""
+        record: dict[str, dict[str, Any]] = {}
+        if self.perturbation is None:
+            selected = self.strategy.select(self.supernet)
+        else:
+            selected, record = PerturbationSelection(
+                self.supernet, self.perturbation, self.val_loader, targets=self.targets, loss=self.bilevel.loss,
+                train_loader=self.train_loader, train_position=self.next_epoch * len(self.train_loader),
+                weight_step=lambda batch: self.strategy.weight_step(self.bilevel, batch),
+                weight_optimizer=self.bilevel.weight_optimizer, device=self.device,
+            ).select()
+        return self._connected(selected), record
+
+    def _connected(self, selected: dict[str, Any]) -> dict[str, Any]:
         probabilities = self.supernet.probabilities()
         try:
             architecture, changed = connected_architecture(self.supernet.output_node, selected, probabilities)
@@ -195,7 +220,8 @@ class BilevelSearch:
                 return names[sid][slots[sid].index(value)] if sid in names and value in slots[sid] else str(value)
 
             what = "; ".join(f"{sid}: {label(sid, selected[sid])} -> {label(sid, architecture[sid])}" for sid in changed)
-            warnings.warn(f"the {self.strategy.name} selection leaves the network without a path from its input to its "
+            rule = f"{self.strategy.name} perturbation" if self.perturbation is not None else self.strategy.name
+            warnings.warn(f"the {rule} selection leaves the network without a path from its input to its "
                           f"output (a dead network); selected instead the best connected alternative ({what})",
                           RuntimeWarning, stacklevel=2)
         return architecture

@@ -25,6 +25,7 @@ from .distributed import DistributedContext, average_gradients_before_step, setu
 from .guard import StepGuard
 from .loaders import Data, batch_size_of, is_resumable, search_loader, split_in_halves
 from .metrics import Metrics, metric_set
+from .perturbation import PerturbationSettings, check_selection
 from .result import SearchResult
 from .strategies import DEFAULT_STRATEGY, Strategy, get_strategy
 from .validation import ScalarLoss, check_first_batches
@@ -65,6 +66,8 @@ def fit_supernet(
     latency_table: Optional[LatencyTable] = None,
     initial_state: Optional[dict[str, torch.Tensor]] = None,
     on_undecided: str = "warn",
+    selection: str = "argmax",
+    perturbation: Union[PerturbationSettings, dict, None] = None,
 ) -> SearchResult:
     """Search the architecture of `space` (its output node) by bilevel optimisation.
 
@@ -118,16 +121,30 @@ def fit_supernet(
     naming each such switch id, "raise" raises UndecidedError (its `.result` holds the result),
     "ignore" does neither.
 
+    Selection: `selection="argmax"` (default) takes the strategy's rule (argmax for most);
+    "perturbation" takes, per choice, the option whose removal from the trained supernet's mixture
+    lowers its validation accuracy the most, deciding the choice of largest effect first and
+    fixing it before measuring the others (DARTS-PT; `search.perturbation`). `perturbation`
+    (`PerturbationSettings` or a dict of its fields) sets the validation batches it scores on and
+    the fine-tuning steps between decisions; `result.perturbation` holds the drops it measured
+    (shown by `summary()`). Strategies that learn no architecture (spos, fairnas) and distributed
+    searches refuse it.
+
     Returns a SearchResult whose `export()` gives the selected architecture: the strategy's
-    selection (argmax for most), never a dead network (if it leaves no path of non-Zero ops from
+    selection (argmax for most) or the perturbation one, never a dead network (if it leaves no path of non-Zero ops from
     the input to the output, the connected alternative of lowest regret is taken, with a warning).
     """
     _check_settings(epochs, batch_size, record_every, checkpoint_dir, resume)
     if on_undecided not in ON_UNDECIDED:
         raise ValueError(f"on_undecided must be one of {ON_UNDECIDED}, got {on_undecided!r}")
+    if selection not in ("perturbation",) and perturbation is not None:
+        check_selection(selection, True, "", False)  # an unknown selection is named first
+        raise ValueError(f"perturbation= sets the perturbation selection; pass selection='perturbation' with it (got selection={selection!r})")
+    perturbation_settings = PerturbationSettings.from_any(perturbation) if selection == "perturbation" else None
     context, device = setup_distributed(distributed, torch.device(device) if device is not None else None)
     seed_everything(seed)
     strategy = copy.deepcopy(get_strategy(strategy))  # schedules mutate it; the caller's stays as given
+    check_selection(selection, strategy.learns_architecture, strategy.name, context.enabled)
     val_argument = "val"
     if val is None:
         train, val = split_in_halves(train, seed, batch_size)
@@ -177,7 +194,8 @@ def fit_supernet(
     search = BilevelSearch(supernet, bilevel, strategy, train_loader, val_loader, settings=settings,
                            meters=metric_set(metrics, targets), val_argument=val_argument,
                            record_every=record_every, callbacks=list(callbacks or []), guard=guard,
-                           checkpoints=checkpoints, context=context, device=device)
+                           checkpoints=checkpoints, context=context, device=device,
+                           perturbation=perturbation_settings, targets=targets)
     loaded = _load_checkpoint(checkpoints, resume, context)
     if loaded is not None:
         path, state = loaded
@@ -188,6 +206,7 @@ def fit_supernet(
         search.load_state_dict(state, path)
     search.run(epochs, progress)
     result = search.result(space)
+    result.config["selection"] = {"mode": "perturbation", **dataclasses.asdict(perturbation_settings)} if perturbation_settings else {"mode": "argmax"}
     if bilevel.penalty is not None:
         within = bilevel.penalty.within_target(result.architecture)
         if within != result.architecture:  # the confidence must describe what is handed out

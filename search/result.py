@@ -22,6 +22,7 @@ from supernet.node import Node
 from .confidence import summary_table
 from .connectivity import is_connected
 from .evaluate import evaluate
+from .perturbation import perturbation_rows
 from .switch_labels import short_id
 
 ARCH_PREFIX = "arch."  # the supernet's architecture logits, apart from the weights
@@ -33,7 +34,12 @@ class SearchResult:
     probabilities; `history`: the alpha trajectory (see AlphaHistory.as_dict); `metrics`: one dict
     per epoch; `option_names`: switch id -> option labels; `config`: strategy and run settings;
     `confidence`: switch id -> how sure the search is of the selected option (`search.confidence`:
-    option, probability, margin, entropy, stable_since, decided), shown by `summary()`."""
+    option, probability, margin, entropy, stable_since, decided), shown by `summary()`;
+    `perturbation`: with `fit_supernet(selection="perturbation")`, switch id -> {drops: the score
+    drop (accuracy, plain floats) when each option, in option order, is removed from the mixture;
+    base_score; order: 0 for the choice decided first; position and option: the winner's index
+    in option order and label}
+    (`search.perturbation`), else empty."""
 
     architecture: dict[str, int]
     probabilities: dict[str, list[float]]
@@ -45,13 +51,15 @@ class SearchResult:
     confidence: dict[str, dict[str, Any]] = field(default_factory=dict)
     supernet_state: Optional[dict[str, torch.Tensor]] = field(default=None, repr=False)
     space: Optional[Node] = field(default=None, repr=False, compare=False)
+    perturbation: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __eq__(self, other: object) -> bool:
         """Bit-identical results: equal plain fields (NaN equals NaN) and equal weight tensors
         (`torch.equal`); the attached search space is not compared."""
         if not isinstance(other, SearchResult):
             return NotImplemented
-        fields = ("architecture", "probabilities", "history", "metrics", "option_names", "option_values", "config", "confidence")
+        fields = ("architecture", "probabilities", "history", "metrics", "option_names", "option_values", "config", "confidence",
+                  "perturbation")
         if not all(_same(getattr(self, f), getattr(other, f)) for f in fields):
             return False
         mine, theirs = self.supernet_state, other.supernet_state
@@ -87,7 +95,13 @@ class SearchResult:
         undecided = sum(not e["decided"] for e in self.confidence.values())
         head = (f"{name} search, {self.config.get('epochs', '?')} epochs, {steps} steps: "
                 f"{len(self.confidence) - undecided} of {len(self.confidence)} choices decided")
-        return head + "\n" + summary_table(self.confidence, short_id)
+        table = head + "\n" + summary_table(self.confidence, short_id)
+        if self.perturbation:
+            batches = self.config.get("selection", {}).get("batches")
+            table += ("\nperturbation selection: score drop when each option is removed from the mixture "
+                      f"({'all' if batches is None else batches} validation batches; * selected), in decision order\n"
+                      + perturbation_rows(self.perturbation, self.option_names, short_id))
+        return table
 
     def discretized(self, space: Optional[Node] = None) -> Node:
         """The fixed graph of the chosen architecture (no ChoiceOp)."""
@@ -161,6 +175,7 @@ class SearchResult:
             "architecture": self.architecture, "chosen_options": self.chosen_options, "probabilities": self.probabilities,
             "history": self.history, "metrics": self.metrics, "option_names": self.option_names,
             "option_values": self.option_values, "config": self.config, "confidence": self.confidence,
+            "perturbation": self.perturbation,
         }
 
     def save(self, path: Union[str, Path]) -> Path:
@@ -192,7 +207,7 @@ class SearchResult:
             architecture=payload["architecture"], probabilities=payload["probabilities"], history=payload["history"],
             metrics=payload["metrics"], option_names=payload["option_names"], option_values=payload.get("option_values", {}),
             config=payload["config"], confidence=payload.get("confidence", {}),
-            supernet_state=state, space=space,
+            supernet_state=state, space=space, perturbation=payload.get("perturbation", {}),
         )
 
 

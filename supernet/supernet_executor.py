@@ -21,11 +21,17 @@ against). Both run through the one interpreter, `Plan.run`, for every mixture, p
 included (`FeedOptions`, `CallRouted` steps). Inside `frozen_architecture()` (weight steps) or
 without autograd, the mixing weights are plain numbers and, in eval mode, options weighted exactly
 zero do not run; options whose sampled gate is exactly zero run without autograd or only in the backward pass.
+
+`mixing_weights()` gives the weights the mixture uses in evaluation, and inside
+`overridden_weights({id: weights})` the listed switches or value parameters mix with the given
+constant weights instead of their mixture's (every option runs; nothing is sampled): the hook
+for measuring what one option contributes (perturbation-based selection) or fixing a choice
+while the others stay mixed.
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -88,6 +94,7 @@ class SupernetExecutor(GraphExecutor):
         self._compiled: dict[tuple, Plan] = {}
         self._positions = {sid: {index: j for j, index in enumerate(self._option_indices[sid])} for sid in self.switches}
         self._architecture_frozen = False
+        self._overrides: dict[str, torch.Tensor] = {}  # id -> constant mixing weights (overridden_weights)
         self.mixture.bind(self)
         self.plan()  # the plan with every option active, compiled now
 
@@ -232,6 +239,36 @@ class SupernetExecutor(GraphExecutor):
         finally:
             self._architecture_frozen = previous
 
+    def mixing_weights(self) -> dict[str, tuple[torch.Tensor, Optional[Sequence[int]]]]:
+        """Id -> the mixing weights (detached, one per option) the mixture gives in evaluation mode,
+        and the indices it runs there (None: all), e.g. one-hot on the argmax for single-path mixtures."""
+        with torch.no_grad():
+            return {sid: self.mixture.weights(alpha, False) for sid, alpha in self.alphas.items()}
+
+    @contextlib.contextmanager
+    def overridden_weights(self, weights: Mapping[str, Any]) -> Iterator[None]:
+        """Forward passes inside mix each listed switch or value parameter (id -> one weight per
+        option, in `option_values()` order) with these constant weights instead of its mixture's;
+        every option of a listed switch runs (in eval mode, those weighted exactly zero do not).
+        Nested uses combine, the inner one winning for an id both list."""
+        unknown = sorted(k for k in weights if k not in self.alphas)
+        if unknown:
+            raise KeyError(f"overridden_weights: unknown switch or value-parameter id(s) {unknown[:3]}; known: {sorted(self.alphas)}")
+        fixed: dict[str, torch.Tensor] = {}
+        for sid, value in weights.items():
+            alpha = self.alphas[sid]
+            tensor = torch.as_tensor(value, dtype=alpha.dtype).detach().to(alpha.device)
+            if tensor.shape != alpha.shape:
+                raise ValueError(f"overridden_weights[{sid!r}]: expected {alpha.numel()} weights (one per option), "
+                                 f"got shape {tuple(tensor.shape)}")
+            fixed[sid] = tensor
+        previous = self._overrides
+        self._overrides = {**previous, **fixed}
+        try:
+            yield
+        finally:
+            self._overrides = previous
+
     @contextlib.contextmanager
     def _value_choices_at_largest(self) -> Iterator[None]:
         """Value choices run at their largest value; masks weigh the smaller ones."""
@@ -253,7 +290,8 @@ class SupernetExecutor(GraphExecutor):
         sampled = False
         with torch.no_grad() if frozen else contextlib.nullcontext():
             for sid, alpha in self.alphas.items():
-                w, run = self.mixture.weights(alpha, self.training)
+                override = self._overrides.get(sid)
+                w, run = (override, None) if override is not None else self.mixture.weights(alpha, self.training)
                 weights[sid] = w
                 if sid in self.switches:
                     indices = self._option_indices[sid]

@@ -115,11 +115,11 @@ def test_strategies_pass_ranks_picks_and_merges_reruns(tmp_path, monkeypatch, ca
 
     kept, dead = all_architectures()[-1], all_architectures()[0]  # avg-pool everywhere; none everywhere
     picks = {"darts": kept, "gdas": dead}
-    monkeypatch.setattr(oracle_strategies, "search_pick", lambda name, seed, epochs, data: {
-        "architecture": picks[name], "search_time_s": 1.0 + seed})
+    monkeypatch.setattr(oracle_strategies, "search_pick", lambda name, seed, epochs, data, selection, fine_tune_steps: {
+        "architecture": picks[name], "search_time_s": 1.0 + seed, "selection": selection})
     out = tmp_path / "strategies.json"
     args = argparse.Namespace(strategies="darts,gdas", seeds=2, seed_list=None, epochs=1, no_random=True,
-                              random_budget_s=None, table=TABLE_PATH, out=out)
+                              random_budget_s=None, table=TABLE_PATH, out=out, selection="argmax", fine_tune_steps=0)
     oracle_strategies.run_strategies(args)
     table = load_table()
     picks["gdas"] = kept
@@ -131,3 +131,10 @@ def test_strategies_pass_ranks_picks_and_merges_reruns(tmp_path, monkeypatch, ca
     assert rerun["summary"]["gdas"]["worst_rank_percentile"] == round(rank_percentile(dead, table), 2)
     assert rerun["summary"]["darts"]["search_time_s"] == 1.5
     assert "mean rank %" in capsys.readouterr().out
+    # rows of another selection sit beside the argmax ones, summarised apart
+    other = oracle_strategies.run_strategies(argparse.Namespace(**{**vars(args), "strategies": "darts", "seed_list": "0",
+                                                                   "selection": "perturbation"}))
+    keys = sorted((r["strategy"], r["seed"], r["selection"]) for r in other["runs"])
+    assert keys == [("darts", 0, "argmax"), ("darts", 0, "perturbation"), ("darts", 1, "argmax"),
+                    ("gdas", 0, "argmax"), ("gdas", 1, "argmax")]
+    assert other["summary"]["darts+perturbation"]["seeds"] == 1 and other["summary"]["darts"]["seeds"] == 2
