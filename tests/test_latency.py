@@ -171,7 +171,7 @@ def test_the_budget_holds(data):
     low, high = table.predict(cheapest), table.predict(priciest)
     assert high > 1.5 * low
     tight, generous = low + 0.3 * (high - low), 10 * high
-    runs = {target: fit_supernet(space, data, epochs=2, seed=0, progress=False, cost="latency", cost_weight=5.0,
+    runs = {target: fit_supernet(space, data, strategy="darts", epochs=2, seed=0, progress=False, cost="latency", cost_weight=5.0,
                                  cost_target=target, latency_table=table, optim={"arch_lr": 3e-2})
             for target in (tight, generous)}
     predicted = {t: architecture_cost(r.discretized(), "latency", table=table) for t, r in runs.items()}
