@@ -165,8 +165,12 @@ def undecided_message(confidence: Mapping[str, Mapping[str, Any]], strategy: str
               "however close the options were" if phase is not None else "")
     return (f"{len(undecided)} of {len(confidence)} choices are undecided after {steps} steps of {strategy} (margin below "
             f"{MIN_MARGIN} or a winner that changed in the last {MIN_STABLE_FRACTION:.0%} of the steps{phased}): {shown}. "
-            "The selection there is close to an argmax of noise; more epochs, a larger architecture learning rate "
-            "(optim={'arch_lr': ...}), or a sampling strategy (gdas, snas) would help; see result.summary()")
+            "The selection there is close to an argmax of noise; "
+            + ("more epochs (more evidence before the phase) would help, or the options are equally good there"
+               if phase is not None else
+               "more epochs, a larger architecture learning rate (optim={'arch_lr': ...}), or a sampling strategy "
+               "(drnas, gdas, snas) would help")
+            + "; see result.summary()")
 
 
 def summary_table(confidence: Mapping[str, Mapping[str, Any]], label: Any = str) -> str:

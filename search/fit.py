@@ -73,8 +73,9 @@ def fit_supernet(
 
     `strategy`: a name of `search.strategies.STRATEGIES` or a Strategy object; the default, DrNAS
     (Dirichlet mixtures), sets its architecture learning rate from the number of steps
-    (`3e-4 * 20000 / steps`, between 3e-4 and 0.05) and ends with a decision phase (the last 30% of
-    the epochs sharpen the mixture to temperature 0.1), so a short search still commits.
+    (`3e-4 * 20000 / steps` over the steps before its decision phase, between 3e-4 and 0.05) and
+    ends with that phase (the last 30% of the epochs: alphas frozen, the mixture sharpened to
+    temperature 0.02 while the weights train), so a short search still commits.
 
     `train`/`val` are (x, y) tensor pairs, Datasets or DataLoaders; `val=None` splits `train` in two
     halves. Each step updates the alphas on a validation batch, then the weights on a training
@@ -137,7 +138,7 @@ def fit_supernet(
     _check_settings(epochs, batch_size, record_every, checkpoint_dir, resume)
     if on_undecided not in ON_UNDECIDED:
         raise ValueError(f"on_undecided must be one of {ON_UNDECIDED}, got {on_undecided!r}")
-    if selection not in ("perturbation",) and perturbation is not None:
+    if perturbation is not None and selection != "perturbation":
         check_selection(selection, True, "", False)  # an unknown selection is named first
         raise ValueError(f"perturbation= sets the perturbation selection; pass selection='perturbation' with it (got selection={selection!r})")
     perturbation_settings = PerturbationSettings.from_any(perturbation) if selection == "perturbation" else None

@@ -131,7 +131,7 @@ def test_an_option_the_phase_picked_among_near_equals_is_undecided_however_sure_
     assert close["evidence"] == {"probability": pytest.approx(0.36), "margin": pytest.approx(0.02), "stable_since": 0, "step": 3}
     assert not close["decided"]
     message = undecided_message({"s": close}, "drnas", 5)
-    assert "before the decision phase" in message and "s: a" in message
+    assert "before the decision phase" in message and "s: a" in message and "more evidence before the phase" in message
     clear = _confidence(_history((0.6, 0.25, 0.15), after), after)["s"]
     assert clear["evidence"]["margin"] == pytest.approx(0.35) and clear["decided"]
     # the phase overturned the leader: the selected option was not leading before it
