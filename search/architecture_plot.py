@@ -17,9 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import matplotlib.pyplot as plt
-from matplotlib.patches import FancyArrowPatch
-
 from supernet import Node, lazy
 from supernet.graph import get_nodes, topological_order
 from supernet.node import Op, Tensor
@@ -152,6 +149,8 @@ def _colour(label: str) -> tuple[float, float, float]:
 
 
 def _draw(diagrams: list[Diagram]):
+    import matplotlib.pyplot as plt  # imported when drawing: `import search` stays fast
+
     graph = diagrams[0].title == "op graph"
     inches = 0.75 if graph else 1.3  # per unit of the layout
     extents = []
@@ -198,6 +197,8 @@ def _label_position(start: tuple[float, float], end: tuple[float, float], rad: f
 
 
 def _draw_diagram(ax: Any, diagram: Diagram, graph: bool) -> None:
+    from matplotlib.patches import FancyArrowPatch
+
     ax.set_title(diagram.title, fontsize=10)
     ax.axis("off")
     xs = [p[0] for p in diagram.positions.values()]

@@ -17,8 +17,6 @@ import copy
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
-import matplotlib.pyplot as plt
-
 from supernet.cost import architecture_cost
 from supernet.latency import LatencyTable, MeasureSettings, example_input, measure_modules
 from supernet.node import Node
@@ -89,6 +87,8 @@ def plot_pareto(results: Sequence[SearchResult], path: Union[str, Path, None] = 
         latency = [r.config["measured_latency_ms"] for r in results]
     if len(latency) != len(results):
         raise ValueError(f"latency has {len(latency)} values for {len(results)} results")
+    import matplotlib.pyplot as plt  # imported when drawing: `import search` stays fast
+
     fig, ax = plt.subplots(figsize=(5.5, 4))
     order = sorted(range(len(results)), key=lambda i: latency[i])
     ax.plot([latency[i] for i in order], [accuracies[i] for i in order], "-", color="0.7", zorder=1)

@@ -10,9 +10,6 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
-import matplotlib.pyplot as plt
-from matplotlib.patches import Rectangle
-
 from .switch_labels import short_id
 
 
@@ -26,6 +23,8 @@ def plot_alpha_trajectories(source: Any, path: Union[str, Path, None] = None, co
         raise ValueError("the history records no switch: the space has no ChoiceOp")
     columns = min(columns, len(switches))
     rows = math.ceil(len(switches) / columns)
+    import matplotlib.pyplot as plt  # imported when drawing: `import search` stays fast
+
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.9 * rows), squeeze=False, sharex=True)
     steps = history["steps"]
     for ax, sid in zip(axes.flat, switches):
@@ -64,6 +63,9 @@ def plot_alpha_heatmap(result: Any, path: Union[str, Path, None] = None):
     labels = {sid: _names(names, sid, len(probabilities[sid])) for sid in switches}
     shared = len({tuple(labels[sid]) for sid in switches}) == 1
     grid = [[p[i] if i < len(p) else float("nan") for i in range(width)] for p in probabilities.values()]
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
     fig, ax = plt.subplots(figsize=(1.3 * width + 3, 0.5 * len(switches) + 1.6))
     image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
     if shared:
