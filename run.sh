@@ -19,6 +19,10 @@
 #   TORCH_INDEX_URL=URL   where pip looks for torch, e.g. https://download.pytorch.org/whl/cpu on a
 #                         machine whose default index serves CUDA builds
 #   PYTHON=python3.12     the interpreter that creates the environment (default python3)
+#
+# Every other package is installed at the version constraints.txt pins (the versions CI ran), so a
+# fresh environment gets the same pytest, ruff... as the last green run; after an install the
+# versions actually installed are written to <venv>/supernet-versions.txt (and named on stdout).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
@@ -48,15 +52,18 @@ else
 fi
 
 # What an install provides, so that a second run can tell it is already there.
-wanted="$(printf '%s\n' "$torch_spec" "${TORCH_INDEX_URL:-}" "$extras" | cat - setup.cfg | cksum | cut -d' ' -f1)"
+wanted="$(printf '%s\n' "$torch_spec" "${TORCH_INDEX_URL:-}" "$extras" | cat - setup.cfg constraints.txt | cksum | cut -d' ' -f1)"
 stamp="$("$py" -c 'import sys; print(sys.prefix)')/.supernet-installed"
 have() { [ -f "$stamp" ] && grep -qx "$1" "$stamp"; }
 
 if [ "${SUPERNET_NO_INSTALL:-0}" != 1 ] && ! have "$wanted"; then
   echo "installing $torch_spec and supernet$extras into $("$py" -c 'import sys; print(sys.prefix)')"
   index=(); [ -n "${TORCH_INDEX_URL:-}" ] && index=(--index-url "$TORCH_INDEX_URL")
-  "$py" -m pip install --quiet "$torch_spec" "${index[@]}"
-  "$py" -m pip install --quiet -e ".$extras"
+  "$py" -m pip install --quiet "$torch_spec" "${index[@]}" -c constraints.txt
+  "$py" -m pip install --quiet -e ".$extras" -c constraints.txt
+  versions="$("$py" -c 'import sys; print(sys.prefix)')/supernet-versions.txt"
+  "$py" -m pip freeze --exclude-editable >"$versions"
+  echo "installed versions recorded in $versions"
   # Each verb's install is recorded apart: `test` after `demo` lets pip add only the test extras.
   echo "$wanted" >>"$stamp"
 fi

@@ -23,6 +23,7 @@ def project(tmp_path):
     """run.sh and setup.cfg in a scratch folder, with a stand-in virtual environment."""
     shutil.copy(ROOT / "run.sh", tmp_path / "run.sh")
     shutil.copy(ROOT / "setup.cfg", tmp_path / "setup.cfg")
+    shutil.copy(ROOT / "constraints.txt", tmp_path / "constraints.txt")
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     python = venv / "bin" / "python"
@@ -47,7 +48,8 @@ def installs(calls: list[str]) -> list[str]:
 def test_first_run_installs_cpu_torch_pin_then_project_then_runs_the_tests(project):
     done, calls = run(project, "test", "-x", "-k", "resume")
     assert done.returncode == 0, done.stderr
-    assert installs(calls) == ["-m pip install --quiet torch==2.13.0", "-m pip install --quiet -e .[test]"]
+    assert installs(calls) == ["-m pip install --quiet torch==2.13.0 -c constraints.txt",
+                               "-m pip install --quiet -e .[test] -c constraints.txt"]
     assert calls[-1] == "-m pytest -q tests -x -k resume"
 
 
@@ -60,7 +62,7 @@ def test_second_run_installs_nothing(project):
 
 def test_demo_installs_without_test_extras_and_passes_options(project):
     done, calls = run(project, "demo", "--epochs", "2")
-    assert installs(calls)[-1] == "-m pip install --quiet -e ."
+    assert installs(calls)[-1] == "-m pip install --quiet -e . -c constraints.txt"
     assert calls[-1] == "-m search.demo --epochs 2"
     _, again = run(project, "demo")
     assert installs(again) == []
@@ -76,7 +78,7 @@ def test_changed_requirements_install_again(project):
 
 def test_torch_spec_and_index_url_are_honoured(project):
     _, calls = run(project, "demo", TORCH_SPEC="torch==2.14.1", TORCH_INDEX_URL="https://example.invalid/cpu")
-    assert installs(calls)[0] == "-m pip install --quiet torch==2.14.1 --index-url https://example.invalid/cpu"
+    assert installs(calls)[0] == "-m pip install --quiet torch==2.14.1 --index-url https://example.invalid/cpu -c constraints.txt"
 
 
 def test_no_install_and_unknown_verb(project):
@@ -99,3 +101,25 @@ def test_no_venv_uses_the_active_python(project, tmp_path):
 def test_ci_runs_the_readme_test_command():
     assert "exec ./run.sh test" in (ROOT / ".ci" / "run").read_text()
     assert "./run.sh test" in (ROOT / "README.md").read_text()
+
+
+def test_the_lock_pins_the_test_tools_and_a_changed_lock_installs_again(project):
+    """Every install goes through constraints.txt, which pins the test tools (a fresh venv once got a newer
+    pytest than CI had, and a test broke); editing the lock is a new install."""
+    pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert {"pytest", "hypothesis", "ruff"} <= set(pins) and "torch" not in pins
+    run(project, "test")
+    with open(project / "constraints.txt", "a") as f:
+        f.write("pytest==0.0.1\n")
+    _, calls = run(project, "test")
+    assert installs(calls) and all(c.endswith("-c constraints.txt") for c in installs(calls))
+
+
+def test_an_install_records_the_versions_it_installed(project):
+    done, calls = run(project, "test")
+    versions = project / "venv" / "supernet-versions.txt"
+    assert "-m pip freeze --exclude-editable" in calls and versions.exists()
+    assert f"installed versions recorded in {versions}" in done.stdout
+    _, again = run(project, "test")
+    assert "-m pip freeze --exclude-editable" not in again  # nothing installed, nothing to record
