@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import pickle
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any, Mapping, Optional, Union
 import torch
 
 from supernet import ChoiceOp, describe, discretize, get_nodes, topological_order
+from supernet.discretize import check_architecture
 from supernet.export_module import ExportedModule, export_module
 from supernet.expression import upper_bound
 from supernet.graph import weight_tensors
@@ -23,6 +23,7 @@ from .confidence import summary_table
 from .connectivity import is_connected
 from .evaluate import evaluate
 from .perturbation import perturbation_rows
+from .result_file import check_architecture_labels, check_weights_file, read_payload, read_weights, write_result
 from .switch_labels import short_id
 
 ARCH_PREFIX = "arch."  # the supernet's architecture logits, apart from the weights
@@ -168,6 +169,13 @@ class SearchResult:
         unknown = sorted(k for k in architecture if k not in known)
         if unknown:
             raise KeyError(f"the search result has no switch or parameter {unknown[:3]}")
+        if self.space is not None:
+            check_architecture(self.space, architecture)
+        else:  # no space attached: the options the search weighed are the ones known
+            for sid, value in architecture.items():
+                allowed = self.option_values.get(sid)
+                if allowed is not None and (value not in allowed or isinstance(value, bool)):
+                    raise ValueError(f"architecture picks {value!r} for {sid}, which allows {list(allowed)}")
         return dataclasses.replace(self, architecture={**self.architecture, **dict(architecture)})
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,65 +187,57 @@ class SearchResult:
         }
 
     def save(self, path: Union[str, Path]) -> Path:
-        """Write `result.json` (architecture, history, metrics, spec) and `supernet.pt` (weights) to a directory."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        """Write `result.json` (architecture, history, metrics, spec; a format version) and
+        `supernet.pt` (weights) to a directory, atomically (`search.result_file`): on a failure,
+        e.g. a full disk, an OSError names the path and the cause, and nothing partial is left."""
         payload = self.to_dict()
         if self.space is not None:
             payload["spec"] = self.spec()
-        tmp = path / "result.json.tmp"
-        tmp.write_text(json.dumps(payload, indent=1))
-        tmp.replace(path / "result.json")
-        if self.supernet_state is not None:
-            torch.save(self.supernet_state, path / "supernet.pt")
-        return path
+        return write_result(Path(path), payload, self.supernet_state)
 
     @classmethod
     def load(cls, path: Union[str, Path], space: Optional[Node] = None) -> "SearchResult":
         """Read a saved result; pass the search space to be able to export it again (it must be
         the space that was searched: its switches and weights are checked against the result).
-        A truncated or garbled file raises ValueError naming it."""
+        A truncated, garbled or hand-edited file (names that disagree with the indices, an index
+        or value the space does not allow, a file of a newer format) raises ValueError naming it;
+        with `space`, the option labels are the space's."""
         path = Path(path)
-        payload = _read_json(path / "result.json")
+        payload = read_payload(path)
+        check_weights_file(path, payload)
         weights = path / "supernet.pt"
-        state = _read_weights(weights) if weights.exists() else None
+        state = read_weights(weights) if weights.exists() else None
+        names = payload["option_names"]
         if space is not None:
             _check_same_space(path, space, payload["architecture"], payload["probabilities"], state)
+            try:
+                check_architecture(space, payload["architecture"])
+            except (KeyError, ValueError) as error:
+                raise ValueError(f"{path / 'result.json'}: {error.args[0]}") from None
+            names = {**names, **_space_labels(space, payload.get("option_values", {}))}
+            check_architecture_labels(path / "result.json", payload, names)
         return cls(
             architecture=payload["architecture"], probabilities=payload["probabilities"], history=payload["history"],
-            metrics=payload["metrics"], option_names=payload["option_names"], option_values=payload.get("option_values", {}),
+            metrics=payload["metrics"], option_names=names, option_values=payload.get("option_values", {}),
             config=payload["config"], confidence=payload.get("confidence", {}),
             supernet_state=state, space=space, perturbation=payload.get("perturbation", {}),
         )
 
 
-_REQUIRED = ("architecture", "probabilities", "history", "metrics", "option_names", "config")
-
-
-def _read_json(file: Path) -> dict[str, Any]:
-    """The saved result's payload; a file that is not one (truncated, garbled) raises ValueError."""
-    try:
-        payload = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{file} is corrupt (not valid JSON: {err}); save the result again") from None
-    missing = [key for key in _REQUIRED if key not in payload] if isinstance(payload, dict) else list(_REQUIRED)
-    if missing:
-        raise ValueError(f"{file} is corrupt or not a saved SearchResult (it lacks {missing}); save the result again")
-    return payload
-
-
-def _read_weights(file: Path) -> dict[str, torch.Tensor]:
-    """The saved supernet weights; a file torch cannot read as a state dict raises ValueError."""
-    try:
-        state = torch.load(file, weights_only=True, map_location="cpu")
-    except pickle.UnpicklingError:  # torch's own message suggests weights_only=False: unsafe, and no help here
-        raise ValueError(f"{file} is corrupt (not a file of tensors torch.save wrote); save the result again") from None
-    except Exception as err:  # RuntimeError, EOFError... depending on the damage
-        raise ValueError(f"{file} is corrupt (torch.load failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}); "
-                         "save the result again") from None
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
-        raise ValueError(f"{file} is corrupt or not saved supernet weights (expected a dict of tensors, got {type(state).__name__})")
-    return state
+def _space_labels(space: Node, option_values: Mapping[str, list]) -> dict[str, list[str]]:
+    """Switch id -> the space's label of each option value the file lists (ChoiceOp names)."""
+    labels = {}
+    for node in get_nodes(space):
+        if isinstance(node, ChoiceOp) and node.switch.id in option_values:
+            names = node.option_names()
+            values = option_values[node.switch.id]
+            if all(isinstance(v, int) and 0 <= v < len(names) for v in values):
+                labels[node.switch.id] = [names[v] for v in values]
+    params = space.parametrization()
+    for pid, values in option_values.items():
+        if pid not in labels and pid in params:  # a value choice, labelled as SupernetExecutor.option_names does
+            labels[pid] = [f"{params[pid].name}={v}" for v in values]
+    return labels
 
 
 def _switches(space: Node) -> set[str]:

@@ -13,6 +13,21 @@ from .parameters import CategoricalParameter, IntScalarParameter, Parameter
 from .parametrization import parametrization
 
 
+def check_architecture(space: Node, architecture: Mapping[str, Any]) -> None:
+    """Raise KeyError for an id that is no switch or parameter of `space`, ValueError for an
+    option index or value the switch or parameter does not allow (naming it and what it allows)."""
+    params = parametrization(space)
+    switches = {c.switch.id for c in get_nodes(space) if isinstance(c, ChoiceOp)}
+    for key, value in architecture.items():
+        if key not in params:
+            raise KeyError(f"architecture names unknown switch or parameter {key!r}; known switches: {sorted(switches)}")
+        allowed = params[key].values() if hasattr(params[key], "values") else []
+        boolean_for_number = isinstance(value, bool) and not any(isinstance(a, bool) for a in allowed)
+        if boolean_for_number or value not in allowed:
+            what = "option" if key in switches else "value"
+            raise ValueError(f"architecture picks {what} {value!r} for {key}, which allows {allowed}")
+
+
 def discretize(space: Node, architecture: Mapping[str, Any]) -> Node:
     """A copy of `space` in which each ChoiceOp is replaced by the option `architecture` selects.
 
@@ -21,15 +36,8 @@ def discretize(space: Node, architecture: Mapping[str, Any]) -> Node:
     it sizes are allocated at the chosen size. Parameters it omits keep their current value and
     domain. Node ids are kept, so weights can be carried over by id. `space` is not modified.
     """
-    params = parametrization(space)
+    check_architecture(space, architecture)
     switches = {c.switch.id for c in get_nodes(space) if isinstance(c, ChoiceOp)}
-    for key, value in architecture.items():
-        if key not in params:
-            raise KeyError(f"architecture names unknown switch or parameter {key!r}; known switches: {sorted(switches)}")
-        allowed = params[key].values() if hasattr(params[key], "values") else []
-        if value not in allowed:
-            what = "option" if key in switches else "value"
-            raise ValueError(f"architecture picks {what} {value!r} for {key}, which allows {allowed}")
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 100_000))  # deepcopy recurses along operand/user links
     try:
