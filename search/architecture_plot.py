@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,15 +115,43 @@ def op_graph(output: Node) -> Diagram:
     for node in nodes:
         rows.setdefault(layer[id(node)], []).append(node)
     diagram = Diagram("op graph")
+    # a long chain (a MobileNet is ~60 layers deep) wraps into columns instead of one tall strip
+    per_column = max(MIN_LAYERS_PER_COLUMN, math.ceil(math.sqrt(3 * len(rows))))
+    column_width = 2.2 * max(len(row) for row in rows.values()) + 1.5
     for depth, row in rows.items():
+        column, level = divmod(depth, per_column)
         for k, node in enumerate(row):
             shape = "×".join(str(s) for s in lazy(node.shape())[1:])
             name = node.name if isinstance(node, Tensor) else type(node).__name__
+            detail = _op_details(node) if isinstance(node, Op) else ""
             kind = "input" if isinstance(node, Tensor) else "output" if node is output else "op"
-            diagram.add(node.id, (2.2 * (k - (len(row) - 1) / 2), -float(depth)), f"{name}\n{shape}", kind)
+            position = (column * column_width + 2.2 * (k - (len(row) - 1) / 2), -float(level))
+            diagram.add(node.id, position, "\n".join(t for t in (name, detail, shape) if t), kind)
     for node in nodes:
         diagram.edges += [(o.id, node.id, "") for o in node.operands if id(o) in layer]
     return diagram
+
+
+MIN_LAYERS_PER_COLUMN = 12
+#: attributes worth a label when not 1 (they tell options apart: conv3 from conv5, stride 1 from 2)
+_SHOWN = {"kernel_size": "k", "stride": "s", "dilation": "d", "groups": "g", "heads": "heads", "num_heads": "heads"}
+
+
+def _op_details(node: Op) -> str:
+    """A short line of what distinguishes this op from others of its type: its weight's shape
+    (the kernel of a convolution) and its stride, dilation, groups or heads when not 1."""
+    parts = []
+    weights = [t for t in node.operands if isinstance(t, Tensor) and t.owner is node and t.role == "weight"]
+    if weights:
+        parts.append("w " + "×".join(str(s) for s in lazy(weights[0].shape())))
+    for key, short in _SHOWN.items():
+        value = node.attributes.get(key)
+        if value is None:
+            continue
+        value = lazy(value)
+        if key == "kernel_size" or value not in (1, (1, 1), [1, 1]):
+            parts.append(f"{short}{'×'.join(map(str, value)) if isinstance(value, (tuple, list)) else value}")
+    return " ".join(parts)
 
 
 _CONCAT = re.compile(r"(?:^|\.)(?P<kind>normal|reduction)_cell_\d+\.Concat_\d+$")
