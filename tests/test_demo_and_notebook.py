@@ -4,15 +4,18 @@ import os
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
+from search import UndecidedWarning
 from search.demo import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_writes_architecture_plots_and_accuracy(tmp_path):
-    summary = main(["--out", str(tmp_path), "--epochs", "1", "--retrain-epochs", "1", "--channels", "4", "--no-progress"])
+    with pytest.warns(UndecidedWarning, match="undecided after"):  # one epoch decides nothing, and the demo says so
+        summary = main(["--out", str(tmp_path), "--epochs", "1", "--retrain-epochs", "1", "--channels", "4", "--no-progress"])
     for name in ("architecture.json", "alpha_trajectories.png", "alpha_heatmap.png", "architecture.png", "summary.json", "search/result.json", "search/supernet.pt"):
         assert (tmp_path / name).stat().st_size > 0, name
     spec = json.loads((tmp_path / "architecture.json").read_text())

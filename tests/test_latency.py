@@ -171,7 +171,7 @@ def test_the_budget_holds(data):
     low, high = table.predict(cheapest), table.predict(priciest)
     assert high > 1.5 * low
     tight, generous = low + 0.3 * (high - low), 10 * high
-    runs = {target: fit_supernet(space, data, strategy="darts", epochs=2, seed=0, progress=False, cost="latency", cost_weight=5.0,
+    runs = {target: fit_supernet(space, data, strategy="darts", epochs=2, seed=0, progress=False, on_undecided="ignore", cost="latency", cost_weight=5.0,
                                  cost_target=target, latency_table=table, optim={"arch_lr": 3e-2})
             for target in (tight, generous)}
     predicted = {t: architecture_cost(r.discretized(), "latency", table=table) for t, r in runs.items()}
@@ -196,7 +196,7 @@ def test_front_is_monotone_in_the_target(data, tmp_path):
         costs.append(table.predict(discretize(space, dict(zip(switches(space), (a, b))))))
     low, high = min(costs), max(costs)
     targets = [low * (1 + 1e-9), low + 0.5 * (high - low), 1.5 * high]
-    results = pareto_front(space, data, targets=targets, epochs=2, warmup_epochs=2, latency_table=table, seed=0,
+    results = pareto_front(space, data, targets=targets, epochs=2, warmup_epochs=2, latency_table=table, seed=0, on_undecided="ignore",
                            progress=False, cost_weight=5.0, optim={"arch_lr": 3e-2}, measure_settings=FAST)
     predicted = [r.config["predicted_latency_ms"] for r in results]
     assert predicted[0] == pytest.approx(low) and predicted[1] <= targets[1] < predicted[2], (predicted, targets)
@@ -242,10 +242,11 @@ def test_overhead_fit_is_the_nonnegative_least_squares_solution():
 
 def test_fit_measures_a_table_when_none_is_given_and_starts_from_a_state(data):
     space = toy_space(blocks=1)
-    first = fit_supernet(space, data, epochs=1, seed=0, progress=False, cost="latency", cost_weight=1.0)
+    first = fit_supernet(space, data, epochs=1, seed=0, progress=False, on_undecided="ignore", cost="latency", cost_weight=1.0)
     assert first.metrics[-1]["expected_latency"] > 0 and first.config["cost"] == "latency"
     frozen = {"weight_lr": 0.0, "weight_lr_min": 0.0, "weight_decay": 0.0, "arch_lr": 0.0}
-    again = fit_supernet(space, data, epochs=1, seed=1, progress=False, optim=frozen, initial_state=first.supernet_state)
+    again = fit_supernet(space, data, epochs=1, seed=1, progress=False, on_undecided="ignore", optim=frozen,
+                         initial_state=first.supernet_state)
     conv = "space_0.conv_bn_0.Conv1d_0.weight"
     assert torch.equal(again.supernet_state[conv], first.supernet_state[conv])  # started from it, not from seed 1
     with pytest.raises(ValueError, match="latency_table= is used by cost='latency', not cost='flops'"):

@@ -180,7 +180,7 @@ def test_search_then_darts_genotype_then_export_trains():
     x = torch.randn(64, 3, 8, 8)
     y = (x[:, 0].mean((1, 2)) > 0).long() + 2 * (x[:, 1].mean((1, 2)) > 0).long()
     net = darts_space(_image(), channels=4, layers=3, num_classes=4)
-    result = fit_supernet(net, (x[:32], y[:32]), epochs=2, batch_size=8, seed=0, progress=False)
+    result = fit_supernet(net, (x[:32], y[:32]), epochs=2, batch_size=8, seed=0, progress=False, on_undecided="ignore")
     assert len(result.history["steps"]) == 1 + 4
     architecture = darts_genotype(result)
     chosen = result.with_architecture(architecture)
