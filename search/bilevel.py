@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 import torch
 
 from supernet import SupernetExecutor
+from supernet.mixture import Phase
 
 
 DEFAULT_ARCH_LR = 3e-4  # DARTS's, for 50 epochs of CIFAR-10 (about 20,000 steps)
@@ -83,7 +84,7 @@ class BilevelOptimizer:
         self.supernet.train()
         self.weight_optimizer.zero_grad(set_to_none=True)
         total = 0.0
-        with _frozen_architecture(self.supernet):  # no gradient reaches the alphas: mix with constants
+        with _frozen_architecture(self.supernet), _in_phase(self.supernet, Phase.WEIGHT_STEP):  # alphas get no gradient
             for _ in range(passes):
                 logits = self.model(x)
                 loss = self.loss(logits, y)
@@ -100,7 +101,8 @@ class BilevelOptimizer:
         statistics are left exactly as they were. Returns (loss, logits) detached."""
         self.supernet.train()
         self.arch_optimizer.zero_grad(set_to_none=True)
-        with frozen_buffers(self.supernet):  # restored after backward: autograd saved them
+        # buffers restored after backward (autograd saved them)
+        with frozen_buffers(self.supernet), _in_phase(self.supernet, Phase.ARCHITECTURE_STEP):
             logits = self.supernet(x)
             loss = self.loss(logits, y)
             extra = regularizer() if regularizer is not None else None
@@ -128,6 +130,12 @@ def _frozen_architecture(model: Any) -> Any:
     """`model.frozen_architecture()` (SupernetExecutor), or nothing for modules without one."""
     frozen = getattr(model, "frozen_architecture", None)
     return frozen() if frozen is not None else contextlib.nullcontext()
+
+
+def _in_phase(model: Any, phase: Phase) -> Any:
+    """`model.in_phase(phase)` (SupernetExecutor: its mixture is told the step), or nothing for other modules."""
+    in_phase = getattr(model, "in_phase", None)
+    return in_phase(phase) if in_phase is not None else contextlib.nullcontext()
 
 
 class frozen_buffers:

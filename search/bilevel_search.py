@@ -22,7 +22,7 @@ from supernet import SupernetExecutor
 from supernet.node import Node
 
 from .bilevel import Batch, BilevelOptimizer, frozen_buffers
-from .checkpoint import Checkpointer, capture_rng_state, load_plain_state, plain_state, restore_rng_state
+from .checkpoint import Checkpointer, callback_states, capture_rng_state, load_callback_states, restore_rng_state
 from .confidence import result_confidence
 from .connectivity import connected_architecture
 from .distributed import SINGLE_PROCESS, DistributedContext
@@ -233,8 +233,8 @@ class BilevelSearch:
             "epoch": self.next_epoch - 1, "finished": self.finished, "step": self.step, "val_position": self.val_position,
             "settings": self.settings, "world_size": self.context.world_size, "metrics": list(self.metrics),
             "supernet": {k: v.detach().cpu() for k, v in self.supernet.state_dict().items()},
-            "bilevel": self.bilevel.state_dict(), "strategy": plain_state(self.strategy),
-            "mixture": plain_state(self.supernet.mixture), "callbacks": [plain_state(c) for c in self.callbacks],
+            "bilevel": self.bilevel.state_dict(), "strategy": self.strategy.state_dict(),
+            "mixture": self.supernet.mixture.state_dict(), "callbacks": callback_states(self.callbacks),
             "history": self.history.state_dict(), "guard": self.guard.state_dict() if self.guard is not None else None,
             "rng": self.context.all_gather_object(capture_rng_state(self.device)),
         }
@@ -244,14 +244,9 @@ class BilevelSearch:
         then the random states."""
         self.supernet.load_state_dict(state["supernet"])
         self.bilevel.load_state_dict(state["bilevel"])
-        load_plain_state(self.strategy, state["strategy"])
-        load_plain_state(self.supernet.mixture, state["mixture"])
-        if len(state["callbacks"]) == len(self.callbacks):
-            for callback, saved in zip(self.callbacks, state["callbacks"]):
-                load_plain_state(callback, saved)
-        elif any(saved.get("attributes", True) for saved in state["callbacks"]):  # callbacks with state
-            warnings.warn(f"checkpoint {path} holds the state of {len(state['callbacks'])} callback(s), this search has "
-                          f"{len(self.callbacks)}: the callbacks start afresh", RuntimeWarning)
+        self.strategy.load_state_dict(state["strategy"])
+        self.supernet.mixture.load_state_dict(state["mixture"])
+        load_callback_states(self.callbacks, state["callbacks"], path)
         self.history.load_state_dict(state["history"])
         if self.guard is not None and state["guard"] is not None:
             self.guard.load_state_dict(state["guard"])
