@@ -8,7 +8,7 @@ for the softmax strategies, scaled with the step count for the sampling ones) un
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Optional
 
 import torch
@@ -54,24 +54,37 @@ Batch = tuple[torch.Tensor, torch.Tensor]  # (inputs, targets)
 Penalty = Callable[[], torch.Tensor]
 
 
+def architecture_lr(config: BilevelConfig, strategy: Any = None, epochs: int = 0) -> float:
+    """The architecture learning rate, decided here only: `config.arch_lr` when given, else the
+    strategy's default for its architecture steps in `epochs` epochs (`Strategy.default_arch_lr`,
+    after `Strategy.plan`), else DARTS's DEFAULT_ARCH_LR without a strategy."""
+    if config.arch_lr is not None:
+        return config.arch_lr
+    if strategy is None:
+        return DEFAULT_ARCH_LR
+    return float(strategy.default_arch_lr(strategy.architecture_steps(epochs)))
+
+
 class BilevelOptimizer:
     """Owns the two optimizers and the schedule; performs one weight or architecture step.
 
     `model` is the module weight steps run (default: the supernet; DistributedDataParallel around
     it in a distributed search); `penalty` is a term every strategy adds to the architecture loss
-    (e.g. the hardware cost of `fit_supernet(cost=...)`), None for none.
+    (e.g. the hardware cost of `fit_supernet(cost=...)`), None for none. `strategy` (planned for
+    `total_epochs`) decides the architecture learning rate when `config` sets none
+    (`architecture_lr`); `self.config` holds the one used.
     """
 
     def __init__(self, supernet: SupernetExecutor, loss: Loss, config: BilevelConfig, total_epochs: int, *,
-                 model: Optional[torch.nn.Module] = None, penalty: Optional[Penalty] = None) -> None:
-        self.supernet, self.loss, self.config = supernet, loss, config
+                 model: Optional[torch.nn.Module] = None, penalty: Optional[Penalty] = None, strategy: Any = None) -> None:
+        arch_lr = architecture_lr(config, strategy, total_epochs)
+        self.supernet, self.loss, self.config = supernet, loss, replace(config, arch_lr=arch_lr)
         self.weights = supernet.weight_parameters()
         self.model: torch.nn.Module = model if model is not None else supernet
         self.alphas = supernet.arch_parameters()
         self.penalty = penalty
         self.weight_optimizer = torch.optim.SGD(self.weights, lr=config.weight_lr, momentum=config.weight_momentum, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.weight_optimizer, max(1, total_epochs), eta_min=config.weight_lr_min)
-        arch_lr = config.arch_lr if config.arch_lr is not None else DEFAULT_ARCH_LR
         self.arch_optimizer = torch.optim.Adam(self.alphas, lr=arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay)
 
     def weight_step(self, x: torch.Tensor, y: torch.Tensor, passes: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
