@@ -86,47 +86,51 @@ def fit_supernet(
     are checked against the space (input shape and dtype, finite values; class-index labels within
     the classes, whatever the loss) before the search starts. The loss must return a scalar.
 
-    Scale-out and resilience:
-    - `distributed`: True runs the search on torch.distributed (launch with `torchrun`), None
-      does so when launched by torchrun with more than one process. `batch_size` is the global
-      batch, split between the processes; weights are synchronised by DistributedDataParallel,
-      architecture gradients are averaged too; every process returns the same SearchResult and
-      only rank 0 writes checkpoints. Runs agree, within float rounding, with a single-process
-      search of the same global batch (spaces with BatchNorm aside: its statistics are per process).
-    - `checkpoint_dir`: a checkpoint after every epoch (the newest two are kept), written
-      atomically. `resume=True` continues from the newest one there (or starts afresh if there is
-      none); the resumed search returns a SearchResult bit-identical to an uninterrupted one
-      (for tensor or Dataset data). Without `resume`, a directory holding checkpoints is refused.
-    - `max_bad_steps`: a step whose loss or gradients are NaN or inf is skipped with a warning;
-      after this many consecutive skipped steps of one kind the search raises FloatingPointError,
-      leaving the last good checkpoint intact. None turns the checks off.
+    Settings come in groups (search.settings), each a dataclass that can be built and passed alone;
+    every keyword fit_supernet took before the groups still works and sets its group's field
+    (`LEGACY_KEYWORDS`): `progress` -> `logging.progress`, and in `**keywords`: `cost`,
+    `cost_weight`, `cost_target`, `latency_table` -> `budget`; `checkpoint_dir`, `resume`,
+    `max_bad_steps` -> `resilience`; `perturbation` -> `selection`; `record_every`,
+    `on_undecided` -> `logging`; `distributed`, `initial_state` -> `execution`. A keyword and its
+    group with another value for that field is an error.
 
-    Hardware-aware search: `cost` ("flops", "params" or a callable node -> cost expression) adds
-    `cost_weight * E[cost] / E[cost at the start]` to the architecture loss, E over the current
-    architecture distribution (differentiable in the alphas); with `cost_target`, the term is
-    `cost_weight * relu(E[cost] / cost_target - 1)` instead. The expected cost is logged per epoch.
-    `cost="latency"` prices with `latency_table` (a `supernet.latency.LatencyTable`; measured for the
-    space at batch size 1 when None), `cost_target` in ms per forward pass at the table's batch size.
-    With `cost_target`, the selected architecture is brought within the target where the argmax
-    exceeds it (`CostPenalty.within_target`: the cheapest-for-probability changes of choices).
-
-    `initial_state`: a supernet state (e.g. `SearchResult.supernet_state`) to start from.
-
-    Confidence: `result.confidence` and `result.summary()` say, per choice, how probable the
-    selected option is, its margin over the runner-up, the entropy and since when it has led
-    (`search.confidence`). A choice whose margin is below 0.1, or whose winner changed in the last
-    quarter of the steps, is undecided: `on_undecided="warn"` (default) warns (UndecidedWarning),
-    naming each such switch id, "raise" raises UndecidedError (its `.result` holds the result),
-    "ignore" does neither.
-
-    Selection: `selection="argmax"` (default) takes the strategy's rule (argmax for most);
-    "perturbation" takes, per choice, the option whose removal from the trained supernet's mixture
-    lowers its validation accuracy the most, deciding the choice of largest effect first and
-    fixing it before measuring the others (DARTS-PT; `search.perturbation`). `perturbation`
-    (`PerturbationSettings` or a dict of its fields) sets the validation batches it scores on and
-    the fine-tuning steps between decisions; `result.perturbation` holds the drops it measured
-    (shown by `summary()`). Strategies that learn no architecture (spos, fairnas) and distributed
-    searches refuse it.
+    - `optim` (`BilevelConfig` or a dict of its fields): the optimizers; `arch_lr=None` lets the
+      strategy decide it for the search's step count (`search.bilevel.architecture_lr`).
+    - `execution` (`ExecutionSettings`): `distributed=True` runs on torch.distributed (launch with
+      `torchrun`), None does so when torchrun started more than one process; `batch_size` is the
+      global batch, split between the processes; weights are synchronised by
+      DistributedDataParallel, architecture gradients are averaged too; every process returns the
+      same SearchResult and only rank 0 writes checkpoints. Runs agree, within float rounding, with
+      a single-process search of the same global batch (BatchNorm statistics aside: per process).
+      `initial_state`: a supernet state (e.g. `SearchResult.supernet_state`) to start from.
+    - `resilience` (`ResilienceSettings`): `checkpoint_dir` gets a checkpoint after every epoch (the
+      newest two kept), written atomically; `resume=True` continues from the newest one there (or
+      starts afresh if there is none), and the resumed search returns a SearchResult bit-identical
+      to an uninterrupted one (for tensor or Dataset data); without `resume`, a directory holding
+      checkpoints is refused. `max_bad_steps`: a step whose loss or gradients are NaN or inf is
+      skipped with a warning; after this many consecutive skipped steps of one kind the search
+      raises FloatingPointError, leaving the last good checkpoint intact; None turns the checks off.
+    - `budget` (`CostSettings`): hardware-aware search. `kind` ("flops", "params", "latency" or a
+      callable node -> cost expression) adds `weight * E[cost] / E[cost at the start]` to the
+      architecture loss, E over the current architecture distribution (differentiable in the
+      alphas); with `target`, `weight * relu(E[cost] / target - 1)` instead, and the selected
+      architecture is brought within the target where it exceeds it (`CostPenalty.within_target`).
+      "latency" prices with `latency_table` (measured for the space at batch size 1 when None),
+      `target` in ms per forward pass at the table's batch size. The expected cost is logged per epoch.
+    - `selection` (`SelectionSettings`, or its mode as a str): "argmax" (default) takes the
+      strategy's rule (argmax for most); "perturbation" takes, per choice, the option whose removal
+      from the trained supernet's mixture lowers its validation accuracy the most, deciding the
+      choice of largest effect first (DARTS-PT; `search.perturbation`), tuned by `perturbation`
+      (`PerturbationSettings` or a dict); `result.perturbation` holds the drops it measured.
+      Strategies that learn no architecture (spos, fairnas) and distributed searches refuse it.
+      The whole pipeline, to the confidence, is `search.selection`.
+    - `logging` (`LoggingSettings`): `progress` bars, `record_every` (the alpha history keeps every
+      n-th step) and `on_undecided`: `result.confidence` and `result.summary()` say, per choice, how
+      probable the selected option is, its margin over the runner-up, the entropy and since when it
+      has led (`search.confidence`); a choice whose margin is below 0.1, or whose winner changed in
+      the last quarter of the steps, is undecided: "warn" (default) warns (UndecidedWarning) naming
+      each such switch id, "raise" raises UndecidedError (its `.result` holds the result), "ignore"
+      does neither.
 
     Returns a SearchResult whose `export()` gives the selected architecture: the strategy's
     selection (argmax for most) or the perturbation one, never a dead network (if it leaves no path of non-Zero ops from
