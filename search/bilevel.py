@@ -76,7 +76,8 @@ class BilevelOptimizer:
     """
 
     def __init__(self, supernet: SupernetExecutor, loss: Loss, config: BilevelConfig, total_epochs: int, *,
-                 model: Optional[torch.nn.Module] = None, penalty: Optional[Penalty] = None, strategy: Any = None) -> None:
+                 model: Optional[torch.nn.Module] = None, penalty: Optional[Penalty] = None,
+                 strategy: Any = None) -> None:
         arch_lr = architecture_lr(config, strategy, total_epochs)
         self.supernet, self.loss, self.config = supernet, loss, replace(config, arch_lr=arch_lr)
         self.weights = supernet.weight_parameters()

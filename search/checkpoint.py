@@ -1,7 +1,8 @@
 """Search checkpoints: one file per finished epoch, written atomically, enough to resume exactly.
 
 A checkpoint holds the weights and alphas, the optimizer and scheduler states, the `state_dict()`
-of the strategy, of its mixture and of every callback that has one, the alpha history and epoch metrics, the position of the validation stream and the
+of the strategy, of its mixture and of every callback that has one, the alpha history and epoch
+metrics, the position of the validation stream and the
 Python, NumPy and torch random states. Since each epoch's data order is a pure function of (seed,
 epoch) (see `search.loaders`), restoring these at an epoch boundary makes the resumed search draw
 and compute exactly what the uninterrupted one would have: its `SearchResult` is bit-identical.

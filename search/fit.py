@@ -29,8 +29,8 @@ from .metrics import Metrics, metric_set
 from .perturbation import check_selection
 from .result import SearchResult
 from .selection import report_undecided
-from .settings import (CostSettings, ExecutionSettings, FitSettings, LoggingSettings, ResilienceSettings, SelectionSettings,
-                       resolve_settings)
+from .settings import (CostSettings, ExecutionSettings, FitSettings, LoggingSettings, ResilienceSettings,
+                       SelectionSettings, resolve_settings)
 from .strategies import DEFAULT_STRATEGY, Strategy, get_strategy
 from .validation import ScalarLoss, check_first_batches
 
@@ -136,18 +136,18 @@ def fit_supernet(
     selection (argmax for most) or the perturbation one, never a dead network (if it leaves no path of non-Zero ops from
     the input to the output, the connected alternative of lowest regret is taken, with a warning).
     """
-    groups = {"budget": budget, "resilience": resilience, "selection": selection, "logging": logging, "execution": execution}
+    groups = dict(budget=budget, resilience=resilience, selection=selection, logging=logging, execution=execution)
     settings = resolve_settings(optim, groups, {**keywords, **({"progress": progress} if progress is not None else {})})
     _check_run(epochs, batch_size)
-    context, device = setup_distributed(settings.execution.distributed, torch.device(device) if device is not None else None)
+    context, device = setup_distributed(settings.execution.distributed, _device(device))
     seed_everything(seed)
     strategy = _strategy(strategy, settings, context)
     loaders = search_loaders(train, val, batch_size, seed, context.rank, context.world_size)
     strategy.plan(epochs, len(loaders.train))
     supernet = _supernet(space, strategy, seed, device, settings.execution.initial_state)
-    targets = context.agree(lambda: check_first_batches(supernet, loaders.train, loaders.val, loss, loaders.val_argument))
-    checkpoints = Checkpointer(settings.resilience.checkpoint_dir) if settings.resilience.checkpoint_dir is not None else None
-    guard = _guard(settings.resilience, context, checkpoints)
+    first = (supernet, loaders.train, loaders.val, loss, loaders.val_argument)
+    targets = context.agree(lambda: check_first_batches(*first))
+    checkpoints, guard = _resilience(settings.resilience, context)
     bilevel = _optimizer(supernet, strategy, loss, settings, epochs, context, device, guard)
     search = BilevelSearch(supernet, bilevel, strategy, loaders.train, loaders.val,
                            settings=_recorded(strategy, epochs, seed, bilevel, loaders, settings, context),
@@ -192,11 +192,17 @@ def _supernet(space: Node, strategy: Strategy, seed: int, device: torch.device,
     return supernet
 
 
-def _guard(resilience: ResilienceSettings, context: DistributedContext, checkpoints: Optional[Checkpointer]) -> Optional[StepGuard]:
-    """The bad-step guard (None with max_bad_steps=None)."""
+def _device(device: Union[str, torch.device, None]) -> Optional[torch.device]:
+    return torch.device(device) if device is not None else None
+
+
+def _resilience(resilience: ResilienceSettings,
+                context: DistributedContext) -> tuple[Optional[Checkpointer], Optional[StepGuard]]:
+    """The checkpoints (None without checkpoint_dir) and the bad-step guard (None with max_bad_steps=None)."""
+    checkpoints = Checkpointer(resilience.checkpoint_dir) if resilience.checkpoint_dir is not None else None
     if resilience.max_bad_steps is None:
-        return None
-    return StepGuard(resilience.max_bad_steps, context, lambda: _newest(checkpoints))
+        return checkpoints, None
+    return checkpoints, StepGuard(resilience.max_bad_steps, context, lambda: _newest(checkpoints))
 
 
 def _optimizer(supernet: SupernetExecutor, strategy: Strategy, loss: Optional[Loss], settings: FitSettings, epochs: int,
@@ -207,9 +213,9 @@ def _optimizer(supernet: SupernetExecutor, strategy: Strategy, loss: Optional[Lo
     budget = settings.budget
     penalty = (CostPenalty(supernet, budget.kind, budget.weight, budget.target, budget.latency_table,
                            settings.logging.progress and context.is_main) if budget.kind is not None else None)
-    bilevel = BilevelOptimizer(supernet, guard.watch_loss(loss_fn) if guard is not None else loss_fn, settings.optim, epochs,
-                               model=wrap_weights(supernet, device) if context.enabled else None, penalty=penalty,
-                               strategy=strategy)
+    watched = guard.watch_loss(loss_fn) if guard is not None else loss_fn
+    bilevel = BilevelOptimizer(supernet, watched, settings.optim, epochs, penalty=penalty, strategy=strategy,
+                               model=wrap_weights(supernet, device) if context.enabled else None)
     if context.enabled:
         average_gradients_before_step(bilevel.arch_optimizer, context)  # before the guard's check
     if guard is not None:
@@ -226,8 +232,8 @@ def _recorded(strategy: Strategy, epochs: int, seed: int, bilevel: BilevelOptimi
         "strategy": strategy.config(), "epochs": epochs, "seed": seed, "optim": vars(bilevel.config),
         "batch_size": batch_size_of(loaders.train, world), "val_batch_size": batch_size_of(loaders.val, world),
         "record_every": settings.logging.record_every, "train_samples": dataset_size(loaders.train),
-        "val_samples": dataset_size(loaders.val), "cost": settings.budget.label(), "cost_weight": settings.budget.weight,
-        "cost_target": settings.budget.target,
+        "val_samples": dataset_size(loaders.val), "cost": settings.budget.label(),
+        "cost_weight": settings.budget.weight, "cost_target": settings.budget.target,
     }
 
 
@@ -242,7 +248,8 @@ def _resume(search: BilevelSearch, checkpoints: Optional[Checkpointer], resume: 
     _check_same_settings(path, state["settings"], search.settings)
     if not (is_resumable(loaders.train) and is_resumable(loaders.val)):
         warnings.warn("resuming with a DataLoader as data: the batches after the checkpoint follow that loader, "
-                      "so the search is not bit-identical to an uninterrupted one (pass tensors or a Dataset)", RuntimeWarning)
+                      "so the search is not bit-identical to an uninterrupted one (pass tensors or a Dataset)",
+                      RuntimeWarning)
     search.load_state_dict(state, path)
 
 

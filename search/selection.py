@@ -82,11 +82,13 @@ def within_budget(penalty: Optional[CostPenalty], architecture: Mapping[str, Any
     return penalty.within_target(architecture) if penalty is not None else dict(architecture)
 
 
-def confidence(supernet: SupernetExecutor, architecture: Mapping[str, Any], history: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def confidence(supernet: SupernetExecutor, architecture: Mapping[str, Any],
+               history: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Step 5: the confidence of the architecture handed out (search.confidence)."""
     if not architecture:
         return {}
-    return result_confidence(architecture, supernet.probabilities(), supernet.option_values(), supernet.option_names(), history)
+    return result_confidence(architecture, supernet.probabilities(), supernet.option_values(), supernet.option_names(),
+                             history)
 
 
 def select_architecture(supernet: SupernetExecutor, strategy: Strategy, settings: SelectionSettings, *,

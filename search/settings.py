@@ -45,11 +45,14 @@ class CostSettings:
 
     def __post_init__(self) -> None:
         if self.kind is None and (self.weight or self.target is not None or self.latency_table is not None):
-            raise ValueError("cost_weight, cost_target and latency_table need cost= ('flops', 'params', 'latency' or a callable)")
+            raise ValueError("cost_weight, cost_target and latency_table need cost= "
+                             "('flops', 'params', 'latency' or a callable)")
 
     def label(self) -> Any:
         """The kind as plain data (a callable's name), for results and checkpoints."""
-        return self.kind if self.kind is None or isinstance(self.kind, str) else getattr(self.kind, "__name__", repr(self.kind))
+        if self.kind is None or isinstance(self.kind, str):
+            return self.kind
+        return getattr(self.kind, "__name__", repr(self.kind))
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ class ResilienceSettings:
 
     def __post_init__(self) -> None:
         if self.resume and self.checkpoint_dir is None:
-            raise ValueError("resume=True needs checkpoint_dir= (the directory the interrupted search wrote its checkpoints to)")
+            raise ValueError("resume=True needs checkpoint_dir= "
+                             "(the directory the interrupted search wrote its checkpoints to)")
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,8 @@ def _merged(group: str, cls: type, given: Any, overrides: dict[str, Any]) -> Any
             value = PerturbationSettings.from_any(value)  # a dict of its fields is the same settings
         if not _same(getattr(given, name), value):
             keyword = next(k for k, (g, f) in LEGACY_KEYWORDS.items() if (g, f) == (group, name))
-            raise ValueError(f"{keyword}={value!r} conflicts with {group}={cls.__name__}({name}={getattr(given, name)!r}): "
+            current = f"{cls.__name__}({name}={getattr(given, name)!r})"
+            raise ValueError(f"{keyword}={value!r} conflicts with {group}={current}: "
                              f"pass the setting once, in {group}= or as {keyword}=")
     return given
 

@@ -216,7 +216,8 @@ class SupernetExecutor(GraphExecutor):
     def architecture(self) -> dict[str, Any]:
         """Switch id -> index of the most probable option, value-parameter id -> most probable
         value (the argmax architecture)."""
-        return {sid: self._option_indices[sid][int(torch.argmax(self.mixture.probabilities(a, sid)))] for sid, a in self.alphas.items()}
+        return {sid: self._option_indices[sid][int(torch.argmax(self.mixture.probabilities(a, sid)))]
+                for sid, a in self.alphas.items()}
 
     def set_alphas(self, values: dict[str, Any]) -> None:
         """Overwrite logits by switch id (unknown ids raise)."""
@@ -255,7 +256,7 @@ class SupernetExecutor(GraphExecutor):
         """Id -> the mixing weights (detached, one per option) the mixture gives in evaluation mode,
         and the indices it runs there (None: all), e.g. one-hot on the argmax for single-path mixtures."""
         with torch.no_grad():
-            return {sid: self.mixture.weights(alpha, False, sid, Phase.EVALUATION) for sid, alpha in self.alphas.items()}
+            return {sid: self.mixture.weights(a, False, sid, Phase.EVALUATION) for sid, a in self.alphas.items()}
 
     @contextlib.contextmanager
     def overridden_weights(self, weights: Mapping[str, Any]) -> Iterator[None]:
@@ -304,7 +305,8 @@ class SupernetExecutor(GraphExecutor):
         with torch.no_grad() if frozen else contextlib.nullcontext():
             for sid, alpha in self.alphas.items():
                 override = self._overrides.get(sid)
-                w, run = (override, None) if override is not None else self.mixture.weights(alpha, self.training, sid, phase)
+                w, run = ((override, None) if override is not None
+                          else self.mixture.weights(alpha, self.training, sid, phase))
                 weights[sid] = w
                 if sid in self.switches:
                     indices = self._option_indices[sid]

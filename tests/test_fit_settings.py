@@ -43,7 +43,8 @@ def fit(**settings):
 
 
 def test_every_legacy_keyword_maps_onto_its_group_field():
-    values = {"cost": "params", "cost_weight": 0.5, "cost_target": 7.0, "latency_table": None, "checkpoint_dir": "somewhere",
+    values = {"cost": "params", "cost_weight": 0.5, "cost_target": 7.0, "latency_table": None,
+              "checkpoint_dir": "somewhere",
               "resume": True, "max_bad_steps": None, "perturbation": {"batches": 2}, "progress": False,
               "record_every": 3, "on_undecided": "raise", "distributed": False, "initial_state": {"a": torch.zeros(1)}}
     assert set(values) == set(LEGACY_KEYWORDS)
@@ -67,7 +68,8 @@ def test_cost_keywords_take_effect():
 
 
 def test_latency_table_keyword_is_the_table_priced(monkeypatch):
-    table = LatencyTable.measure(tiny_space(), progress=False, settings=MeasureSettings(rounds=1, block_seconds=1e-5, calibration=0))
+    fast = MeasureSettings(rounds=1, block_seconds=1e-5, calibration=0)
+    table = LatencyTable.measure(tiny_space(), progress=False, settings=fast)
 
     def no_measuring(*args, **kwargs):
         raise AssertionError("the given latency table must be used, not a new one measured")
@@ -96,7 +98,8 @@ def test_resilience_keywords_take_effect(tmp_path):
 
 def test_selection_keywords_take_effect():
     result = fit(selection="perturbation", perturbation={"batches": 1})
-    assert result.config["selection"] == {"mode": "perturbation", "batches": 1, "fine_tune_steps": 0, "batch_statistics": True}
+    assert result.config["selection"] == {"mode": "perturbation", "batches": 1, "fine_tune_steps": 0,
+                                          "batch_statistics": True}
     assert result.perturbation
     assert fit(selection=SelectionSettings(mode="perturbation", perturbation={"batches": 1})) == result
     assert fit().config["selection"] == {"mode": "argmax"}

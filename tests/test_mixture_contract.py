@@ -44,8 +44,9 @@ def test_the_mixture_is_told_the_switch_id_and_the_phase_of_every_pass():
     x, y = torch.randn(4, 2, 8), torch.tensor([0, 1, 2, 0])
     sids = list(supernet.alphas)
     seen = {}
-    for label, run in [("weight", lambda: bilevel.weight_step(x, y)), ("architecture", lambda: bilevel.architecture_step(x, y)),
-                       ("training", lambda: supernet.train()(x)), ("evaluation", lambda: supernet.eval()(x))]:
+    passes = [("weight", lambda: bilevel.weight_step(x, y)), ("architecture", lambda: bilevel.architecture_step(x, y)),
+              ("training", lambda: supernet.train()(x)), ("evaluation", lambda: supernet.eval()(x))]
+    for label, run in passes:
         mixture.calls.clear()
         run()
         seen[label] = list(mixture.calls)

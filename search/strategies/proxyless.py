@@ -40,7 +40,9 @@ class BinaryGateMixture(Mixture):
             index = int(torch.argmax(alpha))
             return _one_hot(alpha, index), [index]
         p = torch.softmax(alpha.detach(), dim=-1) + 1e-12
-        paths = self.paths if self.paths is not None else 2 if phase_of(training, phase) is Phase.ARCHITECTURE_STEP else 1
+        paths = self.paths
+        if paths is None:  # by phase: two paths to compare in architecture steps, one elsewhere
+            paths = 2 if phase_of(training, phase) is Phase.ARCHITECTURE_STEP else 1
         if paths == 1 or len(alpha) == 1:
             index = int(torch.multinomial(p, 1))
             return _one_hot(alpha, index), [index]
