@@ -7,6 +7,7 @@ from .confidence import UndecidedError, UndecidedWarning
 from .fit import fit_supernet, seed_everything
 from .history import AlphaHistory
 from .pareto import pareto_front, plot_pareto
+from .settings import CostSettings, ExecutionSettings, LoggingSettings, ResilienceSettings, SelectionSettings
 from .plots import plot_alpha_heatmap, plot_alpha_trajectories
 from .result import SearchResult
 from .strategies import STRATEGIES, Strategy, get_strategy
@@ -16,4 +17,5 @@ __all__ = [
     "AlphaHistory", "BilevelConfig", "BilevelSearch", "EarlyStopping", "BilevelOptimizer", "evolve", "STRATEGIES", "SearchResult", "Strategy", "fit_supernet",
     "UndecidedError", "UndecidedWarning", "get_strategy", "pareto_front", "plot_alpha_heatmap", "plot_architecture", "plot_alpha_trajectories",
     "plot_pareto", "seed_everything",
+    "CostSettings", "ExecutionSettings", "LoggingSettings", "ResilienceSettings", "SelectionSettings",
 ]

@@ -8,12 +8,13 @@ for the softmax strategies, scaled with the step count for the sampling ones) un
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Optional
 
 import torch
 
 from supernet import SupernetExecutor
+from supernet.mixture import Phase
 
 
 DEFAULT_ARCH_LR = 3e-4  # DARTS's, for 50 epochs of CIFAR-10 (about 20,000 steps)
@@ -53,24 +54,38 @@ Batch = tuple[torch.Tensor, torch.Tensor]  # (inputs, targets)
 Penalty = Callable[[], torch.Tensor]
 
 
+def architecture_lr(config: BilevelConfig, strategy: Any = None, epochs: int = 0) -> float:
+    """The architecture learning rate, decided here only: `config.arch_lr` when given, else the
+    strategy's default for its architecture steps in `epochs` epochs (`Strategy.default_arch_lr`,
+    after `Strategy.plan`), else DARTS's DEFAULT_ARCH_LR without a strategy."""
+    if config.arch_lr is not None:
+        return config.arch_lr
+    if strategy is None:
+        return DEFAULT_ARCH_LR
+    return float(strategy.default_arch_lr(strategy.architecture_steps(epochs)))
+
+
 class BilevelOptimizer:
     """Owns the two optimizers and the schedule; performs one weight or architecture step.
 
     `model` is the module weight steps run (default: the supernet; DistributedDataParallel around
     it in a distributed search); `penalty` is a term every strategy adds to the architecture loss
-    (e.g. the hardware cost of `fit_supernet(cost=...)`), None for none.
+    (e.g. the hardware cost of `fit_supernet(cost=...)`), None for none. `strategy` (planned for
+    `total_epochs`) decides the architecture learning rate when `config` sets none
+    (`architecture_lr`); `self.config` holds the one used.
     """
 
     def __init__(self, supernet: SupernetExecutor, loss: Loss, config: BilevelConfig, total_epochs: int, *,
-                 model: Optional[torch.nn.Module] = None, penalty: Optional[Penalty] = None) -> None:
-        self.supernet, self.loss, self.config = supernet, loss, config
+                 model: Optional[torch.nn.Module] = None, penalty: Optional[Penalty] = None,
+                 strategy: Any = None) -> None:
+        arch_lr = architecture_lr(config, strategy, total_epochs)
+        self.supernet, self.loss, self.config = supernet, loss, replace(config, arch_lr=arch_lr)
         self.weights = supernet.weight_parameters()
         self.model: torch.nn.Module = model if model is not None else supernet
         self.alphas = supernet.arch_parameters()
         self.penalty = penalty
         self.weight_optimizer = torch.optim.SGD(self.weights, lr=config.weight_lr, momentum=config.weight_momentum, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.weight_optimizer, max(1, total_epochs), eta_min=config.weight_lr_min)
-        arch_lr = config.arch_lr if config.arch_lr is not None else DEFAULT_ARCH_LR
         self.arch_optimizer = torch.optim.Adam(self.alphas, lr=arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay)
 
     def weight_step(self, x: torch.Tensor, y: torch.Tensor, passes: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,7 +98,7 @@ class BilevelOptimizer:
         self.supernet.train()
         self.weight_optimizer.zero_grad(set_to_none=True)
         total = 0.0
-        with _frozen_architecture(self.supernet):  # no gradient reaches the alphas: mix with constants
+        with _frozen_architecture(self.supernet), _in_phase(self.supernet, Phase.WEIGHT_STEP):  # alphas get no gradient
             for _ in range(passes):
                 logits = self.model(x)
                 loss = self.loss(logits, y)
@@ -100,7 +115,8 @@ class BilevelOptimizer:
         statistics are left exactly as they were. Returns (loss, logits) detached."""
         self.supernet.train()
         self.arch_optimizer.zero_grad(set_to_none=True)
-        with frozen_buffers(self.supernet):  # restored after backward: autograd saved them
+        # buffers restored after backward (autograd saved them)
+        with frozen_buffers(self.supernet), _in_phase(self.supernet, Phase.ARCHITECTURE_STEP):
             logits = self.supernet(x)
             loss = self.loss(logits, y)
             extra = regularizer() if regularizer is not None else None
@@ -128,6 +144,12 @@ def _frozen_architecture(model: Any) -> Any:
     """`model.frozen_architecture()` (SupernetExecutor), or nothing for modules without one."""
     frozen = getattr(model, "frozen_architecture", None)
     return frozen() if frozen is not None else contextlib.nullcontext()
+
+
+def _in_phase(model: Any, phase: Phase) -> Any:
+    """`model.in_phase(phase)` (SupernetExecutor: its mixture is told the step), or nothing for other modules."""
+    in_phase = getattr(model, "in_phase", None)
+    return in_phase(phase) if in_phase is not None else contextlib.nullcontext()
 
 
 class frozen_buffers:

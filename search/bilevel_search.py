@@ -22,15 +22,15 @@ from supernet import SupernetExecutor
 from supernet.node import Node
 
 from .bilevel import Batch, BilevelOptimizer, frozen_buffers
-from .checkpoint import Checkpointer, capture_rng_state, load_plain_state, plain_state, restore_rng_state
-from .confidence import result_confidence
-from .connectivity import connected_architecture
+from .checkpoint import Checkpointer, callback_states, capture_rng_state, load_callback_states, restore_rng_state
 from .distributed import SINGLE_PROCESS, DistributedContext
 from .guard import StepGuard
 from .history import AlphaHistory
 from .loaders import BatchStream, move, set_pass
-from .perturbation import PerturbationSelection, PerturbationSettings
+from .perturbation import PerturbationSelection
 from .result import SearchResult
+from .selection import select_architecture
+from .settings import SelectionSettings
 from .strategies import Strategy
 from .validation import Targets
 
@@ -46,8 +46,8 @@ class BilevelSearch:
     `meters` are the epoch metrics (torchmetrics objects, cloned for the train and val sides);
     `settings` are the run's settings, saved in checkpoints (a resume must match them) and partly
     in the result. `callbacks` are called after every epoch; one returning True stops the search.
-    `perturbation`: select by each option's measured effect (`search.perturbation`) instead of the
-    strategy's rule, scoring with `targets` (what the labels are).
+    `selection`: how the result's architecture is selected (`search.selection`; the perturbation
+    selection scores with `targets`, what the labels are).
     """
 
     def __init__(
@@ -67,7 +67,7 @@ class BilevelSearch:
         checkpoints: Optional[Checkpointer] = None,
         context: DistributedContext = SINGLE_PROCESS,
         device: torch.device = torch.device("cpu"),
-        perturbation: Optional[PerturbationSettings] = None,
+        selection: SelectionSettings = SelectionSettings(),
         targets: Targets = Targets(),
     ) -> None:
         self.supernet, self.bilevel, self.strategy = supernet, bilevel, strategy
@@ -75,7 +75,7 @@ class BilevelSearch:
         self.settings, self.record_every = settings, record_every
         self.callbacks, self.guard, self.checkpoints = list(callbacks), guard, checkpoints
         self.context, self.device = context, device
-        self.perturbation, self.targets = perturbation, targets
+        self.selection, self.targets = selection, targets
         self.train_meters = {k: m.clone().to(device) for k, m in (meters or {}).items()}
         self.val_meters = {k: m.clone().to(device) for k, m in (meters or {}).items()}
         self.history = AlphaHistory(supernet)
@@ -86,8 +86,8 @@ class BilevelSearch:
         self.metrics: list[dict[str, float]] = []
 
     def run(self, epochs: int, progress: bool = True) -> None:
-        """Run (or continue, after `load_state_dict`) the search up to `epochs` epochs."""
-        self.strategy.plan(epochs, len(self.train_loader))
+        """Run (or continue, after `load_state_dict`) the search up to `epochs` epochs (the
+        strategy has been planned for them: `Strategy.plan`)."""
         self.history.decision_epoch = self.strategy.decision_start(epochs)
         if not self.history.steps:
             self.history.record(0, 0, self.supernet)
@@ -162,69 +162,35 @@ class BilevelSearch:
         return row
 
     def result(self, space: Node) -> SearchResult:
-        """The SearchResult of the search so far: the strategy's selection, the distribution, the
-        history and metrics, the settings and the supernet's weights."""
-        supernet = self.supernet
-        probabilities, history = supernet.probabilities(), self.history.as_dict()
-        # a weights-only strategy (SPOS, FairNAS) selects nothing: an empty architecture, so that no
-        # first-option default can pass for a search result (evolve / with_architecture choose one)
-        architecture, measured = self.selection_with_record() if self.strategy.learns_architecture else ({}, {})
-        names, values = supernet.option_names(), supernet.option_values()
+        """The SearchResult of the search so far, complete: the selection (search.selection), the
+        distribution, the history and metrics, the settings and the supernet's weights."""
+        supernet, history = self.supernet, self.history.as_dict()
+        selection = select_architecture(supernet, self.strategy, self.selection, history=history, perturb=self._perturb,
+                                        penalty=self.bilevel.penalty, warn=self.context.is_main)
+        config = {key: self.settings[key] for key in RESULT_SETTINGS if key in self.settings}
         return SearchResult(
-            architecture=architecture,
-            probabilities=probabilities,
+            architecture=selection.architecture,
+            probabilities=supernet.probabilities(),
             history=history,
             metrics=self.metrics,
-            option_names=names,
-            option_values=values,
-            config={key: self.settings[key] for key in RESULT_SETTINGS if key in self.settings},
-            confidence=result_confidence(architecture, probabilities, values, names, history) if architecture else {},
+            option_names=supernet.option_names(),
+            option_values=supernet.option_values(),
+            config={**config, "selection": selection.record},
+            confidence=selection.confidence,
             supernet_state={k: v.detach().cpu().clone() for k, v in supernet.state_dict().items()},
             space=space,
-            perturbation=measured,
+            perturbation=selection.perturbation,
         )
 
-    def selection(self) -> dict[str, Any]:
-        """The selection (the strategy's, or by perturbation), made connected: when it leaves the
-        output without a path from the input (every path through `Zero`), the connected alternative
-        of lowest regret under the current probabilities replaces it, with a warning naming the
-        switches changed."""
-        return self.selection_with_record()[0]
-
-    def selection_with_record(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-        """(`selection()`, the drops the perturbation selection measured per choice, {} without it)."""
-        record: dict[str, dict[str, Any]] = {}
-        if self.perturbation is None:
-            selected = self.strategy.select(self.supernet)
-        else:
-            selected, record = PerturbationSelection(
-                self.supernet, self.perturbation, self.val_loader, targets=self.targets, loss=self.bilevel.loss,
-                train_loader=self.train_loader, train_position=self.next_epoch * len(self.train_loader),
-                weight_step=lambda batch: self.strategy.weight_step(self.bilevel, batch),
-                weight_optimizer=self.bilevel.weight_optimizer, device=self.device,
-            ).select()
-        return self._connected(selected), record
-
-    def _connected(self, selected: dict[str, Any]) -> dict[str, Any]:
-        probabilities = self.supernet.probabilities()
-        try:
-            architecture, changed = connected_architecture(self.supernet.output_node, selected, probabilities)
-        except ValueError as error:  # the space itself has no connected architecture
-            warnings.warn(f"{error}: the selection is kept", RuntimeWarning, stacklevel=2)
-            return selected
-        if changed and self.context.is_main:
-            names = self.supernet.option_names()
-            slots = self.supernet.option_values()
-
-            def label(sid: str, value: Any) -> str:
-                return names[sid][slots[sid].index(value)] if sid in names and value in slots[sid] else str(value)
-
-            what = "; ".join(f"{sid}: {label(sid, selected[sid])} -> {label(sid, architecture[sid])}" for sid in changed)
-            rule = f"{self.strategy.name} perturbation" if self.perturbation is not None else self.strategy.name
-            warnings.warn(f"the {rule} selection leaves the network without a path from its input to its "
-                          f"output (a dead network); selected instead the best connected alternative ({what})",
-                          RuntimeWarning, stacklevel=2)
-        return architecture
+    def _perturb(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """The perturbation selection on the trained supernet, fine-tuning on the training batches
+        that follow the search's."""
+        return PerturbationSelection(
+            self.supernet, self.selection.perturbation, self.val_loader, targets=self.targets, loss=self.bilevel.loss,
+            train_loader=self.train_loader, train_position=self.next_epoch * len(self.train_loader),
+            weight_step=lambda batch: self.strategy.weight_step(self.bilevel, batch),
+            weight_optimizer=self.bilevel.weight_optimizer, device=self.device,
+        ).select()
 
     def state_dict(self) -> dict[str, Any]:
         """The checkpoint of the search at the end of epoch `next_epoch - 1`; a collective call
@@ -233,8 +199,8 @@ class BilevelSearch:
             "epoch": self.next_epoch - 1, "finished": self.finished, "step": self.step, "val_position": self.val_position,
             "settings": self.settings, "world_size": self.context.world_size, "metrics": list(self.metrics),
             "supernet": {k: v.detach().cpu() for k, v in self.supernet.state_dict().items()},
-            "bilevel": self.bilevel.state_dict(), "strategy": plain_state(self.strategy),
-            "mixture": plain_state(self.supernet.mixture), "callbacks": [plain_state(c) for c in self.callbacks],
+            "bilevel": self.bilevel.state_dict(), "strategy": self.strategy.state_dict(),
+            "mixture": self.supernet.mixture.state_dict(), "callbacks": callback_states(self.callbacks),
             "history": self.history.state_dict(), "guard": self.guard.state_dict() if self.guard is not None else None,
             "rng": self.context.all_gather_object(capture_rng_state(self.device)),
         }
@@ -244,14 +210,9 @@ class BilevelSearch:
         then the random states."""
         self.supernet.load_state_dict(state["supernet"])
         self.bilevel.load_state_dict(state["bilevel"])
-        load_plain_state(self.strategy, state["strategy"])
-        load_plain_state(self.supernet.mixture, state["mixture"])
-        if len(state["callbacks"]) == len(self.callbacks):
-            for callback, saved in zip(self.callbacks, state["callbacks"]):
-                load_plain_state(callback, saved)
-        elif any(saved.get("attributes", True) for saved in state["callbacks"]):  # callbacks with state
-            warnings.warn(f"checkpoint {path} holds the state of {len(state['callbacks'])} callback(s), this search has "
-                          f"{len(self.callbacks)}: the callbacks start afresh", RuntimeWarning)
+        self.strategy.load_state_dict(state["strategy"])
+        self.supernet.mixture.load_state_dict(state["mixture"])
+        load_callback_states(self.callbacks, state["callbacks"], path)
         self.history.load_state_dict(state["history"])
         if self.guard is not None and state["guard"] is not None:
             self.guard.load_state_dict(state["guard"])

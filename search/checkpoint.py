@@ -1,7 +1,8 @@
 """Search checkpoints: one file per finished epoch, written atomically, enough to resume exactly.
 
-A checkpoint holds the weights and alphas, the optimizer and scheduler states, the strategy's
-plain state, the alpha history and epoch metrics, the position of the validation stream and the
+A checkpoint holds the weights and alphas, the optimizer and scheduler states, the `state_dict()`
+of the strategy, of its mixture and of every callback that has one, the alpha history and epoch
+metrics, the position of the validation stream and the
 Python, NumPy and torch random states. Since each epoch's data order is a pure function of (seed,
 epoch) (see `search.loaders`), restoring these at an epoch boundary makes the resumed search draw
 and compute exactly what the uninterrupted one would have: its `SearchResult` is bit-identical.
@@ -18,12 +19,12 @@ import re
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
-FORMAT = 1
+FORMAT = 2  # 2: strategies, mixtures and callbacks saved by their own state_dict()
 _NAME = re.compile(r"^epoch_(\d+)\.pt$")
 
 
@@ -115,60 +116,27 @@ def restore_rng_state(state: dict[str, Any], device: Optional[torch.device] = No
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def plain_state(obj: Any) -> dict[str, Any]:
-    """The state of a strategy or mixture: its `state_dict()` if it has one, else its attributes
-    that are plain data (numbers, strings, tensors and containers of them) or random generators."""
-    if callable(getattr(obj, "state_dict", None)):
-        return {"state_dict": obj.state_dict()}
-    attributes: dict[str, Any] = {}
-    for key, value in getattr(obj, "__dict__", {}).items():
-        if isinstance(value, torch.Generator):
-            attributes[key] = {"torch_generator": value.get_state()}
-        elif isinstance(value, np.random.Generator):
-            attributes[key] = {"numpy_generator": _numpy_generator_state(value)}
-        elif _is_plain(value):
-            attributes[key] = value
-    return {"attributes": attributes}
+def callback_states(callbacks: Sequence[Any]) -> list[Optional[dict[str, Any]]]:
+    """Each callback's `state_dict()`, None for a callback without one (it keeps no state, or
+    restarts from its initial state on resume)."""
+    return [callback.state_dict() if _has_state(callback) else None for callback in callbacks]
 
 
-def load_plain_state(obj: Any, state: dict[str, Any]) -> None:
-    """Restore what `plain_state` captured into `obj`."""
-    if "state_dict" in state:
-        obj.load_state_dict(state["state_dict"])
+def load_callback_states(callbacks: Sequence[Any], states: Sequence[Optional[dict[str, Any]]], path: Path) -> None:
+    """Restore what `callback_states` captured, callback by callback; with another number of
+    callbacks than the checkpoint's, those with state start afresh (with a warning)."""
+    if len(states) != len(callbacks):
+        if any(state is not None for state in states):
+            warnings.warn(f"checkpoint {path} holds the state of {len(states)} callback(s), this search has "
+                          f"{len(callbacks)}: the callbacks start afresh", RuntimeWarning)
         return
-    for key, value in state["attributes"].items():
-        current = getattr(obj, key, None)
-        if isinstance(value, dict) and "torch_generator" in value and isinstance(current, torch.Generator):
-            current.set_state(value["torch_generator"])
-        elif isinstance(value, dict) and "numpy_generator" in value and isinstance(current, np.random.Generator):
-            current.bit_generator.state = _numpy_generator_from_plain(value["numpy_generator"])
-        else:
-            setattr(obj, key, value)
+    for callback, state in zip(callbacks, states):
+        if state is not None and _has_state(callback):
+            callback.load_state_dict(state)
+        elif state is not None:
+            warnings.warn(f"checkpoint {path} holds a state for callback {callback!r}, which has no load_state_dict(): "
+                          "it starts afresh", RuntimeWarning)
 
 
-def _is_plain(value: Any) -> bool:
-    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_is_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, (str, int)) and _is_plain(v) for k, v in value.items())
-    return False
-
-
-def _numpy_generator_state(generator: np.random.Generator) -> dict[str, Any]:
-    return _to_plain(generator.bit_generator.state)
-
-
-def _numpy_generator_from_plain(state: dict[str, Any]) -> dict[str, Any]:
-    return state
-
-
-def _to_plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _to_plain(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
+def _has_state(obj: Any) -> bool:
+    return callable(getattr(obj, "state_dict", None)) and callable(getattr(obj, "load_state_dict", None))

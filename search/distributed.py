@@ -176,7 +176,7 @@ def samples_paths(supernet: SupernetExecutor) -> bool:
         return False
     devices = [supernet.arch_parameters()[0].device] if supernet.arch_parameters() and supernet.arch_parameters()[0].is_cuda else []
     with torch.random.fork_rng(devices=devices), torch.no_grad():
-        return any(supernet.mixture.weights(alpha, True)[1] is not None for alpha in supernet.alphas.values())
+        return any(supernet.mixture.weights(alpha, True, sid)[1] is not None for sid, alpha in supernet.alphas.items())
 
 
 def average_gradients(params: list[torch.Tensor], context: DistributedContext) -> None:

@@ -1,8 +1,12 @@
-"""fit_supernet: the differentiable search, end to end (single process or distributed, resumable)."""
+"""fit_supernet: the differentiable search, end to end (single process or distributed, resumable).
+
+`fit_supernet` composes named pieces: the setting groups (search.settings), the loaders
+(search.loaders), the supernet, the bilevel optimizer with its guard, cost term and distributed
+hooks, the epoch loop (search.bilevel_search), the checkpoints, the selection (search.selection).
+"""
 from __future__ import annotations
 
 import copy
-import dataclasses
 import random
 import warnings
 from pathlib import Path
@@ -12,25 +16,25 @@ import numpy as np
 import torch
 
 from supernet import SupernetExecutor
-from supernet.cost import CostKind
-from supernet.latency import LatencyTable
 from supernet.node import Node
 
 from .bilevel import BilevelConfig, BilevelOptimizer
 from .bilevel_search import BilevelSearch, Callback
 from .checkpoint import Checkpointer
-from .confidence import ON_UNDECIDED, result_confidence, UndecidedError, UndecidedWarning, undecided_message
 from .cost_penalty import CostPenalty
 from .distributed import DistributedContext, average_gradients_before_step, setup_distributed, wrap_weights
 from .guard import StepGuard
-from .loaders import Data, batch_size_of, is_resumable, search_loader, split_in_halves
+from .loaders import Data, SearchLoaders, batch_size_of, dataset_size, is_resumable, search_loaders
 from .metrics import Metrics, metric_set
-from .perturbation import PerturbationSettings, check_selection
+from .perturbation import check_selection
 from .result import SearchResult
+from .selection import report_undecided
+from .settings import (CostSettings, ExecutionSettings, FitSettings, LoggingSettings, ResilienceSettings,
+                       SelectionSettings, resolve_settings)
 from .strategies import DEFAULT_STRATEGY, Strategy, get_strategy
 from .validation import ScalarLoss, check_first_batches
 
-VAL_SEED_OFFSET = 1_000_003  # the validation stream's permutations never coincide with the training ones
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def seed_everything(seed: int) -> None:
@@ -48,26 +52,19 @@ def fit_supernet(
     strategy: Union[str, Strategy] = DEFAULT_STRATEGY,
     epochs: int,
     batch_size: int = 64,
-    loss: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
+    loss: Optional[Loss] = None,
     metrics: Optional[Metrics] = None,
     seed: int = 0,
     device: Union[str, torch.device, None] = None,
-    progress: bool = True,
+    progress: Optional[bool] = None,
     callbacks: Optional[Sequence[Callback]] = None,
     optim: Union[BilevelConfig, dict, None] = None,
-    record_every: int = 1,
-    distributed: Optional[bool] = None,
-    checkpoint_dir: Union[str, Path, None] = None,
-    resume: bool = False,
-    max_bad_steps: Optional[int] = 5,
-    cost: Optional[CostKind] = None,
-    cost_weight: float = 0.0,
-    cost_target: Optional[float] = None,
-    latency_table: Optional[LatencyTable] = None,
-    initial_state: Optional[dict[str, torch.Tensor]] = None,
-    on_undecided: str = "warn",
-    selection: str = "argmax",
-    perturbation: Union[PerturbationSettings, dict, None] = None,
+    budget: Optional[CostSettings] = None,
+    resilience: Optional[ResilienceSettings] = None,
+    selection: Union[SelectionSettings, str, None] = None,
+    logging: Optional[LoggingSettings] = None,
+    execution: Optional[ExecutionSettings] = None,
+    **keywords: Any,
 ) -> SearchResult:
     """Search the architecture of `space` (its output node) by bilevel optimisation.
 
@@ -89,154 +86,171 @@ def fit_supernet(
     are checked against the space (input shape and dtype, finite values; class-index labels within
     the classes, whatever the loss) before the search starts. The loss must return a scalar.
 
-    Scale-out and resilience:
-    - `distributed`: True runs the search on torch.distributed (launch with `torchrun`), None
-      does so when launched by torchrun with more than one process. `batch_size` is the global
-      batch, split between the processes; weights are synchronised by DistributedDataParallel,
-      architecture gradients are averaged too; every process returns the same SearchResult and
-      only rank 0 writes checkpoints. Runs agree, within float rounding, with a single-process
-      search of the same global batch (spaces with BatchNorm aside: its statistics are per process).
-    - `checkpoint_dir`: a checkpoint after every epoch (the newest two are kept), written
-      atomically. `resume=True` continues from the newest one there (or starts afresh if there is
-      none); the resumed search returns a SearchResult bit-identical to an uninterrupted one
-      (for tensor or Dataset data). Without `resume`, a directory holding checkpoints is refused.
-    - `max_bad_steps`: a step whose loss or gradients are NaN or inf is skipped with a warning;
-      after this many consecutive skipped steps of one kind the search raises FloatingPointError,
-      leaving the last good checkpoint intact. None turns the checks off.
+    Settings come in groups (search.settings), each a dataclass that can be built and passed alone;
+    every keyword fit_supernet took before the groups still works and sets its group's field
+    (`LEGACY_KEYWORDS`): `progress` -> `logging.progress`, and in `**keywords`: `cost`,
+    `cost_weight`, `cost_target`, `latency_table` -> `budget`; `checkpoint_dir`, `resume`,
+    `max_bad_steps` -> `resilience`; `perturbation` -> `selection`; `record_every`,
+    `on_undecided` -> `logging`; `distributed`, `initial_state` -> `execution`. A keyword and its
+    group with another value for that field is an error.
 
-    Hardware-aware search: `cost` ("flops", "params" or a callable node -> cost expression) adds
-    `cost_weight * E[cost] / E[cost at the start]` to the architecture loss, E over the current
-    architecture distribution (differentiable in the alphas); with `cost_target`, the term is
-    `cost_weight * relu(E[cost] / cost_target - 1)` instead. The expected cost is logged per epoch.
-    `cost="latency"` prices with `latency_table` (a `supernet.latency.LatencyTable`; measured for the
-    space at batch size 1 when None), `cost_target` in ms per forward pass at the table's batch size.
-    With `cost_target`, the selected architecture is brought within the target where the argmax
-    exceeds it (`CostPenalty.within_target`: the cheapest-for-probability changes of choices).
-
-    `initial_state`: a supernet state (e.g. `SearchResult.supernet_state`) to start from.
-
-    Confidence: `result.confidence` and `result.summary()` say, per choice, how probable the
-    selected option is, its margin over the runner-up, the entropy and since when it has led
-    (`search.confidence`). A choice whose margin is below 0.1, or whose winner changed in the last
-    quarter of the steps, is undecided: `on_undecided="warn"` (default) warns (UndecidedWarning),
-    naming each such switch id, "raise" raises UndecidedError (its `.result` holds the result),
-    "ignore" does neither.
-
-    Selection: `selection="argmax"` (default) takes the strategy's rule (argmax for most);
-    "perturbation" takes, per choice, the option whose removal from the trained supernet's mixture
-    lowers its validation accuracy the most, deciding the choice of largest effect first and
-    fixing it before measuring the others (DARTS-PT; `search.perturbation`). `perturbation`
-    (`PerturbationSettings` or a dict of its fields) sets the validation batches it scores on and
-    the fine-tuning steps between decisions; `result.perturbation` holds the drops it measured
-    (shown by `summary()`). Strategies that learn no architecture (spos, fairnas) and distributed
-    searches refuse it.
+    - `optim` (`BilevelConfig` or a dict of its fields): the optimizers; `arch_lr=None` lets the
+      strategy decide it for the search's step count (`search.bilevel.architecture_lr`).
+    - `execution` (`ExecutionSettings`): `distributed=True` runs on torch.distributed (launch with
+      `torchrun`), None does so when torchrun started more than one process; `batch_size` is the
+      global batch, split between the processes; weights are synchronised by
+      DistributedDataParallel, architecture gradients are averaged too; every process returns the
+      same SearchResult and only rank 0 writes checkpoints. Runs agree, within float rounding, with
+      a single-process search of the same global batch (BatchNorm statistics aside: per process).
+      `initial_state`: a supernet state (e.g. `SearchResult.supernet_state`) to start from.
+    - `resilience` (`ResilienceSettings`): `checkpoint_dir` gets a checkpoint after every epoch (the
+      newest two kept), written atomically; `resume=True` continues from the newest one there (or
+      starts afresh if there is none), and the resumed search returns a SearchResult bit-identical
+      to an uninterrupted one (for tensor or Dataset data); without `resume`, a directory holding
+      checkpoints is refused. `max_bad_steps`: a step whose loss or gradients are NaN or inf is
+      skipped with a warning; after this many consecutive skipped steps of one kind the search
+      raises FloatingPointError, leaving the last good checkpoint intact; None turns the checks off.
+    - `budget` (`CostSettings`): hardware-aware search. `kind` ("flops", "params", "latency" or a
+      callable node -> cost expression) adds `weight * E[cost] / E[cost at the start]` to the
+      architecture loss, E over the current architecture distribution (differentiable in the
+      alphas); with `target`, `weight * relu(E[cost] / target - 1)` instead, and the selected
+      architecture is brought within the target where it exceeds it (`CostPenalty.within_target`).
+      "latency" prices with `latency_table` (measured for the space at batch size 1 when None),
+      `target` in ms per forward pass at the table's batch size. The expected cost is logged per epoch.
+    - `selection` (`SelectionSettings`, or its mode as a str): "argmax" (default) takes the
+      strategy's rule (argmax for most); "perturbation" takes, per choice, the option whose removal
+      from the trained supernet's mixture lowers its validation accuracy the most, deciding the
+      choice of largest effect first (DARTS-PT; `search.perturbation`), tuned by `perturbation`
+      (`PerturbationSettings` or a dict); `result.perturbation` holds the drops it measured.
+      Strategies that learn no architecture (spos, fairnas) and distributed searches refuse it.
+      The whole pipeline, to the confidence, is `search.selection`.
+    - `logging` (`LoggingSettings`): `progress` bars, `record_every` (the alpha history keeps every
+      n-th step) and `on_undecided`: `result.confidence` and `result.summary()` say, per choice, how
+      probable the selected option is, its margin over the runner-up, the entropy and since when it
+      has led (`search.confidence`); a choice whose margin is below 0.1, or whose winner changed in
+      the last quarter of the steps, is undecided: "warn" (default) warns (UndecidedWarning) naming
+      each such switch id, "raise" raises UndecidedError (its `.result` holds the result), "ignore"
+      does neither.
 
     Returns a SearchResult whose `export()` gives the selected architecture: the strategy's
     selection (argmax for most) or the perturbation one, never a dead network (if it leaves no path of non-Zero ops from
     the input to the output, the connected alternative of lowest regret is taken, with a warning).
     """
-    _check_settings(epochs, batch_size, record_every, checkpoint_dir, resume)
-    if on_undecided not in ON_UNDECIDED:
-        raise ValueError(f"on_undecided must be one of {ON_UNDECIDED}, got {on_undecided!r}")
-    if perturbation is not None and selection != "perturbation":
-        check_selection(selection, True, "", False)  # an unknown selection is named first
-        raise ValueError(f"perturbation= sets the perturbation selection; pass selection='perturbation' with it (got selection={selection!r})")
-    perturbation_settings = PerturbationSettings.from_any(perturbation) if selection == "perturbation" else None
-    context, device = setup_distributed(distributed, torch.device(device) if device is not None else None)
+    groups = dict(budget=budget, resilience=resilience, selection=selection, logging=logging, execution=execution)
+    settings = resolve_settings(optim, groups, {**keywords, **({"progress": progress} if progress is not None else {})})
+    _check_run(epochs, batch_size)
+    context, device = setup_distributed(settings.execution.distributed, _device(device))
     seed_everything(seed)
-    strategy = copy.deepcopy(get_strategy(strategy))  # schedules mutate it; the caller's stays as given
-    check_selection(selection, strategy.learns_architecture, strategy.name, context.enabled)
-    val_argument = "val"
-    if val is None:
-        train, val = split_in_halves(train, seed, batch_size)
-        val_argument = "val (the half of train that val=None holds out)"
-    rank, world = context.rank, context.world_size
-    train_loader = search_loader(train, batch_size, seed, "train", rank, world)
-    val_loader = search_loader(val, batch_size, seed + VAL_SEED_OFFSET, val_argument, rank, world)
-    if len(train_loader) == 0:
-        raise ValueError("train yields no batch")
+    strategy = _strategy(strategy, settings, context)
+    loaders = search_loaders(train, val, batch_size, seed, context.rank, context.world_size)
+    strategy.plan(epochs, len(loaders.train))
+    supernet = _supernet(space, strategy, seed, device, settings.execution.initial_state)
+    first = (supernet, loaders.train, loaders.val, loss, loaders.val_argument)
+    targets = context.agree(lambda: check_first_batches(*first))
+    checkpoints, guard = _resilience(settings.resilience, context)
+    bilevel = _optimizer(supernet, strategy, loss, settings, epochs, context, device, guard)
+    search = BilevelSearch(supernet, bilevel, strategy, loaders.train, loaders.val,
+                           settings=_recorded(strategy, epochs, seed, bilevel, loaders, settings, context),
+                           meters=metric_set(metrics, targets), val_argument=loaders.val_argument,
+                           record_every=settings.logging.record_every, callbacks=list(callbacks or []), guard=guard,
+                           checkpoints=checkpoints, context=context, device=device, selection=settings.selection,
+                           targets=targets)
+    _resume(search, checkpoints, settings.resilience.resume, context, loaders)
+    search.run(epochs, settings.logging.progress)
+    result = search.result(space)
+    report_undecided(result, settings.logging.on_undecided, strategy.name, search.step, context.is_main)
+    return result
 
+
+def _check_run(epochs: Any, batch_size: Any) -> None:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+
+
+def _strategy(strategy: Union[str, Strategy], settings: FitSettings, context: DistributedContext) -> Strategy:
+    """A copy of the strategy (schedules mutate it; the caller's stays as given), checked against
+    what the settings ask of it."""
+    strategy = copy.deepcopy(get_strategy(strategy))
+    check_selection(settings.selection.mode, strategy.learns_architecture, strategy.name, context.enabled)
+    if settings.budget.kind is not None and not strategy.learns_architecture:
+        raise ValueError(f"strategy {strategy.name!r} learns no architecture, so cost= has nothing to steer; "
+                         "train without it and apply the budget afterwards (search.evolve(constraints=...))")
+    return strategy
+
+
+def _supernet(space: Node, strategy: Strategy, seed: int, device: torch.device,
+              initial_state: Optional[dict[str, torch.Tensor]]) -> SupernetExecutor:
+    """The supernet of `space` with the strategy's mixture, on `device`, from `initial_state` if given."""
     supernet = SupernetExecutor(space, mixture=strategy.mixture(), seed=seed).to(device)
     if initial_state is not None:
         supernet.load_state_dict(initial_state)
     if not supernet.arch_parameters():
         raise ValueError(f"the space ending at {space.id} has no ChoiceOp: there is no architecture to search "
                          "(train it as a fixed network, e.g. with BasicExecutor and search.retrain.train_classifier)")
-    targets = context.agree(lambda: check_first_batches(supernet, train_loader, val_loader, loss, val_argument))
-    config = BilevelConfig.from_any(optim)
-    if config.arch_lr is None:  # the strategy's default for this search's number of steps
-        strategy.plan(epochs, len(train_loader))
-        config = dataclasses.replace(config, arch_lr=strategy.default_arch_lr(strategy.architecture_steps(epochs)))
-    checkpoints = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
-    guard = StepGuard(max_bad_steps, context, lambda: _newest(checkpoints)) if max_bad_steps is not None else None
+    return supernet
+
+
+def _device(device: Union[str, torch.device, None]) -> Optional[torch.device]:
+    return torch.device(device) if device is not None else None
+
+
+def _resilience(resilience: ResilienceSettings,
+                context: DistributedContext) -> tuple[Optional[Checkpointer], Optional[StepGuard]]:
+    """The checkpoints (None without checkpoint_dir) and the bad-step guard (None with max_bad_steps=None)."""
+    checkpoints = Checkpointer(resilience.checkpoint_dir) if resilience.checkpoint_dir is not None else None
+    if resilience.max_bad_steps is None:
+        return checkpoints, None
+    return checkpoints, StepGuard(resilience.max_bad_steps, context, lambda: _newest(checkpoints))
+
+
+def _optimizer(supernet: SupernetExecutor, strategy: Strategy, loss: Optional[Loss], settings: FitSettings, epochs: int,
+               context: DistributedContext, device: torch.device, guard: Optional[StepGuard]) -> BilevelOptimizer:
+    """The bilevel optimizer: the guarded loss, the cost term, DDP around the weights and averaged
+    architecture gradients in a distributed search, the guard's checks on both optimizers."""
     loss_fn = ScalarLoss(loss if loss is not None else torch.nn.functional.cross_entropy)
-    if cost is None and (cost_weight or cost_target is not None or latency_table is not None):
-        raise ValueError("cost_weight, cost_target and latency_table need cost= ('flops', 'params', 'latency' or a callable)")
-    if cost is not None and not strategy.learns_architecture:
-        raise ValueError(f"strategy {strategy.name!r} learns no architecture, so cost= has nothing to steer; "
-                         "train without it and apply the budget afterwards (search.evolve(constraints=...))")
-    bilevel = BilevelOptimizer(
-        supernet, guard.watch_loss(loss_fn) if guard is not None else loss_fn, config, epochs,
-        model=wrap_weights(supernet, device) if context.enabled else None,
-        penalty=CostPenalty(supernet, cost, cost_weight, cost_target, latency_table, progress and context.is_main) if cost is not None else None,
-    )
+    budget = settings.budget
+    penalty = (CostPenalty(supernet, budget.kind, budget.weight, budget.target, budget.latency_table,
+                           settings.logging.progress and context.is_main) if budget.kind is not None else None)
+    watched = guard.watch_loss(loss_fn) if guard is not None else loss_fn
+    bilevel = BilevelOptimizer(supernet, watched, settings.optim, epochs, penalty=penalty, strategy=strategy,
+                               model=wrap_weights(supernet, device) if context.enabled else None)
     if context.enabled:
         average_gradients_before_step(bilevel.arch_optimizer, context)  # before the guard's check
     if guard is not None:
         guard.attach(bilevel.weight_optimizer)
         guard.attach(bilevel.arch_optimizer)
-    settings = {
-        "strategy": strategy.config(), "epochs": epochs, "seed": seed, "optim": vars(config),
-        "batch_size": batch_size_of(train_loader, world), "val_batch_size": batch_size_of(val_loader, world),
-        "record_every": record_every, "train_samples": _size(train_loader), "val_samples": _size(val_loader),
-        "cost": cost if cost is None or isinstance(cost, str) else getattr(cost, "__name__", repr(cost)),
-        "cost_weight": cost_weight, "cost_target": cost_target,
+    return bilevel
+
+
+def _recorded(strategy: Strategy, epochs: int, seed: int, bilevel: BilevelOptimizer, loaders: SearchLoaders,
+              settings: FitSettings, context: DistributedContext) -> dict[str, Any]:
+    """The run's settings as checkpoints record them (a resume must match) and results show them."""
+    world = context.world_size
+    return {
+        "strategy": strategy.config(), "epochs": epochs, "seed": seed, "optim": vars(bilevel.config),
+        "batch_size": batch_size_of(loaders.train, world), "val_batch_size": batch_size_of(loaders.val, world),
+        "record_every": settings.logging.record_every, "train_samples": dataset_size(loaders.train),
+        "val_samples": dataset_size(loaders.val), "cost": settings.budget.label(),
+        "cost_weight": settings.budget.weight, "cost_target": settings.budget.target,
     }
-    search = BilevelSearch(supernet, bilevel, strategy, train_loader, val_loader, settings=settings,
-                           meters=metric_set(metrics, targets), val_argument=val_argument,
-                           record_every=record_every, callbacks=list(callbacks or []), guard=guard,
-                           checkpoints=checkpoints, context=context, device=device,
-                           perturbation=perturbation_settings, targets=targets)
+
+
+def _resume(search: BilevelSearch, checkpoints: Optional[Checkpointer], resume: bool, context: DistributedContext,
+            loaders: SearchLoaders) -> None:
+    """Continue `search` from the newest checkpoint (resume), after checking it was written with
+    the same settings; without resume, refuse a directory that holds checkpoints."""
     loaded = _load_checkpoint(checkpoints, resume, context)
-    if loaded is not None:
-        path, state = loaded
-        _check_same_settings(path, state["settings"], settings)
-        if not (is_resumable(train_loader) and is_resumable(val_loader)):
-            warnings.warn("resuming with a DataLoader as data: the batches after the checkpoint follow that loader, "
-                          "so the search is not bit-identical to an uninterrupted one (pass tensors or a Dataset)", RuntimeWarning)
-        search.load_state_dict(state, path)
-    search.run(epochs, progress)
-    result = search.result(space)
-    result.config["selection"] = {"mode": "perturbation", **dataclasses.asdict(perturbation_settings)} if perturbation_settings else {"mode": "argmax"}
-    if bilevel.penalty is not None:
-        within = bilevel.penalty.within_target(result.architecture)
-        if within != result.architecture:  # the confidence must describe what is handed out
-            result.architecture = within
-            result.confidence = result_confidence(within, result.probabilities, result.option_values, result.option_names, result.history)
-    message = undecided_message(result.confidence, strategy.name, search.step) if on_undecided != "ignore" else None
-    if message is not None and on_undecided == "raise":
-        raise UndecidedError(message, result)
-    if message is not None and context.is_main:
-        warnings.warn(message, UndecidedWarning, stacklevel=2)
-    return result
-
-
-def _check_settings(epochs: Any, batch_size: Any, record_every: Any, checkpoint_dir: Any, resume: bool) -> None:
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1:
-        raise ValueError(f"record_every must be a positive int, got {record_every!r}")
-    if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs checkpoint_dir= (the directory the interrupted search wrote its checkpoints to)")
-
-
-def _size(loader: Any) -> Optional[int]:
-    try:
-        return len(loader.dataset)
-    except TypeError:
-        return None
+    if loaded is None:
+        return
+    path, state = loaded
+    _check_same_settings(path, state["settings"], search.settings)
+    if not (is_resumable(loaders.train) and is_resumable(loaders.val)):
+        warnings.warn("resuming with a DataLoader as data: the batches after the checkpoint follow that loader, "
+                      "so the search is not bit-identical to an uninterrupted one (pass tensors or a Dataset)",
+                      RuntimeWarning)
+    search.load_state_dict(state, path)
 
 
 def _newest(checkpoints: Optional[Checkpointer]) -> Optional[str]:

@@ -9,6 +9,7 @@ alone, exactly the batches an uninterrupted one would have drawn (`BatchStream`)
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Union
 
 import numpy as np
@@ -212,3 +213,39 @@ def move(batch: Any, device: torch.device) -> Any:
 def _check_one_batch(dataset: Dataset, batch_size: int, argument: str) -> None:
     if len(dataset) < batch_size:
         raise ValueError(f"{argument} has {len(dataset)} samples, fewer than one batch of {batch_size}; lower batch_size or pass more data")
+
+
+VAL_SEED_OFFSET = 1_000_003  # the validation stream's permutations never coincide with the training ones
+
+
+@dataclass(frozen=True)
+class SearchLoaders:
+    """The loaders of a search: `train` (weight steps), `val` (architecture steps) and the name
+    errors give the validation data (`val_argument`: the held-out half when val=None)."""
+
+    train: DataLoader
+    val: DataLoader
+    val_argument: str = "val"
+
+
+def search_loaders(train: Data, val: Optional[Data], batch_size: int, seed: int, rank: int = 0,
+                   world_size: int = 1) -> SearchLoaders:
+    """The loaders of `fit_supernet(train, val, batch_size=..., seed=...)` for process `rank` of
+    `world_size` (val=None: train split in halves)."""
+    val_argument = "val"
+    if val is None:
+        train, val = split_in_halves(train, seed, batch_size)
+        val_argument = "val (the half of train that val=None holds out)"
+    train_loader = search_loader(train, batch_size, seed, "train", rank, world_size)
+    val_loader = search_loader(val, batch_size, seed + VAL_SEED_OFFSET, val_argument, rank, world_size)
+    if len(train_loader) == 0:
+        raise ValueError("train yields no batch")
+    return SearchLoaders(train_loader, val_loader, val_argument)
+
+
+def dataset_size(loader: DataLoader) -> Optional[int]:
+    """The number of samples of the loader's dataset (None when it has no length)."""
+    try:
+        return len(loader.dataset)
+    except TypeError:
+        return None

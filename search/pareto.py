@@ -24,11 +24,11 @@ from supernet.node import Node
 from .fit import fit_supernet
 from .loaders import Data
 from .result import SearchResult
-from .strategies import Strategy, get_strategy
+from .strategies import DEFAULT_STRATEGY, Strategy, get_strategy
 
 
 def pareto_front(space: Node, train: Data, val: Optional[Data] = None, *, targets: Sequence[float], cost: str = "latency",
-                 epochs: int, warmup_epochs: Optional[int] = None, strategy: Union[str, Strategy] = "darts",
+                 epochs: int, warmup_epochs: Optional[int] = None, strategy: Union[str, Strategy] = DEFAULT_STRATEGY,
                  latency_table: Optional[LatencyTable] = None, measure_settings: Optional[MeasureSettings] = None,
                  **fit_kwargs: Any) -> list[SearchResult]:
     """One search result per target (in the order of `targets`, ms per forward pass at the table's

@@ -160,7 +160,8 @@ class PerturbationSelection:
     def _base_weights(self) -> dict[str, torch.Tensor]:
         """Id -> the unperturbed mixing weights: the evaluation weights, or the distribution where
         the mixture runs a single path in evaluation."""
-        distributions = {sid: self.supernet.mixture.probabilities(alpha) for sid, alpha in self.supernet.alphas.items()}
+        mixture = self.supernet.mixture
+        distributions = {sid: mixture.probabilities(alpha, sid) for sid, alpha in self.supernet.alphas.items()}
         return {sid: (w if run is None else distributions[sid]).detach().clone()
                 for sid, (w, run) in self.supernet.mixing_weights().items()}
 

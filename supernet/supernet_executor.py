@@ -39,7 +39,7 @@ from torch import nn
 from .choice import ChoiceOp, exclusive_ancestors, switch_values
 from .executor import GraphExecutor, register_nested, shared_slice
 from .expression import lazy
-from .mixture import Mixture, SoftmaxMixture
+from .mixture import Mixture, Phase, SoftmaxMixture
 from .node import Node, Op, Tensor
 from .parameters import Parameter
 from .passes import GraphView, compile_plan
@@ -207,16 +207,17 @@ class SupernetExecutor(GraphExecutor):
 
     def distributions(self) -> dict[str, torch.Tensor]:
         """Id -> the architecture distribution, differentiable in the logits (for cost terms)."""
-        return {sid: self.mixture.distribution(a) for sid, a in self.alphas.items()}
+        return {sid: self.mixture.distribution(a, sid) for sid, a in self.alphas.items()}
 
     def probabilities(self) -> dict[str, list[float]]:
         """Switch id -> the architecture distribution over its options."""
-        return {sid: self.mixture.probabilities(a).tolist() for sid, a in self.alphas.items()}
+        return {sid: self.mixture.probabilities(a, sid).tolist() for sid, a in self.alphas.items()}
 
     def architecture(self) -> dict[str, Any]:
         """Switch id -> index of the most probable option, value-parameter id -> most probable
         value (the argmax architecture)."""
-        return {sid: self._option_indices[sid][int(torch.argmax(self.mixture.probabilities(a)))] for sid, a in self.alphas.items()}
+        return {sid: self._option_indices[sid][int(torch.argmax(self.mixture.probabilities(a, sid)))]
+                for sid, a in self.alphas.items()}
 
     def set_alphas(self, values: dict[str, Any]) -> None:
         """Overwrite logits by switch id (unknown ids raise)."""
@@ -239,11 +240,23 @@ class SupernetExecutor(GraphExecutor):
         finally:
             self._architecture_frozen = previous
 
+    _phase: Optional[Phase] = None  # the step training-mode passes belong to (`in_phase`)
+
+    @contextlib.contextmanager
+    def in_phase(self, phase: Phase) -> Iterator[None]:
+        """Training-mode forward passes inside belong to `phase` (a weight or an architecture step):
+        the mixture is told so with every call of `Mixture.weights`."""
+        previous, self._phase = self._phase, phase
+        try:
+            yield
+        finally:
+            self._phase = previous
+
     def mixing_weights(self) -> dict[str, tuple[torch.Tensor, Optional[Sequence[int]]]]:
         """Id -> the mixing weights (detached, one per option) the mixture gives in evaluation mode,
         and the indices it runs there (None: all), e.g. one-hot on the argmax for single-path mixtures."""
         with torch.no_grad():
-            return {sid: self.mixture.weights(alpha, False) for sid, alpha in self.alphas.items()}
+            return {sid: self.mixture.weights(a, False, sid, Phase.EVALUATION) for sid, a in self.alphas.items()}
 
     @contextlib.contextmanager
     def overridden_weights(self, weights: Mapping[str, Any]) -> Iterator[None]:
@@ -288,10 +301,12 @@ class SupernetExecutor(GraphExecutor):
         weights: dict[str, torch.Tensor] = {}
         active: dict[str, tuple[int, ...]] = {}
         sampled = False
+        phase = (self._phase or Phase.TRAINING) if self.training else Phase.EVALUATION
         with torch.no_grad() if frozen else contextlib.nullcontext():
             for sid, alpha in self.alphas.items():
                 override = self._overrides.get(sid)
-                w, run = (override, None) if override is not None else self.mixture.weights(alpha, self.training)
+                w, run = ((override, None) if override is not None
+                          else self.mixture.weights(alpha, self.training, sid, phase))
                 weights[sid] = w
                 if sid in self.switches:
                     indices = self._option_indices[sid]

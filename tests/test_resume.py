@@ -137,6 +137,12 @@ class StopAtThirdEpoch:
         self.seen += 1
         return self.seen == 3
 
+    def state_dict(self):
+        return {"seen": self.seen}
+
+    def load_state_dict(self, state):
+        self.seen = state["seen"]
+
 
 def test_callback_state_is_checkpointed_and_a_stop_is_remembered(tmp_path):
     space = make_space()

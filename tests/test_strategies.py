@@ -196,9 +196,9 @@ def test_gdas_never_samples_nor_selects_a_zero_option():
     supernet = SupernetExecutor(tiny_space(), mixture=GDAS().mixture(), seed=0)
     none = OPTIONS.index("none")
     supernet.set_alphas({sid: torch.tensor([0.0, 0.0, 0.0, 0.0, 5.0]) for sid in supernet.alphas})  # none far ahead
-    alpha = supernet.arch_parameters()[0]
+    sid, alpha = next(iter(supernet.alphas.items()))
     torch.manual_seed(0)
-    assert all(supernet.mixture.weights(alpha, training=True)[1] != [none] for _ in range(200))
+    assert all(supernet.mixture.weights(alpha, training=True, sid=sid)[1] != [none] for _ in range(200))
     assert all(p[none] == 0.0 for p in supernet.probabilities().values())
     assert none not in supernet.architecture().values()
 
@@ -446,7 +446,7 @@ def test_proxyless_architecture_step_keeps_the_unsampled_probabilities():
     strategy.architecture_step(bilevel, None, tiny_data(16))
     moved = 0
     for sid, param in supernet.alphas.items():
-        pair, alpha = supernet.mixture.sampled[id(param)], param.detach()
+        pair, alpha = supernet.mixture.sampled[sid], param.detach()
         rest = [i for i in range(len(OPTIONS)) if i not in pair]
         assert torch.equal(alpha[rest], before[sid][rest])
         assert float(torch.logsumexp(alpha[pair], 0)) == pytest.approx(float(torch.logsumexp(before[sid][pair], 0)), abs=1e-5)

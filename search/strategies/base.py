@@ -20,14 +20,24 @@ class Strategy:
     - `regularizer(supernet)`: a term added to the architecture loss (None: nothing);
     - `plan(epochs, steps_per_epoch)`: called once before the search, with its length;
     - `default_arch_lr(steps)`: the architecture learning rate unless `optim` gives one;
-    - `on_epoch_start(epoch, epochs, supernet)`: schedules (temperature annealing...);
+    - `schedule(epoch, epochs)`: the mixture's hyper-parameters for the epoch (temperature
+      annealing...), applied at the epoch's start with `Mixture.configure`, the one way a
+      strategy changes its mixture;
+    - `on_epoch_start(epoch, epochs, supernet)`: applies `schedule`; override it (calling super)
+      for state of the strategy's own (a regulariser's weight);
     - `searches_architecture(epoch)`: False during the `warmup_epochs` (weights only) and a
       strategy's own frozen phases (DrNAS's decision phase);
     - `decision_start(epochs)`: the first epoch of a final phase that commits (None: none);
     - `architecture_step(bilevel, train_batch, val_batch)`: the alpha update;
     - `weight_step(bilevel, train_batch)`: the weight update (default: one pass, one step);
     - `select(supernet)`: the discrete architecture (default: argmax per switch);
-    - `config()`: the hyper-parameters, recorded in the SearchResult.
+    - `config()`: the hyper-parameters, recorded in the SearchResult;
+    - `state_dict()` / `load_state_dict(state)`: what changes during a search (checkpoints restore
+      it; the constructor's hyper-parameters are not in it). Extend both for state of your own.
+
+    The mixture learns each step's phase (weight step, architecture step, evaluation) and the
+    switch id of the logits it mixes from the executor (`Mixture.weights`); the search loop runs
+    `BilevelOptimizer.weight_step` and `.architecture_step` in those phases.
 
     `learns_architecture = False` declares a strategy that trains the shared weights only (SPOS,
     FairNAS): the search then makes no architecture step.
@@ -78,13 +88,20 @@ class Strategy:
         architecture steps: DARTS's 3e-4 (the softmax strategies sharpen by temperature instead)."""
         return DEFAULT_ARCH_LR
 
-    def on_epoch_start(self, epoch: int, epochs: int, supernet: SupernetExecutor) -> None:
+    def schedule(self, epoch: int, epochs: int) -> dict[str, Any]:
+        """The mixture's hyper-parameters for `epoch` of `epochs` (names of its
+        `Mixture.hyperparameters`; {}: none change): the softmax temperature's annealing."""
         if isinstance(self.initial_temperature, tuple):
-            self.temperature = linear(*self.initial_temperature, epoch, epochs)
-            supernet.mixture.temperature = self.temperature
-        elif self.initial_temperature == "sharpen" and isinstance(supernet.mixture, SoftmaxMixture):
-            self.temperature = sharpening(epoch, epochs, self.architecture_steps(epochs))
-            supernet.mixture.temperature = self.temperature
+            return {"temperature": linear(*self.initial_temperature, epoch, epochs)}
+        if self.initial_temperature == "sharpen":
+            return {"temperature": sharpening(epoch, epochs, self.architecture_steps(epochs))}
+        return {}
+
+    def on_epoch_start(self, epoch: int, epochs: int, supernet: SupernetExecutor) -> None:
+        """Set the mixture's hyper-parameters to this epoch's `schedule`."""
+        settings = self.schedule(epoch, epochs)
+        supernet.mixture.configure(**settings)
+        self.temperature = settings.get("temperature", self.temperature)
 
     def decision_start(self, epochs: int) -> Optional[int]:
         """The first epoch of a final phase that sharpens the mixture until it commits (None: the
@@ -112,6 +129,14 @@ class Strategy:
 
     def select(self, supernet: SupernetExecutor) -> dict[str, int]:
         return supernet.architecture()
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the search changed in the strategy (plain data, for checkpoints)."""
+        return {"temperature": self.temperature}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
+        self.temperature = state["temperature"]
 
     def config(self) -> dict[str, Any]:
         """The strategy's hyper-parameters (plain values, for results)."""

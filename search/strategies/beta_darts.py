@@ -27,12 +27,20 @@ class BetaDARTS(Strategy):
         self.weight = 0.0
 
     def on_epoch_start(self, epoch: int, epochs: int, supernet: SupernetExecutor) -> None:
+        super().on_epoch_start(epoch, epochs, supernet)
         ramp = self.ramp_epochs if self.ramp_epochs is not None else epochs
         self.weight = self.lambda_max * min(1.0, epoch / max(1, ramp))
 
     def regularizer(self, supernet: SupernetExecutor) -> Optional[torch.Tensor]:
         smooth_max = torch.stack([torch.logsumexp(a, dim=-1) for a in supernet.alphas.values()])
         return self.weight * smooth_max.mean()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "weight": self.weight}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.weight = state["weight"]
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "lambda_max": self.lambda_max, "ramp_epochs": self.ramp_epochs}

@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from supernet.mixture import Phase
+
 from ..bilevel import Batch, BilevelOptimizer, frozen_buffers
 
 from .base import Strategy
@@ -55,7 +57,7 @@ class SecondOrderDARTS(Strategy):
             # Parameters, not plain tensors: the executor reads weights with get_parameter
             return {n: nn.Parameter(v.detach(), requires_grad=requires_grad) for n, v in zip(names, values)}
 
-        with frozen_buffers(supernet):
+        with frozen_buffers(supernet), supernet.in_phase(Phase.ARCHITECTURE_STEP):
             train_loss = loss_fn(supernet(x_train), y_train)
             dw = _grads(train_loss, weights)
             unrolled = at([w - xi * g for w, g in zip(weights, dw)], requires_grad=True)

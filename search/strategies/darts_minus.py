@@ -22,6 +22,7 @@ class AuxiliarySkipMixture(SoftmaxMixture):
     """Softmax mixture + `skip_weight` * option input."""
 
     uses_option_input = True
+    hyperparameters = ("temperature", "skip_weight")
 
     def __init__(self, skip_weight: float = 1.0) -> None:
         super().__init__()
@@ -46,9 +47,19 @@ class DARTSMinus(Strategy):
     def mixture(self) -> Mixture:
         return AuxiliarySkipMixture(self.skip_weight)
 
+    def schedule(self, epoch: int, epochs: int) -> dict[str, Any]:
+        return {**super().schedule(epoch, epochs), "skip_weight": self.skip_weight0 * max(0.0, 1.0 - epoch / epochs)}
+
     def on_epoch_start(self, epoch: int, epochs: int, supernet: SupernetExecutor) -> None:
-        self.skip_weight = self.skip_weight0 * max(0.0, 1.0 - epoch / epochs)
-        supernet.mixture.skip_weight = self.skip_weight
+        super().on_epoch_start(epoch, epochs, supernet)
+        self.skip_weight = supernet.mixture.skip_weight
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "skip_weight": self.skip_weight}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.skip_weight = state["skip_weight"]
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "skip_weight": self.skip_weight0}

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch.distributions import Dirichlet, kl_divergence
 
 from supernet import Mixture, SupernetExecutor
+from supernet.mixture import Phase
 
 from .base import Strategy
 from .schedules import DECISION_TEMPERATURE, geometric_tail, sharpening_start, step_scaled_lr
@@ -52,6 +53,8 @@ def concentration(alpha: torch.Tensor) -> torch.Tensor:
 class DirichletMixture(Mixture):
     """Training: w ~ Dir((elu(alpha) + 1) ** (1 / temperature)) (rsample); eval: its mean."""
 
+    hyperparameters = ("temperature",)
+
     def __init__(self, temperature: float = 1.0) -> None:
         self.temperature = temperature
 
@@ -66,12 +69,13 @@ class DirichletMixture(Mixture):
         excess = (log_c.max() - math.log(MAX_CONCENTRATION)).clamp_min(0.0)
         return (log_c - excess).exp().clamp_min(MIN_CONCENTRATION)
 
-    def weights(self, alpha: torch.Tensor, training: bool) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None,
+                phase: Optional[Phase] = None) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         if training:
             return Dirichlet(self.concentration(alpha)).rsample(), None
         return self.distribution(alpha), None
 
-    def distribution(self, alpha: torch.Tensor) -> torch.Tensor:
+    def distribution(self, alpha: torch.Tensor, sid: Optional[str] = None) -> torch.Tensor:
         log_beta = concentration(alpha).clamp_min(MIN_CONCENTRATION).log()
         return torch.softmax(log_beta / self.temperature, dim=-1)  # beta ** (1/T), normalised
 
@@ -95,9 +99,9 @@ class DrNAS(Strategy):
     def mixture(self) -> Mixture:
         return DirichletMixture(self.temperature)
 
-    def on_epoch_start(self, epoch: int, epochs: int, supernet: SupernetExecutor) -> None:
-        self.temperature = geometric_tail(epoch, epochs, self.final_temperature) if self.decision_start(epochs) is not None else 1.0
-        supernet.mixture.temperature = self.temperature
+    def schedule(self, epoch: int, epochs: int) -> dict[str, Any]:
+        phase = self.decision_start(epochs) is not None
+        return {"temperature": geometric_tail(epoch, epochs, self.final_temperature) if phase else 1.0}
 
     def plan(self, epochs: int, steps_per_epoch: int) -> None:
         super().plan(epochs, steps_per_epoch)

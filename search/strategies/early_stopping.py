@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Union
 
-from ops import Zero
-from supernet import SupernetExecutor, Tensor
+from supernet import Op, SupernetExecutor, Tensor
 
 State = dict[str, Any]
 
@@ -31,7 +30,8 @@ def parameter_free_winners(supernet: SupernetExecutor, architecture: dict[str, i
         seen.add(sid)
         index = architecture[sid]
         nodes = supernet.option_subgraphs(choice)[1][index]
-        if nodes is None or (isinstance(choice.operands[index], Zero) and not count_zero):
+        option = choice.operands[index]
+        if nodes is None or (isinstance(option, Op) and option.traits.zero and not count_zero):
             continue
         if not any(isinstance(n, Tensor) and n.role == "weight" and n.trainable for n in nodes):
             winners.append(sid)
@@ -74,6 +74,17 @@ class EarlyStopping:
             self.stopped_epoch = state["epoch"]
             return True
         return False
+
+    def state_dict(self) -> dict[str, Any]:
+        """The criterion's progress (for checkpoints: a resumed search stops where this one would)."""
+        return {"stopped_epoch": self.stopped_epoch, "history": list(self.history), "streak": self._streak,
+                "previous": dict(self._previous) if self._previous is not None else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
+        self.stopped_epoch, self.history = state["stopped_epoch"], list(state["history"])
+        self._streak = state["streak"]
+        self._previous = dict(state["previous"]) if state["previous"] is not None else None
 
     def _evaluate(self, state: State) -> bool:
         if callable(self.criterion):

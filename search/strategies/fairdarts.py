@@ -21,6 +21,7 @@ import torch
 
 from supernet import Mixture, SupernetExecutor
 from supernet.choice import switch_values
+from supernet.mixture import Phase
 
 from ..connectivity import data_independent
 from .base import Strategy
@@ -30,10 +31,11 @@ from .cell_nodes import cell_nodes
 class SigmoidMixture(Mixture):
     """sum_i sigmoid(alpha_i) * option_i(x)."""
 
-    def weights(self, alpha: torch.Tensor, training: bool) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None,
+                phase: Optional[Phase] = None) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         return torch.sigmoid(alpha), None
 
-    def probabilities(self, alpha: torch.Tensor) -> torch.Tensor:
+    def probabilities(self, alpha: torch.Tensor, sid: Optional[str] = None) -> torch.Tensor:
         return torch.sigmoid(alpha.detach())
 
 
@@ -67,8 +69,9 @@ class FairDARTS(Strategy):
     def select(self, supernet: SupernetExecutor) -> dict[str, int]:
         zeros = zero_positions(supernet)
         chosen, strongest, dropped = {}, {}, set()
-        for sid, alpha in supernet.alphas.items():
-            gates = torch.sigmoid(alpha.detach())
+        for sid, logits in supernet.alphas.items():
+            alpha = logits.detach()
+            gates = torch.sigmoid(alpha)
             slots = switch_values(supernet.switches[sid]) if sid in supernet.switches else supernet.option_values()[sid]
             zero = zeros.get(sid, set())
             candidates = [j for j in range(len(slots)) if j not in zero] or list(range(len(slots)))

@@ -17,6 +17,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from supernet import Mixture, SupernetExecutor
+from supernet.mixture import Phase
 
 from ..bilevel import Batch, BilevelOptimizer
 from .base import Strategy
@@ -24,28 +25,25 @@ from .paths import one_hot_gates
 
 
 class FairMixture(Mixture):
-    """One-hot paths; inside `fair` weight steps, from per-switch schedules with exact counts."""
+    """One-hot paths; in weight steps, from per-switch schedules with exact counts."""
 
     def __init__(self) -> None:
-        self.fair = False  # set by FairNAS.weight_step around its passes
         self.cycle = 1
         self.queues: dict[str, list[int]] = {}  # id -> positions still to run in this cycle
         self.counts: dict[str, list[int]] = {}  # id -> how often each option ran in weight steps
-        self._switch_of: dict[int, str] = {}
 
     def bind(self, supernet: Any) -> None:
-        self._switch_of = {id(alpha): sid for sid, alpha in supernet.alphas.items()}
         sizes = [len(alpha) for alpha in supernet.alphas.values()]
         self.cycle = math.lcm(*sizes) if sizes else 1
         self.counts = {sid: [0] * len(alpha) for sid, alpha in supernet.alphas.items()}
 
-    def weights(self, alpha: torch.Tensor, training: bool) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None,
+                phase: Optional[Phase] = None) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         if not training:
             index = int(torch.argmax(alpha))
-        elif not self.fair:
+        elif phase is not Phase.WEIGHT_STEP or sid is None:  # passes outside weight steps count for nothing
             index = int(torch.randint(len(alpha), ()))
         else:
-            sid = self._switch_of[id(alpha)]
             queue = self.queues.get(sid)
             if not queue:
                 repeated = torch.arange(len(alpha)).repeat(self.cycle // len(alpha))
@@ -92,12 +90,7 @@ class FairNAS(Strategy):
             )
 
     def weight_step(self, bilevel: BilevelOptimizer, train_batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        mixture = bilevel.supernet.mixture
-        mixture.fair = True
-        try:
-            return bilevel.weight_step(*train_batch, passes=mixture.cycle)
-        finally:
-            mixture.fair = False
+        return bilevel.weight_step(*train_batch, passes=bilevel.supernet.mixture.cycle)
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "max_paths": self.max_paths}

@@ -23,6 +23,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from supernet import Mixture, SupernetExecutor
+from supernet.mixture import Phase
 
 from .base import Strategy
 from .fairdarts import zero_positions
@@ -35,21 +36,17 @@ def gumbel_softmax_sample(alpha: torch.Tensor, temperature: float) -> torch.Tens
     return torch.softmax((torch.log_softmax(alpha, dim=-1) + gumbels) / temperature, dim=-1)
 
 
-class _Masks:
-    """id(alpha) -> additive mask of its logits (-inf on the options never sampled)."""
-
-    def __init__(self) -> None:
-        self.by_alpha: dict[int, torch.Tensor] = {}
-
-
 class GumbelMixture(Mixture):
     """Gumbel-softmax weights: hard (one option runs, straight-through gradient) or relaxed."""
+
+    hyperparameters = ("temperature",)
 
     def __init__(self, temperature: float = 1.0, hard: bool = True, exclude_data_independent: bool = False) -> None:
         self.temperature = temperature
         self.hard = hard
         self.exclude_data_independent = exclude_data_independent
-        self._masks = _Masks()  # rebuilt by bind; not plain data, so checkpoints leave it out
+        # switch id -> additive mask of its logits (-inf on the options never sampled), from bind
+        self.masks: dict[str, torch.Tensor] = {}
 
     def bind(self, supernet: SupernetExecutor) -> None:
         if not self.exclude_data_independent:
@@ -59,36 +56,36 @@ class GumbelMixture(Mixture):
             if positions and len(positions) < len(alpha):
                 mask = torch.zeros(len(alpha))
                 mask[sorted(positions)] = float("-inf")
-                self._masks.by_alpha[id(alpha)] = mask
+                self.masks[sid] = mask
 
-    def _masked(self, alpha: torch.Tensor) -> torch.Tensor:
-        mask = self._masks.by_alpha.get(id(alpha))
+    def _masked(self, alpha: torch.Tensor, sid: Optional[str]) -> torch.Tensor:
+        mask = self.masks.get(sid) if sid is not None else None
         return alpha if mask is None else alpha + mask.to(alpha)
 
-    def _pick(self, alpha: torch.Tensor, scores: torch.Tensor) -> int:
-        """argmax of `scores` over the options that may be sampled (the mask of `alpha`)."""
-        mask = self._masks.by_alpha.get(id(alpha))
-        return int(torch.argmax(scores.detach() if mask is None else scores.detach() + mask.to(scores)))
+    def _pick(self, scores: torch.Tensor, sid: Optional[str]) -> int:
+        """argmax of `scores` over the options of switch `sid` that may be sampled."""
+        return int(torch.argmax(self._masked(scores.detach(), sid)))
 
-    def weights(self, alpha: torch.Tensor, training: bool) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None,
+                phase: Optional[Phase] = None) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         if not training:
             if not self.hard:
                 return torch.softmax(alpha, dim=-1), None
-            index = self._pick(alpha, alpha)
+            index = self._pick(alpha, sid)
             return torch.nn.functional.one_hot(torch.tensor(index), len(alpha)).to(alpha), [index]
         y = gumbel_softmax_sample(alpha, self.temperature)
         if not self.hard:
             return y, None
-        index = self._pick(alpha, y)  # the excluded options are never the sampled path
+        index = self._pick(y, sid)  # the excluded options are never the sampled path
         one_hot = torch.zeros_like(y)
         one_hot[index] = 1.0
         return one_hot + (y - y.detach()), [index]
 
-    def distribution(self, alpha: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self._masked(alpha) / self.temperature, dim=-1)
+    def distribution(self, alpha: torch.Tensor, sid: Optional[str] = None) -> torch.Tensor:
+        return torch.softmax(self._masked(alpha, sid) / self.temperature, dim=-1)
 
-    def probabilities(self, alpha: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self._masked(alpha).detach(), dim=-1)
+    def probabilities(self, alpha: torch.Tensor, sid: Optional[str] = None) -> torch.Tensor:
+        return torch.softmax(self._masked(alpha, sid).detach(), dim=-1)
 
 
 class GDAS(Strategy):
@@ -106,9 +103,8 @@ class GDAS(Strategy):
     def default_arch_lr(self, steps: int) -> float:
         return step_scaled_lr(steps)
 
-    def on_epoch_start(self, epoch: int, epochs: int, supernet: SupernetExecutor) -> None:
-        self.temperature = linear(self.tau_max, self.tau_min, epoch, epochs)
-        supernet.mixture.temperature = self.temperature
+    def schedule(self, epoch: int, epochs: int) -> dict[str, Any]:
+        return {"temperature": linear(self.tau_max, self.tau_min, epoch, epochs)}
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "tau_max": self.tau_max, "tau_min": self.tau_min}

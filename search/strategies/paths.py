@@ -12,6 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 import torch
 
 from supernet import Mixture
+from supernet.mixture import Phase
 
 
 def one_hot_gates(alpha: torch.Tensor, index: int) -> torch.Tensor:
@@ -27,18 +28,21 @@ class FixedPathMixture(Mixture):
 
     def __init__(self) -> None:
         self.path: dict[str, int] = {}
-        self._switch_of: dict[int, str] = {}
-
-    def bind(self, supernet: Any) -> None:
-        self._switch_of = {id(alpha): sid for sid, alpha in supernet.alphas.items()}
 
     def set_path(self, path: Mapping[str, int]) -> None:
         """Positions (into each id's logits) of the options to run from now on."""
         self.path = dict(path)
 
-    def weights(self, alpha: torch.Tensor, training: bool) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
-        index = self.path.get(self._switch_of.get(id(alpha), ""), 0)
+    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None,
+                phase: Optional[Phase] = None) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+        index = self.path.get(sid, 0) if sid is not None else 0
         return one_hot_gates(alpha, index), [index]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"path": dict(self.path)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.set_path(state["path"])
 
 
 class UniformPathMixture(Mixture):
@@ -46,6 +50,7 @@ class UniformPathMixture(Mixture):
     forward (torch's global generator); in evaluation the argmax of the logits (the first option,
     as SPOS leaves its logits at zero) runs."""
 
-    def weights(self, alpha: torch.Tensor, training: bool) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None,
+                phase: Optional[Phase] = None) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         index = int(torch.randint(len(alpha), ())) if training else int(torch.argmax(alpha))
         return one_hot_gates(alpha, index), [index]

@@ -17,24 +17,33 @@ from typing import Optional, Sequence
 import torch
 
 from supernet import Mixture
+from supernet.mixture import Phase, phase_of
 
 from ..bilevel import Batch, BilevelOptimizer
 from .base import Strategy
 
 
 class BinaryGateMixture(Mixture):
-    """One sampled path (`paths = 1`, weight steps) or two (`paths = 2`, architecture steps)."""
+    """Two sampled paths in architecture steps, one in every other training pass.
+
+    `paths` (a hyper-parameter, None by default) forces 1 or 2 paths in every training pass."""
+
+    hyperparameters = ("paths",)
 
     def __init__(self) -> None:
-        self.paths = 1
-        self.sampled: dict[int, list[int]] = {}  # id(alpha) -> the pair of the last two-path draw
+        self.paths: Optional[int] = None
+        self.sampled: dict[str, list[int]] = {}  # switch id -> the pair of its last two-path draw
 
-    def weights(self, alpha: torch.Tensor, training: bool) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None,
+                phase: Optional[Phase] = None) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         if not training:
             index = int(torch.argmax(alpha))
             return _one_hot(alpha, index), [index]
         p = torch.softmax(alpha.detach(), dim=-1) + 1e-12
-        if self.paths == 1 or len(alpha) == 1:
+        paths = self.paths
+        if paths is None:  # by phase: two paths to compare in architecture steps, one elsewhere
+            paths = 2 if phase_of(training, phase) is Phase.ARCHITECTURE_STEP else 1
+        if paths == 1 or len(alpha) == 1:
             index = int(torch.multinomial(p, 1))
             return _one_hot(alpha, index), [index]
         pair = torch.multinomial(p, 2, replacement=False)
@@ -42,10 +51,11 @@ class BinaryGateMixture(Mixture):
         draw = torch.zeros_like(q)
         draw[int(torch.multinomial(q.detach(), 1))] = 1.0
         gates = torch.zeros_like(alpha).index_put((pair,), draw + (q - q.detach()))
-        self.sampled[id(alpha)] = pair.tolist()
+        if sid is not None:
+            self.sampled[sid] = pair.tolist()
         return gates, pair.tolist()
 
-    def probabilities(self, alpha: torch.Tensor) -> torch.Tensor:
+    def probabilities(self, alpha: torch.Tensor, sid: Optional[str] = None) -> torch.Tensor:
         return torch.softmax(alpha.detach(), dim=-1)
 
 
@@ -67,15 +77,12 @@ class Proxyless(Strategy):
         supernet = bilevel.supernet
         mixture = supernet.mixture
         before = {sid: a.detach().clone() for sid, a in supernet.alphas.items()}
-        mixture.paths, mixture.sampled = 2, {}
-        try:
-            result = super().architecture_step(bilevel, train_batch, val_batch)
-        finally:
-            mixture.paths = 1
+        mixture.sampled = {}
+        result = super().architecture_step(bilevel, train_batch, val_batch)  # two paths: an architecture step
         with torch.no_grad():
             for sid, alpha in supernet.alphas.items():
                 old = before[sid]
-                pair = mixture.sampled.get(id(alpha))
+                pair = mixture.sampled.get(sid)
                 if pair is None:
                     alpha.copy_(old)
                     continue

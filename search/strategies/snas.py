@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from supernet import Mixture, SupernetExecutor
+from supernet import Mixture
 
 from ..bilevel import Batch, BilevelOptimizer
 from .base import Strategy
@@ -35,9 +35,8 @@ class SNAS(Strategy):
     def mixture(self) -> Mixture:
         return GumbelMixture(self.temperature, hard=False)
 
-    def on_epoch_start(self, epoch: int, epochs: int, supernet: SupernetExecutor) -> None:
-        self.temperature = exponential(self.tau0, self.tau_decay, epoch, floor=self.tau_min)
-        supernet.mixture.temperature = self.temperature
+    def schedule(self, epoch: int, epochs: int) -> dict[str, Any]:
+        return {"temperature": exponential(self.tau0, self.tau_decay, epoch, floor=self.tau_min)}
 
     def architecture_step(self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         return super().architecture_step(bilevel, train_batch, train_batch if self.arch_data == "train" else val_batch)
