@@ -40,7 +40,7 @@ def is_sum(node: Node) -> bool:
 
 def patched(node: Node) -> bool:
     """Whether `node` carries its own `_forward_implementation` (set on the instance)."""
-    return "_forward_implementation" in vars(node)
+    return isinstance(node, Op) and node.has_own_implementation()
 
 
 def has_weights(node: Node) -> bool:

@@ -127,7 +127,9 @@ class Op(Node):
     """An operator. Subclasses implement `_forward_implementation(*args)` and `shape_fun()`.
 
     `n_inputs` is how many leading operands are data; the remaining operands are Tensors the op
-    owns (weights). `training` is set by the executor before each forward.
+    owns (weights). Executors run an op through `compute(*values, training=..., groups=...)`, which
+    passes the run mode on as arguments; `training` on the op is only the mode of direct calls
+    (`op.forward(...)`), never written by an executor.
     """
 
     n_inputs: ClassVar[Optional[int]] = None  # None: every operand is data
@@ -138,6 +140,9 @@ class Op(Node):
     running_statistics: ClassVar[tuple[str, ...]] = ()
     #: what the execution plan may assume about this op (see `supernet.traits`); nothing by default
     traits: ClassVar[OpTraits] = OpTraits()
+    #: the run-mode keywords `_forward_implementation` takes (see `compute`): "training" (batch
+    #: statistics, dropout), "groups" (a grouped op run with another number of channel groups)
+    mode_arguments: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **attributes: Any) -> None:
         super().__init__(type(self).__name__)
@@ -225,8 +230,35 @@ class Op(Node):
         `layout_agnostic` trait unless it overrides this for configurations it must not)."""
         return self.traits.layout_agnostic
 
-    def _forward_implementation(self, *args: Any) -> Any:
+    def channel_groups(self) -> Optional[Any]:
+        """How many groups this op splits its input channels into (a grouped convolution), or None
+        for an op that does not group them; only a grouped op takes `groups=` in `compute`."""
+        return None
+
+    def compute(self, *args: Any, training: bool, groups: Optional[int] = None) -> Any:
+        """This op's output on the values `args` of its operands (data, then weights) in the run
+        mode given: `training` (batch statistics and dropout follow it) and `groups` (a grouped op
+        fed fewer channels, such as a depthwise convolution under partial channels, runs with this
+        many groups; None: its own). The one way executors run an op: the mode reaches
+        `_forward_implementation` as the keywords the op declares in `mode_arguments`."""
+        mode: dict[str, Any] = {}
+        if "training" in self.mode_arguments:
+            mode["training"] = training
+        if groups is not None:
+            if "groups" not in self.mode_arguments:
+                raise TypeError(f"{type(self).__name__} {self.id}: groups={groups} given, but the op does not group channels "
+                                f"(its mode_arguments are {self.mode_arguments})")
+            mode["groups"] = groups
+        return self._forward_implementation(*args, **mode)
+
+    def has_own_implementation(self) -> bool:
+        """Whether this instance carries its own `_forward_implementation` (a test wrapper, say):
+        the plan then never merges, folds, recomputes or defers it."""
+        return "_forward_implementation" in vars(self)
+
+    def _forward_implementation(self, *args: Any, **mode: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no _forward_implementation")
 
     def forward(self, *args: Any) -> Any:
-        return self._forward_implementation(*args)
+        """`compute` in this op's own `training` mode (a direct call, outside any executor)."""
+        return self.compute(*args, training=self.training)

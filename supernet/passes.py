@@ -312,7 +312,7 @@ def _routed(p: PlanState, node: Op) -> CallRouted:
     for operand in node.operands:
         reads.append(p.fed[id(choice)] if operand is source else p.slot(operand))
         roles.append(operand.axis if isinstance(operand, Tensor) and operand.role == "weight" else None)
-    groups = getattr(node, "groups", None)
+    groups = node.channel_groups()
     depthwise = groups is not None and lazy(groups) == lazy(node.operands[0].shape()[1])
     contiguous = p.channels_last and not node.accepts_channels_last()
     return CallRouted(node, tuple(reads) + (p.slot(source), p.fed[id(choice)]), tuple(roles), choice.id, depthwise, contiguous,
