@@ -7,6 +7,7 @@ from typing import Any
 import torch.nn.functional as F
 
 from supernet import Op, OpTraits, Tensor, lazy
+from supernet.axis_role import AxisRole
 from supernet.export_code import literal
 from supernet.node import Node
 
@@ -61,6 +62,10 @@ class _ConvNd(Op):
 
     def channel_groups(self) -> Any:
         return self.groups
+
+    def weight_axis_roles(self, position: int) -> Any:
+        """The weight (O, I, kernel...) has `dims` kernel axes; the bias none."""
+        return (None, None, *[AxisRole.KERNEL] * self.dims) if position == 1 else None
 
     def _forward_implementation(self, x, weight, bias=None, *, groups=None):
         kernel = weight.shape[2:]

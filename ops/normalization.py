@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from supernet import Op, OpTraits, Tensor, lazy
 from supernet.export_code import literal
+from supernet.traits import Affine
 from supernet.node import Node
 
 
@@ -15,7 +16,7 @@ class BatchNorm(Op):
     """`BatchNorm(momentum=0.1, eps=1e-5, affine=True)(x)` creates its own weight, bias and running
     statistics (buffers, sliced to the current channel count like every shared weight)."""
 
-    traits = OpTraits(deterministic=True, affine_axis=1, layout_agnostic=True)
+    traits = OpTraits(deterministic=True, affine=Affine(axis=1, scale=3, shift=4), layout_agnostic=True)
 
     n_inputs = 1
     mode_arguments = ("training",)

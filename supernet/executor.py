@@ -2,8 +2,8 @@
 
 Each weight Tensor is allocated once, at the largest shape its parameters allow (interval bounds
 of its shape expressions), and registered under its node id, so `state_dict()` keys are node ids.
-At run time the current shape is sliced out of it: leading slices for channel axes, centred ones
-for kernel axes (names starting with "k"), so smaller kernels share the centre of the largest.
+At run time the current shape is sliced out of it: leading slices for plain axes (channels), centred
+ones for axes whose declared role is `AxisRole.KERNEL`, so smaller kernels share the centre of the largest.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from .axis_role import AxisRole, is_kernel
 from .expression import lazy, upper_bound
 from .graph import check_unique_ids, input_tensors, topological_order, weight_tensors
 from .node import Node, Tensor
@@ -80,7 +81,7 @@ class GraphExecutor(nn.Module):
         current = lazy(tensor.shape())
         if current == self._allocated[tensor.id]:
             return full
-        return full[shared_slice(tensor.id, full.shape, current, tensor.axis)]
+        return full[shared_slice(tensor.id, full.shape, current, tensor.axis, tensor.axis_roles)]
 
     def load_shared_state(self, state: dict[str, torch.Tensor]) -> None:
         """Load weights by id from a state dict of a larger shared-weight executor (a supernet): each
@@ -93,7 +94,7 @@ class GraphExecutor(nn.Module):
             for tensor in self._weights:
                 target = self.get_parameter(tensor.id) if tensor.trainable else self.get_buffer(tensor.id)
                 source = state[tensor.id]
-                target.copy_(source[shared_slice(tensor.id, source.shape, tuple(target.shape), tensor.axis)])
+                target.copy_(source[shared_slice(tensor.id, source.shape, tuple(target.shape), tensor.axis, tensor.axis_roles)])
 
     def _bind_inputs(self, args: tuple, kwargs: dict) -> dict[Tensor, torch.Tensor]:
         if args and kwargs:
@@ -116,14 +117,15 @@ class GraphExecutor(nn.Module):
         return bound
 
 
-def shared_slice(tensor_id: str, allocated: tuple, size: tuple, axes: tuple) -> tuple[slice, ...]:
+def shared_slice(tensor_id: str, allocated: tuple, size: tuple, axes: tuple,
+                 roles: tuple[Optional[AxisRole], ...]) -> tuple[slice, ...]:
     """The index that cuts a `size` weight out of its `allocated` storage: leading entries of
-    channel axes, centred entries of kernel axes (names starting with "k")."""
+    plain axes (channels), centred entries of kernel axes (`roles`); `axes` name them in errors."""
     index = []
-    for want, cap, axis in zip(size, allocated, axes):
+    for want, cap, axis, role in zip(size, allocated, axes, roles):
         if want > cap:
             raise ValueError(f"weight {tensor_id}: axis {axis!r} needs {want} but only {cap} were allocated")
-        start = (cap - want) // 2 if axis.startswith("k") else 0
+        start = (cap - want) // 2 if is_kernel(role) else 0
         index.append(slice(start, start + want))
     return tuple(index)
 

@@ -4,7 +4,7 @@
   same operands compute the same value (e.g. the ReLU in front of every convolution option of the
   edges leaving one cell node, or the pooling of that node on each of its edges).
 - `is_sum` / `is_zero_option`: declared sums (mixtures fold into them) and zeros (never run).
-- `affine_arguments`: an op declaring `affine_axis` outputs `weight * f(x) + bias`, so a mixing
+- `affine_arguments`: an op declaring `affine` (`supernet.traits.Affine`) outputs `scale * f(x) + shift`, so a mixing
   weight folds into its weight and bias (`w * BN(x) = BN'(x)`; without affine parameters, w is
   passed as its weight): its term is a plain addition, its weight's gradient comes out of the op's
   own backward.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
+from .axis_role import is_kernel
 from .expression import lazy
 from .choice import ChoiceOp
 from .node import Node, Op, Tensor
@@ -48,17 +49,18 @@ def has_weights(node: Node) -> bool:
 
 
 def affine_arguments(node: Node) -> Optional[AffineArguments]:
-    """How to scale the output of `node` through its own affine parameters, or None when it has none."""
-    axis = node.traits.affine_axis if isinstance(node, Op) else None
-    if axis is None or patched(node):
+    """How to scale the output of `node` through its declared affine weights (`OpTraits.affine`),
+    or None when it declares none (or its operands are not what it declares)."""
+    affine = node.traits.affine if isinstance(node, Op) else None
+    if affine is None or patched(node):
         return None
-    if not getattr(node, "affine", True):
-        n = len(node.operands)
-        return AffineArguments(n, n + 1, axis)
-    names = {o.name: i for i, o in enumerate(node.operands) if isinstance(o, Tensor) and o.role == "weight"}
-    if "weight" not in names or "bias" not in names:
+    n = len(node.operands)
+    if n == affine.scale and affine.shift == n + 1:  # built without them: the scale is passed
+        return AffineArguments(n, n + 1, affine.axis)
+    weights = [i for i, o in enumerate(node.operands) if isinstance(o, Tensor) and o.role == "weight"]
+    if affine.scale not in weights or affine.shift not in weights:
         return None
-    return AffineArguments(names["weight"], names["bias"], None)
+    return AffineArguments(affine.scale, affine.shift, None)
 
 
 def is_pure(node: Node) -> bool:
@@ -122,7 +124,7 @@ def prefers_channels_last(nodes: Iterable[Node]) -> bool:
     convolves = False
     for node in nodes:
         if isinstance(node, Tensor):
-            if node.role == "weight" and tuple(node.axis[-2:]) == ("kH", "kW"):
+            if node.role == "weight" and len(node.axis_roles) == 4 and sum(map(is_kernel, node.axis_roles)) == 2:
                 convolves = True
             continue
         if not isinstance(node, ChoiceOp) and (not node.traits.layout_agnostic or patched(node)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Optional, Sequence
 
+from .axis_role import AxisRole, checked_roles
 from .expression import Expression, walk
 from .parameters import Parameter
 from .naming import next_id, qualify
@@ -72,7 +73,9 @@ class Tensor(Node):
     """Data at a point of the graph: an input (fed at run time) or a weight (owned by an op).
 
     `shape` entries are ints, parameters or expressions; `axis` names each entry. The batch axis
-    `N` is free at run time. `grad=None` means trainable when used as a weight; `grad=False` makes
+    `N` is free at run time. `axis_roles` declares what each axis of a weight is for (`AxisRole`, e.g.
+    "kernel"; None: a plain axis); without it, the op that owns the weight declares them
+    (`Op.weight_axis_roles`). `grad=None` means trainable when used as a weight; `grad=False` makes
     a weight a buffer (frozen, or statistics the op updates itself). `init` names the initial
     values of a weight: "kaiming_uniform" (default), "uniform_fan_in", "zeros", "ones", "normal".
     """
@@ -85,6 +88,7 @@ class Tensor(Node):
         grad: Optional[bool] = None,
         init: str = "kaiming_uniform",
         dtype: Any = None,
+        axis_roles: Optional[Sequence[Any]] = None,
     ) -> None:
         super().__init__(name)
         self.id = qualify(name)
@@ -97,6 +101,8 @@ class Tensor(Node):
                 raise TypeError(f"Tensor {self.id}: size of axis {axis_name!r} must be an int or expression, got {size!r}")
             if isinstance(size, int) and size < 0:
                 raise ValueError(f"Tensor {self.id}: size of axis {axis_name!r} is negative ({size})")
+        self._declared_roles = axis_roles is not None
+        self.axis_roles: tuple[Optional[AxisRole], ...] = checked_roles(axis_roles, len(self._shape), f"Tensor {self.id}")
         self.grad = grad
         self.init = init
         self.dtype = dtype
@@ -118,6 +124,9 @@ class Tensor(Node):
             if role == "weight":
                 self.owner = op
                 self.id = f"{op.id}.{self.name}"
+                if not self._declared_roles:
+                    position = next(i for i, o in enumerate(op.operands) if o is self)
+                    self.axis_roles = checked_roles(op.weight_axis_roles(position), len(self._shape), f"weight {self.id}")
             for size, axis_name in zip(self._shape, self.axis):
                 self._register(size, axis_name)
         self.users.append(op)
@@ -229,6 +238,11 @@ class Op(Node):
         """Whether this op, as configured, may run on channels-last inputs (its class's
         `layout_agnostic` trait unless it overrides this for configurations it must not)."""
         return self.traits.layout_agnostic
+
+    def weight_axis_roles(self, position: int) -> Optional[tuple[Optional[AxisRole], ...]]:
+        """The roles of the axes of the owned weight at operand `position` (None: no axis has one),
+        for weights that do not declare their own (`Tensor(axis_roles=...)`): e.g. a convolution's kernel axes."""
+        return None
 
     def channel_groups(self) -> Optional[Any]:
         """How many groups this op splits its input channels into (a grouped convolution), or None

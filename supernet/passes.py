@@ -168,7 +168,7 @@ def fold_mixtures_into_sums(p: PlanState) -> None:
 
 
 def fold_affine_outputs(p: PlanState) -> None:
-    """An option whose output op is `weight * f(x) + bias` (declared `affine_axis`) and read by its
+    """An option whose output op is `weight * f(x) + bias` (declared `OpTraits.affine`) and read by its
     ChoiceOp alone absorbs the mixing weight into weight and bias (`w * BN(x) = BN'(x)`): its term
     becomes a plain addition, and the weight's gradient comes out of the op's own backward."""
     if not (p.enabled.effective("affine_folding") and p.fused):
@@ -311,7 +311,7 @@ def _routed(p: PlanState, node: Op) -> CallRouted:
     reads, roles = [], []
     for operand in node.operands:
         reads.append(p.fed[id(choice)] if operand is source else p.slot(operand))
-        roles.append(operand.axis if isinstance(operand, Tensor) and operand.role == "weight" else None)
+        roles.append(operand.axis_roles if isinstance(operand, Tensor) and operand.role == "weight" else None)
     groups = node.channel_groups()
     depthwise = groups is not None and lazy(groups) == lazy(node.operands[0].shape()[1])
     contiguous = p.channels_last and not node.accepts_channels_last()

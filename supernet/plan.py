@@ -23,6 +23,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import torch
 
+from .axis_role import is_kernel
 from .combination import Constant, LinearCombination, OffGate, ScaledGradient, Unit, Weighted, linear_combination
 from .mixture import Mixture
 from .node import Node, Op
@@ -153,7 +154,7 @@ class CallRouted(Step):
     entries on every axis (kernel axes excepted) whose size scales to a whole number by C'/C, and
     an op whose `groups` equals its input's channel count (depthwise) runs one group per channel.
     `reads`: the operands (the input replaced by the fed value), then the input and the fed value;
-    `roles[i]`: the axes of operand i when it is a weight, else None. `contiguous`: the op refuses
+    `roles[i]`: the axis roles of operand i when it is a weight, else None. `contiguous`: the op refuses
     channels-last inputs inside a channels-last plan (as `CallContiguous`)."""
 
     __slots__ = ("roles", "choice_id", "depthwise", "contiguous")
@@ -180,12 +181,12 @@ class CallRouted(Step):
                                f"channels, but {node.id} cannot run on them: {err}") from err
 
 
-def _narrow(weight: torch.Tensor, axes: tuple, full: int, narrow: int) -> torch.Tensor:
+def _narrow(weight: torch.Tensor, roles: tuple, full: int, narrow: int) -> torch.Tensor:
     """The leading `size * narrow / full` entries of every axis where that is a whole number
-    (kernel axes "k..." excepted): C -> C', and C/2 -> C'/2 as well (e.g. FactorizedReduce)."""
+    (kernel axes excepted, by their declared roles): C -> C', and C/2 -> C'/2 as well (e.g. FactorizedReduce)."""
     index = tuple(
-        slice(0, size * narrow // full) if (size * narrow) % full == 0 and not axis.startswith("k") else slice(None)
-        for size, axis in zip(weight.shape, axes)
+        slice(0, size * narrow // full) if (size * narrow) % full == 0 and not is_kernel(role) else slice(None)
+        for size, role in zip(weight.shape, roles)
     )
     return weight[index]
 
