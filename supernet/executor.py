@@ -15,7 +15,7 @@ from torch import nn
 
 from .axis_role import AxisRole, is_kernel
 from .expression import lazy, upper_bound
-from .graph import check_unique_ids, input_tensors, topological_order, weight_tensors
+from .graph import Graph, check_unique_ids, input_tensors, weight_tensors
 from .node import Node, Tensor
 
 _INITIALIZERS = {
@@ -36,7 +36,8 @@ class GraphExecutor(nn.Module):
             raise TypeError(f"an executor needs the output node of a search space, got {type(output).__name__}")
         self._output = output
         self._seed = seed
-        self._nodes = topological_order(output)
+        self._graph = Graph(output)  # built once: what every pass and walk of this executor reads
+        self._nodes = list(self._graph.nodes)
         check_unique_ids(self._nodes)
         self._inputs = input_tensors(self._nodes)
         self._weights = weight_tensors(self._nodes)

@@ -18,7 +18,7 @@ never merged, folded or deferred.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from .axis_role import is_kernel
 from .expression import lazy
@@ -90,7 +90,7 @@ def recomputable(node: Node) -> bool:
     return isinstance(node, Op) and node.traits.keeps_input and is_pure(node)
 
 
-def cse_key(node: Node, representative: dict[int, Node]) -> Optional[tuple]:
+def cse_key(node: Node, representative: Mapping[Node, Node]) -> Optional[tuple]:
     """What makes two ops compute the same value, or None if `node` must run on its own."""
     if not is_pure(node):
         return None
@@ -98,14 +98,14 @@ def cse_key(node: Node, representative: dict[int, Node]) -> Optional[tuple]:
         attributes = _freeze({k: lazy(v) for k, v in node.attributes.items()})
     except TypeError:
         return None
-    operands = tuple(id(representative.get(id(o), o)) for o in node.operands)
+    operands = tuple(representative.get(o, o) for o in node.operands)  # nodes hash by identity
     return (type(node), attributes, operands)
 
 
-def common_subexpressions(nodes: Iterable[Node]) -> dict[int, Node]:
-    """id(node) -> the earlier node computing the same value, for every duplicate in `nodes`
-    (a topological order)."""
-    representative: dict[int, Node] = {}
+def common_subexpressions(nodes: Iterable[Node]) -> dict[Node, Node]:
+    """node -> the earlier node computing the same value, for every duplicate in `nodes` (a
+    topological order)."""
+    representative: dict[Node, Node] = {}
     first: dict[tuple, Node] = {}
     for node in nodes:
         key = cse_key(node, representative)
@@ -113,7 +113,7 @@ def common_subexpressions(nodes: Iterable[Node]) -> dict[int, Node]:
             continue
         seen = first.setdefault(key, node)
         if seen is not node:
-            representative[id(node)] = seen
+            representative[node] = seen
     return representative
 
 
