@@ -9,12 +9,13 @@ output and every ancestor used by nothing else) and which single node all option
 input. Mixtures with `uses_option_input` get that input (see `Mixture.option_input`): the nodes of
 the options then receive what the mixture makes of it, e.g. a slice of its channels. With C' of
 the input's C channels, the options' weights are narrowed to their leading entries on every axis
-(kernel axes excepted) whose size scales to a whole number by C'/C (C -> C', C/2 -> C'/2, 6C -> 6C'),
-and an op whose `groups` equals its input's channel count (a depthwise convolution) runs with one
-group per channel it receives.
+(kernel axes, by their declared `AxisRole`, excepted) whose size scales to a whole number by C'/C
+(C -> C', C/2 -> C'/2, 6C -> 6C'), and an op whose `channel_groups()` equals its input's channel
+count (a depthwise convolution) runs with one group per channel it receives (`Op.compute(groups=)`).
 
 The supernet runs a precomputed execution plan (`plan.py`), compiled by the passes of `passes.py`
-from a plain view of this graph (`GraphView`), once per set of active options. `optimize` selects
+over this graph's `Graph` (built once) and a `GraphView` of its weights and mixing positions, once
+per set of active options. `optimize` selects
 the rewrite passes (`PlanOptions`): True (the default) all of them, False none (every node one
 step, every ChoiceOp mixed through `Mixture.combine`: the reference the rewrites are measured
 against). Both run through the one interpreter, `Plan.run`, for every mixture, partial channels
