@@ -7,6 +7,7 @@ smaller kernel is the centre of the largest (value choices mask it the same way)
 (`Mixture.option_input`) narrow every axis of an option's weights but kernel axes. A weight with
 two kernel axes is a 2-D convolution's (the plan may then run channels-last).
 """
+
 from __future__ import annotations
 
 import enum

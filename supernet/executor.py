@@ -95,7 +95,8 @@ class GraphExecutor(nn.Module):
             for tensor in self._weights:
                 target = self.get_parameter(tensor.id) if tensor.trainable else self.get_buffer(tensor.id)
                 source = state[tensor.id]
-                target.copy_(source[shared_slice(tensor.id, source.shape, tuple(target.shape), tensor.axis, tensor.axis_roles)])
+                index = shared_slice(tensor.id, source.shape, tuple(target.shape), tensor.axis, tensor.axis_roles)
+                target.copy_(source[index])
 
     def _bind_inputs(self, args: tuple, kwargs: dict) -> dict[Tensor, torch.Tensor]:
         if args and kwargs:

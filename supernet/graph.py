@@ -1,5 +1,6 @@
 """The graph that ends at an output node: its walks (`walk.py`), its input and weight Tensors, and
 `Graph`, the explicit object (nodes in order, operands, users) the plan's passes read."""
+
 from __future__ import annotations
 
 import heapq
@@ -11,8 +12,15 @@ from .choice import ChoiceOp
 from .node import Node, Tensor
 from .walk import check_unique_ids, get_nodes, topological_order
 
-__all__ = ["Graph", "check_unique_ids", "exclusive_ancestors", "get_nodes", "input_tensors", "topological_order",
-           "weight_tensors"]
+__all__ = [
+    "Graph",
+    "check_unique_ids",
+    "exclusive_ancestors",
+    "get_nodes",
+    "input_tensors",
+    "topological_order",
+    "weight_tensors",
+]
 
 
 def input_tensors(nodes: list[Node]) -> list[Tensor]:
@@ -57,9 +65,13 @@ class Graph:
         return self._users[node]
 
 
-def exclusive_ancestors(option: Node, position: Mapping[Node, int], users_of: Callable[[Node], Iterable[Node]],
-                        operands_of: Callable[[Node], Iterable[Node]] = lambda node: node.operands,
-                        excluded: Collection[Node] = ()) -> list[Node]:
+def exclusive_ancestors(
+    option: Node,
+    position: Mapping[Node, int],
+    users_of: Callable[[Node], Iterable[Node]],
+    operands_of: Callable[[Node], Iterable[Node]] = lambda node: node.operands,
+    excluded: Collection[Node] = (),
+) -> list[Node]:
     """`option` and every ancestor whose users all lie inside that set (its own ops and weights;
     never a data input or a ChoiceOp), in `position` order. Only nodes in `position` count, and
     nodes in `excluded` are never taken in."""

@@ -102,7 +102,8 @@ class Tensor(Node):
             if isinstance(size, int) and size < 0:
                 raise ValueError(f"Tensor {self.id}: size of axis {axis_name!r} is negative ({size})")
         self._declared_roles = axis_roles is not None
-        self.axis_roles: tuple[Optional[AxisRole], ...] = checked_roles(axis_roles, len(self._shape), f"Tensor {self.id}")
+        rank = len(self._shape)
+        self.axis_roles: tuple[Optional[AxisRole], ...] = checked_roles(axis_roles, rank, f"Tensor {self.id}")
         self.grad = grad
         self.init = init
         self.dtype = dtype
@@ -126,7 +127,8 @@ class Tensor(Node):
                 self.id = f"{op.id}.{self.name}"
                 if not self._declared_roles:
                     position = next(i for i, o in enumerate(op.operands) if o is self)
-                    self.axis_roles = checked_roles(op.weight_axis_roles(position), len(self._shape), f"weight {self.id}")
+                    declared = op.weight_axis_roles(position)
+                    self.axis_roles = checked_roles(declared, len(self._shape), f"weight {self.id}")
             for size, axis_name in zip(self._shape, self.axis):
                 self._register(size, axis_name)
         self.users.append(op)
@@ -260,8 +262,8 @@ class Op(Node):
             mode["training"] = training
         if groups is not None:
             if "groups" not in self.mode_arguments:
-                raise TypeError(f"{type(self).__name__} {self.id}: groups={groups} given, but the op does not group channels "
-                                f"(its mode_arguments are {self.mode_arguments})")
+                raise TypeError(f"{type(self).__name__} {self.id}: groups={groups} given, but the op does not group "
+                                f"channels (its mode_arguments are {self.mode_arguments})")
             mode["groups"] = groups
         return self._forward_implementation(*args, **mode)
 

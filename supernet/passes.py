@@ -24,6 +24,7 @@ one step and every ChoiceOp calls `Mixture.combine` (the reference).
 The `plain_weights` switch acts where the mixing weights are made, once per forward pass:
 `weight_handling` turns the switches into the executor's `WeightHandling`.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -33,13 +34,32 @@ from typing import Any, Callable, Mapping, Optional
 
 from .choice import ChoiceOp
 from .expression import lazy
-from .fusion import affine_arguments, common_subexpressions, is_sum, is_zero_option, patched, prefers_channels_last, recomputable
+from .fusion import (
+    affine_arguments,
+    common_subexpressions,
+    is_sum,
+    is_zero_option,
+    patched,
+    prefers_channels_last,
+    recomputable,
+)
 from .graph import Graph, exclusive_ancestors
 from .mixture import Mixture
 from .node import Node, Op, Tensor
 from .plan import (
-    Accumulate, CallContiguous, CallOp, CallRouted, CallScaledAffine, ChoiceOutput, Combine, Deferred, FeedOptions,
-    LoadWeight, Plan, Ref, Step,
+    Accumulate,
+    CallContiguous,
+    CallOp,
+    CallRouted,
+    CallScaledAffine,
+    ChoiceOutput,
+    Combine,
+    Deferred,
+    FeedOptions,
+    LoadWeight,
+    Plan,
+    Ref,
+    Step,
 )
 from .plan_options import PlanOptions
 
@@ -201,8 +221,9 @@ def merge_common_subexpressions(view: GraphView, selection: Selection) -> Mergin
     return Merging(MappingProxyType(canonical), tuple(merged + representatives))
 
 
-def trace_readers(view: GraphView, selection: Selection, merging: Merging,
-                  off_gates: Mapping[str, tuple[int, ...]]) -> Dataflow:
+def trace_readers(
+    view: GraphView, selection: Selection, merging: Merging, off_gates: Mapping[str, tuple[int, ...]]
+) -> Dataflow:
     """The live nodes (selected, computed by no other) and, for each, the live nodes reading it."""
     canonical = merging.canonical
     live = tuple(n for n in selection.order if n not in canonical)
@@ -210,8 +231,16 @@ def trace_readers(view: GraphView, selection: Selection, merging: Merging,
     for node in live:
         for operand in selection.operands(node):
             users.setdefault(canonical.get(operand, operand), []).append(node)
-    return Dataflow(view.output, selection, canonical, live, MappingProxyType({k: tuple(v) for k, v in users.items()}),
-                    MappingProxyType(dict(off_gates)), view.positions, view.numbers)
+    return Dataflow(
+        view.output,
+        selection,
+        canonical,
+        live,
+        MappingProxyType({k: tuple(v) for k, v in users.items()}),
+        MappingProxyType(dict(off_gates)),
+        view.positions,
+        view.numbers,
+    )
 
 
 def fuse_mixtures(view: GraphView) -> bool:
@@ -228,7 +257,12 @@ def fold_mixtures_into_sums(view: GraphView, flow: Dataflow, fused: bool) -> Fol
     folded, sums = [], []
     for node in flow.live:
         user = flow.sole_user(node) if isinstance(node, ChoiceOp) else None
-        if user is not None and is_sum(user) and not patched(user) and len({tuple(lazy(o.shape())) for o in user.operands}) == 1:
+        if (
+            user is not None
+            and is_sum(user)
+            and not patched(user)
+            and len({tuple(lazy(o.shape())) for o in user.operands}) == 1
+        ):
             folded.append(node)
             sums.append(user)
     return Folding(frozenset(folded), tuple(sums))
@@ -278,8 +312,9 @@ def every_live_node(flow: Dataflow) -> frozenset:
     return frozenset(flow.live)
 
 
-def defer_off_gate_options(view: GraphView, flow: Dataflow, fused: bool, differentiable: frozenset,
-                           off_gates: Mapping[str, tuple[int, ...]]) -> Mapping[Node, tuple[Node, ...]]:
+def defer_off_gate_options(
+    view: GraphView, flow: Dataflow, fused: bool, differentiable: frozenset, off_gates: Mapping[str, tuple[int, ...]]
+) -> Mapping[Node, tuple[Node, ...]]:
     """An option of an exactly-zero gate (a sampled gate that is off) in a sum with other terms,
     computed by nodes that serve it alone and draw no random numbers, is computed in the backward
     pass only, for the gate's gradient: option -> its nodes, in order, the option last."""
@@ -295,9 +330,13 @@ def defer_off_gate_options(view: GraphView, flow: Dataflow, fused: bool, differe
                 continue
             if any(u is not choice for u in flow.readers(option)):
                 continue
-            group = exclusive_ancestors(option, position, flow.readers, lambda n: [flow.canon(o) for o in n.operands],
-                                        excluded=differentiable)
-            if all(not isinstance(n, Op) or (n.traits.draws_nothing and not patched(n) and n not in view.routed) for n in group):
+            group = exclusive_ancestors(
+                option, position, flow.readers, lambda n: [flow.canon(o) for o in n.operands], excluded=differentiable
+            )
+            if all(
+                not isinstance(n, Op) or (n.traits.draws_nothing and not patched(n) and n not in view.routed)
+                for n in group
+            ):
                 groups[option] = tuple(group)
     return MappingProxyType(groups)
 
@@ -352,7 +391,9 @@ class _Emitter:
                 self.slot(node)
             return
         if isinstance(node, ChoiceOp) and not self.fused:
-            options = tuple((view.positions[node.switch.id][i], self.slot(node.operands[i])) for i in flow.selection.runs[node])
+            options = tuple(
+                (view.positions[node.switch.id][i], self.slot(node.operands[i])) for i in flow.selection.runs[node]
+            )
             self.steps.append(Combine(node, node.switch.id, options, self.mixed_slot(node)))
         elif isinstance(node, ChoiceOp) or (is_sum(node) and any(o in self.folding.choices for o in node.operands)):
             self.steps.append(self.accumulate(node))
@@ -360,7 +401,9 @@ class _Emitter:
             self.steps.append(self.routed(node))
         elif node in self.scaling.refs:
             reads = tuple(self.slot(o) for o in node.operands)
-            self.steps.append(CallScaledAffine(node, reads, affine_arguments(node), self.scaling.refs[node], self.slot(node)))
+            self.steps.append(
+                CallScaledAffine(node, reads, affine_arguments(node), self.scaling.refs[node], self.slot(node))
+            )
         else:
             call = CallContiguous if self.channels_last and not node.accepts_channels_last() else CallOp
             self.steps.append(call(node, tuple(self.slot(o) for o in node.operands), self.slot(node)))
@@ -379,7 +422,11 @@ class _Emitter:
                 folded = operand in self.folding.choices
                 options += self.flow.terms(operand) if folded else [(self.flow.canon(operand), None, False)]
         terms = tuple(self.term(o, ref) for o, ref, _ in options if o not in self.deferrals)
-        off = tuple((self.deferred.setdefault(o, Deferred([], (), self.slot(o))), ref) for o, ref, _ in options if o in self.deferrals)
+        off = tuple(
+            (self.deferred.setdefault(o, Deferred([], (), self.slot(o))), ref)
+            for o, ref, _ in options
+            if o in self.deferrals
+        )
         return Accumulate(node, terms, off, self.mixed_slot(node) if isinstance(node, ChoiceOp) else self.slot(node))
 
     def term(self, node: Node, ref: Ref) -> tuple[int, Ref, Optional[Deferred]]:
@@ -406,12 +453,28 @@ class _Emitter:
         groups = node.channel_groups()
         depthwise = groups is not None and lazy(groups) == lazy(node.operands[0].shape()[1])
         contiguous = self.channels_last and not node.accepts_channels_last()
-        return CallRouted(node, tuple(reads) + (self.slot(source), self.fed[choice]), tuple(roles), choice.id, depthwise,
-                          contiguous, self.slot(node))
+        return CallRouted(
+            node,
+            tuple(reads) + (self.slot(source), self.fed[choice]),
+            tuple(roles),
+            choice.id,
+            depthwise,
+            contiguous,
+            self.slot(node),
+        )
 
 
-def emit_steps(view: GraphView, flow: Dataflow, fused: bool, folding: Folding, scaling: Scaling, differentiable: frozenset,
-               deferrals: Mapping[Node, tuple[Node, ...]], recomputed: frozenset, channels_last: bool) -> Emission:
+def emit_steps(
+    view: GraphView,
+    flow: Dataflow,
+    fused: bool,
+    folding: Folding,
+    scaling: Scaling,
+    differentiable: frozenset,
+    deferrals: Mapping[Node, tuple[Node, ...]],
+    recomputed: frozenset,
+    channels_last: bool,
+) -> Emission:
     """One step (or two, with `choice_output` or a routed input) per live node but folded ChoiceOps;
     steps of nodes no gradient reaches run detached."""
     out = _Emitter(view, flow, fused, folding, scaling, deferrals, recomputed, channels_last)
@@ -426,8 +489,15 @@ def emit_steps(view: GraphView, flow: Dataflow, fused: bool, folding: Folding, s
         owners += [node] * (len(out.steps) - first)
     inputs = tuple(out.slot(t) for t in view.inputs)
     output = out.slot(view.output)
-    return Emission(tuple(out.steps), tuple(owners), MappingProxyType(out.slots), inputs, output,
-                    MappingProxyType(out.deferred), tuple(out.recomputes))
+    return Emission(
+        tuple(out.steps),
+        tuple(owners),
+        MappingProxyType(out.slots),
+        inputs,
+        output,
+        MappingProxyType(out.deferred),
+        tuple(out.recomputes),
+    )
 
 
 def move_deferred_steps(emission: Emission, deferrals: Mapping[Node, tuple[Node, ...]]) -> Emission:
@@ -452,8 +522,15 @@ def move_deferred_steps(emission: Emission, deferrals: Mapping[Node, tuple[Node,
     for step in kept:
         if isinstance(step, Accumulate) and step.off_gates:
             step.reads += tuple(r for d, _ in step.off_gates for r in d.inputs)
-    return Emission(tuple(kept), tuple(owners), emission.slots, emission.inputs, emission.output, emission.deferred,
-                    emission.recomputes)
+    return Emission(
+        tuple(kept),
+        tuple(owners),
+        emission.slots,
+        emission.inputs,
+        emission.output,
+        emission.deferred,
+        emission.recomputes,
+    )
 
 
 def release_slots(scheduled: Emission) -> tuple[Step, ...]:
@@ -511,8 +588,13 @@ PASSES: tuple[Pass, ...] = (
 )
 
 
-def run_passes(view: GraphView, active: Mapping[str, tuple[int, ...]], off_gates: Optional[Mapping[str, tuple[int, ...]]] = None,
-               options: PlanOptions = PlanOptions(), until: Optional[str] = None) -> dict[str, Any]:
+def run_passes(
+    view: GraphView,
+    active: Mapping[str, tuple[int, ...]],
+    off_gates: Optional[Mapping[str, tuple[int, ...]]] = None,
+    options: PlanOptions = PlanOptions(),
+    until: Optional[str] = None,
+) -> dict[str, Any]:
     """Every pass's result by name (`Pass.produces`), the passes of `PASSES` in order, up to the
     one producing `until` (None: all). The only place that reads the compile-time switches."""
     results: dict[str, Any] = {"view": view, "active": active, "off_gates": off_gates or {}}
@@ -523,23 +605,35 @@ def run_passes(view: GraphView, active: Mapping[str, tuple[int, ...]], off_gates
     return results
 
 
-def compile_plan(view: GraphView, active: Mapping[str, tuple[int, ...]], off_gates: Optional[Mapping[str, tuple[int, ...]]] = None,
-                 options: PlanOptions = PlanOptions()) -> Plan:
+def compile_plan(
+    view: GraphView,
+    active: Mapping[str, tuple[int, ...]],
+    off_gates: Optional[Mapping[str, tuple[int, ...]]] = None,
+    options: PlanOptions = PlanOptions(),
+) -> Plan:
     """The plan running the options `active` (switch id -> option indices) of the graph `view`:
     the passes of `PASSES` in order, those `options` switch on rewriting. `off_gates` (switch id
     -> active option indices): options whose mixing weight is an exact, differentiable zero."""
     r = run_passes(view, active, off_gates, options)
     steps, scheduled = r["steps"], r["scheduled"]
     counts = {
-        "steps": len(steps), "merged": len(r["merging"].canonical), "folded_choices": len(r["folding"].choices),
+        "steps": len(steps),
+        "merged": len(r["merging"].canonical),
+        "folded_choices": len(r["folding"].choices),
         "scaled_outputs": len(r["scaling"].refs),
         "op_calls": sum(isinstance(s, (CallOp, CallScaledAffine, CallRouted)) for s in steps),
-        "detached_steps": sum(s.detached for s in steps), "deferred_options": len(r["deferrals"]),
-        "recomputed_terms": len(scheduled.recomputes), "channels_last": int(r["channels_last"]),
-        "contiguous_steps": sum(isinstance(s, CallContiguous) or (isinstance(s, CallRouted) and s.contiguous) for s in steps),
+        "detached_steps": sum(s.detached for s in steps),
+        "deferred_options": len(r["deferrals"]),
+        "recomputed_terms": len(scheduled.recomputes),
+        "channels_last": int(r["channels_last"]),
+        "contiguous_steps": sum(
+            isinstance(s, CallContiguous) or (isinstance(s, CallRouted) and s.contiguous) for s in steps
+        ),
     }
     elided = [*r["merging"].elided, *r["folding"].elided, *r["scaling"].elided]
-    return Plan(list(steps), len(scheduled.slots), list(scheduled.inputs), scheduled.output, elided, r["channels_last"], counts)
+    return Plan(
+        list(steps), len(scheduled.slots), list(scheduled.inputs), scheduled.output, elided, r["channels_last"], counts
+    )
 
 
 @dataclass(frozen=True)
@@ -572,5 +666,8 @@ class WeightHandling:
 def weight_handling(options: PlanOptions) -> WeightHandling:
     """The run-time side of the pass list: what the `plain_weights`, `detaching`, `deferral` and
     `fused_mixtures` switches mean where the mixing weights are made."""
-    return WeightHandling(options.effective("plain_weights"), options.effective("detaching") or options.effective("deferral"),
-                          options.effective("fused_mixtures"))
+    return WeightHandling(
+        options.effective("plain_weights"),
+        options.effective("detaching") or options.effective("deferral"),
+        options.effective("fused_mixtures"),
+    )

@@ -378,7 +378,9 @@ class SupernetExecutor(GraphExecutor):
             module = module._modules[segment]
         store = module._parameters if tensor.trainable else module._buffers
         current, allocated = tuple(lazy(tensor.shape())), self._allocated[tensor.id]
-        index = None if current == allocated else shared_slice(tensor.id, allocated, current, tensor.axis, tensor.axis_roles)
+        index = None
+        if current != allocated:
+            index = shared_slice(tensor.id, allocated, current, tensor.axis, tensor.axis_roles)
         return store, leaf, index, self._masks.get(tensor.id)
 
     def plan(self) -> Plan:

@@ -1,4 +1,5 @@
 """Axis roles and affine structure are declared (by the Tensor or the op owning it), never read from names."""
+
 import pytest
 import torch
 
@@ -113,8 +114,12 @@ def mixed(op_type, names):
     @search_space
     def space(x):
         def option(h):
-            return op_type()(h, Tensor(names[0], (4,) if op_type is ScaleShift else (4, 4), init="ones"),
-                             Tensor(names[1], (4,), init="zeros"))
+            return op_type()(
+                h,
+                Tensor(names[0], (4,) if op_type is ScaleShift else (4, 4), init="ones"),
+                Tensor(names[1], (4,), init="zeros"),
+            )
+
         return ChoiceOp(Identity(), option)(x)
 
     return space(x)

@@ -1,4 +1,5 @@
 """`Op.compute`: the one way executors run an op, with the run mode passed as arguments."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -63,6 +64,7 @@ def test_executors_leave_the_nodes_mode_alone():
     def space(x):
         def conv_bn(h):
             return BatchNorm()(conv1d(h, 8, 3, groups=8))
+
         return ChoiceOp(Identity(), conv_bn)(x)
 
     net = space(x)
@@ -71,8 +73,12 @@ def test_executors_leave_the_nodes_mode_alone():
         op.training = "untouched"
     groups = {n.id: n.groups for n in ops if n.channel_groups() is not None}
     data = torch.randn(2, 8, 10)
-    for model in (SupernetExecutor(net, seed=0), SupernetExecutor(net, seed=0, optimize=False),
-                  SupernetExecutor(net, mixture=PCDARTS(k=4).mixture(), seed=0), BasicExecutor(net, seed=0)):
+    for model in (
+        SupernetExecutor(net, seed=0),
+        SupernetExecutor(net, seed=0, optimize=False),
+        SupernetExecutor(net, mixture=PCDARTS(k=4).mixture(), seed=0),
+        BasicExecutor(net, seed=0),
+    ):
         for training in (True, False):
             model.train(training)
             out = model(data)
@@ -89,5 +95,3 @@ def test_an_op_without_declared_mode_arguments_gets_none():
 
     op = Scale()(Tensor("x", (1, 3), ("N", "C")))
     assert torch.equal(op.compute(torch.ones(1, 3), training=True), torch.full((1, 3), 2.0))
-
-

@@ -1,5 +1,6 @@
 """Each compiling pass alone (supernet/passes.py), on one small cell: what it decides, that its
 switch turns it off, and that the plan it leads to computes what the reference does."""
+
 from __future__ import annotations
 
 import inspect
@@ -23,8 +24,10 @@ def relu_conv_bn(x, affine=True):
 @search_space
 def cell(stride_one_1x1: bool = False):
     x = Tensor("x", (1, 4, 6, 6), ("N", "C", "H", "W"))
-    edges = [ChoiceOp(Zero(), Identity(), AvgPooling(3, 1, 1), relu_conv_bn)(x),
-             ChoiceOp(Zero(), MaxPooling(3, 1, 1), relu_conv_bn)(x)]
+    edges = [
+        ChoiceOp(Zero(), Identity(), AvgPooling(3, 1, 1), relu_conv_bn)(x),
+        ChoiceOp(Zero(), MaxPooling(3, 1, 1), relu_conv_bn)(x),
+    ]
     out = Add()(*edges)
     if stride_one_1x1:
         out = conv2d(out, 4, 1, stride=2)
@@ -51,6 +54,7 @@ def by_type(nodes, name):
 
 def test_select_nodes_never_runs_a_zero_option_beside_another():
     from supernet.passes import select_nodes
+
     p = state_after(select_nodes)["selection"]
     assert not by_type(p.order, "Zero")
     choice = by_type(p.order, "ChoiceOp")[0]
@@ -59,25 +63,31 @@ def test_select_nodes_never_runs_a_zero_option_beside_another():
 
 def test_merge_common_subexpressions_runs_the_shared_relu_once_and_can_be_switched_off():
     from supernet.passes import merge_common_subexpressions
+
     p = state_after(merge_common_subexpressions)["merging"]
     assert len(p.canonical) == 1 and type(next(iter(p.canonical.values()))).__name__ == "Relu"
-    assert not state_after(merge_common_subexpressions, PlanOptions().without("common_subexpressions"))["merging"].canonical
+    assert not state_after(merge_common_subexpressions, PlanOptions().without("common_subexpressions"))[
+        "merging"
+    ].canonical
 
 
 def test_fold_mixtures_into_sums_folds_both_edges_into_the_add():
     from supernet.passes import fold_mixtures_into_sums
+
     assert len(state_after(fold_mixtures_into_sums)["folding"].choices) == 2
     assert not state_after(fold_mixtures_into_sums, PlanOptions().without("sum_folding"))["folding"].choices
 
 
 def test_fold_affine_outputs_scales_every_batchnorm_ended_option():
     from supernet.passes import fold_affine_outputs
+
     assert len(state_after(fold_affine_outputs)["scaling"].refs) == 2
     assert not state_after(fold_affine_outputs, PlanOptions().without("affine_folding"))["scaling"].refs
 
 
 def test_mark_gradients_leaves_off_gate_options_out():
     from supernet.passes import mark_gradients
+
     on, off = state_after(mark_gradients)["differentiable"], state_after(mark_gradients, off=True)["differentiable"]
     assert len(off) < len(on)
     assert len(state_after(mark_gradients, PlanOptions().without("detaching"), off=True)["differentiable"]) == len(on)
@@ -85,12 +95,16 @@ def test_mark_gradients_leaves_off_gate_options_out():
 
 def test_defer_off_gate_options_moves_pure_options_to_the_backward_pass():
     from supernet.passes import defer_off_gate_options
-    assert len(state_after(defer_off_gate_options, off=True)["deferrals"]) == 2  # the first edge's identity, the second's max pooling
+
+    assert (
+        len(state_after(defer_off_gate_options, off=True)["deferrals"]) == 2
+    )  # the first edge's identity, the second's max pooling
     assert not state_after(defer_off_gate_options, PlanOptions().without("deferral"), off=True)["deferrals"]
 
 
 def test_mark_recomputed_terms_picks_the_poolings():
     from supernet.passes import mark_recomputed_terms
+
     names = {type(n).__name__ for n in state_after(mark_recomputed_terms)["recomputed"]}
     assert names == {"AvgPooling", "MaxPooling"}
     assert not state_after(mark_recomputed_terms, PlanOptions().without("recompute"))["recomputed"]
@@ -98,16 +112,20 @@ def test_mark_recomputed_terms_picks_the_poolings():
 
 def test_choose_layout_runs_convolution_graphs_channels_last():
     from supernet.passes import choose_layout
+
     assert state_after(choose_layout)["channels_last"]
     assert not state_after(choose_layout, PlanOptions().without("channels_last"))["channels_last"]
 
 
 def test_emit_steps_one_step_per_node_in_the_reference():
     from supernet.passes import emit_steps
+
     reference = state_after(emit_steps, PlanOptions.none())
     steps = reference["emission"].steps
     assert sum(isinstance(s, Combine) for s in steps) == 2
-    assert len(steps) == len([n for n in reference["selection"].order if not (isinstance(n, Tensor) and n.role != "weight")])
+    assert len(steps) == len(
+        [n for n in reference["selection"].order if not (isinstance(n, Tensor) and n.role != "weight")]
+    )
     fast = state_after(emit_steps)["emission"].steps
     assert sum(isinstance(s, Accumulate) for s in fast) == 1 and sum(isinstance(s, CallScaledAffine) for s in fast) == 2
     guarded = state_after(emit_steps, space=cell(True))["emission"].steps
@@ -116,6 +134,7 @@ def test_emit_steps_one_step_per_node_in_the_reference():
 
 def test_move_deferred_steps_takes_them_out_of_the_forward_pass():
     from supernet.passes import emit_steps, move_deferred_steps
+
     before = state_after(emit_steps, off=True)["emission"]
     after = state_after(move_deferred_steps, off=True)["scheduled"]
     moved = sum(len(d.steps) for d in after.deferred.values())
@@ -124,6 +143,7 @@ def test_move_deferred_steps_takes_them_out_of_the_forward_pass():
 
 def test_release_slots_frees_every_slot_but_the_output_once():
     from supernet.passes import release_slots
+
     p = state_after(release_slots)
     freed = [s for step in p["steps"] for s in step.frees]
     assert len(freed) == len(set(freed)) and p["scheduled"].output not in freed
@@ -173,6 +193,7 @@ def test_compile_plan_is_the_passes_in_order():
 
 def test_the_graph_lists_nodes_in_order_with_their_operands_and_users_keyed_by_node():
     from supernet.graph import Graph
+
     net = cell()
     graph = Graph(net)
     assert graph.nodes[-1] is net and len(graph) == len(set(graph.nodes))
@@ -187,11 +208,21 @@ def test_the_graph_lists_nodes_in_order_with_their_operands_and_users_keyed_by_n
 
 
 def test_each_pass_is_a_function_of_earlier_results_that_returns_its_own():
-    from supernet.passes import (Dataflow, Scaling, Selection, fold_affine_outputs, merge_common_subexpressions, select_nodes,
-                                 trace_readers)
+    from supernet.passes import (
+        Dataflow,
+        Scaling,
+        Selection,
+        fold_affine_outputs,
+        merge_common_subexpressions,
+        select_nodes,
+        trace_readers,
+    )
+
     view, active, off_gates = inputs()
     selection = select_nodes(view, active)
-    assert isinstance(selection, Selection) and selection == select_nodes(view, active)  # a value: same inputs, same result
+    assert isinstance(selection, Selection) and selection == select_nodes(
+        view, active
+    )  # a value: same inputs, same result
     merging = merge_common_subexpressions(view, selection)
     flow = trace_readers(view, selection, merging, off_gates)
     assert isinstance(flow, Dataflow) and len(flow.live) == len(selection.order) - len(merging.canonical)
@@ -203,14 +234,19 @@ def test_each_pass_is_a_function_of_earlier_results_that_returns_its_own():
     with pytest.raises(AttributeError):
         selection.order = ()
     # the earlier results are what they were
-    assert select_nodes(view, active) == selection and trace_readers(view, selection, merging, off_gates).live == flow.live
+    assert (
+        select_nodes(view, active) == selection and trace_readers(view, selection, merging, off_gates).live == flow.live
+    )
 
 
 def test_every_switch_belongs_to_one_pass_of_the_pass_list():
     from supernet.passes import weight_handling
+
     switches = [p.switch for p in PASSES if p.switch is not None]
     assert len(switches) == len(set(switches))
-    assert set(switches) | {"plain_weights"} == set(PlanOptions.passes())  # plain_weights acts where the weights are made
+    assert set(switches) | {"plain_weights"} == set(
+        PlanOptions.passes()
+    )  # plain_weights acts where the weights are made
     names = [p.produces for p in PASSES]
     assert len(names) == len(set(names))
     for compile_pass in PASSES:  # every switchable pass stands for a result when off
