@@ -5,7 +5,8 @@ Shared weights are allocated at their largest shape and sliced to the current on
 a role keeps its leading entries (channels, features), a `KERNEL` axis its centred ones, so that a
 smaller kernel is the centre of the largest (value choices mask it the same way). Partial channels
 (`Mixture.option_input`) narrow every axis of an option's weights but kernel axes. A weight with
-two kernel axes is a 2-D convolution's (the plan may then run channels-last).
+two kernel axes is a 2-D convolution's (the plan may then run channels-last). The `BATCH` axis of
+an input takes any size at run time.
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ class AxisRole(enum.Enum):
     """The role of one axis of a weight Tensor (None: a plain axis, sliced to its leading entries)."""
 
     KERNEL = "kernel"  #: a spatial kernel axis: centred slices, never narrowed by partial channels
+    BATCH = "batch"  #: the batch axis of an input: any size at run time
+
+
+def default_roles(axes: Sequence[str]) -> tuple[Optional[AxisRole], ...]:
+    """The roles of a Tensor that declares none: the documented convention of the language, the
+    axis called "N" is the batch axis (the one place an axis name means anything)."""
+    return tuple(AxisRole.BATCH if name == "N" else None for name in axes)
 
 
 def checked_roles(roles: Optional[Sequence[Any]], rank: int, where: str) -> tuple[Optional[AxisRole], ...]:
@@ -38,6 +46,11 @@ def checked_roles(roles: Optional[Sequence[Any]], rank: int, where: str) -> tupl
         else:
             raise ValueError(f"{where}: unknown axis role {role!r}; known: {sorted(known)} or None")
     return tuple(checked)
+
+
+def is_batch(role: Optional[AxisRole]) -> bool:
+    """Whether an axis of this role is the batch axis (free at run time)."""
+    return role is AxisRole.BATCH
 
 
 def is_kernel(role: Optional[AxisRole]) -> bool:

@@ -13,7 +13,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from .axis_role import AxisRole, is_kernel
+from .axis_role import AxisRole, is_batch, is_kernel
 from .expression import lazy, upper_bound
 from .graph import Graph, check_unique_ids, input_tensors, weight_tensors
 from .node import Node, Tensor
@@ -160,12 +160,12 @@ def container(root: nn.Module, dotted_id: str) -> nn.Module:
 
 
 def check_input(tensor: Tensor, value: Any) -> None:
-    """Raise if `value` does not fit the declared shape of input `tensor` (any batch size on axis N)."""
+    """Raise if `value` does not fit the declared shape of input `tensor` (any size on its batch axis)."""
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"input {tensor.id} must be a torch.Tensor, got {type(value).__name__}")
     expected = lazy(tensor.shape())
     if value.dim() != len(expected):
         raise ValueError(f"input {tensor.id} expects {len(expected)} dims {tuple(expected)} (axes {tensor.axis}), got shape {tuple(value.shape)}")
-    for axis, want, got in zip(tensor.axis, expected, value.shape):
-        if axis != "N" and want != got:
+    for axis, role, want, got in zip(tensor.axis, tensor.axis_roles, expected, value.shape):
+        if not is_batch(role) and want != got:
             raise ValueError(f"input {tensor.id}: axis {axis!r} must have size {want}, got shape {tuple(value.shape)}")

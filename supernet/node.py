@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Optional, Sequence
 
-from .axis_role import AxisRole, checked_roles
+from .axis_role import AxisRole, checked_roles, default_roles
 from .expression import Expression, walk
 from .parameters import Parameter
 from .naming import next_id, qualify
@@ -73,9 +73,9 @@ class Tensor(Node):
     """Data at a point of the graph: an input (fed at run time) or a weight (owned by an op).
 
     `shape` entries are ints, parameters or expressions; `axis` names each entry. The batch axis
-    `N` is free at run time. `axis_roles` declares what each axis of a weight is for (`AxisRole`, e.g.
-    "kernel"; None: a plain axis); without it, the op that owns the weight declares them
-    (`Op.weight_axis_roles`). `grad=None` means trainable when used as a weight; `grad=False` makes
+    `N` is free at run time (its role is `AxisRole.BATCH`). `axis_roles` declares what each axis is
+    for (`AxisRole`, e.g. "batch" or "kernel"; None: a plain axis); without it, the op that owns a
+    weight declares its roles (`Op.weight_axis_roles`). `grad=None` means trainable when used as a weight; `grad=False` makes
     a weight a buffer (frozen, or statistics the op updates itself). `init` names the initial
     values of a weight: "kaiming_uniform" (default), "uniform_fan_in", "zeros", "ones", "normal".
     """
@@ -103,7 +103,9 @@ class Tensor(Node):
                 raise ValueError(f"Tensor {self.id}: size of axis {axis_name!r} is negative ({size})")
         self._declared_roles = axis_roles is not None
         rank = len(self._shape)
-        self.axis_roles: tuple[Optional[AxisRole], ...] = checked_roles(axis_roles, rank, f"Tensor {self.id}")
+        self.axis_roles: tuple[Optional[AxisRole], ...] = (
+            checked_roles(axis_roles, rank, f"Tensor {self.id}") if axis_roles is not None else default_roles(self.axis)
+        )
         self.grad = grad
         self.init = init
         self.dtype = dtype

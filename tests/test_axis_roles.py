@@ -136,3 +136,30 @@ def test_the_affine_structure_is_declared_not_read_from_operand_names():
         reference.set_alphas({k: torch.tensor([0.3, -0.4]) for k in reference.alphas})
         fast.set_alphas({k: torch.tensor([0.3, -0.4]) for k in fast.alphas})
         assert torch.allclose(fast(x), reference(x), atol=1e-6)
+
+
+def test_the_batch_axis_is_a_role_named_n_by_default_or_declared():
+    from ops import Relu
+    from supernet.export_module import export_module
+
+    assert Tensor("x", (1, 3), ("N", "C")).axis_roles == (AxisRole.BATCH, None)
+    for axes, roles in ((("N", "C"), None), (("B", "C"), ("batch", None))):
+        x = Tensor("x", (1, 3), axes, axis_roles=roles)
+
+        @search_space
+        def space(x):
+            return Relu()(x)
+
+        net = space(x)
+        for model in (BasicExecutor(net), export_module(net)):
+            assert model(torch.ones(5, 3)).shape == (5, 3)  # any batch size
+            with pytest.raises(ValueError, match="x"):
+                model(torch.ones(5, 4))
+    fixed = Tensor("x", (2, 3), ("B", "C"))  # "B" without the role: a plain axis of size 2
+
+    @search_space
+    def plain(x):
+        return Relu()(x)
+
+    with pytest.raises(ValueError, match="axis 'B' must have size 2"):
+        BasicExecutor(plain(fixed))(torch.ones(5, 3))
