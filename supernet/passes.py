@@ -27,6 +27,7 @@ The `plain_weights` switch acts where the mixing weights are made, once per forw
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -567,8 +568,17 @@ class Pass:
     def run(self, results: Mapping[str, Any], options: PlanOptions) -> Any:
         on = self.switch is None or options.effective(self.switch)
         function = self.function if on else self.off
-        names = inspect.signature(function).parameters
+        names = _parameters(function)
+        missing = [name for name in names if name not in results]
+        if missing:
+            raise TypeError(f"pass {self.function.__name__} reads {missing}, which no earlier pass produces")
         return function(**{name: results[name] for name in names})
+
+
+@functools.cache
+def _parameters(function: Callable[..., Any]) -> tuple[str, ...]:
+    """The names a pass function reads (its parameters), looked up once per function."""
+    return tuple(inspect.signature(function).parameters)
 
 
 PASSES: tuple[Pass, ...] = (

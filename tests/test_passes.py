@@ -264,3 +264,13 @@ def test_a_pass_switched_off_stands_for_its_off_value_and_the_rest_still_run():
         off = compile_pass.off(**{n: results[n] for n in inspect.signature(compile_pass.off).parameters})
         assert results[compile_pass.produces] == off, compile_pass.switch
         assert results["steps"]  # the plan is still emitted
+
+
+def test_a_pass_reading_a_result_nothing_produces_is_named():
+    from supernet.passes import Pass
+
+    def needs_more(view, layout):
+        return None
+
+    with pytest.raises(TypeError, match=r"needs_more reads \['layout'\]"):
+        Pass(needs_more, "x").run({"view": None}, PlanOptions())
