@@ -29,6 +29,7 @@ class MultiHeadSelfAttention(Op):
     probabilities in training."""
 
     n_inputs = 1
+    mode_arguments = ("training",)
 
     def __init__(self, heads: Any = 1, causal: bool = False, dropout: Any = 0.0) -> None:
         super().__init__(heads=heads, causal=causal, dropout=dropout)
@@ -69,12 +70,12 @@ class MultiHeadSelfAttention(Op):
         projections = 3 * tokens * d_in * d_model + tokens * d_model * d_out
         return projections + 2 * tokens * tokens * d_model
 
-    def _forward_implementation(self, x, *weights):
+    def _forward_implementation(self, x, *weights, training):
         named = dict(zip((w.name for w in self.operands[1:]), weights))
         heads = lazy(self.heads)
         q, k, v = (F.linear(x, named[f"{p}_weight"], named.get(f"{p}_bias")) for p in "qkv")
         q, k, v = (rearrange(t, "n t (h d) -> n h t d", h=heads) for t in (q, k, v))
-        dropout = lazy(self.dropout) if self.training else 0.0
+        dropout = lazy(self.dropout) if training else 0.0
         z = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=self.causal)
         z = rearrange(z, "n h t d -> n t (h d)")
         return F.linear(z, named["out_weight"], named.get("out_bias"))

@@ -7,6 +7,7 @@ from typing import Any
 import torch.nn.functional as F
 
 from supernet import Op, OpTraits, Tensor, lazy
+from supernet.axis_role import AxisRole
 from supernet.export_code import literal
 from supernet.node import Node
 
@@ -20,6 +21,7 @@ class _ConvNd(Op):
     traits = OpTraits(pure=True)
 
     n_inputs = 1
+    mode_arguments = ("groups",)
     dims = 0
     _functional: Any = None
 
@@ -58,12 +60,20 @@ class _ConvNd(Op):
         weight = self.operands[1].shape()
         return math.prod(self.shape()[1:]) * math.prod(weight[1:])
 
-    def _forward_implementation(self, x, weight, bias=None):
+    def channel_groups(self) -> Any:
+        return self.groups
+
+    def weight_axis_roles(self, position: int) -> Any:
+        """The weight (O, I, kernel...) has `dims` kernel axes; the bias none."""
+        return (None, None, *[AxisRole.KERNEL] * self.dims) if position == 1 else None
+
+    def _forward_implementation(self, x, weight, bias=None, *, groups=None):
         kernel = weight.shape[2:]
         padding = lazy(self.padding)
         if padding is None:
             padding = tuple(lazy(self.dilation) * (k - 1) // 2 for k in kernel)
-        return type(self)._functional(x, weight, bias, lazy(self.stride), padding, lazy(self.dilation), lazy(self.groups))
+        groups = lazy(self.groups) if groups is None else groups
+        return type(self)._functional(x, weight, bias, lazy(self.stride), padding, lazy(self.dilation), groups)
 
     def source(self, args, out):
         x, weight, bias = (*args, None)[:3]

@@ -94,12 +94,13 @@ class Dropout(Op):
     """Zeroes elements with probability `p` in training; the identity in eval."""
 
     traits = OpTraits(layout_agnostic=True)
+    mode_arguments = ("training",)
 
     def __init__(self, p: Any = 0.5) -> None:
         super().__init__(p=p)
 
-    def _forward_implementation(self, x):
-        return F.dropout(x, lazy(self.p), self.training)
+    def _forward_implementation(self, x, *, training):
+        return F.dropout(x, lazy(self.p), training)
 
     def source(self, args, out):
         return f"{out} = F.dropout({args[0]}, {float(lazy(self.p))!r}, self.training)"

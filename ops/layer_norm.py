@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from supernet import Op, OpTraits, Tensor, lazy
 from supernet.export_code import literal
+from supernet.traits import Affine
 from supernet.node import Node
 
 
@@ -15,7 +16,7 @@ class LayerNorm(Op):
     """`LayerNorm(eps=1e-5, affine=True)(x)` normalises every position over the last axis and
     creates its own weight and bias (of the last axis's size, sliced like every shared weight)."""
 
-    traits = OpTraits(pure=True, affine_axis=-1)
+    traits = OpTraits(pure=True, affine=Affine(axis=-1, scale=1, shift=2))
 
     n_inputs = 1
 

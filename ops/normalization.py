@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from supernet import Op, OpTraits, Tensor, lazy
 from supernet.export_code import literal
+from supernet.traits import Affine
 from supernet.node import Node
 
 
@@ -15,9 +16,10 @@ class BatchNorm(Op):
     """`BatchNorm(momentum=0.1, eps=1e-5, affine=True)(x)` creates its own weight, bias and running
     statistics (buffers, sliced to the current channel count like every shared weight)."""
 
-    traits = OpTraits(deterministic=True, affine_axis=1, layout_agnostic=True)
+    traits = OpTraits(deterministic=True, affine=Affine(axis=1, scale=3, shift=4), layout_agnostic=True)
 
     n_inputs = 1
+    mode_arguments = ("training",)
     running_statistics = ("running_mean", "running_var")
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5, affine: bool = True) -> None:
@@ -41,8 +43,8 @@ class BatchNorm(Op):
     def flops(self) -> Any:
         return 2 * math.prod(self.operands[0].shape()[1:])
 
-    def _forward_implementation(self, x, running_mean, running_var, weight=None, bias=None):
-        return F.batch_norm(x, running_mean, running_var, weight, bias, self.training, lazy(self.momentum), lazy(self.eps))
+    def _forward_implementation(self, x, running_mean, running_var, weight=None, bias=None, *, training):
+        return F.batch_norm(x, running_mean, running_var, weight, bias, training, lazy(self.momentum), lazy(self.eps))
 
     def source(self, args, out):
         x, mean, var, weight, bias = (*args, None, None)[:5]

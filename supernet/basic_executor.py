@@ -38,6 +38,5 @@ class BasicExecutor(GraphExecutor):
             elif isinstance(node, ChoiceOp):
                 values[node] = values[node.operands[node.active_index()]]
             else:
-                node.training = self.training
-                values[node] = node._forward_implementation(*(values[o] for o in node.operands))
+                values[node] = node.compute(*(values[o] for o in node.operands), training=self.training)
         return values[self._output]

@@ -1,10 +1,9 @@
 """ChoiceOp: alternative paths selected by a switch parameter (ops, blocks, or depths)."""
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
-from typing import Any, Callable, Collection, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from .expression import Select, bounds, lazy, walk
 from .node import Node, Op, Tensor
@@ -200,35 +199,3 @@ def active_subgraph(output: Node, order: list[Node]) -> list[Node]:
                 needed.add(id(operand))
                 stack.append(operand)
     return [n for n in order if id(n) in needed]
-
-
-def exclusive_ancestors(
-    option: Node,
-    position: dict[int, int],
-    users_of: Callable[[Node], Iterable[Node]],
-    operands_of: Callable[[Node], Iterable[Node]] = lambda node: node.operands,
-    excluded: Collection[int] = (),
-) -> list[Node]:
-    """`option` and every ancestor whose users all lie inside that set (its own ops and weights;
-    never a data input or a ChoiceOp), in `position` order. Only nodes in `position` count, and
-    nodes whose id is in `excluded` are never taken in."""
-    inside = {id(option): option}
-    heap: list[tuple[int, int, Node]] = []
-    queued: set[int] = set()
-
-    def enqueue(node: Node) -> None:
-        for operand in operands_of(node):
-            key = id(operand)
-            if key in position and key not in queued and key not in excluded:
-                queued.add(key)
-                heapq.heappush(heap, (-position[key], key, operand))
-
-    enqueue(option)
-    while heap:  # latest first: every user of a node is decided before the node itself
-        _, _, node = heapq.heappop(heap)
-        if isinstance(node, ChoiceOp) or (isinstance(node, Tensor) and node.role != "weight"):
-            continue
-        if all(id(user) in inside for user in users_of(node)):
-            inside[id(node)] = node
-            enqueue(node)
-    return sorted(inside.values(), key=lambda n: position[id(n)])

@@ -2,8 +2,8 @@
 
 Each weight Tensor is allocated once, at the largest shape its parameters allow (interval bounds
 of its shape expressions), and registered under its node id, so `state_dict()` keys are node ids.
-At run time the current shape is sliced out of it: leading slices for channel axes, centred ones
-for kernel axes (names starting with "k"), so smaller kernels share the centre of the largest.
+At run time the current shape is sliced out of it: leading slices for plain axes (channels), centred
+ones for axes whose declared role is `AxisRole.KERNEL`, so smaller kernels share the centre of the largest.
 """
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from .axis_role import AxisRole, is_batch, is_kernel
 from .expression import lazy, upper_bound
-from .graph import check_unique_ids, input_tensors, topological_order, weight_tensors
+from .graph import Graph, check_unique_ids, input_tensors, weight_tensors
 from .node import Node, Tensor
 
 _INITIALIZERS = {
@@ -35,7 +36,8 @@ class GraphExecutor(nn.Module):
             raise TypeError(f"an executor needs the output node of a search space, got {type(output).__name__}")
         self._output = output
         self._seed = seed
-        self._nodes = topological_order(output)
+        self._graph = Graph(output)  # built once: what every pass and walk of this executor reads
+        self._nodes = list(self._graph.nodes)
         check_unique_ids(self._nodes)
         self._inputs = input_tensors(self._nodes)
         self._weights = weight_tensors(self._nodes)
@@ -80,7 +82,7 @@ class GraphExecutor(nn.Module):
         current = lazy(tensor.shape())
         if current == self._allocated[tensor.id]:
             return full
-        return full[shared_slice(tensor.id, full.shape, current, tensor.axis)]
+        return full[shared_slice(tensor.id, full.shape, current, tensor.axis, tensor.axis_roles)]
 
     def load_shared_state(self, state: dict[str, torch.Tensor]) -> None:
         """Load weights by id from a state dict of a larger shared-weight executor (a supernet): each
@@ -93,7 +95,8 @@ class GraphExecutor(nn.Module):
             for tensor in self._weights:
                 target = self.get_parameter(tensor.id) if tensor.trainable else self.get_buffer(tensor.id)
                 source = state[tensor.id]
-                target.copy_(source[shared_slice(tensor.id, source.shape, tuple(target.shape), tensor.axis)])
+                index = shared_slice(tensor.id, source.shape, tuple(target.shape), tensor.axis, tensor.axis_roles)
+                target.copy_(source[index])
 
     def _bind_inputs(self, args: tuple, kwargs: dict) -> dict[Tensor, torch.Tensor]:
         if args and kwargs:
@@ -116,14 +119,15 @@ class GraphExecutor(nn.Module):
         return bound
 
 
-def shared_slice(tensor_id: str, allocated: tuple, size: tuple, axes: tuple) -> tuple[slice, ...]:
+def shared_slice(tensor_id: str, allocated: tuple, size: tuple, axes: tuple,
+                 roles: tuple[Optional[AxisRole], ...]) -> tuple[slice, ...]:
     """The index that cuts a `size` weight out of its `allocated` storage: leading entries of
-    channel axes, centred entries of kernel axes (names starting with "k")."""
+    plain axes (channels), centred entries of kernel axes (`roles`); `axes` name them in errors."""
     index = []
-    for want, cap, axis in zip(size, allocated, axes):
+    for want, cap, axis, role in zip(size, allocated, axes, roles):
         if want > cap:
             raise ValueError(f"weight {tensor_id}: axis {axis!r} needs {want} but only {cap} were allocated")
-        start = (cap - want) // 2 if axis.startswith("k") else 0
+        start = (cap - want) // 2 if is_kernel(role) else 0
         index.append(slice(start, start + want))
     return tuple(index)
 
@@ -156,12 +160,12 @@ def container(root: nn.Module, dotted_id: str) -> nn.Module:
 
 
 def check_input(tensor: Tensor, value: Any) -> None:
-    """Raise if `value` does not fit the declared shape of input `tensor` (any batch size on axis N)."""
+    """Raise if `value` does not fit the declared shape of input `tensor` (any size on its batch axis)."""
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"input {tensor.id} must be a torch.Tensor, got {type(value).__name__}")
     expected = lazy(tensor.shape())
     if value.dim() != len(expected):
         raise ValueError(f"input {tensor.id} expects {len(expected)} dims {tuple(expected)} (axes {tensor.axis}), got shape {tuple(value.shape)}")
-    for axis, want, got in zip(tensor.axis, expected, value.shape):
-        if axis != "N" and want != got:
+    for axis, role, want, got in zip(tensor.axis, tensor.axis_roles, expected, value.shape):
+        if not is_batch(role) and want != got:
             raise ValueError(f"input {tensor.id}: axis {axis!r} must have size {want}, got shape {tuple(value.shape)}")

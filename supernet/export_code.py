@@ -14,6 +14,7 @@ import keyword
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from .axis_role import is_batch
 from .choice import ChoiceOp
 from .expression import lazy
 from .graph import check_unique_ids, input_tensors, topological_order
@@ -35,13 +36,14 @@ class WeightSpec:
 
 @dataclass(frozen=True)
 class InputSpec:
-    """An input of `forward`: the argument name, the input Tensor's id, its shape and axes
-    (axis "N" is the free batch axis)."""
+    """An input of `forward`: the argument name, the input Tensor's id, its shape and axes, and
+    which of them is the free batch axis (`AxisRole.BATCH`)."""
 
     argument: str
     id: str
     shape: tuple[int, ...]
     axis: tuple[str, ...]
+    batch: tuple[bool, ...]
 
 
 @dataclass
@@ -131,14 +133,18 @@ def _input_specs(tensors: list[Tensor]) -> list[InputSpec]:
         arguments = [t.name for t in tensors]
         if any(not _is_name(a) or a in _RESERVED for a in arguments) or len(set(arguments)) != len(arguments):
             arguments = [f"x{i}" for i in range(len(tensors))]
-    return [InputSpec(a, t.id, tuple(int(s) for s in lazy(t.shape())), tuple(t.axis)) for a, t in zip(arguments, tensors)]
+    return [
+        InputSpec(a, t.id, tuple(int(s) for s in lazy(t.shape())), tuple(t.axis), tuple(map(is_batch, t.axis_roles)))
+        for a, t in zip(arguments, tensors)
+    ]
 
 
 def _input_check(spec: InputSpec) -> list[str]:
     """Statements that raise, naming the input, if an argument does not have its declared shape."""
     conditions = [f"{spec.argument}.dim() != {len(spec.shape)}"]
-    conditions += [f"{spec.argument}.shape[{i}] != {size}" for i, (size, axis) in enumerate(zip(spec.shape, spec.axis)) if axis != "N"]
-    shown = "(" + ", ".join("N" if axis == "N" else str(size) for size, axis in zip(spec.shape, spec.axis)) + ")"
+    sizes = list(zip(spec.shape, spec.axis, spec.batch))
+    conditions += [f"{spec.argument}.shape[{i}] != {size}" for i, (size, _, batch) in enumerate(sizes) if not batch]
+    shown = "(" + ", ".join(axis if batch else str(size) for size, axis, batch in sizes) + ")"
     message = f"input {spec.id} ({spec.argument}) expects shape {shown} (axes {', '.join(spec.axis)}), got "
     return [f"if {' or '.join(conditions)}:", f"    raise ValueError({message!r} + str({spec.argument}.shape))"]
 

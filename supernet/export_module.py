@@ -60,8 +60,7 @@ class OpCall(Layer):
         self.call = spec.call
 
     def forward(self, *args: torch.Tensor) -> Any:
-        self.call.training = self.training
-        return self.call._forward_implementation(*args)
+        return self.call.compute(*args, training=self.training)
 
 
 class ExportedModule(ArchitectureModule):

@@ -4,7 +4,7 @@
   same operands compute the same value (e.g. the ReLU in front of every convolution option of the
   edges leaving one cell node, or the pooling of that node on each of its edges).
 - `is_sum` / `is_zero_option`: declared sums (mixtures fold into them) and zeros (never run).
-- `affine_arguments`: an op declaring `affine_axis` outputs `weight * f(x) + bias`, so a mixing
+- `affine_arguments`: an op declaring `affine` (`supernet.traits.Affine`) outputs `scale * f(x) + shift`, so a mixing
   weight folds into its weight and bias (`w * BN(x) = BN'(x)`; without affine parameters, w is
   passed as its weight): its term is a plain addition, its weight's gradient comes out of the op's
   own backward.
@@ -18,8 +18,9 @@ never merged, folded or deferred.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
+from .axis_role import is_kernel
 from .expression import lazy
 from .choice import ChoiceOp
 from .node import Node, Op, Tensor
@@ -40,7 +41,7 @@ def is_sum(node: Node) -> bool:
 
 def patched(node: Node) -> bool:
     """Whether `node` carries its own `_forward_implementation` (set on the instance)."""
-    return "_forward_implementation" in vars(node)
+    return isinstance(node, Op) and node.has_own_implementation()
 
 
 def has_weights(node: Node) -> bool:
@@ -48,17 +49,18 @@ def has_weights(node: Node) -> bool:
 
 
 def affine_arguments(node: Node) -> Optional[AffineArguments]:
-    """How to scale the output of `node` through its own affine parameters, or None when it has none."""
-    axis = node.traits.affine_axis if isinstance(node, Op) else None
-    if axis is None or patched(node):
+    """How to scale the output of `node` through its declared affine weights (`OpTraits.affine`),
+    or None when it declares none (or its operands are not what it declares)."""
+    affine = node.traits.affine if isinstance(node, Op) else None
+    if affine is None or patched(node):
         return None
-    if not getattr(node, "affine", True):
-        n = len(node.operands)
-        return AffineArguments(n, n + 1, axis)
-    names = {o.name: i for i, o in enumerate(node.operands) if isinstance(o, Tensor) and o.role == "weight"}
-    if "weight" not in names or "bias" not in names:
+    n = len(node.operands)
+    if n == affine.scale and affine.shift == n + 1:  # built without them: the scale is passed
+        return AffineArguments(n, n + 1, affine.axis)
+    weights = [i for i, o in enumerate(node.operands) if isinstance(o, Tensor) and o.role == "weight"]
+    if affine.scale not in weights or affine.shift not in weights:
         return None
-    return AffineArguments(names["weight"], names["bias"], None)
+    return AffineArguments(affine.scale, affine.shift, None)
 
 
 def is_pure(node: Node) -> bool:
@@ -88,7 +90,7 @@ def recomputable(node: Node) -> bool:
     return isinstance(node, Op) and node.traits.keeps_input and is_pure(node)
 
 
-def cse_key(node: Node, representative: dict[int, Node]) -> Optional[tuple]:
+def cse_key(node: Node, representative: Mapping[Node, Node]) -> Optional[tuple]:
     """What makes two ops compute the same value, or None if `node` must run on its own."""
     if not is_pure(node):
         return None
@@ -96,14 +98,14 @@ def cse_key(node: Node, representative: dict[int, Node]) -> Optional[tuple]:
         attributes = _freeze({k: lazy(v) for k, v in node.attributes.items()})
     except TypeError:
         return None
-    operands = tuple(id(representative.get(id(o), o)) for o in node.operands)
+    operands = tuple(representative.get(o, o) for o in node.operands)  # nodes hash by identity
     return (type(node), attributes, operands)
 
 
-def common_subexpressions(nodes: Iterable[Node]) -> dict[int, Node]:
-    """id(node) -> the earlier node computing the same value, for every duplicate in `nodes`
-    (a topological order)."""
-    representative: dict[int, Node] = {}
+def common_subexpressions(nodes: Iterable[Node]) -> dict[Node, Node]:
+    """node -> the earlier node computing the same value, for every duplicate in `nodes` (a
+    topological order)."""
+    representative: dict[Node, Node] = {}
     first: dict[tuple, Node] = {}
     for node in nodes:
         key = cse_key(node, representative)
@@ -111,7 +113,7 @@ def common_subexpressions(nodes: Iterable[Node]) -> dict[int, Node]:
             continue
         seen = first.setdefault(key, node)
         if seen is not node:
-            representative[id(node)] = seen
+            representative[node] = seen
     return representative
 
 
@@ -122,7 +124,7 @@ def prefers_channels_last(nodes: Iterable[Node]) -> bool:
     convolves = False
     for node in nodes:
         if isinstance(node, Tensor):
-            if node.role == "weight" and tuple(node.axis[-2:]) == ("kH", "kW"):
+            if node.role == "weight" and len(node.axis_roles) == 4 and sum(map(is_kernel, node.axis_roles)) == 2:
                 convolves = True
             continue
         if not isinstance(node, ChoiceOp) and (not node.traits.layout_agnostic or patched(node)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Optional, Sequence
 
+from .axis_role import AxisRole, checked_roles, default_roles
 from .expression import Expression, walk
 from .parameters import Parameter
 from .naming import next_id, qualify
@@ -72,7 +73,9 @@ class Tensor(Node):
     """Data at a point of the graph: an input (fed at run time) or a weight (owned by an op).
 
     `shape` entries are ints, parameters or expressions; `axis` names each entry. The batch axis
-    `N` is free at run time. `grad=None` means trainable when used as a weight; `grad=False` makes
+    `N` is free at run time (its role is `AxisRole.BATCH`). `axis_roles` declares what each axis is
+    for (`AxisRole`, e.g. "batch" or "kernel"; None: a plain axis); without it, the op that owns a
+    weight declares its roles (`Op.weight_axis_roles`). `grad=None` means trainable when used as a weight; `grad=False` makes
     a weight a buffer (frozen, or statistics the op updates itself). `init` names the initial
     values of a weight: "kaiming_uniform" (default), "uniform_fan_in", "zeros", "ones", "normal".
     """
@@ -85,6 +88,7 @@ class Tensor(Node):
         grad: Optional[bool] = None,
         init: str = "kaiming_uniform",
         dtype: Any = None,
+        axis_roles: Optional[Sequence[Any]] = None,
     ) -> None:
         super().__init__(name)
         self.id = qualify(name)
@@ -97,6 +101,11 @@ class Tensor(Node):
                 raise TypeError(f"Tensor {self.id}: size of axis {axis_name!r} must be an int or expression, got {size!r}")
             if isinstance(size, int) and size < 0:
                 raise ValueError(f"Tensor {self.id}: size of axis {axis_name!r} is negative ({size})")
+        self._declared_roles = axis_roles is not None
+        rank = len(self._shape)
+        self.axis_roles: tuple[Optional[AxisRole], ...] = (
+            checked_roles(axis_roles, rank, f"Tensor {self.id}") if axis_roles is not None else default_roles(self.axis)
+        )
         self.grad = grad
         self.init = init
         self.dtype = dtype
@@ -118,6 +127,10 @@ class Tensor(Node):
             if role == "weight":
                 self.owner = op
                 self.id = f"{op.id}.{self.name}"
+                if not self._declared_roles:
+                    position = next(i for i, o in enumerate(op.operands) if o is self)
+                    declared = op.weight_axis_roles(position)
+                    self.axis_roles = checked_roles(declared, len(self._shape), f"weight {self.id}")
             for size, axis_name in zip(self._shape, self.axis):
                 self._register(size, axis_name)
         self.users.append(op)
@@ -127,7 +140,9 @@ class Op(Node):
     """An operator. Subclasses implement `_forward_implementation(*args)` and `shape_fun()`.
 
     `n_inputs` is how many leading operands are data; the remaining operands are Tensors the op
-    owns (weights). `training` is set by the executor before each forward.
+    owns (weights). Executors run an op through `compute(*values, training=..., groups=...)`, which
+    passes the run mode on as arguments; `training` on the op is only the mode of direct calls
+    (`op.forward(...)`), never written by an executor.
     """
 
     n_inputs: ClassVar[Optional[int]] = None  # None: every operand is data
@@ -138,6 +153,9 @@ class Op(Node):
     running_statistics: ClassVar[tuple[str, ...]] = ()
     #: what the execution plan may assume about this op (see `supernet.traits`); nothing by default
     traits: ClassVar[OpTraits] = OpTraits()
+    #: the run-mode keywords `_forward_implementation` takes (see `compute`): "training" (batch
+    #: statistics, dropout), "groups" (a grouped op run with another number of channel groups)
+    mode_arguments: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **attributes: Any) -> None:
         super().__init__(type(self).__name__)
@@ -225,8 +243,40 @@ class Op(Node):
         `layout_agnostic` trait unless it overrides this for configurations it must not)."""
         return self.traits.layout_agnostic
 
-    def _forward_implementation(self, *args: Any) -> Any:
+    def weight_axis_roles(self, position: int) -> Optional[tuple[Optional[AxisRole], ...]]:
+        """The roles of the axes of the owned weight at operand `position` (None: no axis has one),
+        for weights that do not declare their own (`Tensor(axis_roles=...)`): e.g. a convolution's kernel axes."""
+        return None
+
+    def channel_groups(self) -> Optional[Any]:
+        """How many groups this op splits its input channels into (a grouped convolution), or None
+        for an op that does not group them; only a grouped op takes `groups=` in `compute`."""
+        return None
+
+    def compute(self, *args: Any, training: bool, groups: Optional[int] = None) -> Any:
+        """This op's output on the values `args` of its operands (data, then weights) in the run
+        mode given: `training` (batch statistics and dropout follow it) and `groups` (a grouped op
+        fed fewer channels, such as a depthwise convolution under partial channels, runs with this
+        many groups; None: its own). The one way executors run an op: the mode reaches
+        `_forward_implementation` as the keywords the op declares in `mode_arguments`."""
+        mode: dict[str, Any] = {}
+        if "training" in self.mode_arguments:
+            mode["training"] = training
+        if groups is not None:
+            if "groups" not in self.mode_arguments:
+                raise TypeError(f"{type(self).__name__} {self.id}: groups={groups} given, but the op does not group "
+                                f"channels (its mode_arguments are {self.mode_arguments})")
+            mode["groups"] = groups
+        return self._forward_implementation(*args, **mode)
+
+    def has_own_implementation(self) -> bool:
+        """Whether this instance carries its own `_forward_implementation` (a test wrapper, say):
+        the plan then never merges, folds, recomputes or defers it."""
+        return "_forward_implementation" in vars(self)
+
+    def _forward_implementation(self, *args: Any, **mode: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no _forward_implementation")
 
     def forward(self, *args: Any) -> Any:
-        return self._forward_implementation(*args)
+        """`compute` in this op's own `training` mode (a direct call, outside any executor)."""
+        return self.compute(*args, training=self.training)

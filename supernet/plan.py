@@ -23,6 +23,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import torch
 
+from .axis_role import is_kernel
 from .combination import Constant, LinearCombination, OffGate, ScaledGradient, Unit, Weighted, linear_combination
 from .mixture import Mixture
 from .node import Node, Op
@@ -73,14 +74,12 @@ class LoadWeight(Step):
 
 
 class CallOp(Step):
-    """An op on its operands' values, through its own `_forward_implementation`."""
+    """An op on its operands' values (`Op.compute`, in the pass's mode)."""
 
     __slots__ = ()
 
     def run(self, vals: list, ctx: Context) -> None:
-        node = self.node
-        node.training = ctx.training
-        vals[self.out] = node._forward_implementation(*[vals[i] for i in self.reads])
+        vals[self.out] = self.node.compute(*[vals[i] for i in self.reads], training=ctx.training)
 
 
 class CallContiguous(CallOp):
@@ -90,9 +89,7 @@ class CallContiguous(CallOp):
     __slots__ = ()
 
     def run(self, vals: list, ctx: Context) -> None:
-        node = self.node
-        node.training = ctx.training
-        out = node._forward_implementation(*[_contiguous(vals[i]) for i in self.reads])
+        out = self.node.compute(*[_contiguous(vals[i]) for i in self.reads], training=ctx.training)
         vals[self.out] = out.contiguous(memory_format=torch.channels_last) if _is_image(out) else out
 
 
@@ -106,7 +103,7 @@ def _contiguous(value: Any) -> Any:
 
 class AffineArguments(NamedTuple):
     """Where an op whose output is `weight * f(x) + bias` takes `weight` and `bias` (positions in
-    its `_forward_implementation` call). `append_axis`: the op has no affine parameters; a scale of
+    its `Op.compute` call). `append_axis`: the op has no affine parameters; a scale of
     the size of its input's `append_axis` (and no bias) is passed at those positions instead."""
 
     weight: int
@@ -125,8 +122,6 @@ class CallScaledAffine(Step):
         self.affine, self.coef = affine, coef
 
     def run(self, vals: list, ctx: Context) -> None:
-        node = self.node
-        node.training = ctx.training
         args = [vals[i] for i in self.reads]
         c = ctx.coefs[self.coef[0]][self.coef[1]]
         if type(c) is not float or c != 1.0:
@@ -137,7 +132,7 @@ class CallScaledAffine(Step):
             else:  # contiguous: BatchNorm's channels-last backward miscomputes with a stride-0 weight
                 n = args[0].shape[axis]
                 args += [args[0].new_full((n,), c) if type(c) is float else c.expand(n).contiguous(), None]
-        vals[self.out] = node._forward_implementation(*args)
+        vals[self.out] = self.node.compute(*args, training=ctx.training)
 
 
 class FeedOptions(Step):
@@ -159,7 +154,7 @@ class CallRouted(Step):
     entries on every axis (kernel axes excepted) whose size scales to a whole number by C'/C, and
     an op whose `groups` equals its input's channel count (depthwise) runs one group per channel.
     `reads`: the operands (the input replaced by the fed value), then the input and the fed value;
-    `roles[i]`: the axes of operand i when it is a weight, else None. `contiguous`: the op refuses
+    `roles[i]`: the axis roles of operand i when it is a weight, else None. `contiguous`: the op refuses
     channels-last inputs inside a channels-last plan (as `CallContiguous`)."""
 
     __slots__ = ("roles", "choice_id", "depthwise", "contiguous")
@@ -171,33 +166,27 @@ class CallRouted(Step):
 
     def run(self, vals: list, ctx: Context) -> None:
         node = self.node
-        node.training = ctx.training
         *args, full, narrow = [vals[i] for i in self.reads]
         full, narrow = full.shape[1], narrow.shape[1]
         if full != narrow:
             args = [a if role is None else _narrow(a, role, full, narrow) for a, role in zip(args, self.roles)]
-        groups = node.groups if self.depthwise and full != narrow else None
-        if groups is not None:
-            node.groups = args[0].shape[1]
+        groups = args[0].shape[1] if self.depthwise and full != narrow else None
         if self.contiguous:
             args = [_contiguous(a) for a in args]
         try:
-            out = node._forward_implementation(*args)
+            out = node.compute(*args, training=ctx.training, groups=groups)
             vals[self.out] = out.contiguous(memory_format=torch.channels_last) if self.contiguous and _is_image(out) else out
         except RuntimeError as err:
             raise RuntimeError(f"{type(ctx.mixture).__name__} feeds the options of {self.choice_id} {narrow} of their {full} "
                                f"channels, but {node.id} cannot run on them: {err}") from err
-        finally:
-            if groups is not None:
-                node.groups = groups
 
 
-def _narrow(weight: torch.Tensor, axes: tuple, full: int, narrow: int) -> torch.Tensor:
+def _narrow(weight: torch.Tensor, roles: tuple, full: int, narrow: int) -> torch.Tensor:
     """The leading `size * narrow / full` entries of every axis where that is a whole number
-    (kernel axes "k..." excepted): C -> C', and C/2 -> C'/2 as well (e.g. FactorizedReduce)."""
+    (kernel axes excepted, by their declared roles): C -> C', and C/2 -> C'/2 as well (e.g. FactorizedReduce)."""
     index = tuple(
-        slice(0, size * narrow // full) if (size * narrow) % full == 0 and not axis.startswith("k") else slice(None)
-        for size, axis in zip(weight.shape, axes)
+        slice(0, size * narrow // full) if (size * narrow) % full == 0 and not is_kernel(role) else slice(None)
+        for size, role in zip(weight.shape, roles)
     )
     return weight[index]
 
@@ -306,7 +295,7 @@ class Plan:
 
     def stale(self) -> bool:
         """Whether a node the plan merged or folded away has been given its own implementation since."""
-        return any("_forward_implementation" in vars(node) for node in self.elided)
+        return any(isinstance(node, Op) and node.has_own_implementation() for node in self.elided)
 
     def run(self, inputs: Sequence[torch.Tensor], ctx: Context) -> Any:
         """The one interpreter: every step in order, each slot released after its last reader."""

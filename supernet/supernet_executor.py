@@ -9,12 +9,13 @@ output and every ancestor used by nothing else) and which single node all option
 input. Mixtures with `uses_option_input` get that input (see `Mixture.option_input`): the nodes of
 the options then receive what the mixture makes of it, e.g. a slice of its channels. With C' of
 the input's C channels, the options' weights are narrowed to their leading entries on every axis
-(kernel axes excepted) whose size scales to a whole number by C'/C (C -> C', C/2 -> C'/2, 6C -> 6C'),
-and an op whose `groups` equals its input's channel count (a depthwise convolution) runs with one
-group per channel it receives.
+(kernel axes, by their declared `AxisRole`, excepted) whose size scales to a whole number by C'/C
+(C -> C', C/2 -> C'/2, 6C -> 6C'), and an op whose `channel_groups()` equals its input's channel
+count (a depthwise convolution) runs with one group per channel it receives (`Op.compute(groups=)`).
 
 The supernet runs a precomputed execution plan (`plan.py`), compiled by the passes of `passes.py`
-from a plain view of this graph (`GraphView`), once per set of active options. `optimize` selects
+over this graph's `Graph` (built once) and a `GraphView` of its weights and mixing positions, once
+per set of active options. `optimize` selects
 the rewrite passes (`PlanOptions`): True (the default) all of them, False none (every node one
 step, every ChoiceOp mixed through `Mixture.combine`: the reference the rewrites are measured
 against). Both run through the one interpreter, `Plan.run`, for every mixture, partial channels
@@ -36,13 +37,14 @@ from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .choice import ChoiceOp, exclusive_ancestors, switch_values
+from .choice import ChoiceOp, switch_values
 from .executor import GraphExecutor, register_nested, shared_slice
 from .expression import lazy
+from .graph import exclusive_ancestors
 from .mixture import Mixture, Phase, SoftmaxMixture
 from .node import Node, Op, Tensor
 from .parameters import Parameter
-from .passes import GraphView, compile_plan
+from .passes import GraphView, compile_plan, weight_handling
 from .plan import Context, Plan
 from .plan_options import PlanOptions
 from .value_choice import WeightMask, searchable_value_parameters
@@ -59,6 +61,7 @@ class SupernetExecutor(GraphExecutor):
         self.mixture = mixture if mixture is not None else SoftmaxMixture()
         self.options = PlanOptions.of(optimize)
         self.optimize = self.options.rewrites
+        self._handling = weight_handling(self.options)
         self._choices = [n for n in self._nodes if isinstance(n, ChoiceOp)]
         self.switches: dict[str, Parameter] = {}
         for choice in self._choices:
@@ -83,7 +86,6 @@ class SupernetExecutor(GraphExecutor):
             self._option_indices[pid] = param.values()
         self._masks = self._build_masks()
         self._extra_arch: dict[str, nn.Parameter] = {}
-        self._order_index = {id(n): i for i, n in enumerate(self._nodes)}
         self._subgraphs: dict[ChoiceOp, tuple[Optional[Node], list[Optional[list[Node]]]]] = {}
         self._option_inputs, self._routed = self._routes()
         # execution plans, compiled per active set against the current values of these parameters
@@ -98,21 +100,21 @@ class SupernetExecutor(GraphExecutor):
         self.mixture.bind(self)
         self.plan()  # the plan with every option active, compiled now
 
-    def _routes(self) -> tuple[Optional[dict[ChoiceOp, Optional[Node]]], dict[int, tuple[ChoiceOp, Node]]]:
+    def _routes(self) -> tuple[Optional[dict[ChoiceOp, Optional[Node]]], dict[Node, tuple[ChoiceOp, Node]]]:
         """With `mixture.uses_option_input`: each ChoiceOp's option input, and, for mixtures that
-        feed the options something else (`option_input`), id(op inside an option) -> (ChoiceOp,
+        feed the options something else (`option_input`), op inside an option -> (ChoiceOp,
         option input), so that those ops read what the mixture feeds them."""
         if not self.mixture.uses_option_input:
             return None, {}
         option_inputs: dict[ChoiceOp, Optional[Node]] = {}
-        routed: dict[int, tuple[ChoiceOp, Node]] = {}
+        routed: dict[Node, tuple[ChoiceOp, Node]] = {}
         feeds = type(self.mixture).option_input is not Mixture.option_input
         for choice in self._choices:
             source, options = self.option_subgraphs(choice)
             option_inputs[choice] = source
             if source is not None and feeds:
                 for nodes in options:
-                    routed.update((id(n), (choice, source)) for n in nodes or () if isinstance(n, Op))
+                    routed.update((n, (choice, source)) for n in nodes or () if isinstance(n, Op))
         return option_inputs, routed
 
     def _build_masks(self) -> dict[str, WeightMask]:
@@ -151,10 +153,10 @@ class SupernetExecutor(GraphExecutor):
 
     def _own_nodes(self, option: Node, choice: ChoiceOp) -> Optional[list[Node]]:
         """The nodes only `option` needs, None if anything but `choice` uses `option` (a chain exit)."""
-        position = self._order_index
-        if any(user is not choice and id(user) in position for user in option.users):
+        graph = self._graph
+        if any(user is not choice for user in graph.users(option)):
             return None
-        return exclusive_ancestors(option, position, lambda n: [u for u in n.users if id(u) in position])
+        return exclusive_ancestors(option, graph.position, graph.users)
 
     def option_subgraphs(self, choice: ChoiceOp) -> tuple[Optional[Node], list[Optional[list[Node]]]]:
         """(option input, nodes of each option) of a ChoiceOp of this space.
@@ -297,7 +299,7 @@ class SupernetExecutor(GraphExecutor):
     def forward(self, *inputs: torch.Tensor, **named_inputs: torch.Tensor) -> Any:
         """Run the supernet: each ChoiceOp outputs the mixture its switch's weights define."""
         values: dict[Node, Any] = self._bind_inputs(inputs, named_inputs)
-        frozen = self.options.plain_weights and self._architecture_frozen
+        frozen = self._handling.without_autograd(self._architecture_frozen)
         weights: dict[str, torch.Tensor] = {}
         active: dict[str, tuple[int, ...]] = {}
         sampled = False
@@ -312,8 +314,8 @@ class SupernetExecutor(GraphExecutor):
                     indices = self._option_indices[sid]
                     active[sid] = tuple(indices[j] for j in (range(len(indices)) if run is None else run))
                     sampled = sampled or run is not None
-        numbers = self.options.plain_weights and (frozen or not torch.is_grad_enabled())
-        gates = sampled and (self.options.detaching or self.options.deferral)
+        numbers = self._handling.as_numbers(frozen, torch.is_grad_enabled())
+        gates = self._handling.finds_off_gates(sampled)
         with self._value_choices_at_largest() if self.value_parameters else contextlib.nullcontext():
             return self._run_plan(values, weights, active, numbers, gates)
 
@@ -338,7 +340,7 @@ class SupernetExecutor(GraphExecutor):
                 elif off and len(off) < len(active[sid]) and not self.training:
                     # in training the options still run: the reference updates their BatchNorm statistics
                     active[sid] = tuple(i for i in active[sid] if i not in off)
-        if not self.options.fused_mixtures:
+        if not self._handling.fused:
             coefs: list = []  # every ChoiceOp goes through `Mixture.combine`
         elif numbers and plain is not None:
             coefs = plain
@@ -378,7 +380,7 @@ class SupernetExecutor(GraphExecutor):
     def graph_view(self) -> GraphView:
         """What compiling reads of this supernet, at the parameters' current values."""
         return GraphView(
-            nodes=self._nodes, output=self._output, inputs=self._inputs, positions=self._positions,
+            graph=self._graph, inputs=tuple(self._inputs), positions=self._positions,
             numbers={sid: k for k, sid in enumerate(self.switches)}, mixture=self.mixture, option_inputs=self._option_inputs,
             routed=self._routed, weights={t.id: self._weight_source(t) for t in self._weights},
         )
@@ -391,7 +393,9 @@ class SupernetExecutor(GraphExecutor):
             module = module._modules[segment]
         store = module._parameters if tensor.trainable else module._buffers
         current, allocated = tuple(lazy(tensor.shape())), self._allocated[tensor.id]
-        index = None if current == allocated else shared_slice(tensor.id, allocated, current, tensor.axis)
+        index = None
+        if current != allocated:
+            index = shared_slice(tensor.id, allocated, current, tensor.axis, tensor.axis_roles)
         return store, leaf, index, self._masks.get(tensor.id)
 
     def plan(self) -> Plan:

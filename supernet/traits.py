@@ -12,6 +12,18 @@ from typing import Optional
 
 
 @dataclass(frozen=True)
+class Affine:
+    """An op's output is `scale * f(x) + shift`, per feature along `axis` of its input, where scale
+    and shift are the owned weights at operand positions `scale` and `shift` (BatchNorm: 3 and 4,
+    after the running statistics). Built without them, the op has fewer operands and takes, at those
+    positions of its call, a per-feature scale of the size of that axis and None for the shift."""
+
+    axis: int
+    scale: int
+    shift: int
+
+
+@dataclass(frozen=True)
 class OpTraits:
     """Declared properties of an op class (conservative defaults: nothing is assumed).
 
@@ -23,9 +35,8 @@ class OpTraits:
         exactly zero may be computed in the backward pass only. Implied by `pure`.
     keeps_input: the op's own backward keeps its input anyway, so computing its output again
         there costs no memory, where keeping it would (poolings).
-    affine_axis: the output is `weight * f(x) + bias` through the operands named "weight" and
-        "bias"; built without them (`affine=False`), the op takes a per-feature weight of the size
-        of this axis of its input as its next positional argument, and no bias. None: not affine.
+    affine: the output is `scale * f(x) + shift` through two owned weights (`Affine`: where they
+        are, along which axis of the input they apply). None: not affine.
     layout_agnostic: accepts a 4-D input in any memory format and keeps it (channels-last runs
         through it); `Op.accepts_channels_last` may refuse it for some configurations.
     zero: the output is all zeros (its mixture term vanishes; it never needs to run). Implies
@@ -38,7 +49,7 @@ class OpTraits:
     pure: bool = False
     deterministic: bool = False
     keeps_input: bool = False
-    affine_axis: Optional[int] = None
+    affine: Optional["Affine"] = None
     layout_agnostic: bool = False
     zero: bool = False
     data_independent: bool = False

@@ -2,8 +2,8 @@
 by the supernet with their own logits, over one shared weight allocated at the largest size.
 
 The supernet runs every op at the largest value and multiplies each weight by the expected mask
-`sum_v p(v) * mask_v`: for a channel axis `mask_v` keeps the leading `size(v)` entries, for a kernel
-axis (name starting with "k") the centred `size(v)` ones, so a small kernel is a zero-padded small
+`sum_v p(v) * mask_v`: for a plain (channel) axis `mask_v` keeps the leading `size(v)` entries, for
+a kernel axis (declared `AxisRole.KERNEL`) the centred `size(v)` ones, so a small kernel is a zero-padded small
 kernel inside the largest one. Axes that depend on the same parameters (kH and kW on one kernel
 size) are masked jointly; independent groups multiply. With a one-hot distribution the masked
 weight equals the weight the exported (shrunk) architecture carries.
@@ -15,6 +15,7 @@ from typing import Iterable, Mapping, Sequence
 
 import torch
 
+from .axis_role import is_kernel
 from .expression import lazy, walk
 from .node import Tensor
 from .parameters import CategoricalParameter, IntScalarParameter, Parameter
@@ -76,7 +77,7 @@ class WeightMask:
                             f"but {cap} at the largest values; a searched value choice must not shrink a weight as it grows "
                             "(mark the parameter fixed with .fix() to leave it out of the search)"
                         )
-                    start = (cap - size) // 2 if name.startswith("k") else 0
+                    start = (cap - size) // 2 if is_kernel(tensor.axis_roles[a]) else 0
                     m = torch.zeros(cap)
                     m[start:start + size] = 1.0
                     per_axis.append(m)

@@ -139,8 +139,7 @@ def every_node_has_its_symbolic_shape(model, shape, seed, batch=2, train=True):
         if isinstance(node, ChoiceOpType):
             values[node] = values[node.operands[node.active_index()]]
         else:
-            node.training = train
-            values[node] = node._forward_implementation(*(values[o] for o in node.operands))
+            values[node] = node.compute(*(values[o] for o in node.operands), training=train)
         expected = [batch, *lazy(node.shape())[1:]]
         assert list(values[node].shape) == expected, f"{node.id}: runtime {tuple(values[node].shape)}, symbolic {tuple(expected)}"
     return values[model.output_node]

@@ -61,9 +61,9 @@ def count_option_calls(supernet):
         for option in choice.operands:
             original = option._forward_implementation
 
-            def wrapped(*args, _original=original, _id=choice.id):
+            def wrapped(*args, _original=original, _id=choice.id, **mode):
                 calls[_id] += 1
-                return _original(*args)
+                return _original(*args, **mode)
 
             option._forward_implementation = wrapped  # instance attribute: what the executor calls
     return calls
@@ -313,9 +313,9 @@ def test_pcdarts_sends_one_kth_of_the_channels_through_the_options():
                     continue
                 original = node._forward_implementation
 
-                def wrapped(x, *rest, _original=original, _id=choice.id):
+                def wrapped(x, *rest, _original=original, _id=choice.id, **mode):
                     seen[_id].add(x.shape[1])
-                    out = _original(x, *rest)
+                    out = _original(x, *rest, **mode)
                     seen[_id].add(out.shape[1])
                     return out
 
@@ -385,9 +385,9 @@ def test_pcdarts_narrows_depthwise_and_reduction_edges_of_the_darts_space():
                     continue
                 original = node._forward_implementation
 
-                def wrapped(x, *rest, _node=node, _original=original, _width=width):
-                    convs.append((_width, x.shape[1], lazy(_node.groups)))
-                    return _original(x, *rest)
+                def wrapped(x, *rest, _node=node, _original=original, _width=width, groups=None):
+                    convs.append((_width, x.shape[1], lazy(_node.groups) if groups is None else groups))
+                    return _original(x, *rest, groups=groups)
 
                 node._forward_implementation = wrapped
     groups = {n.id: n.groups for n in get_nodes(net) if type(n).__name__ == "Conv1d"}
