@@ -39,6 +39,7 @@ from torch import nn
 from .choice import ChoiceOp, exclusive_ancestors, switch_values
 from .executor import GraphExecutor, register_nested, shared_slice
 from .expression import lazy
+from .mixing_check import check_mixable
 from .mixture import Mixture, SoftmaxMixture
 from .node import Node, Op, Tensor
 from .parameters import Parameter
@@ -61,6 +62,7 @@ class SupernetExecutor(GraphExecutor):
         self.optimize = self.options.rewrites
         self._choices = [n for n in self._nodes if isinstance(n, ChoiceOp)]
         self.switches: dict[str, Parameter] = {}
+        check_mixable(self._choices)  # options that can never share a shape cannot be summed
         for choice in self._choices:
             self.switches.setdefault(choice.switch.id, choice.switch)
             _check_option_shapes(choice)
