@@ -92,6 +92,13 @@ def condition_report(output: "Node") -> list[dict[str, Any]]:
     return report
 
 
+def architecture_report(output: "Node", architecture: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """`condition_report` for a chosen architecture (id -> value, e.g. a search result's
+    `architecture`; parameters not named keep their current values), leaving the space as it was."""
+    with assigned(output, architecture):
+        return condition_report(output)
+
+
 def check_conditions(output: "Node") -> None:
     """Raise ValueError naming every condition the current parametrization breaks."""
     broken = violated(output)
