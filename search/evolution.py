@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from supernet import discretize
+from supernet.conditions import satisfies
 from supernet.cost import architecture_cost
 
 from .connectivity import is_connected
@@ -70,6 +71,8 @@ class ConstrainedSpace:
 
     def admits(self, architecture: Mapping[str, Any]) -> bool:
         if not is_connected(self.space, architecture):  # a dead network (no path from the input) is never a candidate
+            return False
+        if not satisfies(self.space, architecture):  # the space's own conditions (`cond`), redrawn like a bound
             return False
         costs = self.costs(architecture)
         return all(costs[kind] <= bound for kind, bound in self.bounds.items())

@@ -3,10 +3,13 @@ from .basic_executor import BasicExecutor
 from .choice import ChoiceOp
 from .discretize import describe, discretize
 from .executor import GraphExecutor
-from .expression import Ceil, Expression, Floor, lazy
+from .active_parameters import get_active_parameters
+from .conditions import Condition, check_conditions, condition_report, graph_conditions, violated
+from .expression import Ceil, Constant, Expression, Floor, Int, lazy
+from .groups import Groups
 from .graph import get_nodes, topological_order
 from .node import Node, Op, Tensor
-from .parameters import CategoricalParameter, FloatScalarParameter, IntScalarParameter, Parameter
+from .parameters import CategoricalParameter, FloatScalarParameter, IntScalarParameter, Parameter, SubsetParameter
 from .scope import scope, search_space
 from .traits import OpTraits
 from .mixture import Mixture, SoftmaxMixture
@@ -17,4 +20,6 @@ __all__ = [
     "Floor", "GraphExecutor", "IntScalarParameter", "Node", "Op", "OpTraits", "Parameter", "Tensor", "get_nodes",
     "lazy", "scope", "search_space", "topological_order", "SupernetExecutor", "Mixture",
     "SoftmaxMixture", "discretize", "describe",
+    "Condition", "Constant", "Groups", "Int", "SubsetParameter", "check_conditions", "condition_report",
+    "get_active_parameters", "graph_conditions", "violated",
 ]

@@ -20,15 +20,18 @@ class ChoiceOp(Op):
     Options are uncalled ops or callables (e.g. `functools.partial` blocks) applied to the operands,
     or, when called with no operands, existing nodes (exits of a chain: dynamic depth). The output
     is the option the switch selects; executors decide how to mix them (one path, or a weighted sum).
-    A weighted sum needs one shape: options that can never agree on it are refused when the
-    ChoiceOp is called. `same_shape=False` declares options whose shapes differ (the output shape
-    follows the switch), for executors that run one path (BasicExecutor, sampling-based search).
+    Options may differ in shape (dynamic depth, a stride-2 option beside Identity): the output
+    shape follows the switch, and executors that run one path (BasicExecutor, sampling-based
+    search) accept them. A weighted sum needs one shape: a SupernetExecutor refuses options that
+    can never agree on it when it is built (`supernet.mixing_check`). Options of different rank
+    are refused here. `same_shape=True` declares that the options must be mixable and moves that
+    refusal to the call; `same_shape=False` (or None, the default) leaves it to the executor.
     """
 
     min_inputs = 0
 
     def __init__(self, *options: Option, switch: Optional[Parameter] = None, names: Optional[list[str]] = None,
-                 same_shape: bool = True) -> None:
+                 same_shape: Optional[bool] = None) -> None:
         if not options:
             raise ValueError("ChoiceOp needs at least one option, got none")
         if switch is None:
@@ -94,18 +97,40 @@ class ChoiceOp(Op):
             shown = ", ".join(f"{n}: {len(s)} axes" for n, s in zip(names, shapes))
             raise ValueError(f"ChoiceOp {self.id}: options have output shapes of different rank ({shown}); "
                              "every option must produce the same shape")
-        for axis in range(1, len(shapes[0]) if self.same_shape else 0):
-            sizes = [s[axis] for s in shapes]
-            if not can_agree(sizes):
-                on_axis = ", ".join(f"{n}: {_shown(size)}" for n, size in zip(names, sizes))
-                now = ", ".join(f"{n}: {_current(shape)}" for n, shape in zip(names, shapes))
+        if self.same_shape:
+            problem = mixing_problem(shapes, names)
+            if problem:
                 raise ValueError(f"ChoiceOp {self.id}: its options can never have the same output shape, which mixing "
-                                 f"them needs (axis {axis}: {on_axis}; shapes now {now}); give every option the same "
-                                 "output shape, or declare same_shape=False for one-path executors")
+                                 f"them needs ({problem}); give every option the same output shape, or drop "
+                                 "same_shape=True for one-path executors")
+
+    def shape(self) -> tuple:
+        if not self._called:
+            raise TypeError(
+                f"ChoiceOp {self.id} is not part of a graph yet: call it before using it as a node, "
+                "`ChoiceOp(*options)(input)` for uncalled ops or blocks, `ChoiceOp(*exits, switch=depth)()` "
+                "for existing nodes (dynamic depth)")
+        return super().shape()
 
     def shape_fun(self) -> tuple:
         shapes = [option.shape() for option in self.operands]
         return tuple(_select(axis_sizes, self.switch) for axis_sizes in zip(*shapes))
+
+
+def mixing_problem(shapes: Sequence[tuple], names: Sequence[str]) -> Optional[str]:
+    """Why options of these output shapes can never be mixed (summed), or None when they can for
+    some parameter values: the first axis but the batch axis on which their sizes never agree."""
+    for axis in range(1, len(shapes[0])):
+        sizes = [s[axis] for s in shapes]
+        if not can_agree(sizes):
+            on_axis = ", ".join(f"{n}: {_shown(size)}" for n, size in zip(names, sizes))
+            return f"axis {axis}: {on_axis}; shapes now {describe_shapes(shapes, names)}"
+    return None
+
+
+def describe_shapes(shapes: Sequence[tuple], names: Sequence[str]) -> str:
+    """`name: (current shape), ...` for error messages."""
+    return ", ".join(f"{n}: {_current(shape)}" for n, shape in zip(names, shapes))
 
 
 def can_agree(sizes: Sequence[Any]) -> bool:
@@ -115,15 +140,15 @@ def can_agree(sizes: Sequence[Any]) -> bool:
     first = sizes[0]
     if all(size is first for size in sizes):
         return True
-    params = list({id(p): p for size in sizes for p in walk(size) if isinstance(p, Parameter)}.values())
-    if not params:
-        return len({lazy(size) for size in sizes}) == 1
-    try:
+    try:  # interval bounds are cached per expression node: constant time on shared shape expressions
         ranges = [bounds(size) for size in sizes]
         if max(lo for lo, _ in ranges) > min(hi for _, hi in ranges):
             return False  # disjoint intervals: no assignment can make them equal
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ArithmeticError):
         pass  # an unbounded expression: try the assignments
+    params = list({id(p): p for p in walk(tuple(sizes)) if isinstance(p, Parameter)}.values())
+    if not params:
+        return len({lazy(size) for size in sizes}) == 1
     try:
         domains = [p.values() for p in params]
     except TypeError:  # a continuous parameter

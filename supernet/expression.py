@@ -22,6 +22,20 @@ class Expression:
         """(lowest, highest) value over every parameter's domain (an interval, maybe loose)."""
         raise NotImplementedError
 
+    def cached_bounds(self) -> tuple[float, float]:
+        """`bounds()`, computed once per expression node: shape expressions share sub-trees (every
+        option of nested ChoiceOps reads its input's shape), so uncached bounds cost exponential time."""
+        cached = self.__dict__.get("_bounds_cache")
+        if cached is None:
+            try:
+                cached = ("ok", self.bounds())
+            except (TypeError, ValueError, ArithmeticError) as err:
+                cached = ("error", err)
+            self._bounds_cache = cached
+        if cached[0] == "error":
+            raise cached[1]
+        return cached[1]
+
     def children(self) -> Sequence[Any]:
         return ()
 
@@ -43,6 +57,21 @@ class Expression:
     def __le__(self, other): return BinaryExpression("<=", self, other)
     def __gt__(self, other): return BinaryExpression(">", self, other)
     def __ge__(self, other): return BinaryExpression(">=", self, other)
+    # logical connectives, for conditions: `(a > 1) & (a + b < 10)`
+    def __and__(self, other): return BinaryExpression("&", self, other)
+    def __rand__(self, other): return BinaryExpression("&", other, self)
+    def __or__(self, other): return BinaryExpression("|", self, other)
+    def __ror__(self, other): return BinaryExpression("|", other, self)
+
+    # operators the language does not define raise NotImplementedError, as HANNAH's expressions do
+    def _unsupported(self, *args: Any) -> Any:
+        raise NotImplementedError(
+            f"symbolic expressions do not support this operator (on {self!r}); supported: + - * / // % "
+            "comparisons, .eq/.ne, & |, Floor, Ceil, Int"
+        )
+
+    __pow__ = __rpow__ = __divmod__ = __rdivmod__ = _unsupported
+    __lshift__ = __rlshift__ = __rshift__ = __rrshift__ = __xor__ = __rxor__ = _unsupported
 
     # `==` keeps identity semantics so parameters stay usable in sets, dicts and `in` tests
     def eq(self, other) -> "BinaryExpression":
@@ -89,6 +118,7 @@ _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
     "//": operator.floordiv, "%": operator.mod, "<": operator.lt, "<=": operator.le,
     ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
+    "&": lambda a, b: bool(a) and bool(b), "|": lambda a, b: bool(a) or bool(b),
 }
 
 _BOUNDS: dict[str, Callable[[tuple, tuple], tuple]] = {
@@ -158,6 +188,28 @@ class Ceil(_Rounding):
     _round = staticmethod(math.ceil)
 
 
+class Int(_Rounding):
+    """Truncate to an int, as Python's `int()` (HANNAH's `Int` cast: `Int(in_channels / ratio)`)."""
+
+    _round = staticmethod(int)
+
+
+class Constant(Expression):
+    """A constant wrapped as an expression (HANNAH's `DefaultInt`), so that operators build trees on it."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def evaluate(self) -> Any:
+        return self.value
+
+    def bounds(self) -> tuple[float, float]:
+        return bounds(self.value)
+
+    def __repr__(self) -> str:
+        return f"Constant({self.value!r})"
+
+
 class Select(Expression):
     """`values[index]`: the value of whichever option a choice switch currently selects."""
 
@@ -191,9 +243,9 @@ def lazy(value: Any) -> Any:
 
 
 def bounds(value: Any) -> tuple[float, float]:
-    """(lowest, highest) value of `value` over all parametrizations."""
+    """(lowest, highest) value of `value` over all parametrizations (cached per expression node)."""
     if isinstance(value, Expression):
-        return value.bounds()
+        return value.cached_bounds()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"cannot bound the non-numeric value {value!r}")
     return (value, value)
@@ -205,10 +257,15 @@ def upper_bound(value: Any) -> int:
 
 
 def walk(value: Any) -> Iterator[Any]:
-    """Every sub-expression of `value` (itself included), depth first; descends into tuples/lists."""
-    stack = [value]
+    """Every sub-expression of `value` (itself included) once, depth first; descends into
+    tuples/lists. Shared sub-expressions are visited once: shape expressions are DAGs."""
+    stack, seen = [value], set()
     while stack:
         item = stack.pop()
+        if isinstance(item, (Expression, tuple, list)):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
         yield item
         if isinstance(item, Expression):
             stack.extend(reversed(item.children()))

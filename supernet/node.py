@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Optional, Sequence
 
 from .axis_role import AxisRole, checked_roles, default_roles
+from .conditions import as_condition
 from .expression import Expression, walk
 from .parameters import Parameter
 from .naming import next_id, qualify
@@ -27,6 +28,7 @@ class Node:
         self.operands: list[Node] = []
         self.users: list[Node] = []
         self.params: dict[str, Parameter] = {}  # parameters this node uses, by local key
+        self.conditions: list = []  # constraints stated here (`cond`; see supernet.conditions)
 
     def shape(self) -> tuple:
         raise NotImplementedError
@@ -51,6 +53,13 @@ class Node:
                 self.params[key] = item
             else:
                 self.params.setdefault(item.id, item)
+
+    def cond(self, condition: Expression, allowed_params: Optional[Sequence[Parameter]] = None) -> "Node":
+        """State a constraint (HANNAH's `cond`): a symbolic expression that must evaluate true,
+        kept in the graph and checked by sampling and search; `allowed_params` are the
+        parameters a solver may change to satisfy it (None: any). Returns this node."""
+        self.conditions.append(as_condition(condition, f"node {self.id}", allowed_params))
+        return self
 
     # graph-level conveniences, implemented in parametrization.py
     def parametrization(self, flatten: bool = True) -> dict:

@@ -2,22 +2,50 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Optional, Sequence
+import itertools
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
 from .expression import Expression
 
 
-class Parameter(Expression):
-    """A searchable value. Its `id` is set when a node registers it (first use wins)."""
+RandomSource = Union[None, int, np.random.Generator]
 
-    def __init__(self, name: Optional[str] = None, seed: Optional[int] = None) -> None:
+
+def make_rng(rng: RandomSource) -> np.random.Generator:
+    """A generator from a seed, an existing generator (used as is) or None (fresh entropy)."""
+    if rng is None or isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(rng)
+    if isinstance(rng, np.random.Generator):
+        return rng
+    raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {rng!r}")
+
+
+class Parameter(Expression):
+    """A searchable value. Its `id` is set when a node registers it (first use wins).
+
+    `rng` (HANNAH's name) or `seed`: the generator `sample()` draws from without an explicit one."""
+
+    def __init__(self, name: Optional[str] = None, seed: Optional[int] = None, rng: RandomSource = None) -> None:
+        if seed is not None and rng is not None:
+            raise ValueError(f"parameter {name!r}: give seed or rng, not both")
         self.name = name
         self.id: Optional[str] = None
-        self.rng = np.random.default_rng(seed)
+        self.rng = make_rng(rng if rng is not None else seed)
         self.current_value: Any = None
         self.searchable = True  # False: the supernet keeps the current value instead of learning it
+        self.conditions: list[Expression] = []  # constraints stated on this parameter (`cond`)
+
+    def cond(self, condition: Expression) -> "Parameter":
+        """State a constraint (a symbolic expression that must evaluate true) on this parameter;
+        it is kept in the graph and checked by sampling and search (`supernet.conditions`)."""
+        from .conditions import as_condition  # conditions builds on parameters
+        self.conditions.append(as_condition(condition, f"parameter {self.label()}"))
+        return self
+
+    def cached_bounds(self) -> tuple[float, float]:
+        return self.bounds()  # O(1), and not cached: a domain may be narrowed after construction
 
     def fix(self, value: Any = None) -> "Parameter":
         """Mark this parameter as not searched (optionally setting its value); returns it."""
@@ -58,12 +86,13 @@ class Parameter(Expression):
     def _draw(self, rng: np.random.Generator) -> Any:
         raise NotImplementedError
 
-    def new(self) -> "Parameter":
-        """A fresh, unregistered copy with the same domain: an independent parameter."""
+    def new(self, rng: RandomSource = None) -> "Parameter":
+        """A fresh, unregistered copy with the same domain and current value (as in HANNAH): an
+        independent parameter; `rng` seeds its generator (default: fresh entropy)."""
         fresh = copy.copy(self)
         fresh.id = None
-        fresh.rng = np.random.default_rng()
-        fresh.current_value = self._initial_value()
+        fresh.rng = make_rng(rng)
+        fresh.conditions = list(self.conditions)
         return fresh
 
     def _initial_value(self) -> Any:
@@ -80,8 +109,9 @@ class Parameter(Expression):
 class CategoricalParameter(Parameter):
     """One of a list of choices (ints, floats, strings...)."""
 
-    def __init__(self, choices: Sequence[Any], name: Optional[str] = None, seed: Optional[int] = None) -> None:
-        super().__init__(name, seed)
+    def __init__(self, choices: Sequence[Any], name: Optional[str] = None, seed: Optional[int] = None,
+                 rng: RandomSource = None) -> None:
+        super().__init__(name, seed, rng)
         self.choices = list(choices)
         if not self.choices:
             raise ValueError(f"CategoricalParameter {name!r} needs at least one choice")
@@ -124,8 +154,9 @@ class CategoricalParameter(Parameter):
 class IntScalarParameter(Parameter):
     """An int in [min, max] on a grid of `step_size`."""
 
-    def __init__(self, min: int, max: int, step_size: int = 1, name: Optional[str] = None, seed: Optional[int] = None) -> None:
-        super().__init__(name, seed)
+    def __init__(self, min: int, max: int, step_size: int = 1, name: Optional[str] = None, seed: Optional[int] = None,
+                 rng: RandomSource = None) -> None:
+        super().__init__(name, seed, rng)
         if step_size < 1 or max < min:
             raise ValueError(f"IntScalarParameter {name!r}: need min <= max and step_size >= 1, got {min}, {max}, {step_size}")
         self.min, self.max, self.step_size = int(min), int(max), int(step_size)
@@ -162,8 +193,9 @@ class IntScalarParameter(Parameter):
 class FloatScalarParameter(Parameter):
     """A float in [min, max]."""
 
-    def __init__(self, min: float, max: float, name: Optional[str] = None, seed: Optional[int] = None) -> None:
-        super().__init__(name, seed)
+    def __init__(self, min: float, max: float, name: Optional[str] = None, seed: Optional[int] = None,
+                 rng: RandomSource = None) -> None:
+        super().__init__(name, seed, rng)
         if max < min:
             raise ValueError(f"FloatScalarParameter {name!r}: min {min} > max {max}")
         self.min, self.max = float(min), float(max)
@@ -190,6 +222,55 @@ class FloatScalarParameter(Parameter):
 
     def _repr_fields(self) -> dict:
         return {"min": self.min, "max": self.max}
+
+
+class SubsetParameter(Parameter):
+    """A subset of `choices` with between `min` and `max` elements (a tuple, in the choices' order).
+
+    Its domain is every such subset; it starts at the first `min` choices. It cannot size a
+    shape (no bounds): use it for sets of options, e.g. which skip connections exist."""
+
+    def __init__(self, choices: Sequence[Any], min: int, max: int, name: Optional[str] = None,
+                 seed: Optional[int] = None, rng: RandomSource = None) -> None:
+        super().__init__(name, seed, rng)
+        self.choices = list(choices)
+        if not 0 <= min <= max <= len(self.choices):
+            raise ValueError(f"SubsetParameter {name!r}: need 0 <= min <= max <= {len(self.choices)} choices, "
+                             f"got min {min}, max {max}")
+        self.min, self.max = int(min), int(max)
+        self.current_value = self._initial_value()
+
+    def _initial_value(self) -> tuple:
+        return tuple(self.choices[: self.min])
+
+    def values(self) -> list[tuple]:
+        return [subset for size in range(self.min, self.max + 1) for subset in itertools.combinations(self.choices, size)]
+
+    def contains(self, value: Any) -> bool:
+        if not isinstance(value, (tuple, list, set, frozenset)):
+            return False
+        items = list(value)
+        return (self.min <= len(items) <= self.max and len(set(map(repr, items))) == len(items)
+                and all(any(_same_choice(v, c) for c in self.choices) for v in items))
+
+    def set_current(self, value: Any) -> None:
+        super().set_current(value)
+        # store the choices themselves, in their order
+        self.current_value = tuple(c for c in self.choices if any(_same_choice(v, c) for v in value))
+
+    def domain(self) -> str:
+        return f"subsets of {self.choices} with {self.min} to {self.max} elements"
+
+    def _draw(self, rng: np.random.Generator) -> tuple:
+        size = int(rng.integers(self.min, self.max + 1))
+        picked = sorted(rng.choice(len(self.choices), size=size, replace=False).tolist())
+        return tuple(self.choices[i] for i in picked)
+
+    def bounds(self) -> tuple[float, float]:
+        raise TypeError(f"parameter {self.label()} is a subset; it cannot size a shape")
+
+    def _repr_fields(self) -> dict:
+        return {"choices": self.choices, "min": self.min, "max": self.max}
 
 
 def _is_number(value: Any) -> bool:

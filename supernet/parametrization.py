@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
+from .conditions import MAX_RESAMPLES, graph_conditions
 from .walk import get_nodes
 from .parameters import Parameter
 
@@ -36,10 +37,20 @@ def parametrization(output: Node, flatten: bool = True) -> dict:
 
 
 def sample(output: Node, seed: Optional[int] = None) -> dict[str, Any]:
-    """Draw every parameter (in id order, so a seed fixes the result); returns id -> value."""
+    """Draw every parameter (in id order, so a seed fixes the result); returns id -> value.
+    With conditions in the graph (`cond`), draws again until all of them hold (rejection
+    sampling, at most `conditions.MAX_RESAMPLES` draws; then ValueError naming those that fail)."""
     rng = np.random.default_rng(seed)
     params = parametrization(output)
-    return {pid: params[pid].sample(rng) for pid in sorted(params)}
+    conditions = graph_conditions(output)
+    for _ in range(MAX_RESAMPLES if conditions else 1):
+        drawn = {pid: params[pid].sample(rng) for pid in sorted(params)}
+        broken = [c for c in conditions if not c.holds()]
+        if not broken:
+            return drawn
+    shown = "; ".join(f"{c.owner}: {c.expression!r}" for c in broken)
+    raise ValueError(f"sample: no parametrization satisfying the conditions in {MAX_RESAMPLES} draws; "
+                     f"still broken: {shown}")
 
 
 def set_parametrization(output: Node, values: dict[str, Any]) -> None:

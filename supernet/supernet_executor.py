@@ -41,6 +41,7 @@ from .choice import ChoiceOp, switch_values
 from .executor import GraphExecutor, register_nested, shared_slice
 from .expression import lazy
 from .graph import exclusive_ancestors
+from .mixing_check import check_mixable
 from .mixture import Mixture, Phase, SoftmaxMixture
 from .node import Node, Op, Tensor
 from .parameters import Parameter
@@ -64,6 +65,7 @@ class SupernetExecutor(GraphExecutor):
         self._handling = weight_handling(self.options)
         self._choices = [n for n in self._nodes if isinstance(n, ChoiceOp)]
         self.switches: dict[str, Parameter] = {}
+        check_mixable(self._choices)  # options that can never share a shape cannot be summed
         for choice in self._choices:
             self.switches.setdefault(choice.switch.id, choice.switch)
             _check_option_shapes(choice)

@@ -110,7 +110,7 @@ def test_new_gives_an_independent_parameter():
     p.set_current(5)
     q = p.new()
     assert q is not p and q.choices == p.choices and q.name == "k"
-    assert q.id is None and q.current_value == 1  # a fresh parameter starts at its initial value
+    assert q.id is None and q.current_value == 5  # a fresh parameter keeps the current value (as in HANNAH)
     q.set_current(3)
     assert p.current_value == 5
 

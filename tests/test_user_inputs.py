@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, RandomSampler, SequentialSampler, Tenso
 from ops import AvgPooling, Flatten, Identity, MaxPooling, Relu, conv1d, linear
 from search import SearchResult, fit_supernet
 from search.loaders import split_in_halves
-from supernet import ChoiceOp, IntScalarParameter, Tensor, lazy, search_space
+from supernet import ChoiceOp, IntScalarParameter, SupernetExecutor, Tensor, lazy, search_space
 from test_errors import classifier  # the same small classifier space: 3 classes over (2, 16) inputs
 
 QUIET = dict(epochs=1, batch_size=8, progress=False, seed=0)
@@ -238,7 +238,9 @@ def test_a_loss_returning_a_vector_is_refused_naming_its_shape():
 
 # 11. ChoiceOp options whose shapes never agree
 
-def test_choice_options_that_never_share_a_shape_are_refused_when_built():
+def test_choice_options_that_never_share_a_shape_are_refused_when_mixed():
+    # the language accepts options of different shapes (one-path executors run them); the
+    # SupernetExecutor, which sums them, refuses them when it is built, and same_shape=True at the call
     x = Tensor("x", (1, 2, 16), ("N", "C", "L"))
 
     def build(*options, **kwargs):
@@ -247,14 +249,19 @@ def test_choice_options_that_never_share_a_shape_are_refused_when_built():
             return ChoiceOp(*options, **kwargs)(x)
         return space(x)
 
+    def mixed(*options, **kwargs):
+        return SupernetExecutor(build(*options, **kwargs))
+
     conv = functools.partial(conv1d, kernel_size=3)
-    with pytest.raises(ValueError, match=r"ChoiceOp space_0\.ChoiceOp_0: its options can never have the same output shape, .*"
+    with pytest.raises(ValueError, match=r"ChoiceOp space_0\.ChoiceOp_0: options must have equal output shapes to be mixed.*"
                                          r"\(axis 1: a: 8, b: 4; shapes now a: \(1, 8, 16\), b: \(1, 4, 16\)\)"):
-        build(functools.partial(conv, out_channels=8), functools.partial(conv, out_channels=4), names=["a", "b"])
+        mixed(functools.partial(conv, out_channels=8), functools.partial(conv, out_channels=4), names=["a", "b"])
+    with pytest.raises(ValueError, match=r"ChoiceOp space_0\.ChoiceOp_0: its options can never have the same output shape"):
+        build(functools.partial(conv, out_channels=8), functools.partial(conv, out_channels=4), same_shape=True)
     with pytest.raises(ValueError, match=r"axis 1: Conv1d: 8\.\.16 \(now 8\), Conv1d: 4"):
-        build(functools.partial(conv, out_channels=IntScalarParameter(8, 16)), functools.partial(conv, out_channels=4))
+        mixed(functools.partial(conv, out_channels=IntScalarParameter(8, 16)), functools.partial(conv, out_channels=4))
     with pytest.raises(ValueError, match=r"axis 2: MaxPooling: 8, Identity: 16"):
-        build(MaxPooling(2), Identity())
+        mixed(MaxPooling(2), Identity())
     with pytest.raises(ValueError, match=r"options have output shapes of different rank \(Flatten: 2 axes, Identity: 3 axes\)"):
         build(Flatten(), Identity())
     # sizes that agree for some parameter values, symbolically equal sizes, and one-path choices build

@@ -1,0 +1,49 @@
+"""The parameters that influence the network under the current choices (HANNAH's
+`get_active_parameters`): those of the nodes the active path runs, read through only the
+selected option of every choice-dependent size."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterator, Optional
+
+from .choice import active_subgraph
+from .expression import Expression, Select, lazy
+from .graph import topological_order
+from .node import Op, Tensor
+from .parameters import Parameter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .node import Node
+
+
+def active_walk(value: Any) -> Iterator[Any]:
+    """Every sub-expression of `value` that its current value depends on: a `Select` (the size of
+    a ChoiceOp's output) contributes its switch and the option it selects, not the others."""
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (Expression, tuple, list)):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+        yield item
+        if isinstance(item, Select):
+            stack.extend([item.index, item.values[lazy(item.index)]])
+        elif isinstance(item, Expression):
+            stack.extend(item.children())
+        elif isinstance(item, (tuple, list)):
+            stack.extend(item)
+
+
+def get_active_parameters(space: "Node", parametrization: Optional[dict[str, Parameter]] = None) -> dict[str, Parameter]:
+    """id -> parameter for every parameter that the current choices let influence `space`: the
+    attributes of the ops on the active path (ChoiceOp switches included) and the sizes of their
+    weights and inputs. `parametrization` (id -> parameter, default the space's) limits the result
+    to those ids."""
+    known = parametrization if parametrization is not None else space.parametrization()
+    active: dict[str, Parameter] = {}
+    for node in active_subgraph(space, topological_order(space)):
+        sources = node.attributes.values() if isinstance(node, Op) else node.shape() if isinstance(node, Tensor) else ()
+        for item in active_walk(tuple(sources)):
+            if isinstance(item, Parameter) and item.id in known:
+                active.setdefault(item.id, item)
+    return dict(sorted(active.items()))
