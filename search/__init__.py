@@ -11,9 +11,10 @@ from .plots import plot_alpha_heatmap, plot_alpha_trajectories
 from .result import SearchResult
 from .strategies import STRATEGIES, Strategy, get_strategy
 from .strategies.early_stopping import EarlyStopping
+from . import zero_cost
 
 __all__ = [
     "AlphaHistory", "BilevelConfig", "BilevelSearch", "EarlyStopping", "BilevelOptimizer", "evolve", "STRATEGIES", "SearchResult", "Strategy", "fit_supernet",
     "UndecidedError", "UndecidedWarning", "get_strategy", "pareto_front", "plot_alpha_heatmap", "plot_architecture", "plot_alpha_trajectories",
-    "plot_pareto", "seed_everything",
+    "plot_pareto", "seed_everything", "zero_cost",
 ]
