@@ -99,7 +99,7 @@ def test_snip_grad_norm_fisher_match_plain_pytorch(option):
     arch = {switch(space): option}
     snip = sum(float((w.detach() * w.grad).abs().sum()) for w in (w1, w2))
     grad_norm = sum(float(w.grad.norm()) for w in (w1, w2))
-    fisher = sum(float((a * a.grad).pow(2).mean(0).mul(0.5).sum()) for a in (a1, a2))
+    fisher = sum(float((a.detach() * a.grad).pow(2).mean(0).mul(0.5).sum()) for a in (a1, a2))
     assert zero_cost.score(space, "snip", arch, (x, y), batch_size=8) == pytest.approx(snip, rel=1e-5)
     assert zero_cost.score(space, "grad_norm", arch, (x, y), batch_size=8) == pytest.approx(grad_norm, rel=1e-5)
     assert zero_cost.score(space, "fisher", arch, (x, y), batch_size=8) == pytest.approx(fisher, rel=1e-5)

@@ -117,7 +117,7 @@ def fisher(probe: Probe, sample: Sample) -> float:
     total = 0.0
     for a, g in zip(outputs, _gradients(loss, outputs)):
         if g is not None:
-            per_channel = (a * g).sum(dim=tuple(range(2, a.dim()))) if a.dim() > 2 else a * g
+            per_channel = (a.detach() * g).sum(dim=tuple(range(2, a.dim()))) if a.dim() > 2 else a.detach() * g
             total += float(per_channel.pow(2).mean(0).mul(0.5).sum())
     return total
 
@@ -210,7 +210,8 @@ def zen(probe: Probe, sample: Sample) -> float:
         if op is target:
             features.append(out)
         if normalises(op) and not features_of_mixed:
-            variance = float(args[0].transpose(0, 1).reshape(args[0].shape[1], -1).var(dim=1, unbiased=False).mean())
+            axes = (0, *range(2, args[0].dim()))  # per channel, over the batch and positions
+            variance = float(args[0].var(dim=axes, unbiased=False).mean())
             log_scale.append(0.5 * math.log(variance) if variance > 0 else -math.inf)
 
     features_of_mixed = False
