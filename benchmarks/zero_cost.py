@@ -3,6 +3,7 @@ it scores a whole NB201 network, and whether it helps a search at equal compute.
 
     python benchmarks/zero_cost.py                  # everything (about 10 min on one thread)
     python benchmarks/zero_cost.py --skip-study     # correlations and speed only (about 2 min)
+    python benchmarks/zero_cost.py --speed-only     # the NB201 timing again, into the saved JSON
 
 1. Correlation. Every proxy of `search.zero_cost` (and the ensemble, the mean rank of synflow,
    jacov and snip) ranks the 125 architectures of the oracle space (`benchmarks/oracle_space.py`)
@@ -88,7 +89,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         out[proxy] = {
             "seeds": len(mine),
             "kendall_tau": mean(lambda r: r["all"]["kendall_tau"]),
-            "kendall_tau_std": round(statistics.stdev([r["all"]["kendall_tau"] for r in mine]), 4) if len(mine) > 1 else 0.0,
+            "kendall_tau_std": round(statistics.stdev(r["all"]["kendall_tau"] for r in mine), 4) if mine[1:] else 0,
             "spearman_rho": mean(lambda r: r["all"]["spearman_rho"]),
             "kendall_tau_connected": mean(lambda r: r["connected"]["kendall_tau"]),
             "spearman_rho_connected": mean(lambda r: r["connected"]["spearman_rho"]),
@@ -138,15 +139,19 @@ def warm_start_study(strategies: Sequence[str], proxies: Sequence[str], seeds: S
         for seed in seeds:
             for proxy in [None, *proxies]:
                 start = time.perf_counter()
-                state = zero_cost.warm_start(oracle_space(), proxy, train, strategy=strategy, seed=seed) if proxy else None
+                state = None if proxy is None else zero_cost.warm_start(oracle_space(), proxy, train, strategy=strategy,
+                                                                        seed=seed)
                 proxy_seconds = time.perf_counter() - start
                 start = time.perf_counter()
                 result = fit_supernet(oracle_space(), train, val, strategy=strategy, epochs=epochs, seed=seed,
                                       initial_state=state, progress=False, on_undecided="ignore")
                 rows.append({"strategy": strategy, "seed": seed, "warm_start": proxy, "epochs": epochs,
-                             "pick": result.chosen_options, "rank_percentile": round(rank_percentile(result.architecture, table), 2),
-                             "search_seconds": round(time.perf_counter() - start, 1), "proxy_seconds": round(proxy_seconds, 2)})
-                print(f"  warm start {strategy} seed {seed} {proxy or 'cold':<9} -> {rows[-1]['rank_percentile']:6.2f}%", flush=True)
+                             "pick": result.chosen_options,
+                             "rank_percentile": round(rank_percentile(result.architecture, table), 2),
+                             "search_seconds": round(time.perf_counter() - start, 1),
+                             "proxy_seconds": round(proxy_seconds, 2)})
+                print(f"  warm start {strategy} seed {seed} {proxy or 'cold':<9} -> {rows[-1]['rank_percentile']:.2f}%",
+                      flush=True)
     return rows
 
 
@@ -155,14 +160,16 @@ def prefilter_study(proxies: Sequence[str], k: int, seeds: Sequence[int], spos_e
     train, val, _ = data
     rows = []
     for seed in seeds:
-        trained = fit_supernet(oracle_space(), train, val, strategy="spos", epochs=spos_epochs, seed=seed, progress=False)
+        trained = fit_supernet(oracle_space(), train, val, strategy="spos", epochs=spos_epochs, seed=seed,
+                               progress=False)
         for proxy in [None, *proxies]:
             start = time.perf_counter()
-            picks = evolve(trained, val, population=population, generations=generations, sample_size=4, top=1, seed=seed,
-                           train=train, batches=5, progress=False, prefilter=(proxy, k) if proxy else None)
+            picks = evolve(trained, val, population=population, generations=generations, sample_size=4, top=1,
+                           seed=seed, train=train, batches=5, progress=False, prefilter=(proxy, k) if proxy else None)
             info = picks[0].config["evolution"]
             rows.append({"seed": seed, "prefilter": [proxy, k] if proxy else None, "evaluated": info["evaluated"],
-                         "pick": picks[0].chosen_options, "rank_percentile": round(rank_percentile(picks[0].architecture, table), 2),
+                         "pick": picks[0].chosen_options,
+                         "rank_percentile": round(rank_percentile(picks[0].architecture, table), 2),
                          "seconds": round(time.perf_counter() - start, 1)})
             print(f"  evolve seed {seed} prefilter {proxy or 'none':<8} -> {rows[-1]['rank_percentile']:6.2f}% "
                   f"({info['evaluated']} evaluated, {rows[-1]['seconds']} s)", flush=True)
@@ -173,18 +180,21 @@ def study_summary(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, f
     out = {}
     for label in dict.fromkeys(str(r.get("strategy", "evolve")) + " / " + str(r[key]) for r in rows):
         mine = [r for r in rows if str(r.get("strategy", "evolve")) + " / " + str(r[key]) == label]
-        out[label] = {"seeds": len(mine), "rank_percentile_mean": round(statistics.mean(r["rank_percentile"] for r in mine), 2),
+        out[label] = {"seeds": len(mine),
+                      "rank_percentile_mean": round(statistics.mean(r["rank_percentile"] for r in mine), 2),
                       "rank_percentiles": [r["rank_percentile"] for r in mine]}
     return out
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", default="0,1,2", help="initialisation seeds of the proxies (and of the study's searches)")
+    parser.add_argument("--seeds", default="0,1,2", help="initialisation seeds of the proxies and the study's searches")
     parser.add_argument("--nb201-samples", type=int, default=8)
     parser.add_argument("--skip-study", action="store_true", help="correlations and speed only")
+    parser.add_argument("--speed-only", action="store_true",
+                        help="measure the NB201 speed again and update it in --out (the rest kept)")
     parser.add_argument("--warm-strategies", default="darts,drnas")
-    parser.add_argument("--warm-proxies", default="synflow,ensemble")
+    parser.add_argument("--warm-proxies", default="synflow,ensemble,params", help="params: the control (size alone)")
     parser.add_argument("--warm-epochs", type=int, default=3)
     parser.add_argument("--prefilter-proxies", default="synflow,nwot")
     parser.add_argument("--prefilter-k", type=int, default=5)
@@ -195,14 +205,22 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.speed_only:
+        report = json.loads(args.out.read_text())
+        report["nb201_speed"] = speed = nb201_speed(args.nb201_samples)
+        print(json.dumps(speed, indent=1))
+        args.out.write_text(json.dumps(report, indent=1))
+        return report
     table = load_table()
     if len(table["architectures"]) != len(all_architectures()):
-        raise SystemExit(f"the oracle table holds {len(table['architectures'])} of {len(all_architectures())} architectures; "
+        raise SystemExit(f"the oracle table holds {len(table['architectures'])} of {len(all_architectures())} "
+                         "architectures; "
                          "complete it first (python benchmarks/oracle.py table)")
     setup = {"torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
              "machine": platform.platform(), "processor": platform.processor(), "seeds": seeds, "batch_size": 64,
              "ensemble": list(zero_cost.ENSEMBLE), "truth": "oracle table mean test accuracy (3 training seeds)",
-             "chance_threshold": CHANCE, "table_setup": table["setup"], "args": {k: str(v) for k, v in vars(args).items()}}
+             "chance_threshold": CHANCE, "table_setup": table["setup"],
+             "args": {k: str(v) for k, v in vars(args).items()}}
     print(json.dumps({k: v for k, v in setup.items() if k != "table_setup"}), flush=True)
     data = oracle_data(0)
     runs = [correlate_proxy(proxy, seed, table, data[0]) for proxy in PROXIES for seed in seeds]
@@ -218,9 +236,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     report: dict[str, Any] = {"setup": setup, "summary": summary, "nb201_speed": speed, "runs": runs}
     if not args.skip_study:
         start = time.perf_counter()
-        warm = warm_start_study(args.warm_strategies.split(","), args.warm_proxies.split(","), seeds, args.warm_epochs, table, data)
-        pre = prefilter_study(args.prefilter_proxies.split(","), args.prefilter_k, seeds, args.spos_epochs, args.population,
-                              args.generations, table, data)
+        warm = warm_start_study(args.warm_strategies.split(","), args.warm_proxies.split(","), seeds, args.warm_epochs,
+                                table, data)
+        pre = prefilter_study(args.prefilter_proxies.split(","), args.prefilter_k, seeds, args.spos_epochs,
+                              args.population, args.generations, table, data)
         report["study"] = {"warm_start": {"summary": study_summary(warm, "warm_start"), "runs": warm},
                            "prefilter": {"summary": study_summary(pre, "prefilter"), "runs": pre},
                            "seconds": round(time.perf_counter() - start, 1)}

@@ -136,7 +136,8 @@ def evolve(
 
     `prefilter=(proxy, k)` (e.g. ("synflow", 10)): every candidate evaluated is the best, by that
     zero-cost proxy at initialisation (`search.zero_cost`; data-dependent proxies score a batch of
-    `train`, else of `val`), of k admissible ones drawn the usual way; evaluations stay as many.
+    `train`, else of `val`), of k admissible ones drawn the usual way; the cycles stay as many (a
+    pick already evaluated is not evaluated again, so fewer distinct candidates may be).
     """
     _check_settings(population, generations, mutation, sample_size, top)
     rng = random.Random(seed)
@@ -163,7 +164,8 @@ def evolve(
         for _ in range(population * generations):
             tournament = rng.sample(list(members), min(sample_size, len(members)))
             parent = max(tournament, key=_fitness)
-            members.append(score(pick(lambda: space.draw(lambda: space.mutate(parent.architecture, mutation, rng), "mutation"))))
+            child = pick(lambda: space.draw(lambda: space.mutate(parent.architecture, mutation, rng), "mutation"))
+            members.append(score(child))
             members.popleft()
             bar.update()
             bar.set_postfix(best=round(max(c.accuracy for c in scored.values()), 4))

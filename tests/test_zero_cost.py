@@ -12,7 +12,7 @@ from ops import AdaptiveAvgPooling, BatchNorm, Flatten, Identity, Relu, conv1d, 
 from search import SearchResult, evolve, fit_supernet, zero_cost
 from search.strategies import get_strategy
 from search.zero_cost import probe as probe_module
-from supernet import BasicExecutor, ChoiceOp, IntScalarParameter, SupernetExecutor, Tensor, search_space
+from supernet import BasicExecutor, ChoiceOp, SupernetExecutor, Tensor, search_space
 
 F = torch.nn.functional
 
@@ -71,7 +71,8 @@ def test_synflow_of_a_linear_chain_is_depth_times_the_path_sum(option):
     space = two_layer()
     w1, w2 = layers(space)
     # all-ones input, |W|: R = 1' |W2| |W1| 1 (ReLU passes positives), and sum |theta dR/dtheta| = R per layer
-    r = float(torch.ones(2, dtype=torch.float64) @ w2.abs().double() @ w1.abs().double() @ torch.ones(4, dtype=torch.float64))
+    ones = lambda n: torch.ones(n, dtype=torch.float64)  # noqa: E731
+    r = float(ones(2) @ w2.abs().double() @ w1.abs().double() @ ones(4))
     assert zero_cost.score(space, "synflow", {switch(space): option}) == pytest.approx(2 * r, rel=1e-12)
 
 
@@ -117,7 +118,8 @@ def test_jacov_and_nwot_match_their_definitions():
     assert zero_cost.score(space, "jacov", relu, x, batch_size=8) == pytest.approx(jacov, rel=1e-6)
     code = (x @ w1.T > 0).double()
     kernel = code @ code.T + (1 - code) @ (1 - code).T
-    assert zero_cost.score(space, "nwot", relu, x, batch_size=8) == pytest.approx(float(torch.linalg.slogdet(kernel)[1]), rel=1e-9)
+    expected = float(torch.linalg.slogdet(kernel)[1])
+    assert zero_cost.score(space, "nwot", relu, x, batch_size=8) == pytest.approx(expected, rel=1e-9)
     assert zero_cost.score(space, "nwot", {switch(space): "skip"}, x, batch_size=8) == -math.inf  # no ReLU: K = 0
 
 
@@ -269,3 +271,21 @@ def test_evolve_prefilter_evaluates_the_proxys_best_candidates():
     assert filtered[0].config["evolution"]["prefilter"] == ["params", 12]
     with pytest.raises(ValueError, match="needs data|prefilter"):
         evolve(_result(space), val, prefilter=("snip", 0), **settings)
+
+
+def test_value_choices_are_architectures_too():
+    from supernet import CategoricalParameter
+
+    x = Tensor("x", (1, 4), ("N", "F"))
+    width = CategoricalParameter([2, 5], name="width")
+
+    @search_space
+    def net(x):
+        return linear(Relu()(linear(x, width, bias=False)), 2, bias=False)
+
+    space = net(x)
+    (pid,) = zero_cost.architectures.space_choices(space)
+    assert zero_cost.score(space, "params", {pid: 5}) == 4 * 5 + 5 * 2
+    entries = zero_cost.rank(space, "params", progress=False)
+    assert [(e["architecture"][pid], e["score"]) for e in entries] == [(5, 30.0), (2, 12.0)]
+    assert zero_cost.score(space, "synflow", {pid: 2}) > 0

@@ -9,4 +9,6 @@ from .prefilter import Prefilter
 from .scoring import DATA_FREE, ENSEMBLE, PROXIES, Scorer, rank, score
 from .warm_start import option_preferences, warm_start
 
-__all__ = ["DATA_FREE", "ENSEMBLE", "PROXIES", "Prefilter", "Scorer", "option_preferences", "rank", "score", "warm_start"]
+__all__ = [
+    "DATA_FREE", "ENSEMBLE", "PROXIES", "Prefilter", "Scorer", "option_preferences", "rank", "score", "warm_start",
+]

@@ -37,7 +37,8 @@ class Probe:
         self.executor.train()
         inputs = self.executor.input_nodes
         if len(inputs) != 1:
-            raise ValueError(f"zero-cost proxies score spaces of one input; this space has {len(inputs)}: {[t.id for t in inputs]}")
+            raise ValueError(f"zero-cost proxies score spaces of one input; this space has {len(inputs)}: "
+                             f"{[t.id for t in inputs]}")
         self.input = inputs[0]
 
     def input_shape(self, batch_size: int) -> tuple[int, ...]:
@@ -52,7 +53,8 @@ class Probe:
 
     def weights(self) -> dict[Tensor, torch.Tensor]:
         """The active path's weight Tensors -> detached copies of their current slices."""
-        return {n: self.executor.weight(n).detach().clone() for n in self.nodes() if isinstance(n, Tensor) and n.role == "weight"}
+        return {n: self.executor.weight(n).detach().clone() for n in self.nodes()
+                if isinstance(n, Tensor) and n.role == "weight"}
 
     def run(self, x: torch.Tensor, weights: Mapping[Tensor, torch.Tensor], *, normalise: bool = True,
             tap: Optional[Tap] = None) -> torch.Tensor:

@@ -116,8 +116,8 @@ class Scorer:
         if architectures is None:
             total = count(self.choices)
             if total > ENUMERABLE:
-                raise ValueError(f"the space has {total} architectures (more than {ENUMERABLE}); pass architectures=<n> "
-                                 "to rank n of them drawn at random")
+                raise ValueError(f"the space has {total} architectures (more than {ENUMERABLE}); "
+                                 "pass architectures=<n> to rank n of them drawn at random")
             return enumerate_all(self.choices)
         if isinstance(architectures, int) and not isinstance(architectures, bool):
             if architectures < 1:
@@ -173,8 +173,9 @@ def rank(space: Node, proxy: str, architectures: Union[None, int, Sequence[Mappi
     order = sorted(range(len(values)), key=lambda i: (_finite(values[i]), i))
     entries = []
     for position, i in enumerate(order, start=1):
-        entry = {"rank": position, "score": values[i], "architecture": dict(chosen[i]),
-                 "options": {cid: scorer.choices[cid].label(v) for cid, v in chosen[i].items()}, "ms": round(times[i], 3)}
+        options = {cid: scorer.choices[cid].label(v) for cid, v in chosen[i].items()}
+        entry = {"rank": position, "score": values[i], "architecture": dict(chosen[i]), "options": options,
+                 "ms": round(times[i], 3)}
         if proxy == "ensemble":
             entry["scores"] = dict(table[i])
         entries.append(entry)

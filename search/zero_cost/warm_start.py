@@ -33,9 +33,10 @@ def option_preferences(entries: list[dict[str, Any]], values: dict[str, list]) -
     return preferences
 
 
-def warm_start(space: Node, proxy: str, data: Optional[Data] = None, *, strategy: Union[str, Strategy] = DEFAULT_STRATEGY,
-               seed: int = 0, architectures: Union[None, int, Sequence] = None, strength: float = 4.0,
-               batch_size: int = 64, loss: Optional[Callable] = None, members: Sequence[str] = ENSEMBLE,
+def warm_start(space: Node, proxy: str, data: Optional[Data] = None, *,
+               strategy: Union[str, Strategy] = DEFAULT_STRATEGY, seed: int = 0,
+               architectures: Union[None, int, Sequence] = None, strength: float = 4.0, batch_size: int = 64,
+               loss: Optional[Callable] = None, members: Sequence[str] = ENSEMBLE,
                progress: bool = False) -> dict[str, torch.Tensor]:
     """A supernet state for `fit_supernet(..., initial_state=...)` whose alphas favour the options
     `proxy` ranks well: `rank(space, proxy, architectures, data, ...)` (every architecture, or n
