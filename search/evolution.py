@@ -27,6 +27,7 @@ from .connectivity import is_connected
 from .evaluate import PathEvaluator
 from .loaders import Data
 from .result import SearchResult
+from .zero_cost.prefilter import Prefilter
 
 CONSTRAINT_KINDS = ("flops", "params", "latency")
 _DRAWS = 1000  # redraws of a candidate over a constraint before giving up
@@ -122,6 +123,7 @@ def evolve(
     batch_size: int = 256,
     device: Union[str, torch.device, None] = None,
     progress: bool = True,
+    prefilter: Optional[tuple[str, int]] = None,
 ) -> list[SearchResult]:
     """Search the architectures of `result`'s trained supernet by aging evolution; returns the
     `top` best distinct ones found within `constraints`, ranked by validation accuracy (ties: lower
@@ -134,12 +136,19 @@ def evolve(
     inputs; see `SearchResult.evaluate`). `population * (generations + 1)` candidates are drawn
     in all. Same seed, same result. Each returned result's `config["evolution"]` holds its rank,
     validation metrics, costs and the evolution's settings.
+
+    `prefilter=(proxy, k)` (e.g. ("synflow", 10)): every candidate evaluated is the best, by that
+    zero-cost proxy at initialisation (`search.zero_cost`; data-dependent proxies score a batch of
+    `train`, else of `val`), of k admissible ones drawn the usual way; the cycles stay as many (a
+    pick already evaluated is not evaluated again, so fewer distinct candidates may be).
     """
     _check_settings(population, generations, mutation, sample_size, top)
     rng = random.Random(seed)
     evaluator = PathEvaluator(result, device)
     space = ConstrainedSpace(result, evaluator.values, constraints or {}, latency_table)
     scored: dict[tuple, Candidate] = {}
+    chooser = Prefilter.of(result.space, prefilter, train if train is not None else val, seed)
+    pick = chooser.pick if chooser is not None else lambda draw: draw()
 
     def score(architecture: dict[str, Any]) -> Candidate:
         key = space.key(architecture)
@@ -153,19 +162,20 @@ def evolve(
     total = population * (generations + 1)
     with tqdm(total=total, desc="evolve", disable=not progress, leave=False) as bar:
         for _ in range(population):
-            members.append(score(space.draw(lambda: space.random(rng), "random architecture")))
+            members.append(score(pick(lambda: space.draw(lambda: space.random(rng), "random architecture"))))
             bar.update()
         for _ in range(population * generations):
             tournament = rng.sample(list(members), min(sample_size, len(members)))
             parent = max(tournament, key=_fitness)
-            members.append(score(space.draw(lambda: space.mutate(parent.architecture, mutation, rng), "mutation")))
+            child = pick(lambda: space.draw(lambda: space.mutate(parent.architecture, mutation, rng), "mutation"))
+            members.append(score(child))
             members.popleft()
             bar.update()
             bar.set_postfix(best=round(max(c.accuracy for c in scored.values()), 4))
     ranked = sorted(scored.values(), key=_fitness, reverse=True)[:top]
     settings = {"population": population, "generations": generations, "mutation": mutation, "sample_size": sample_size,
                 "seed": seed, "constraints": dict(space.bounds), "evaluated": len(scored), "recalibrate_bn": recalibrate_bn,
-                "batches": batches}
+                "batches": batches, "prefilter": list(prefilter) if prefilter is not None else None}
     return [_as_result(result, c, rank, settings) for rank, c in enumerate(ranked, start=1)]
 
 
