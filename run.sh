@@ -3,6 +3,8 @@
 #
 #   ./run.sh demo [demo options]    install (once), then a real search on MNIST-1D -> runs/demo/
 #   ./run.sh test [pytest options]  install (once, with the test extras), then the test suite
+#   ./run.sh docs [mkdocs options]  install (once, with the docs extras), then build the documentation
+#                                   site with `mkdocs build --strict` into build/site/
 #
 # Set-up: a virtual environment in .venv/ beside this file holding the CPU build of torch (pinned,
 # so no CUDA wheels are pulled) and this project installed editable, with its test extras for
@@ -27,12 +29,13 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 
-usage() { echo "usage: $0 demo [python -m search.demo options] | test [pytest options]" >&2; exit 2; }
+usage() { echo "usage: $0 demo [python -m search.demo options] | test [pytest options] | docs [mkdocs build options]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 verb="$1"; shift
 case "$verb" in
   demo) extras="" ;;
   test) extras="[test]" ;;
+  docs) extras="[docs]" ;;
   *) usage ;;
 esac
 
@@ -71,4 +74,5 @@ fi
 case "$verb" in
   demo) exec "$py" -m search.demo "$@" ;;
   test) exec "$py" -m pytest -q tests "$@" ;;
+  docs) NO_MKDOCS_2_WARNING=1 exec "$py" -m mkdocs build --strict --site-dir build/site "$@" ;;
 esac

@@ -1,11 +1,16 @@
-"""Plots label every panel and row with its own options and mark the selected one (issues 12, 13)."""
+"""Plots label every panel and row with its own options and mark the selected one (issues 12, 13), and
+mark what happened: warm-up, the decision phase, resume points, undecided choices (issue 24)."""
 import functools
 
 import matplotlib
+import pytest
 import torch
 
 from ops import AdaptiveAvgPooling, Flatten, MaxPooling, conv1d, linear
 from search import fit_supernet, plot_alpha_heatmap, plot_alpha_trajectories
+from search.plots import DECISION_LABEL, RESUME_LABEL, WARMUP_LABEL, UNDECIDED_COLOR, UNDECIDED_LABEL
+from search.plots import search_phases, undecided_switches
+from search.strategies import DrNAS
 from supernet import ChoiceOp, IntScalarParameter, Tensor, search_space
 
 matplotlib.use("Agg")
@@ -67,3 +72,77 @@ def test_heatmap_rows_carry_their_own_option_labels_and_outline_the_selection(tm
     position = {sid: result.option_values[sid].index(result.architecture[sid]) for sid in rows}
     assert outlined == {(rows[sid], position[sid]) for sid in rows}
     assert not any(label.get_text() in NAMES for label in ax.get_xticklabels())  # no shared header that mislabels a row
+
+
+def phased(warmup_epochs=1, epochs=6, final_temperature=0.02):
+    """A DrNAS search of 2 steps an epoch (64 samples, val=None halves, batch 16): its decision
+    phase starts at epoch 4 of 6 (the last 30%), after `warmup_epochs` epochs of weights only."""
+    space, _ = mixed_space()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 1, 16, generator=g), torch.randint(0, 3, (64,), generator=g)
+    return fit_supernet(space, (x, y), epochs=epochs, batch_size=16, progress=False, on_undecided="ignore",
+                        strategy=DrNAS(warmup_epochs=warmup_epochs, final_temperature=final_temperature))
+
+
+def vertical_lines(ax):
+    """label -> x positions of the panel's vertical lines (axvline: two equal x values)."""
+    found = {}
+    for line in ax.lines:
+        xs = list(line.get_xdata())
+        if len(xs) == 2 and xs[0] == xs[1] and line.get_label().startswith("_"):
+            found.setdefault(line.get_label().lstrip("_"), []).append(float(xs[0]))
+    return found
+
+
+def test_trajectories_mark_the_warmup_the_decision_phase_and_a_resume_point(tmp_path):
+    result = phased(warmup_epochs=1)
+    assert result.history["decision_epoch"] == 4 and result.config["strategy"]["warmup_epochs"] == 1
+    history = dict(result.history, resumed_at_step=[6])  # as a search resumed after epoch 2 records it
+    result.history = history
+    fig = plot_alpha_trajectories(result, tmp_path / "phases.png")
+    for ax, sid in zip(fig.axes, history["probabilities"]):
+        # 2 steps an epoch: the decision phase begins after step 8, the warm-up ends at step 2
+        assert vertical_lines(ax) == {DECISION_LABEL: [8.0], RESUME_LABEL: [6.0]}
+        texts = {t.get_text(): t.get_position()[0] for t in ax.texts}
+        assert texts[DECISION_LABEL] == 8 and texts[RESUME_LABEL] == 6 and texts[WARMUP_LABEL] == 1
+        spans = [p for p in ax.patches if p.get_label() == "_" + WARMUP_LABEL]
+        assert len(spans) == 1 and spans[0].get_x() == 0 and spans[0].get_width() == 2
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert legend == result.option_names[sid]  # the marks stay out of the legend
+    assert (tmp_path / "phases.png").stat().st_size > 1000
+
+
+def test_trajectories_without_phases_draw_no_marks_and_a_bare_history_takes_the_warmup_as_argument():
+    result = phased(warmup_epochs=0, epochs=2, final_temperature=1.0)  # 1: no decision phase
+    assert result.history["decision_epoch"] is None
+    fig = plot_alpha_trajectories(result)
+    assert all(vertical_lines(ax) == {} and not ax.texts and not ax.patches for ax in fig.axes)
+    fig = plot_alpha_trajectories(result.history, warmup_epochs=1)
+    spans = [p for p in fig.axes[0].patches if p.get_label() == "_" + WARMUP_LABEL]
+    assert [(s.get_x(), s.get_width()) for s in spans] == [(0, 2)]
+
+
+def test_search_phases_reads_epoch_boundaries_from_the_recorded_steps():
+    history = {"steps": [0, 5, 10, 15, 20], "epochs": [0, 0, 1, 2, 3], "decision_epoch": 2, "resumed_at_step": [10]}
+    assert search_phases(history, warmup_epochs=1) == {"warmup_end": 5, "decision_start": 10, "resumed": [10]}
+    assert search_phases(dict(history, decision_epoch=9))["decision_start"] is None  # never began
+    assert search_phases({"steps": [], "epochs": []}) == {"warmup_end": None, "decision_start": None, "resumed": []}
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        search_phases(history, warmup_epochs=-1)
+
+
+def test_heatmap_marks_the_undecided_choices(tmp_path):
+    result = phased(warmup_epochs=1)
+    undecided = [sid for sid, entry in result.confidence.items() if not entry["decided"]]
+    assert undecided and len(undecided) < len(result.confidence)  # the run has both kinds
+    assert undecided_switches(result) == undecided
+    fig = plot_alpha_heatmap(result, tmp_path / "undecided.png")
+    ax = fig.axes[0]
+    rows = list(result.probabilities)
+    for label, sid in zip(ax.get_yticklabels(), rows):
+        assert label.get_text().endswith(f"({UNDECIDED_LABEL})") == (sid in undecided)
+        assert (matplotlib.colors.to_hex(label.get_color()) == matplotlib.colors.to_hex(UNDECIDED_COLOR)) == (sid in undecided)
+    dashed = {round(p.get_y() + 0.5) for p in ax.patches if p.get_linestyle() == "--"}
+    assert dashed == {rows.index(sid) for sid in undecided}
+    assert f"{len(undecided)} of {len(rows)} choices {UNDECIDED_LABEL}" in ax.get_title()
+    assert (tmp_path / "undecided.png").stat().st_size > 1000

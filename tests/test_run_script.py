@@ -123,3 +123,28 @@ def test_an_install_records_the_versions_it_installed(project):
     assert f"installed versions recorded in {versions}" in done.stdout
     _, again = run(project, "test")
     assert "-m pip freeze --exclude-editable" not in again  # nothing installed, nothing to record
+
+
+def test_docs_installs_the_docs_extras_and_builds_the_site_strictly(project):
+    done, calls = run(project, "docs", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert installs(calls) == ["-m pip install --quiet torch==2.13.0 -c constraints.txt",
+                               "-m pip install --quiet -e .[docs] -c constraints.txt"]
+    assert calls[-1] == "-m mkdocs build --strict --site-dir build/site --quiet"
+    _, again = run(project, "docs")
+    assert installs(again) == [] and again[-1] == "-m mkdocs build --strict --site-dir build/site"
+
+
+def test_the_docs_extra_is_pinned_ci_builds_the_site_and_git_ignores_it():
+    pins = {line.split("==")[0] for line in (ROOT / "constraints.txt").read_text().splitlines()
+            if line and not line.startswith("#")}
+    tools = {"mkdocs", "mkdocs-material", "mkdocstrings-python"}
+    assert tools <= pins
+    extra = (ROOT / "setup.cfg").read_text().split("docs =", 1)[1].split("\n\n", 1)[0].split()
+    assert set(extra) == tools
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.index("./run.sh docs") < ci.index("exec ./run.sh test")
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: cannot ask git what it ignores")
+    ignored = subprocess.run(["git", "check-ignore", "-q", "build/site/index.html"], cwd=ROOT)
+    assert ignored.returncode == 0, "the site's build folder must be ignored by git"
