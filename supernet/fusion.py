@@ -26,7 +26,9 @@ from .choice import ChoiceOp
 from .node import Node, Op, Tensor
 from .plan import AffineArguments
 
-_OP_STATE = frozenset({"name", "id", "operands", "users", "params", "attributes", "training", "_called", "_shape"})
+# every op's own bookkeeping (conditions are constraints on the architecture, not on the value computed)
+_OP_STATE = frozenset({"name", "id", "operands", "users", "params", "attributes", "training", "_called", "_shape",
+                       "conditions"})
 
 
 def is_zero_option(node: Node) -> bool:
