@@ -8,8 +8,15 @@ import torch
 
 from ops import AdaptiveAvgPooling, Flatten, MaxPooling, conv1d, linear
 from search import fit_supernet, plot_alpha_heatmap, plot_alpha_trajectories
-from search.plots import DECISION_LABEL, RESUME_LABEL, WARMUP_LABEL, UNDECIDED_COLOR, UNDECIDED_LABEL
-from search.plots import search_phases, undecided_switches
+from search.plots import (
+    DECISION_LABEL,
+    RESUME_LABEL,
+    UNDECIDED_COLOR,
+    UNDECIDED_LABEL,
+    WARMUP_LABEL,
+    search_phases,
+    undecided_switches,
+)
 from search.strategies import DrNAS
 from supernet import ChoiceOp, IntScalarParameter, Tensor, search_space
 
@@ -141,7 +148,8 @@ def test_heatmap_marks_the_undecided_choices(tmp_path):
     rows = list(result.probabilities)
     for label, sid in zip(ax.get_yticklabels(), rows):
         assert label.get_text().endswith(f"({UNDECIDED_LABEL})") == (sid in undecided)
-        assert (matplotlib.colors.to_hex(label.get_color()) == matplotlib.colors.to_hex(UNDECIDED_COLOR)) == (sid in undecided)
+        orange = matplotlib.colors.to_hex(label.get_color()) == matplotlib.colors.to_hex(UNDECIDED_COLOR)
+        assert orange == (sid in undecided)
     dashed = {round(p.get_y() + 0.5) for p in ax.patches if p.get_linestyle() == "--"}
     assert dashed == {rows.index(sid) for sid in undecided}
     assert f"{len(undecided)} of {len(rows)} choices {UNDECIDED_LABEL}" in ax.get_title()
