@@ -29,12 +29,12 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 
-usage() { echo "usage: $0 demo [python -m search.demo options] | test [pytest options] | docs [mkdocs build options]" >&2; exit 2; }
+usage() { echo "usage: $0 demo [python -m search.demo options] | test [pytest options] | lint | docs [mkdocs build options]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 verb="$1"; shift
 case "$verb" in
   demo) extras="" ;;
-  test) extras="[test]" ;;
+  test|lint) extras="[test]" ;;
   docs) extras="[docs]" ;;
   *) usage ;;
 esac
@@ -74,5 +74,6 @@ fi
 case "$verb" in
   demo) exec "$py" -m search.demo "$@" ;;
   test) exec "$py" -m pytest -q tests "$@" ;;
+  lint) "$py" -m ruff check . && exec "$py" -m ruff format --check . ;;
   docs) NO_MKDOCS_2_WARNING=1 exec "$py" -m mkdocs build --strict --site-dir build/site "$@" ;;
 esac

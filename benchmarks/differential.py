@@ -18,6 +18,7 @@ Cases run in batches in subprocesses (`run_batches`): a native crash fails its b
 case that was running. `case_specs()` is the hypothesis strategy drawing specs; the test suite
 (tests/test_differential.py) runs a quick mode of the same machinery.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-STRATEGY_NAMES = ("darts", "darts2", "gdas", "snas", "fairdarts", "drnas", "pcdarts", "proxyless", "darts-", "beta-darts")
+STRATEGY_NAMES = (
+    "darts",
+    "darts2",
+    "gdas",
+    "snas",
+    "fairdarts",
+    "drnas",
+    "pcdarts",
+    "proxyless",
+    "darts-",
+    "beta-darts",
+)
 
 
 # --- specs (hypothesis) ---------------------------------------------------------------------------
@@ -58,8 +70,14 @@ def case_specs() -> Any:
 
         names = [n for n in STRATEGY_NAMES if n in STRATEGIES] or sorted(STRATEGIES)
         return {
-            "dims": dims, "channels": channels, "size": size, "blocks": blocks, "classes": draw(st.integers(2, 4)),
-            "batch": draw(st.integers(2, 6)), "strategy": draw(st.sampled_from(names)), "seed": draw(st.integers(0, 2**16)),
+            "dims": dims,
+            "channels": channels,
+            "size": size,
+            "blocks": blocks,
+            "classes": draw(st.integers(2, 4)),
+            "batch": draw(st.integers(2, 6)),
+            "strategy": draw(st.sampled_from(names)),
+            "seed": draw(st.integers(0, 2**16)),
             "steps": 2,
         }
 
@@ -73,33 +91,64 @@ def _block(c: int, s: int, dims: int, searched: bool = False) -> Any:
     bn = st.sampled_from([None, "affine", "plain"])
 
     def conv(out: Any, stride_: Any) -> Any:
-        return st.fixed_dictionaries({
-            "out": out, "k": st.sampled_from([1, 3, 5]), "stride": stride_, "dilation": st.sampled_from([1, 1, 2]),
-            "groups": st.sampled_from(["one", "one", "depthwise", "two"]), "bn": bn, "relu": st.booleans(),
-        })
+        return st.fixed_dictionaries(
+            {
+                "out": out,
+                "k": st.sampled_from([1, 3, 5]),
+                "stride": stride_,
+                "dilation": st.sampled_from([1, 1, 2]),
+                "groups": st.sampled_from(["one", "one", "depthwise", "two"]),
+                "bn": bn,
+                "relu": st.booleans(),
+            }
+        )
 
     def option(stride_: int) -> Any:
         # FactorizedReduce (two stride-2 1x1 convolutions, one shifted) needs an even size, as in DARTS
         reduce = stride_ == 2 and c >= 2 and s % 2 == 0
-        kinds = ["zero", "max", "avg", "conv", "conv"] + (["identity"] if stride_ == 1 else []) + (["reduce"] if reduce else [])
+        kinds = (
+            ["zero", "max", "avg", "conv", "conv"]
+            + (["identity"] if stride_ == 1 else [])
+            + (["reduce"] if reduce else [])
+        )
         return st.sampled_from(kinds).flatmap(
-            lambda kind: conv(st.just(c), st.just(stride_)).map(lambda d: {**d, "op": "conv"}) if kind == "conv"
-            else st.just({"op": kind, "bn": "plain"} if kind == "reduce" else {"op": kind}))
+            lambda kind: (
+                conv(st.just(c), st.just(stride_)).map(lambda d: {**d, "op": "conv"})
+                if kind == "conv"
+                else st.just({"op": kind, "bn": "plain"} if kind == "reduce" else {"op": kind})
+            )
+        )
 
-    choice = stride.flatmap(lambda st_: st.lists(option(st_), min_size=1, max_size=4).map(
-        lambda opts: {"kind": "choice", "stride": st_, "options": opts}))
+    choice = stride.flatmap(
+        lambda st_: st.lists(option(st_), min_size=1, max_size=4).map(
+            lambda opts: {"kind": "choice", "stride": st_, "options": opts}
+        )
+    )
     cell = st.lists(st.lists(option(1), min_size=1, max_size=3), min_size=2, max_size=5).map(
-        lambda edges: {"kind": "cell", "edges": edges})
-    value = st.fixed_dictionaries({
-        "kind": st.just("value"), "kernels": st.lists(st.sampled_from([1, 3, 5]), min_size=2, max_size=3, unique=True).map(sorted),
-        "low": st.integers(1, 4), "span": st.integers(1, 3), "step": st.integers(1, 2), "bn": bn,
-    })
-    depth = st.fixed_dictionaries({"kind": st.just("depth"), "n": st.integers(2, 3), "k": st.sampled_from([1, 3]), "bn": bn})
+        lambda edges: {"kind": "cell", "edges": edges}
+    )
+    value = st.fixed_dictionaries(
+        {
+            "kind": st.just("value"),
+            "kernels": st.lists(st.sampled_from([1, 3, 5]), min_size=2, max_size=3, unique=True).map(sorted),
+            "low": st.integers(1, 4),
+            "span": st.integers(1, 3),
+            "step": st.integers(1, 2),
+            "bn": bn,
+        }
+    )
+    depth = st.fixed_dictionaries(
+        {"kind": st.just("depth"), "n": st.integers(2, 3), "k": st.sampled_from([1, 3]), "bn": bn}
+    )
     plain = conv(st.integers(1, 16), stride).map(lambda d: {**d, "kind": "conv"})
     concat = st.fixed_dictionaries({"kind": st.just("concat"), "a": st.integers(1, 8), "b": st.integers(1, 8)})
     sliced = st.fixed_dictionaries({"kind": st.just("slice"), "channels": st.just(c > 1), "start": st.integers(1, 2)})
     residual = conv(st.just(c), st.just(1)).map(lambda d: {**d, "kind": "residual"})
-    options = [choice, cell, value, depth] if searched else [choice, cell, value, depth, plain, concat, residual] + ([sliced] if s > 4 or c > 1 else [])
+    options = (
+        [choice, cell, value, depth]
+        if searched
+        else [choice, cell, value, depth, plain, concat, residual] + ([sliced] if s > 4 or c > 1 else [])
+    )
     return st.one_of(*options)
 
 
@@ -136,11 +185,25 @@ def _ready(name: str, scale: str) -> tuple[tuple[int, ...], tuple[str, ...], Cal
     table = {
         "nb201": (image, axes, lambda x: nb201_space(x, channels=2, cells_per_stage=1) if small else nb201_space(x)),
         "nb201_1d": ((1, 40), ("N", "C", "L"), lambda x: nb201_1d_space(x, channels=2) if small else nb201_1d_space(x)),
-        "darts": (image, axes, lambda x: darts_space(x, channels=2, layers=1, steps=1, multiplier=1) if small else darts_space(x)),
-        "mobilenet": (image, axes, lambda x: mobilenet_space(x, stem_channels=4, stages=(Stage(4, 1, 1), Stage(8, 2, 2)))
-                      if small else mobilenet_space(x)),
-        "transformer": (((4, 8) if small else (16, 32)), ("N", "T", "C"),
-                        lambda x: transformer_space(x, d_model=8, blocks=1) if small else transformer_space(x)),
+        "darts": (
+            image,
+            axes,
+            lambda x: darts_space(x, channels=2, layers=1, steps=1, multiplier=1) if small else darts_space(x),
+        ),
+        "mobilenet": (
+            image,
+            axes,
+            lambda x: (
+                mobilenet_space(x, stem_channels=4, stages=(Stage(4, 1, 1), Stage(8, 2, 2)))
+                if small
+                else mobilenet_space(x)
+            ),
+        ),
+        "transformer": (
+            ((4, 8) if small else (16, 32)),
+            ("N", "T", "C"),
+            lambda x: transformer_space(x, d_model=8, blocks=1) if small else transformer_space(x),
+        ),
     }
     return table[name]
 
@@ -150,8 +213,11 @@ READY = ("nb201", "nb201_1d", "darts", "mobilenet", "transformer")
 
 def ready_specs(scale: str, strategies: Sequence[str] = ("darts", "gdas", "proxyless", "darts-")) -> list[dict]:
     """Cases of every ready-made space at `scale` ("smallest" or "default"), one per strategy."""
-    return [{"ready": name, "scale": scale, "strategy": strategy, "seed": k, "batch": 2, "classes": 10, "steps": 1}
-            for name in READY for k, strategy in enumerate(strategies)]
+    return [
+        {"ready": name, "scale": scale, "strategy": strategy, "seed": k, "batch": 2, "classes": 10, "steps": 1}
+        for name in READY
+        for k, strategy in enumerate(strategies)
+    ]
 
 
 def input_shape(spec: dict) -> tuple[int, ...]:
@@ -168,7 +234,19 @@ def build_space(spec: dict) -> Any:
 
         shape, axes, make = _ready(spec["ready"], spec["scale"])
         return make(Tensor("x", (1, *shape), axes))
-    from ops import AdaptiveAvgPooling, Add, AvgPooling, BatchNorm, Concat, Flatten, Identity, MaxPooling, Relu, Slice, Zero
+    from ops import (
+        AdaptiveAvgPooling,
+        Add,
+        AvgPooling,
+        BatchNorm,
+        Concat,
+        Flatten,
+        Identity,
+        MaxPooling,
+        Relu,
+        Slice,
+        Zero,
+    )
     from ops import conv1d, conv2d, linear
     from supernet import CategoricalParameter, ChoiceOp, IntScalarParameter, Tensor, search_space
 
@@ -182,7 +260,9 @@ def build_space(spec: dict) -> Any:
         c = _channels(x)
         groups = {"one": 1, "depthwise": c, "two": 2 if c % 2 == 0 and (out or d["out"]) % 2 == 0 else 1}[d["groups"]]
         width = c if d["groups"] == "depthwise" else (out if out is not None else d["out"])
-        y = conv_fn(Relu()(x) if d["relu"] else x, width, d["k"], stride=d["stride"], dilation=d["dilation"], groups=groups)
+        y = conv_fn(
+            Relu()(x) if d["relu"] else x, width, d["k"], stride=d["stride"], dilation=d["dilation"], groups=groups
+        )
         return norm(y, d["bn"])
 
     def reduce(x: Any, bn: Optional[str]) -> Any:
@@ -284,11 +364,18 @@ def run_case(spec: dict, which: Optional[Sequence[str]] = None, rtol: float = 1e
     if which is not None:
         chosen = {k: v for k, v in chosen.items() if k in which}
     models = {"reference": SupernetExecutor(space, mixture=strategy.mixture(), seed=0, optimize=False)}
-    models.update({name: SupernetExecutor(space, mixture=strategy.mixture(), seed=0, optimize=v) for name, v in chosen.items()})
+    models.update(
+        {name: SupernetExecutor(space, mixture=strategy.mixture(), seed=0, optimize=v) for name, v in chosen.items()}
+    )
     g = torch.Generator().manual_seed(spec["seed"])
-    alphas = {k: torch.randn(a.shape, generator=g) for k, a in models["reference"].named_parameters() if k.startswith("arch.")}
+    alphas = {
+        k: torch.randn(a.shape, generator=g) for k, a in models["reference"].named_parameters() if k.startswith("arch.")
+    }
     batch = (spec["batch"], *input_shape(spec))
-    data = [(torch.randn(batch, generator=g), torch.randint(0, spec["classes"], (spec["batch"],), generator=g)) for _ in range(2)]
+    data = [
+        (torch.randn(batch, generator=g), torch.randint(0, spec["classes"], (spec["batch"],), generator=g))
+        for _ in range(2)
+    ]
     for model in models.values():
         with torch.no_grad():
             for k, p in model.named_parameters():
@@ -316,7 +403,7 @@ def run_case(spec: dict, which: Optional[Sequence[str]] = None, rtol: float = 1e
             out = model(x)
         F.cross_entropy(out, y).backward()
         with torch.no_grad():
-            for p in (model.weight_parameters() if frozen else model.parameters()):
+            for p in model.weight_parameters() if frozen else model.parameters():
                 if p.grad is not None:
                     p -= 0.05 * p.grad
         return out.detach()
@@ -334,8 +421,11 @@ def run_case(spec: dict, which: Optional[Sequence[str]] = None, rtol: float = 1e
                         return [f"invalid case: the reference raised {type(err).__name__}: {err}"]
                     raise
                 # a weight step promises the weights' gradients only (the logits get none in `frozen_architecture`)
-                grads[name] = {k: (None if p.grad is None else p.grad.clone()) for k, p in model.named_parameters()
-                               if not (frozen and k.startswith("arch."))}
+                grads[name] = {
+                    k: (None if p.grad is None else p.grad.clone())
+                    for k, p in model.named_parameters()
+                    if not (frozen and k.startswith("arch."))
+                }
             where = f"step {number} {phase}"
             for name in chosen:
                 compare(f"{where} output", outs[name], outs["reference"], name)
@@ -388,12 +478,18 @@ def _serve() -> None:
         print(json.dumps({"case": index, "failures": failures[:5]}), flush=True)
 
 
-def run_batch(specs: list[dict], which: Optional[Sequence[str]] = None, timeout: float = 600, env: Optional[dict] = None) -> list[dict]:
+def run_batch(
+    specs: list[dict], which: Optional[Sequence[str]] = None, timeout: float = 600, env: Optional[dict] = None
+) -> list[dict]:
     """Run cases in one subprocess; one result per case: {"spec", "failures"} (a crash is a failure
     of the case that was running, and the cases after it are reported as not run)."""
     done = subprocess.run(
-        [sys.executable, __file__, "--serve"], input=json.dumps({"specs": specs, "variants": which}), capture_output=True,
-        text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        [sys.executable, __file__, "--serve"],
+        input=json.dumps({"specs": specs, "variants": which}),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
     )
     results: dict[int, list[str]] = {}
     started = -1
@@ -449,12 +545,17 @@ def main() -> None:
     which = None if args.variants == "all" else ["optimized"]
     results = []
     for start in tqdm(range(0, len(specs), args.batch), desc="batches"):
-        results += run_batch(specs[start:start + args.batch], which, timeout=3600)
+        results += run_batch(specs[start : start + args.batch], which, timeout=3600)
     failed = [r for r in results if r["failures"]]
     invalid = [r for r in failed if r["failures"][0].startswith("invalid case")]
     summary = {
-        "cases": len(results), "failed": len(failed) - len(invalid), "invalid": len(invalid), "variants": args.variants, "seed": args.seed,
-        "seconds": round(time.time() - started, 1), "failures": failed,
+        "cases": len(results),
+        "failed": len(failed) - len(invalid),
+        "invalid": len(invalid),
+        "variants": args.variants,
+        "seed": args.seed,
+        "seconds": round(time.time() - started, 1),
+        "failures": failed,
     }
     Path(args.out).write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k != "failures"}))

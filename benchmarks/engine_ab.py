@@ -12,6 +12,7 @@ oneDNN strided-1x1 fault (`Conv2d.accepts_channels_last`; safe on AVX-512, see
 docs/channels_last_conv_bug.md) and the reference plan, taking turns (`interleaved`), one thread,
 plus the peak memory of each. Results: benchmarks/results/engine_ab.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,16 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from step import PlainDartsNetwork, PlainNB201Supernet, batches, interleaved, load_supernet_state, measure_peak, plain_step, search_step  # noqa: E402
+from step import (
+    PlainDartsNetwork,
+    PlainNB201Supernet,
+    batches,
+    interleaved,
+    load_supernet_state,
+    measure_peak,
+    plain_step,
+    search_step,
+)  # noqa: E402
 
 import ops  # noqa: E402
 from search.spaces import darts_space, nb201_space  # noqa: E402
@@ -45,8 +55,9 @@ def load_old_engine(ref: str, directory: Path) -> Any:
     package = directory / "supernet_before"
     package.mkdir()
     for name in ENGINE_FILES:
-        source = subprocess.run(["git", "show", f"{ref}:supernet/{name}.py"], cwd=HERE.parent, check=True,
-                                capture_output=True, text=True).stdout
+        source = subprocess.run(
+            ["git", "show", f"{ref}:supernet/{name}.py"], cwd=HERE.parent, check=True, capture_output=True, text=True
+        ).stdout
         for other in ("choice", "executor", "expression", "mixture", "node", "parameters", "value_choice"):
             source = source.replace(f"from .{other} import", f"from supernet.{other} import")
         (package / f"{name}.py").write_text(source)
@@ -75,10 +86,13 @@ def guard_off(step: Any) -> Any:
     def run() -> Any:
         with unguarded():
             return step()
+
     return run
 
 
-def row(name: str, space: Any, plain: torch.nn.Module, shape: tuple, batch: int, old_executor: Any, repeats: int) -> dict:
+def row(
+    name: str, space: Any, plain: torch.nn.Module, shape: tuple, batch: int, old_executor: Any, repeats: int
+) -> dict:
     train, val = batches(shape, batch)
     darts = get_strategy("darts")
     models = {
@@ -92,11 +106,15 @@ def row(name: str, space: Any, plain: torch.nn.Module, shape: tuple, batch: int,
     steps.update({key: search_step(model, "darts", train, val) for key, model in models.items()})
     steps["new_without_guard"] = guard_off(steps["new_without_guard"])
     seconds = interleaved(steps, repeats)
-    out: dict[str, Any] = {"input": [batch, *shape], "seconds": seconds,
-                           "peak_mb": {key: measure_peak(step) for key, step in steps.items()}}
+    out: dict[str, Any] = {
+        "input": [batch, *shape],
+        "seconds": seconds,
+        "peak_mb": {key: measure_peak(step) for key, step in steps.items()},
+    }
     plain_s, plain_mb = seconds["plain"], out["peak_mb"]["plain"]
     out["ratios"] = {
-        "plain_over_old_time": round(plain_s / seconds["old"], 3), "plain_over_new_time": round(plain_s / seconds["new"], 3),
+        "plain_over_old_time": round(plain_s / seconds["old"], 3),
+        "plain_over_new_time": round(plain_s / seconds["new"], 3),
         "old_over_plain_memory": round(out["peak_mb"]["old"] / plain_mb, 3),
         "new_over_plain_memory": round(out["peak_mb"]["new"] / plain_mb, 3),
         "new_over_old_time": round(seconds["new"] / seconds["old"], 3),
@@ -121,22 +139,35 @@ def main() -> None:
     da = dict(channels=4, layers=3, batch=4, size=16) if args.quick else dict(channels=8, layers=5, batch=32, size=32)
     with tempfile.TemporaryDirectory() as directory:
         old_executor = load_old_engine(args.old_ref, Path(directory))
-        results: dict[str, Any] = {"setup": {
-            "torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
-            "machine": platform.machine(), "old_ref": args.old_ref, "repeats": args.repeats, "quick": args.quick,
-            "nb201": nb, "darts": da, "step": "DARTS: architecture step + weight step through search.BilevelOptimizer",
-        }}
+        results: dict[str, Any] = {
+            "setup": {
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+                "threads": torch.get_num_threads(),
+                "machine": platform.machine(),
+                "old_ref": args.old_ref,
+                "repeats": args.repeats,
+                "quick": args.quick,
+                "nb201": nb,
+                "darts": da,
+                "step": "DARTS: architecture step + weight step through search.BilevelOptimizer",
+            }
+        }
         print("setup:", json.dumps(results["setup"]), flush=True)
         image = lambda size: Tensor("x", (1, 3, size, size), ("N", "C", "H", "W"))  # noqa: E731
         if "nb201" in args.spaces:
             space = nb201_space(image(nb["size"]), channels=nb["channels"], cells_per_stage=nb["cells"])
             plain = PlainNB201Supernet(nb["channels"], nb["cells"])
             load_supernet_state(plain, SupernetExecutor(space, seed=0, optimize=False).state_dict(), nb["cells"])
-            results["nb201"] = row("nb201", space, plain, (3, nb["size"], nb["size"]), nb["batch"], old_executor, args.repeats)
+            results["nb201"] = row(
+                "nb201", space, plain, (3, nb["size"], nb["size"]), nb["batch"], old_executor, args.repeats
+            )
         if "darts" in args.spaces:
             space = darts_space(image(da["size"]), channels=da["channels"], layers=da["layers"])
             plain = PlainDartsNetwork(da["channels"], 10, da["layers"])
-            results["darts"] = row("darts", space, plain, (3, da["size"], da["size"]), da["batch"], old_executor, args.repeats)
+            results["darts"] = row(
+                "darts", space, plain, (3, da["size"], da["size"]), da["batch"], old_executor, args.repeats
+            )
     Path(args.out).write_text(json.dumps(results, indent=1))
     print(f"wrote {args.out}")
 

@@ -5,6 +5,7 @@ convolutions, 3-wide average pooling and a skip. DARTS should pick the 5-tap con
 
 Prints the setup and one line per seed; saves benchmarks/results/known_optimum.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,12 @@ def tap_space():
 
     @search_space
     def space(x):
-        return ChoiceOp(*[functools.partial(conv1d, out_channels=1, kernel_size=k) for k in (1, 3, 5)],
-                        AvgPooling(3, 1, 1), Identity(), names=OPTIONS)(x)
+        return ChoiceOp(
+            *[functools.partial(conv1d, out_channels=1, kernel_size=k) for k in (1, 3, 5)],
+            AvgPooling(3, 1, 1),
+            Identity(),
+            names=OPTIONS,
+        )(x)
 
     return space(x)
 
@@ -48,18 +53,40 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "known_optimum.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    setup = {"torch": torch.__version__, "threads": 1, "python": platform.python_version(), "epochs": args.epochs,
-             "arch_lr": args.arch_lr, "samples": 1024, "batch_size": 64, "strategy": "darts", "options": OPTIONS}
+    setup = {
+        "torch": torch.__version__,
+        "threads": 1,
+        "python": platform.python_version(),
+        "epochs": args.epochs,
+        "arch_lr": args.arch_lr,
+        "samples": 1024,
+        "batch_size": 64,
+        "strategy": "darts",
+        "options": OPTIONS,
+    }
     print("setup:", json.dumps(setup))
     runs = []
     for seed in range(args.seeds):
         start = time.perf_counter()
-        result = fit_supernet(tap_space(), five_tap_data(seed), epochs=args.epochs, loss=torch.nn.functional.mse_loss,
-                              seed=seed, progress=False, optim={"arch_lr": args.arch_lr})
+        result = fit_supernet(
+            tap_space(),
+            five_tap_data(seed),
+            epochs=args.epochs,
+            loss=torch.nn.functional.mse_loss,
+            seed=seed,
+            progress=False,
+            optim={"arch_lr": args.arch_lr},
+        )
         (choice,) = result.chosen_options.values()
         (probabilities,) = result.probabilities.values()
-        runs.append({"seed": seed, "chosen": choice, "probabilities": [round(p, 4) for p in probabilities],
-                     "seconds": round(time.perf_counter() - start, 2)})
+        runs.append(
+            {
+                "seed": seed,
+                "chosen": choice,
+                "probabilities": [round(p, 4) for p in probabilities],
+                "seconds": round(time.perf_counter() - start, 2),
+            }
+        )
         print(runs[-1])
     wins = sum(r["chosen"] == "conv5" for r in runs)
     print(f"conv5 chosen in {wins}/{len(runs)} seeds")

@@ -15,6 +15,7 @@ the machine's noise sets, the agreement of a second end-to-end measurement with 
 
 Results: benchmarks/results/latency.json (--quick: latency_quick.json).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,14 @@ from search.spaces import mobilenet_space, nb201_1d_space
 from supernet import Tensor, discretize
 from supernet.export_module import export_module
 from supernet.cost import architecture_cost
-from supernet.latency import LatencyTable, MeasureSettings, device_name, example_input, measure_modules, random_architectures
+from supernet.latency import (
+    LatencyTable,
+    MeasureSettings,
+    device_name,
+    example_input,
+    measure_modules,
+    random_architectures,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SPACES = {
@@ -68,22 +76,39 @@ def run(name: str, quantile: float, archs: int, batch_size: int, rounds: int) ->
     measure_seconds = time.perf_counter() - start
     again = measure_modules(modules, example_input(space, batch_size), settings=settings, progress=False)
     result = {
-        "space": name, "quantile": quantile, "architectures": archs, "batch_size": batch_size, "rounds": rounds,
-        "table_entries": len(table.entries), "table_seconds": round(table_seconds, 1), "end_to_end_seconds": round(measure_seconds, 1),
-        "constant_ms": table.constant_ms, "per_op_ms": table.per_op_ms, "per_weight_ms": table.per_weight_ms,
-        "kendall_tau": tau(predicted, measured), "median_relative_error": median_relative_error(predicted, measured),
-        "kendall_tau_op_sum_only": tau(op_sums, measured), "median_relative_error_op_sum_only": median_relative_error(op_sums, measured),
+        "space": name,
+        "quantile": quantile,
+        "architectures": archs,
+        "batch_size": batch_size,
+        "rounds": rounds,
+        "table_entries": len(table.entries),
+        "table_seconds": round(table_seconds, 1),
+        "end_to_end_seconds": round(measure_seconds, 1),
+        "constant_ms": table.constant_ms,
+        "per_op_ms": table.per_op_ms,
+        "per_weight_ms": table.per_weight_ms,
+        "kendall_tau": tau(predicted, measured),
+        "median_relative_error": median_relative_error(predicted, measured),
+        "kendall_tau_op_sum_only": tau(op_sums, measured),
+        "median_relative_error_op_sum_only": median_relative_error(op_sums, measured),
         "kendall_tau_flops": tau(flops, measured),
-        "kendall_tau_remeasured": tau(again, measured), "median_relative_error_remeasured": median_relative_error(again, measured),
+        "kendall_tau_remeasured": tau(again, measured),
+        "median_relative_error_remeasured": median_relative_error(again, measured),
         "load_average": os.getloadavg(),
-        "predicted_ms": predicted, "measured_ms": measured, "measured_again_ms": again, "op_sum_ms": op_sums, "flops": flops,
+        "predicted_ms": predicted,
+        "measured_ms": measured,
+        "measured_again_ms": again,
+        "op_sum_ms": op_sums,
+        "flops": flops,
     }
-    print(f"{name:13s} q={quantile:.1f}: tau {result['kendall_tau']:.3f}, median rel. error {result['median_relative_error']:.3f} "
-          f"| op sum only: tau {result['kendall_tau_op_sum_only']:.3f}, error {result['median_relative_error_op_sum_only']:.3f} "
-          f"| FLOPs tau {result['kendall_tau_flops']:.3f} | measured again: tau {result['kendall_tau_remeasured']:.3f}, "
-          f"error {result['median_relative_error_remeasured']:.3f} | load {result['load_average'][0]:.1f} | table {len(table.entries)} entries, {table_seconds:.0f} s; "
-          f"overheads: {table.constant_ms * 1e3:.1f} us + {table.per_op_ms * 1e3:.2f} us/op + {table.per_weight_ms * 1e3:.2f} us/weight",
-          flush=True)
+    print(
+        f"{name:13s} q={quantile:.1f}: tau {result['kendall_tau']:.3f}, median rel. error {result['median_relative_error']:.3f} "
+        f"| op sum only: tau {result['kendall_tau_op_sum_only']:.3f}, error {result['median_relative_error_op_sum_only']:.3f} "
+        f"| FLOPs tau {result['kendall_tau_flops']:.3f} | measured again: tau {result['kendall_tau_remeasured']:.3f}, "
+        f"error {result['median_relative_error_remeasured']:.3f} | load {result['load_average'][0]:.1f} | table {len(table.entries)} entries, {table_seconds:.0f} s; "
+        f"overheads: {table.constant_ms * 1e3:.1f} us + {table.per_op_ms * 1e3:.2f} us/op + {table.per_weight_ms * 1e3:.2f} us/weight",
+        flush=True,
+    )
     return result
 
 
@@ -100,14 +125,25 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     archs = args.archs or (12 if args.quick else 60)
     rounds = 7 if args.quick else 21
-    setup = {"torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
-             "device": device_name("cpu"), "batch_size": args.batch_size, "architectures": archs, "rounds": rounds,
-             "quick": args.quick}
+    setup = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "device": device_name("cpu"),
+        "batch_size": args.batch_size,
+        "architectures": archs,
+        "rounds": rounds,
+        "quick": args.quick,
+    }
     print("setup:", json.dumps(setup), flush=True)
     unknown = [n for n in args.spaces.split(",") if n not in SPACES]
     if unknown:
         parser.error(f"unknown space(s) {unknown}; known: {sorted(SPACES)}")
-    runs = [run(name, float(q), archs, args.batch_size, rounds) for name in args.spaces.split(",") for q in args.quantiles.split(",")]
+    runs = [
+        run(name, float(q), archs, args.batch_size, rounds)
+        for name in args.spaces.split(",")
+        for q in args.quantiles.split(",")
+    ]
     out = Path(args.out) if args.out else RESULTS / ("latency_quick.json" if args.quick else "latency.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"setup": setup, "runs": runs}, indent=1))

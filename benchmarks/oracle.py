@@ -12,6 +12,7 @@ one-cycle, batch 64) for `TABLE_EPOCHS` epochs on train; accuracy on test (and v
 `rank_percentile` (oracle_table.py), by mean test accuracy over the table's seeds.
 Strategies pass: see oracle_strategies.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,14 +22,23 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the oracle_* helpers, also when imported as benchmarks.oracle
+sys.path.insert(
+    0, str(Path(__file__).resolve().parent)
+)  # the oracle_* helpers, also when imported as benchmarks.oracle
 
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from oracle_space import (  # noqa: E402
-    TEST_SIZE, TRAIN_SIZE, VAL_SIZE, all_architectures, architecture_key, architecture_label, oracle_data,
-    oracle_space, switch_options,
+    TEST_SIZE,
+    TRAIN_SIZE,
+    VAL_SIZE,
+    all_architectures,
+    architecture_key,
+    architecture_label,
+    oracle_data,
+    oracle_space,
+    switch_options,
 )
 from oracle_table import TABLE_PATH, load_table, rank_percentile, save_table, summarise, table_stats  # noqa: E402
 from search.retrain import evaluate_accuracy, train_classifier  # noqa: E402
@@ -41,8 +51,16 @@ BATCH_SIZE = 64
 Split = tuple[torch.Tensor, torch.Tensor]
 
 __all__ = [
-    "all_architectures", "architecture_key", "architecture_label", "load_table", "oracle_data", "oracle_space",
-    "rank_percentile", "table_stats", "train_architecture", "write_table",
+    "all_architectures",
+    "architecture_key",
+    "architecture_label",
+    "load_table",
+    "oracle_data",
+    "oracle_space",
+    "rank_percentile",
+    "table_stats",
+    "train_architecture",
+    "write_table",
 ]
 
 
@@ -59,8 +77,14 @@ def check_architecture(architecture: Mapping[str, Any]) -> dict[str, int]:
     return {sid: int(value) for sid, value in sorted(architecture.items())}
 
 
-def train_architecture(architecture: Mapping[str, Any], seed: int, *, epochs: int = TABLE_EPOCHS,
-                       data: Optional[tuple[Split, Split, Split]] = None, progress: bool = False) -> dict[str, Any]:
+def train_architecture(
+    architecture: Mapping[str, Any],
+    seed: int,
+    *,
+    epochs: int = TABLE_EPOCHS,
+    data: Optional[tuple[Split, Split, Split]] = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Train the fixed `architecture` of `oracle_space()` from scratch (weights and batch order from
     `seed`) for `epochs` on `data`'s train split (default `oracle_data(0)`); returns test and val
     accuracy, parameter count and seconds. Same seed, same numbers."""
@@ -70,8 +94,11 @@ def train_architecture(architecture: Mapping[str, Any], seed: int, *, epochs: in
     model = BasicExecutor(discretize(oracle_space(), architecture), seed=seed)
     result = train_classifier(model, train, test, epochs=epochs, batch_size=BATCH_SIZE, seed=seed, progress=progress)
     return {
-        "seed": seed, "test_accuracy": result["test_accuracy"], "val_accuracy": evaluate_accuracy(model, val),
-        "final_train_loss": result["train_loss"][-1], "parameters": sum(p.numel() for p in model.parameters()),
+        "seed": seed,
+        "test_accuracy": result["test_accuracy"],
+        "val_accuracy": evaluate_accuracy(model, val),
+        "final_train_loss": result["train_loss"][-1],
+        "parameters": sum(p.numel() for p in model.parameters()),
         "seconds": round(time.perf_counter() - start, 3),
     }
 
@@ -83,12 +110,15 @@ def table_setup(epochs: int, seeds: Sequence[int]) -> dict[str, Any]:
         "architectures": len(all_architectures()),
         "data": f"MNIST-1D (load_mnist1d seed 42): train {TRAIN_SIZE} / val {VAL_SIZE} (oracle_data(0)) / test {TEST_SIZE}",
         "recipe": f"train_classifier: AdamW lr 0.01, wd 5e-4, one-cycle, batch {BATCH_SIZE}, {epochs} epochs from scratch",
-        "epochs": epochs, "seeds": list(seeds), "rank": "by mean test accuracy over the seeds (rank_percentile)",
+        "epochs": epochs,
+        "seeds": list(seeds),
+        "rank": "by mean test accuracy over the seeds (rank_percentile)",
     }
 
 
-def write_table(path: Path = TABLE_PATH, epochs: int = TABLE_EPOCHS, seeds: Sequence[int] = TABLE_SEEDS,
-                progress: bool = True) -> dict[str, Any]:
+def write_table(
+    path: Path = TABLE_PATH, epochs: int = TABLE_EPOCHS, seeds: Sequence[int] = TABLE_SEEDS, progress: bool = True
+) -> dict[str, Any]:
     """Train every architecture for every seed and write the table, saving after each architecture;
     an existing table at `path` with the same setup is resumed (its finished runs are kept)."""
     setup = table_setup(epochs, seeds)
@@ -100,15 +130,27 @@ def write_table(path: Path = TABLE_PATH, epochs: int = TABLE_EPOCHS, seeds: Sequ
         else:
             raise ValueError(f"{path} holds a table of another setup ({previous['setup']}); move it away or pass --out")
     data = oracle_data(0)
-    jobs = [(a, s) for a in all_architectures() for s in seeds
-            if s not in {run["seed"] for run in entries.get(architecture_key(a), {}).get("runs", [])}]
-    setup.update({"torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
-                  "machine": platform.platform()})
+    jobs = [
+        (a, s)
+        for a in all_architectures()
+        for s in seeds
+        if s not in {run["seed"] for run in entries.get(architecture_key(a), {}).get("runs", [])}
+    ]
+    setup.update(
+        {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "machine": platform.platform(),
+        }
+    )
     table = {"setup": setup, "architectures": [], "stats": {}}
     start = time.perf_counter()
     for architecture, seed in tqdm(jobs, desc="oracle table", disable=not progress):
         key = architecture_key(architecture)
-        entry = entries.setdefault(key, {"key": key, "architecture": architecture, "label": architecture_label(architecture), "runs": []})
+        entry = entries.setdefault(
+            key, {"key": key, "architecture": architecture, "label": architecture_label(architecture), "runs": []}
+        )
         entry["runs"].append(train_architecture(architecture, seed, epochs=epochs, data=data))
         entry["runs"].sort(key=lambda run: run["seed"])
         summarise(entry)
@@ -127,9 +169,11 @@ def _store(table: dict[str, Any], entries: dict[str, dict[str, Any]], path: Path
 
 def print_stats(table: Mapping[str, Any]) -> None:
     stats = table["stats"]
-    print(f"{stats['architectures']} architectures: best {stats['best']:.4f} ({stats['best_label']}), median {stats['median']:.4f}, "
-          f"worst {stats['worst']:.4f}; top-5% threshold {stats['top5_threshold']:.4f}; "
-          f"std across seeds: mean {stats['std_mean']:.4f}, max {stats['std_max']:.4f}")
+    print(
+        f"{stats['architectures']} architectures: best {stats['best']:.4f} ({stats['best_label']}), median {stats['median']:.4f}, "
+        f"worst {stats['worst']:.4f}; top-5% threshold {stats['top5_threshold']:.4f}; "
+        f"std across seeds: mean {stats['std_mean']:.4f}, max {stats['std_max']:.4f}"
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -143,11 +187,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     table.add_argument("--no-progress", action="store_true")
     from oracle_strategies import add_arguments, run_strategies
 
-    add_arguments(commands.add_parser("strategies", help="rank each strategy's pick (and random search's) in the table"))
+    add_arguments(
+        commands.add_parser("strategies", help="rank each strategy's pick (and random search's) in the table")
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.command == "table":
-        written = write_table(args.out, args.epochs, [int(s) for s in args.seeds.split(",")], progress=not args.no_progress)
+        written = write_table(
+            args.out, args.epochs, [int(s) for s in args.seeds.split(",")], progress=not args.no_progress
+        )
         print_stats(written)
         print(f"wrote {args.out}")
     else:

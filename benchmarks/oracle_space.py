@@ -10,6 +10,7 @@ Data (`oracle_data`): MNIST-1D generated locally (`search.datasets.load_mnist1d`
 seed 42): its 4000 training signals split by `seed` into 3000 train / 1000 val, its 1000 test
 signals as test; x (N, 1, 40) float32, y int64 in 0..9.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -102,8 +103,9 @@ def oracle_data(seed: int = 0) -> tuple[Split, Split, Split]:
     """(train, val, test) of MNIST-1D: 3000 / 1000 of its training signals (split by `seed`), its 1000 test signals."""
     (x, y), test = load_mnist1d()
     if len(x) != TRAIN_SIZE + VAL_SIZE or len(test[0]) != TEST_SIZE:
-        raise RuntimeError(f"MNIST-1D has {len(x)} train / {len(test[0])} test signals, expected "
-                           f"{TRAIN_SIZE + VAL_SIZE} / {TEST_SIZE}")
+        raise RuntimeError(
+            f"MNIST-1D has {len(x)} train / {len(test[0])} test signals, expected {TRAIN_SIZE + VAL_SIZE} / {TEST_SIZE}"
+        )
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     train, val = order[:TRAIN_SIZE], order[TRAIN_SIZE:]
     return (x[train], y[train]), (x[val], y[val]), test

@@ -21,6 +21,7 @@ search (`argmax_architecture`, made connected as fit_supernet does) and time the
 Results merge into `benchmarks/results/oracle_strategies.json`: rows of (strategy, seed, selection)
 run now replace the old ones, the others are kept, so single strategies can be re-run after a fix.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,12 +57,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-random", action="store_true", help="skip random search")
     parser.add_argument("--random-budget-s", type=float, default=None, help="random search's wall-time budget per seed")
     parser.add_argument("--selection", default="argmax", choices=SELECTIONS, help="fit_supernet(selection=...)")
-    parser.add_argument("--fine-tune-steps", type=int, default=0, help="with --selection perturbation: weight steps between decisions")
+    parser.add_argument(
+        "--fine-tune-steps", type=int, default=0, help="with --selection perturbation: weight steps between decisions"
+    )
     parser.add_argument("--table", type=Path, default=TABLE_PATH)
     parser.add_argument("--out", type=Path, default=STRATEGIES_PATH)
 
 
-def search_pick(name: str, seed: int, epochs: int, data: tuple, selection: str = "argmax", fine_tune_steps: int = 0) -> dict[str, Any]:
+def search_pick(
+    name: str, seed: int, epochs: int, data: tuple, selection: str = "argmax", fine_tune_steps: int = 0
+) -> dict[str, Any]:
     """One search; its pick (switch id -> option index), seconds and per-switch top probability
     (with selection="perturbation" also the argmax pick of the same search, the drops measured and
     the seconds the selection took)."""
@@ -69,8 +74,11 @@ def search_pick(name: str, seed: int, epochs: int, data: tuple, selection: str =
     ends: list[float] = []
     options: dict[str, Any] = {}
     if selection != "argmax":
-        options = {"selection": selection, "perturbation": {"fine_tune_steps": fine_tune_steps},
-                   "callbacks": [lambda state: ends.append(time.perf_counter())]}
+        options = {
+            "selection": selection,
+            "perturbation": {"fine_tune_steps": fine_tune_steps},
+            "callbacks": [lambda state: ends.append(time.perf_counter())],
+        }
     space = oracle_space()
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -79,18 +87,29 @@ def search_pick(name: str, seed: int, epochs: int, data: tuple, selection: str =
     finished = time.perf_counter()
     row = {
         "selection": selection,
-        "architecture": {sid: int(v) for sid, v in sorted(result.architecture.items())}, "search_time_s": round(finished - start, 2),
+        "architecture": {sid: int(v) for sid, v in sorted(result.architecture.items())},
+        "search_time_s": round(finished - start, 2),
         "top_probability": {sid: round(max(p), 4) for sid, p in sorted(result.probabilities.items())},
         "decided": {sid: bool(entry["decided"]) for sid, entry in sorted(result.confidence.items())},
-        "supernet_val_accuracy": result.metrics[-1].get("val_accuracy"), "epochs_run": len(result.metrics),
-        "strategy_config": result.config["strategy"], "warnings": sorted({str(w.message)[:200] for w in caught}),
+        "supernet_val_accuracy": result.metrics[-1].get("val_accuracy"),
+        "epochs_run": len(result.metrics),
+        "strategy_config": result.config["strategy"],
+        "warnings": sorted({str(w.message)[:200] for w in caught}),
     }
     if selection != "argmax":
-        argmax = {sid: result.option_values[sid][max(range(len(p)), key=p.__getitem__)] for sid, p in result.probabilities.items()}
+        argmax = {
+            sid: result.option_values[sid][max(range(len(p)), key=p.__getitem__)]
+            for sid, p in result.probabilities.items()
+        }
         argmax, _ = connected_architecture(space, argmax, result.probabilities)
-        row.update({"argmax_architecture": {sid: int(v) for sid, v in sorted(argmax.items())},
-                    "selection_time_s": round(finished - ends[-1], 2), "selection_config": result.config["selection"],
-                    "drops": {sid: [round(d, 4) for d in e["drops"]] for sid, e in sorted(result.perturbation.items())}})
+        row.update(
+            {
+                "argmax_architecture": {sid: int(v) for sid, v in sorted(argmax.items())},
+                "selection_time_s": round(finished - ends[-1], 2),
+                "selection_config": result.config["selection"],
+                "drops": {sid: [round(d, 4) for d in e["drops"]] for sid, e in sorted(result.perturbation.items())},
+            }
+        )
     return row
 
 
@@ -109,9 +128,14 @@ def random_search(seed: int, budget_s: float, data: tuple) -> dict[str, Any]:
         tried += 1
         if best is None or run["val_accuracy"] > best[0]:
             best = (run["val_accuracy"], architecture)
-    return {"architecture": best[1], "search_time_s": round(time.perf_counter() - start, 2), "candidates": tried,
-            "candidate_val_accuracy": best[0], "budget_s": round(budget_s, 2),
-            "strategy_config": {"name": "random", "candidate_epochs": TABLE_EPOCHS}}
+    return {
+        "architecture": best[1],
+        "search_time_s": round(time.perf_counter() - start, 2),
+        "candidates": tried,
+        "candidate_val_accuracy": best[0],
+        "budget_s": round(budget_s, 2),
+        "strategy_config": {"name": "random", "candidate_epochs": TABLE_EPOCHS},
+    }
 
 
 def _count(options: dict[str, list[int]]) -> int:
@@ -125,11 +149,19 @@ def ranked(row: dict[str, Any], table: dict[str, Any]) -> dict[str, Any]:
     """The row with its pick's label, table accuracy and rank percentile (and its argmax pick's)."""
     entries = {e["key"]: e for e in table["architectures"]}
     entry = entries[architecture_key(row["architecture"])]
-    out = {**row, "label": entry["label"], "table_test_accuracy": round(entry["mean"], 4),
-           "rank_percentile": round(rank_percentile(row["architecture"], table), 2)}
+    out = {
+        **row,
+        "label": entry["label"],
+        "table_test_accuracy": round(entry["mean"], 4),
+        "rank_percentile": round(rank_percentile(row["architecture"], table), 2),
+    }
     if "argmax_architecture" in row:
-        out.update({"argmax_label": entries[architecture_key(row["argmax_architecture"])]["label"],
-                    "argmax_rank_percentile": round(rank_percentile(row["argmax_architecture"], table), 2)})
+        out.update(
+            {
+                "argmax_label": entries[architecture_key(row["argmax_architecture"])]["label"],
+                "argmax_rank_percentile": round(rank_percentile(row["argmax_architecture"], table), 2),
+            }
+        )
     return out
 
 
@@ -145,9 +177,14 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for name in dict.fromkeys(_name(r) for r in rows):
         mine = [r for r in rows if _name(r) == name]
         ranks = [r["rank_percentile"] for r in mine]
-        out[name] = {"seeds": len(mine), "mean_rank_percentile": round(statistics.mean(ranks), 2), "worst_rank_percentile": max(ranks),
-                     "top5": sum(r <= 5 for r in ranks), "top10": sum(r <= 10 for r in ranks),
-                     "search_time_s": round(statistics.mean(r["search_time_s"] for r in mine), 1)}
+        out[name] = {
+            "seeds": len(mine),
+            "mean_rank_percentile": round(statistics.mean(ranks), 2),
+            "worst_rank_percentile": max(ranks),
+            "top5": sum(r <= 5 for r in ranks),
+            "top10": sum(r <= 10 for r in ranks),
+            "search_time_s": round(statistics.mean(r["search_time_s"] for r in mine), 1),
+        }
         if all(r.get("top_probability") for r in mine):  # searches (random search reports none)
             out[name]["min_top_probability"] = min(min(r["top_probability"].values()) for r in mine)
             out[name]["seeds_all_p_at_least_half"] = sum(min(r["top_probability"].values()) >= 0.5 for r in mine)
@@ -155,18 +192,27 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             out[name]["decided_share"] = round(statistics.mean(statistics.mean(r["decided"].values()) for r in mine), 3)
         if all("argmax_rank_percentile" in r for r in mine):
             argmax = [r["argmax_rank_percentile"] for r in mine]
-            out[name].update({"argmax_mean_rank_percentile": round(statistics.mean(argmax), 2), "argmax_worst_rank_percentile": max(argmax),
-                              "selection_time_s": round(statistics.mean(r["selection_time_s"] for r in mine), 1)})
+            out[name].update(
+                {
+                    "argmax_mean_rank_percentile": round(statistics.mean(argmax), 2),
+                    "argmax_worst_rank_percentile": max(argmax),
+                    "selection_time_s": round(statistics.mean(r["selection_time_s"] for r in mine), 1),
+                }
+            )
     return out
 
 
 def print_summary(stats: dict[str, dict[str, Any]]) -> None:
-    print(f"\n{'strategy':12s} {'seeds':>5s} {'mean rank %':>11s} {'worst rank %':>12s} {'top 5%':>6s} {'top 10%':>7s} {'search s':>9s}"
-          f" {'min p':>6s} {'decided':>7s}")
+    print(
+        f"\n{'strategy':12s} {'seeds':>5s} {'mean rank %':>11s} {'worst rank %':>12s} {'top 5%':>6s} {'top 10%':>7s} {'search s':>9s}"
+        f" {'min p':>6s} {'decided':>7s}"
+    )
     for name, s in sorted(stats.items(), key=lambda item: item[1]["mean_rank_percentile"]):
-        print(f"{name:12s} {s['seeds']:5d} {s['mean_rank_percentile']:11.1f} {s['worst_rank_percentile']:12.1f} "
-              f"{s['top5']:6d} {s['top10']:7d} {s['search_time_s']:9.1f} {s.get('min_top_probability', float('nan')):6.3f}"
-              f" {s.get('decided_share', float('nan')):7.2f}")
+        print(
+            f"{name:12s} {s['seeds']:5d} {s['mean_rank_percentile']:11.1f} {s['worst_rank_percentile']:12.1f} "
+            f"{s['top5']:6d} {s['top10']:7d} {s['search_time_s']:9.1f} {s.get('min_top_probability', float('nan')):6.3f}"
+            f" {s.get('decided_share', float('nan')):7.2f}"
+        )
 
 
 def run_strategies(args: argparse.Namespace) -> dict[str, Any]:
@@ -179,36 +225,68 @@ def run_strategies(args: argparse.Namespace) -> dict[str, Any]:
     table = load_table(args.table)
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": []}
     if previous.get("setup", {}).get("epochs", args.epochs) != args.epochs:
-        raise SystemExit(f"{args.out} holds runs of {previous['setup']['epochs']} search epochs, not {args.epochs}; pass --out")
-    replaced = {(n, s, args.selection) for n in names for s in seeds} | ({("random", s, "argmax") for s in seeds} if not args.no_random else set())
+        raise SystemExit(
+            f"{args.out} holds runs of {previous['setup']['epochs']} search epochs, not {args.epochs}; pass --out"
+        )
+    replaced = {(n, s, args.selection) for n in names for s in seeds} | (
+        {("random", s, "argmax") for s in seeds} if not args.no_random else set()
+    )
     rows = [r for r in previous["runs"] if (r["strategy"], r["seed"], r.get("selection", "argmax")) not in replaced]
     data = oracle_data(0)
-    setup = {"search": f"fit_supernet(oracle_space(), train, val, strategy=..., epochs={args.epochs}, seed=s), defaults otherwise"
-                       + (f"; rows with selection={args.selection!r}: selection={args.selection!r}, fine_tune_steps={args.fine_tune_steps}"
-                          if args.selection != "argmax" else ""),
-             "epochs": args.epochs, "steps_per_epoch": -(-len(data[0][0]) // 64), "table": str(args.table.name),
-             "random": f"same wall time as the {DEFAULT_STRATEGY} (default) search of the seed; candidates trained with the table recipe, best val accuracy",
-             "rank": "rank_percentile: % of the table above the pick by mean test accuracy, 0 = best, ties mid-rank",
-             "threads": torch.get_num_threads(), "commit": _commit()}
+    setup = {
+        "search": f"fit_supernet(oracle_space(), train, val, strategy=..., epochs={args.epochs}, seed=s), defaults otherwise"
+        + (
+            f"; rows with selection={args.selection!r}: selection={args.selection!r}, fine_tune_steps={args.fine_tune_steps}"
+            if args.selection != "argmax"
+            else ""
+        ),
+        "epochs": args.epochs,
+        "steps_per_epoch": -(-len(data[0][0]) // 64),
+        "table": str(args.table.name),
+        "random": f"same wall time as the {DEFAULT_STRATEGY} (default) search of the seed; candidates trained with the table recipe, best val accuracy",
+        "rank": "rank_percentile: % of the table above the pick by mean test accuracy, 0 = best, ties mid-rank",
+        "threads": torch.get_num_threads(),
+        "commit": _commit(),
+    }
     print("setup:", json.dumps(setup))
     for seed in seeds:
         times = {}
         for name in names:
-            row = ranked({"strategy": name, "seed": seed, **search_pick(name, seed, args.epochs, data, args.selection, args.fine_tune_steps)}, table)
+            row = ranked(
+                {
+                    "strategy": name,
+                    "seed": seed,
+                    **search_pick(name, seed, args.epochs, data, args.selection, args.fine_tune_steps),
+                },
+                table,
+            )
             times[name] = row["search_time_s"]
             rows.append(row)
-            extra = (f"  (argmax rank {row['argmax_rank_percentile']:.1f}% {row['argmax_label']}; selection {row['selection_time_s']:.1f}s)"
-                     if "argmax_rank_percentile" in row else "")
-            print(f"seed {seed} {name:11s} {row['search_time_s']:6.1f}s rank {row['rank_percentile']:5.1f}%  "
-                  f"acc {row['table_test_accuracy']:.4f}  {row['label']}{extra}", flush=True)
+            extra = (
+                f"  (argmax rank {row['argmax_rank_percentile']:.1f}% {row['argmax_label']}; selection {row['selection_time_s']:.1f}s)"
+                if "argmax_rank_percentile" in row
+                else ""
+            )
+            print(
+                f"seed {seed} {name:11s} {row['search_time_s']:6.1f}s rank {row['rank_percentile']:5.1f}%  "
+                f"acc {row['table_test_accuracy']:.4f}  {row['label']}{extra}",
+                flush=True,
+            )
             _write(args.out, setup, rows)
         if not args.no_random:
-            budget = (args.random_budget_s or times.get(DEFAULT_STRATEGY) or _default_time(previous["runs"], seed)
-                      or statistics.mean(times.values()))
+            budget = (
+                args.random_budget_s
+                or times.get(DEFAULT_STRATEGY)
+                or _default_time(previous["runs"], seed)
+                or statistics.mean(times.values())
+            )
             row = ranked({"strategy": "random", "seed": seed, **random_search(seed, budget, data)}, table)
             rows.append(row)
-            print(f"seed {seed} {'random':11s} {row['search_time_s']:6.1f}s rank {row['rank_percentile']:5.1f}%  "
-                  f"acc {row['table_test_accuracy']:.4f}  {row['label']} ({row['candidates']} candidates)", flush=True)
+            print(
+                f"seed {seed} {'random':11s} {row['search_time_s']:6.1f}s rank {row['rank_percentile']:5.1f}%  "
+                f"acc {row['table_test_accuracy']:.4f}  {row['label']} ({row['candidates']} candidates)",
+                flush=True,
+            )
             _write(args.out, setup, rows)
     payload = _write(args.out, setup, rows)
     print_summary(payload["summary"])
@@ -217,8 +295,14 @@ def run_strategies(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _default_time(runs: list[dict[str, Any]], seed: int) -> Optional[float]:
-    return next((r["search_time_s"] for r in runs if r["strategy"] == DEFAULT_STRATEGY and r["seed"] == seed
-                 and r.get("selection", "argmax") == "argmax"), None)
+    return next(
+        (
+            r["search_time_s"]
+            for r in runs
+            if r["strategy"] == DEFAULT_STRATEGY and r["seed"] == seed and r.get("selection", "argmax") == "argmax"
+        ),
+        None,
+    )
 
 
 def _write(path: Path, setup: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -230,7 +314,12 @@ def _write(path: Path, setup: dict[str, Any], rows: list[dict[str, Any]]) -> dic
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -6,6 +6,7 @@ entry per architecture with `key` (option indices in switch-id order, e.g. "3-0-
 `architecture` (switch id -> option index), `label`, `runs` (per seed: test and val accuracy,
 seconds) and `mean` / `std` of the test accuracy over the seeds; `stats` summarises the table.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,7 +59,9 @@ def rank_percentile(architecture: Mapping[str, Any], table: Mapping[str, Any]) -
     means = {entry["key"]: round(float(entry["mean"]), 9) for entry in entries}
     key = architecture_key(architecture)
     if key not in means:
-        raise KeyError(f"architecture {dict(architecture)} (key {key}) is not in the oracle table of {len(means)} architectures")
+        raise KeyError(
+            f"architecture {dict(architecture)} (key {key}) is not in the oracle table of {len(means)} architectures"
+        )
     if len(means) == 1:
         return 0.0
     mine = means[key]
@@ -74,7 +77,12 @@ def table_stats(table: Mapping[str, Any]) -> dict[str, Any]:
     stds = [entry["std"] for entry in entries]
     best = max(entries, key=lambda entry: entry["mean"])
     return {
-        "architectures": len(entries), "best": means[-1], "best_label": best["label"], "median": statistics.median(means),
-        "worst": means[0], "top5_threshold": means[-max(1, round(0.05 * len(means)))],
-        "std_mean": statistics.mean(stds), "std_max": max(stds),
+        "architectures": len(entries),
+        "best": means[-1],
+        "best_label": best["label"],
+        "median": statistics.median(means),
+        "worst": means[0],
+        "top5_threshold": means[-max(1, round(0.05 * len(means)))],
+        "std_mean": statistics.mean(stds),
+        "std_max": max(stds),
     }

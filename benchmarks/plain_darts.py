@@ -3,6 +3,7 @@ it (an `nn.ModuleList` MixedOp, `sum(w * op(x) for w, op in zip(weights, self._o
 the ops and shapes of `search.spaces.darts_space` (2-D, affine=False cell BatchNorms, pooling
 followed by a BatchNorm), for side-by-side step timings.
 """
+
 from __future__ import annotations
 
 import re
@@ -11,23 +12,42 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PRIMITIVES = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+PRIMITIVES = (
+    "none",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
 
 
 class ReLUConvBN(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, affine: bool) -> None:
-        super().__init__(nn.ReLU(), nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=False), nn.BatchNorm2d(c_out, affine=affine))
+        super().__init__(
+            nn.ReLU(), nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=False), nn.BatchNorm2d(c_out, affine=affine)
+        )
 
 
 class DilConv(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, dilation: int, affine: bool) -> None:
-        super().__init__(nn.ReLU(), nn.Conv2d(c_in, c_in, kernel, stride, padding, dilation, groups=c_in, bias=False),
-                         nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out, affine=affine))
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, dilation: int, affine: bool
+    ) -> None:
+        super().__init__(
+            nn.ReLU(),
+            nn.Conv2d(c_in, c_in, kernel, stride, padding, dilation, groups=c_in, bias=False),
+            nn.Conv2d(c_in, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out, affine=affine),
+        )
 
 
 class SepConv(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, affine: bool) -> None:
-        super().__init__(DilConv(c_in, c_in, kernel, stride, padding, 1, affine), DilConv(c_in, c_out, kernel, 1, padding, 1, affine))
+        super().__init__(
+            DilConv(c_in, c_in, kernel, stride, padding, 1, affine), DilConv(c_in, c_out, kernel, 1, padding, 1, affine)
+        )
 
 
 class Zero(nn.Module):
@@ -53,8 +73,12 @@ class FactorizedReduce(nn.Module):
 
 OPS = {
     "none": lambda c, stride: Zero(stride),
-    "max_pool_3x3": lambda c, stride: nn.Sequential(nn.MaxPool2d(3, stride, padding=1), nn.BatchNorm2d(c, affine=False)),
-    "avg_pool_3x3": lambda c, stride: nn.Sequential(nn.AvgPool2d(3, stride, padding=1, count_include_pad=False), nn.BatchNorm2d(c, affine=False)),
+    "max_pool_3x3": lambda c, stride: nn.Sequential(
+        nn.MaxPool2d(3, stride, padding=1), nn.BatchNorm2d(c, affine=False)
+    ),
+    "avg_pool_3x3": lambda c, stride: nn.Sequential(
+        nn.AvgPool2d(3, stride, padding=1, count_include_pad=False), nn.BatchNorm2d(c, affine=False)
+    ),
     "skip_connect": lambda c, stride: nn.Identity() if stride == 1 else FactorizedReduce(c, c, affine=False),
     "sep_conv_3x3": lambda c, stride: SepConv(c, c, 3, stride, 1, affine=False),
     "sep_conv_5x5": lambda c, stride: SepConv(c, c, 5, stride, 2, affine=False),
@@ -73,12 +97,18 @@ class MixedOp(nn.Module):
 
 
 class Cell(nn.Module):
-    def __init__(self, steps: int, multiplier: int, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> None:
+    def __init__(
+        self, steps: int, multiplier: int, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool
+    ) -> None:
         super().__init__()
         self.reduction, self._steps, self._multiplier = reduction, steps, multiplier
-        self.preprocess0 = FactorizedReduce(c_pp, c, affine=False) if reduction_prev else ReLUConvBN(c_pp, c, 1, 1, 0, affine=False)
+        self.preprocess0 = (
+            FactorizedReduce(c_pp, c, affine=False) if reduction_prev else ReLUConvBN(c_pp, c, 1, 1, 0, affine=False)
+        )
         self.preprocess1 = ReLUConvBN(c_p, c, 1, 1, 0, affine=False)
-        self._ops = nn.ModuleList(MixedOp(c, 2 if reduction and j < 2 else 1) for i in range(steps) for j in range(2 + i))
+        self._ops = nn.ModuleList(
+            MixedOp(c, 2 if reduction and j < 2 else 1) for i in range(steps) for j in range(2 + i)
+        )
 
     def forward(self, s0, s1, weights):
         states = [self.preprocess0(s0), self.preprocess1(s1)]
@@ -87,11 +117,19 @@ class Cell(nn.Module):
             s = sum(self._ops[offset + j](h, weights[offset + j]) for j, h in enumerate(states))
             offset += len(states)
             states.append(s)
-        return torch.cat(states[-self._multiplier:], dim=1)
+        return torch.cat(states[-self._multiplier :], dim=1)
 
 
 class PlainDartsNetwork(nn.Module):
-    def __init__(self, channels: int = 16, num_classes: int = 10, layers: int = 8, steps: int = 4, multiplier: int = 4, stem_multiplier: int = 3) -> None:
+    def __init__(
+        self,
+        channels: int = 16,
+        num_classes: int = 10,
+        layers: int = 8,
+        steps: int = 4,
+        multiplier: int = 4,
+        stem_multiplier: int = 3,
+    ) -> None:
         super().__init__()
         c_curr = stem_multiplier * channels
         self.stem = nn.Sequential(nn.Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
@@ -140,7 +178,9 @@ class PlainDartsFixedNetwork(PlainDartsNetwork):
     """A single DARTS architecture in plain PyTorch, every edge kept with one op: `genotype` maps
     ("normal" | "reduction", edge number in `Cell._ops` order) to a `PRIMITIVES` index."""
 
-    def __init__(self, genotype: dict[tuple[str, int], int], channels: int = 16, num_classes: int = 10, layers: int = 8, **kwargs) -> None:
+    def __init__(
+        self, genotype: dict[tuple[str, int], int], channels: int = 16, num_classes: int = 10, layers: int = 8, **kwargs
+    ) -> None:
         super().__init__(channels, num_classes, layers, **kwargs)
         del self.alphas_normal, self.alphas_reduce
         for cell in self.cells:

@@ -3,6 +3,7 @@ reference code writes it (an `nn.ModuleList` mixed op: `sum(w * op(x) for w, op 
 with exactly the ops and shapes of `search.spaces.nb201_space` (2-D), so the two can be compared
 step for step. `load_supernet_state` copies a SupernetExecutor's weights and alphas into it.
 """
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,15 @@ class MixedOp(nn.Module):
 
     def __init__(self, c: int) -> None:
         super().__init__()
-        self.ops = nn.ModuleList([Zero(), nn.Identity(), ReLUConvBN(c, c, 1), ReLUConvBN(c, c, 3),
-                                  nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)])
+        self.ops = nn.ModuleList(
+            [
+                Zero(),
+                nn.Identity(),
+                ReLUConvBN(c, c, 1),
+                ReLUConvBN(c, c, 3),
+                nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+            ]
+        )
 
     def forward(self, x, weights):
         return sum(w * op(x) for w, op in zip(weights, self.ops))
@@ -113,10 +121,18 @@ def load_supernet_state(plain: PlainNB201Supernet, state: dict[str, torch.Tensor
         rules = [
             (r"stem_0\.Conv2d_0\.(\w+)$", lambda m: f"stem.conv.{m[1]}"),
             (r"stem_0\.BatchNorm_0\.(\w+)$", lambda m: f"stem.bn.{m[1]}"),
-            (r"cell_(\d+)\.edge_(\d)to(\d)_0\.nor_conv_(\dx\d)_0\.(Conv2d|BatchNorm)_0\.(\w+)$",
-             lambda m: f"layers.{layer_of_cell[int(m[1])]}.edges.{m[2]}to{m[3]}.ops.{2 if m[4] == '1x1' else 3}.{'conv' if m[5] == 'Conv2d' else 'bn'}.{m[6]}"),
-            (r"reduction_(\d)\.relu_conv_bn_(\d)\.(Conv2d|BatchNorm)_0\.(\w+)$",
-             lambda m: f"layers.{layer_of_reduction[int(m[1])]}.{'ab'[int(m[2])]}.{'conv' if m[3] == 'Conv2d' else 'bn'}.{m[4]}"),
+            (
+                r"cell_(\d+)\.edge_(\d)to(\d)_0\.nor_conv_(\dx\d)_0\.(Conv2d|BatchNorm)_0\.(\w+)$",
+                lambda m: (
+                    f"layers.{layer_of_cell[int(m[1])]}.edges.{m[2]}to{m[3]}.ops.{2 if m[4] == '1x1' else 3}.{'conv' if m[5] == 'Conv2d' else 'bn'}.{m[6]}"
+                ),
+            ),
+            (
+                r"reduction_(\d)\.relu_conv_bn_(\d)\.(Conv2d|BatchNorm)_0\.(\w+)$",
+                lambda m: (
+                    f"layers.{layer_of_reduction[int(m[1])]}.{'ab'[int(m[2])]}.{'conv' if m[3] == 'Conv2d' else 'bn'}.{m[4]}"
+                ),
+            ),
             (r"reduction_(\d)\.Conv2d_0\.weight$", lambda m: f"layers.{layer_of_reduction[int(m[1])]}.shortcut.weight"),
             (r"head_0\.BatchNorm_0\.(\w+)$", lambda m: f"head_bn.{m[1]}"),
             (r"head_0\.Linear_0\.(\w+)$", lambda m: f"classifier.{m[1]}"),
@@ -133,7 +149,7 @@ def load_supernet_state(plain: PlainNB201Supernet, state: dict[str, torch.Tensor
     missing = [k for k in own if k not in target and not k.endswith("num_batches_tracked")]
     if missing:
         raise KeyError(f"plain weights not covered: {missing[:5]}")
-    plain.load_state_dict({**{k: v for k, v in own.items() if k.endswith('num_batches_tracked')}, **target})
+    plain.load_state_dict({**{k: v for k, v in own.items() if k.endswith("num_batches_tracked")}, **target})
 
 
 class FixedEdge(nn.Module):
@@ -151,14 +167,18 @@ class PlainNB201Network(PlainNB201Supernet):
     """A single NB201 architecture in plain PyTorch: `genotype` gives each edge of `EDGES` its op
     index (in `MixedOp` order, 0 = none: the edge is left out), shared by every cell."""
 
-    def __init__(self, genotype: dict[tuple[int, int], int], channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10) -> None:
+    def __init__(
+        self, genotype: dict[tuple[int, int], int], channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10
+    ) -> None:
         super().__init__(channels, cells_per_stage, num_classes)
         del self.alphas
         self.genotype = dict(genotype)
         for layer in self.layers:
             if isinstance(layer, SearchCell):
                 c = layer.edges["0to1"].ops[2].conv.in_channels
-                layer.edges = nn.ModuleDict({f"{i}to{j}": FixedEdge(c, genotype[(i, j)]) for i, j in EDGES if genotype[(i, j)]})
+                layer.edges = nn.ModuleDict(
+                    {f"{i}to{j}": FixedEdge(c, genotype[(i, j)]) for i, j in EDGES if genotype[(i, j)]}
+                )
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return []

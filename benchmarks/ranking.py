@@ -16,6 +16,7 @@ table puts above chance: `none` on both paths gives a dead network that any scor
 which flatters tau), with Spearman's rho, the rank percentile of the supernet's best architecture,
 and the top-10 overlap. One thread, one process. Results: benchmarks/results/ranking.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,9 @@ def oracle_module(directory: Optional[str]) -> Any:
     """`oracle.py` from `directory` (or $ORACLE_DIR, else this directory)."""
     where = directory or os.environ.get("ORACLE_DIR") or str(HERE)
     if not (Path(where) / "oracle.py").is_file():
-        raise FileNotFoundError(f"no oracle.py in {where}: pass --oracle-dir or set ORACLE_DIR to the directory holding it")
+        raise FileNotFoundError(
+            f"no oracle.py in {where}: pass --oracle-dir or set ORACLE_DIR to the directory holding it"
+        )
     sys.path.insert(0, where)
     import oracle  # noqa: PLC0415  (located at run time)
 
@@ -60,14 +63,27 @@ def score_supernet(oracle: Any, strategy: str, seed: int, epochs: int, batches: 
 
     train, val, _ = data
     start = time.perf_counter()
-    result = fit_supernet(oracle.oracle_space(), train, val, strategy=strategy, epochs=epochs, seed=seed, progress=False)
+    result = fit_supernet(
+        oracle.oracle_space(), train, val, strategy=strategy, epochs=epochs, seed=seed, progress=False
+    )
     train_seconds = time.perf_counter() - start
     evaluator = PathEvaluator(result)
     start = time.perf_counter()
-    scores = {oracle.architecture_key(a): round(evaluator.evaluate(val, a, batches=batches, train=train, batch_size=64, seed=seed)["accuracy"], 4)
-              for a in oracle.all_architectures()}
-    return {"strategy": strategy, "seed": seed, "epochs": epochs, "recalibration_batches": batches, "scores": scores,
-            "train_seconds": round(train_seconds, 1), "score_seconds": round(time.perf_counter() - start, 1)}
+    scores = {
+        oracle.architecture_key(a): round(
+            evaluator.evaluate(val, a, batches=batches, train=train, batch_size=64, seed=seed)["accuracy"], 4
+        )
+        for a in oracle.all_architectures()
+    }
+    return {
+        "strategy": strategy,
+        "seed": seed,
+        "epochs": epochs,
+        "recalibration_batches": batches,
+        "scores": scores,
+        "train_seconds": round(train_seconds, 1),
+        "score_seconds": round(time.perf_counter() - start, 1),
+    }
 
 
 def correlate(oracle: Any, table: dict, run: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +117,10 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for label in dict.fromkeys(f"{r['strategy']}, {r['epochs']} epochs" for r in rows):
         mine = [r for r in rows if f"{r['strategy']}, {r['epochs']} epochs" == label]
         stat = lambda f: [f(r) for r in mine]  # noqa: E731
-        taus, connected = stat(lambda r: r["correlation"]["all"]["kendall_tau"]), stat(lambda r: r["correlation"]["connected"]["kendall_tau"])
+        taus, connected = (
+            stat(lambda r: r["correlation"]["all"]["kendall_tau"]),
+            stat(lambda r: r["correlation"]["connected"]["kendall_tau"]),
+        )
         out[label] = {
             "seeds": len(mine),
             "kendall_tau_mean": round(statistics.mean(taus), 4),
@@ -109,7 +128,9 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "kendall_tau_connected_mean": round(statistics.mean(connected), 4),
             "kendall_tau_connected_std": round(statistics.stdev(connected), 4) if len(connected) > 1 else 0.0,
             "spearman_rho_mean": round(statistics.mean(stat(lambda r: r["correlation"]["all"]["spearman_rho"])), 4),
-            "best_rank_percentile_mean": round(statistics.mean(stat(lambda r: r["correlation"]["supernet_best_rank_percentile"])), 2),
+            "best_rank_percentile_mean": round(
+                statistics.mean(stat(lambda r: r["correlation"]["supernet_best_rank_percentile"])), 2
+            ),
             "top10_overlap_mean": round(statistics.mean(stat(lambda r: r["correlation"]["top10_overlap"])), 2),
             "train_seconds_mean": round(statistics.mean(stat(lambda r: r["train_seconds"])), 1),
         }
@@ -118,14 +139,19 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--strategies", default="spos,spos:150,fairnas,darts",
-                        help="comma-separated NAME or NAME:EPOCHS (spos:150: as many path passes as FairNAS in 30 epochs)")
+    parser.add_argument(
+        "--strategies",
+        default="spos,spos:150,fairnas,darts",
+        help="comma-separated NAME or NAME:EPOCHS (spos:150: as many path passes as FairNAS in 30 epochs)",
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. n-1")
     parser.add_argument("--seed-list", default=None, help="comma-separated seeds (overrides --seeds)")
     parser.add_argument("--epochs", type=int, default=30, help="supernet training epochs (47 steps of 64 each)")
 
     parser.add_argument("--recalibration-batches", type=int, default=10)
-    parser.add_argument("--oracle-dir", default=None, help="the directory holding oracle.py (default: $ORACLE_DIR, else here)")
+    parser.add_argument(
+        "--oracle-dir", default=None, help="the directory holding oracle.py (default: $ORACLE_DIR, else here)"
+    )
     parser.add_argument("--table", type=Path, default=None, help="the oracle table JSON (default: oracle.py's)")
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 epochs")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -137,8 +163,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     oracle = oracle_module(args.oracle_dir)
     table = oracle.load_table(args.table) if args.table is not None else oracle.load_table()
     if len(table["architectures"]) != len(oracle.all_architectures()):
-        print(f"warning: the oracle table holds {len(table['architectures'])} of {len(oracle.all_architectures())} architectures "
-              "so far: correlations over those only; rerun once it is complete (scores are kept)", flush=True)
+        print(
+            f"warning: the oracle table holds {len(table['architectures'])} of {len(oracle.all_architectures())} architectures "
+            "so far: correlations over those only; rerun once it is complete (scores are kept)",
+            flush=True,
+        )
     data = oracle.oracle_data(0)
     saved = json.loads(args.out.read_text()).get("runs", []) if args.out.is_file() and not args.quick else []
     runs = []
@@ -146,32 +175,51 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         strategy, _, own = spec.partition(":")
         epochs = int(own) if own and not args.quick else args.epochs
         for seed in seeds:
-            same = [r for r in saved if (r["strategy"], r["seed"], r["epochs"], r["recalibration_batches"]) ==
-                    (strategy, seed, epochs, args.recalibration_batches)]
+            same = [
+                r
+                for r in saved
+                if (r["strategy"], r["seed"], r["epochs"], r["recalibration_batches"])
+                == (strategy, seed, epochs, args.recalibration_batches)
+            ]
             run = same[0] if same else score_supernet(oracle, strategy, seed, epochs, args.recalibration_batches, data)
             run = {k: v for k, v in run.items() if k not in ("correlation",)}
             run["correlation"] = correlate(oracle, table, run)
             c = run["correlation"]
-            print(f"{strategy:<8} seed {seed}: tau {c['all']['kendall_tau']:.3f} (connected {c['connected']['kendall_tau']:.3f}) "
-                  f"over {c['architectures']}, best {c['supernet_best']} at {c['supernet_best_rank_percentile']}%, "
-                  f"train {run['train_seconds']:.0f} s", flush=True)
+            print(
+                f"{strategy:<8} seed {seed}: tau {c['all']['kendall_tau']:.3f} (connected {c['connected']['kendall_tau']:.3f}) "
+                f"over {c['architectures']}, best {c['supernet_best']} at {c['supernet_best_rank_percentile']}%, "
+                f"train {run['train_seconds']:.0f} s",
+                flush=True,
+            )
             runs.append(run)
             if not args.quick:  # scores are kept: a rerun (e.g. once the table is complete) only correlates again
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps({"runs": runs + others(saved, runs)}, indent=1))
     rows = runs + [{**r, "correlation": correlate(oracle, table, r)} for r in others(saved, runs)]
     report = {
-        "setup": {"epochs": args.epochs, "strategies": args.strategies, "seeds": seeds,
-                  "recalibration_batches": args.recalibration_batches, "truth": "oracle table mean test accuracy (3 seeds)",
-                  "score": "inherited-weight val accuracy (1000 signals)", "chance_threshold": CHANCE,
-                  "table_setup": table["setup"], "torch": torch.__version__, "threads": torch.get_num_threads(),
-                  "python": platform.python_version(), "machine": platform.platform()},
+        "setup": {
+            "epochs": args.epochs,
+            "strategies": args.strategies,
+            "seeds": seeds,
+            "recalibration_batches": args.recalibration_batches,
+            "truth": "oracle table mean test accuracy (3 seeds)",
+            "score": "inherited-weight val accuracy (1000 signals)",
+            "chance_threshold": CHANCE,
+            "table_setup": table["setup"],
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "machine": platform.platform(),
+        },
         "complete": len(table["architectures"]) == len(oracle.all_architectures()),
-        "summary": summary(rows), "runs": rows,
+        "summary": summary(rows),
+        "runs": rows,
     }
     for strategy, s in report["summary"].items():
-        print(f"{strategy:<20} tau {s['kendall_tau_mean']:.3f} ± {s['kendall_tau_std']:.3f}, connected "
-              f"{s['kendall_tau_connected_mean']:.3f} ± {s['kendall_tau_connected_std']:.3f}, best at {s['best_rank_percentile_mean']}%")
+        print(
+            f"{strategy:<20} tau {s['kendall_tau_mean']:.3f} ± {s['kendall_tau_std']:.3f}, connected "
+            f"{s['kendall_tau_connected_mean']:.3f} ± {s['kendall_tau_connected_std']:.3f}, best at {s['best_rank_percentile_mean']}%"
+        )
     if not args.quick:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1))

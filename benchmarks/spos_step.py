@@ -15,6 +15,7 @@ on all alike. Memory is the peak of the tensors a step allocates and holds at on
 (`step.PeakMemory`), the mean over the first `--memory-steps` paths.
 Results: benchmarks/results/spos_step.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,7 +52,9 @@ class Step:
     def on_path(self, path: dict[str, int], seed: int) -> None:
         """Draw `path` in the next step: GDAS's logits peaked on it, SPOS's generator reseeded to draw it."""
         if self.strategy.name == "gdas":
-            self.model.set_alphas({sid: [30.0 if j == path[sid] else 0.0 for j in range(len(a))] for sid, a in self.model.alphas.items()})
+            self.model.set_alphas(
+                {sid: [30.0 if j == path[sid] else 0.0 for j in range(len(a))] for sid, a in self.model.alphas.items()}
+            )
         torch.manual_seed(seed)
 
     def __call__(self) -> None:
@@ -67,7 +70,9 @@ def spos_path(model: SupernetExecutor, seed: int) -> dict[str, int]:
         return {sid: int(torch.randint(len(alpha), ())) for sid, alpha in model.alphas.items()}
 
 
-def workload(name: str, space_fn: Callable[[], Any], shape: tuple, batch: int, repeats: int, memory_steps: int) -> dict[str, Any]:
+def workload(
+    name: str, space_fn: Callable[[], Any], shape: tuple, batch: int, repeats: int, memory_steps: int
+) -> dict[str, Any]:
     """SPOS and GDAS on the same paths (seeds 0, 1, ...), FairNAS on its own schedule; times in turns."""
     train, val = batches(shape, batch)
     steps = {
@@ -98,8 +103,13 @@ def workload(name: str, space_fn: Callable[[], Any], shape: tuple, batch: int, r
             measured.append(tracker.peak)
         peaks[key] = round(statistics.mean(measured) / 2**20, 2)
     ratio = lambda a, b: {"time": round(seconds[a] / seconds[b], 3), "memory": round(peaks[a] / peaks[b], 3)}  # noqa: E731
-    out = {"seconds": seconds, "peak_mb": peaks, "spos_over_gdas_weight": ratio("spos", "gdas_weight"),
-           "spos_over_gdas_search": ratio("spos", "gdas_search"), "fairnas_over_spos": ratio("fairnas", "spos")}
+    out = {
+        "seconds": seconds,
+        "peak_mb": peaks,
+        "spos_over_gdas_weight": ratio("spos", "gdas_weight"),
+        "spos_over_gdas_search": ratio("spos", "gdas_search"),
+        "fairnas_over_spos": ratio("fairnas", "spos"),
+    }
     print(name, json.dumps(out), flush=True)
     return out
 
@@ -115,8 +125,13 @@ def main() -> None:
     nb = dict(channels=4, cells=1, batch=8, size=16) if args.quick else dict(channels=16, cells=2, batch=32, size=32)
     one_d = dict(channels=4, batch=16) if args.quick else dict(channels=16, batch=64)
     setup = {
-        "torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
-        "machine": platform.machine(), "repeats": args.repeats, "memory_steps": args.memory_steps, "quick": args.quick,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "repeats": args.repeats,
+        "memory_steps": args.memory_steps,
+        "quick": args.quick,
         "nb201": f"nb201_space(channels={nb['channels']}, cells_per_stage={nb['cells']}), batch {nb['batch']} of 3x{nb['size']}x{nb['size']}",
         "nb201_1d": f"nb201_1d_space(channels={one_d['channels']}), batch {one_d['batch']} of 1x40 (MNIST-1D shapes)",
         "paths": "SPOS and GDAS on the same paths: step i after torch.manual_seed(i) for SPOS, GDAS's logits peaked (30) on the path SPOS draws",
@@ -124,11 +139,25 @@ def main() -> None:
     print("setup:", json.dumps(setup, indent=1), flush=True)
     results: dict[str, Any] = {"setup": setup}
     results["nb201"] = workload(
-        "nb201", lambda: nb201_space(Tensor("x", (1, 3, nb["size"], nb["size"]), ("N", "C", "H", "W")), channels=nb["channels"],
-                                     cells_per_stage=nb["cells"]),
-        (3, nb["size"], nb["size"]), nb["batch"], args.repeats, args.memory_steps)
-    results["nb201_1d"] = workload("nb201_1d", lambda: nb201_1d_space(channels=one_d["channels"]), (1, 40), one_d["batch"],
-                                   args.repeats, args.memory_steps)
+        "nb201",
+        lambda: nb201_space(
+            Tensor("x", (1, 3, nb["size"], nb["size"]), ("N", "C", "H", "W")),
+            channels=nb["channels"],
+            cells_per_stage=nb["cells"],
+        ),
+        (3, nb["size"], nb["size"]),
+        nb["batch"],
+        args.repeats,
+        args.memory_steps,
+    )
+    results["nb201_1d"] = workload(
+        "nb201_1d",
+        lambda: nb201_1d_space(channels=one_d["channels"]),
+        (1, 40),
+        one_d["batch"],
+        args.repeats,
+        args.memory_steps,
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if not args.quick:
         args.out.write_text(json.dumps(results, indent=1))

@@ -15,6 +15,7 @@ two passes (training on both batches) through one architecture alone: hand-writt
 one-path strategies (GDAS, proxyless, logits peaked on that architecture) are compared with the best
 of them, per metric. Results: benchmarks/results/step.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,7 +73,9 @@ class PeakMemory(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        inputs = {t.untyped_storage().data_ptr() for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)}
+        inputs = {
+            t.untyped_storage().data_ptr() for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)
+        }
         for t in tree_flatten(out)[0]:
             if not isinstance(t, torch.Tensor) or t.device.type != "cpu":
                 continue
@@ -160,14 +163,18 @@ def fixed_step(model: nn.Module, train: tuple, val: tuple) -> Callable[[], Any]:
     return step
 
 
-def same_architecture(space, architecture: dict, fixed: dict, train: tuple, val: tuple, repeats: int, strategies: list[str]) -> dict:
+def same_architecture(
+    space, architecture: dict, fixed: dict, train: tuple, val: tuple, repeats: int, strategies: list[str]
+) -> dict:
     """One-path strategies with their logits peaked on the fixed architecture, so that the paths
     they sample are that architecture's: the like-for-like ratios to the best single-path baseline
     (`fixed`: its smallest peak, and its fastest variant, timed again in turns with the strategy)."""
     out = {}
     for strategy in strategies:
         model = supernet(space, mixture=get_strategy(strategy).mixture())
-        model.set_alphas({sid: [30.0 if v == architecture[sid] else 0.0 for v in model.option_values()[sid]] for sid in model.alphas})
+        model.set_alphas(
+            {sid: [30.0 if v == architecture[sid] else 0.0 for v in model.option_values()[sid]] for sid in model.alphas}
+        )
         step = search_step(model, strategy, train, val)
         seconds = interleaved({"fixed": fixed["fastest_step"], strategy: step}, repeats)
         result = {"seconds": seconds[strategy], "fixed_seconds": seconds["fixed"], "peak_mb": measure_peak(step)}
@@ -203,7 +210,9 @@ def channels_last(batch: tuple) -> tuple:
     return (batch[0].contiguous(memory_format=torch.channels_last), *batch[1:])
 
 
-def fixed_baselines(space, architecture: dict, fixed_fn: Callable[[dict], nn.Module], train: tuple, val: tuple, repeats: int, name: str) -> dict:
+def fixed_baselines(
+    space, architecture: dict, fixed_fn: Callable[[dict], nn.Module], train: tuple, val: tuple, repeats: int, name: str
+) -> dict:
     """One architecture trained alone, the same two passes per step: hand-written plain PyTorch
     (NCHW, and channels-last), and our executors on the discretized space. `best` takes, per
     metric, the best of them: the baseline the one-path ratios are taken against."""
@@ -211,7 +220,11 @@ def fixed_baselines(space, architecture: dict, fixed_fn: Callable[[dict], nn.Mod
     torch.manual_seed(0)
     runs = {
         "plain": (fixed_fn(architecture), train, val),
-        "plain_channels_last": (fixed_fn(architecture).to(memory_format=torch.channels_last), channels_last(train), channels_last(val)),
+        "plain_channels_last": (
+            fixed_fn(architecture).to(memory_format=torch.channels_last),
+            channels_last(train),
+            channels_last(val),
+        ),
         "basic_executor": (BasicExecutor(fixed_space, seed=0), train, val),
         "supernet_executor": (supernet(fixed_space), train, val),
     }
@@ -222,12 +235,18 @@ def fixed_baselines(space, architecture: dict, fixed_fn: Callable[[dict], nn.Mod
         out[key] = {"seconds": seconds[key], "peak_mb": measure_peak(step)}
         print(f"[{name}] fixed architecture, {key:<20} {out[key]}", flush=True)
     fastest = min(steps, key=seconds.get)
-    out["best"] = {"seconds": seconds[fastest], "fastest": fastest, "fastest_step": steps[fastest],
-                   "peak_mb": min(r["peak_mb"] for r in out.values())}
+    out["best"] = {
+        "seconds": seconds[fastest],
+        "fastest": fastest,
+        "fastest_step": steps[fastest],
+        "peak_mb": min(r["peak_mb"] for r in out.values()),
+    }
     return out
 
 
-def cell_space_benchmark(name: str, space_fn, plain_fn, fixed_fn, shape: tuple, batch: int, strategies: list[str], repeats: int) -> dict:
+def cell_space_benchmark(
+    name: str, space_fn, plain_fn, fixed_fn, shape: tuple, batch: int, strategies: list[str], repeats: int
+) -> dict:
     train, val = batches(shape, batch)
     space = space_fn()
     out: dict[str, Any] = {"space": name, "input": [batch, *shape]}
@@ -257,10 +276,13 @@ def cell_space_benchmark(name: str, space_fn, plain_fn, fixed_fn, shape: tuple, 
         print(f"[{name}] ours, {strategy:<16} {out['strategies'][strategy]}", flush=True)
     architecture = typical_architecture(supernet(space))
     out["fixed_architecture"] = fixed_baselines(space, architecture, fixed_fn, train, val, repeats, name)
-    out["fixed_architecture"]["options"] = sorted(set(supernet(space).option_names()[k][v] for k, v in architecture.items()))
+    out["fixed_architecture"]["options"] = sorted(
+        set(supernet(space).option_names()[k][v] for k, v in architecture.items())
+    )
     best = out["fixed_architecture"]["best"]
-    out["same_architecture"] = same_architecture(space, architecture, best, train, val, repeats,
-                                                 [s for s in ("gdas", "proxyless") if s in strategies])
+    out["same_architecture"] = same_architecture(
+        space, architecture, best, train, val, repeats, [s for s in ("gdas", "proxyless") if s in strategies]
+    )
     del best["fastest_step"]
     darts = out["strategies"].get("darts")
     ratios = {}
@@ -268,7 +290,9 @@ def cell_space_benchmark(name: str, space_fn, plain_fn, fixed_fn, shape: tuple, 
         ratios["plain_over_ours_darts_time"] = round(out["plain"]["seconds"] / darts["seconds"], 3)
         ratios["ours_darts_over_plain_memory"] = round(darts["peak_mb"] / max(out["plain"]["peak_mb"], 1e-9), 3)
     if "ours_no_optimizations" in out:
-        ratios["ours_unoptimized_over_plain_time"] = round(out["ours_no_optimizations"]["seconds"] / out["plain"]["seconds"], 3)
+        ratios["ours_unoptimized_over_plain_time"] = round(
+            out["ours_no_optimizations"]["seconds"] / out["plain"]["seconds"], 3
+        )
     for strategy in ("gdas", "proxyless"):
         if strategy in out["same_architecture"]:
             ratios[f"{strategy}_over_fixed_time"] = out["same_architecture"][strategy]["time_over_fixed"]
@@ -284,8 +308,12 @@ class PlainChain(nn.Module):
     def __init__(self, channels: int, edges: int, options: int) -> None:
         super().__init__()
         self.edges = nn.ModuleList(
-            nn.ModuleList(nn.Conv2d(channels, channels, 3 if k % 2 else 1, padding=1 if k % 2 else 0, bias=False) for k in range(options))
-            for _ in range(edges))
+            nn.ModuleList(
+                nn.Conv2d(channels, channels, 3 if k % 2 else 1, padding=1 if k % 2 else 0, bias=False)
+                for k in range(options)
+            )
+            for _ in range(edges)
+        )
         self.alphas = nn.Parameter(torch.zeros(edges, options))
         self.head = nn.Linear(channels, 10)
 
@@ -308,9 +336,15 @@ def chain_space(channels: int, edges: int, options: int, size: int):
     @search_space
     def chain(x):
         from ops import AdaptiveAvgPooling, Flatten, linear
+
         h = x
         for _ in range(edges):
-            h = ChoiceOp(*[functools.partial(conv2d, out_channels=channels, kernel_size=3 if k % 2 else 1) for k in range(options)])(h)
+            h = ChoiceOp(
+                *[
+                    functools.partial(conv2d, out_channels=channels, kernel_size=3 if k % 2 else 1)
+                    for k in range(options)
+                ]
+            )(h)
         return linear(Flatten()(AdaptiveAvgPooling(1)(h)), 10)
 
     return chain(x)
@@ -320,12 +354,21 @@ def scaling_benchmark(channels: int, size: int, batch: int, repeats: int, grid: 
     rows = []
     for edges, options in grid:
         train, val = batches((channels, size, size), batch)
-        steps = {"ours": search_step(supernet(chain_space(channels, edges, options, size)), "darts", train, val),
-                 "plain": plain_step(PlainChain(channels, edges, options), train, val)}
+        steps = {
+            "ours": search_step(supernet(chain_space(channels, edges, options, size)), "darts", train, val),
+            "plain": plain_step(PlainChain(channels, edges, options), train, val),
+        }
         seconds = interleaved(steps, repeats)
         ours, plain = ({"seconds": seconds[k], "peak_mb": measure_peak(steps[k])} for k in ("ours", "plain"))
-        rows.append({"edges": edges, "options": options, "ours": ours, "plain": plain,
-                     "plain_over_ours_time": round(plain["seconds"] / ours["seconds"], 3)})
+        rows.append(
+            {
+                "edges": edges,
+                "options": options,
+                "ours": ours,
+                "plain": plain,
+                "plain_over_ours_time": round(plain["seconds"] / ours["seconds"], 3),
+            }
+        )
         print(f"[scaling] edges {edges} options {options}: ours {ours} plain {plain}", flush=True)
     return rows
 
@@ -349,6 +392,7 @@ def compile_benchmark(space_fn, shape: tuple, batch: int, repeats: int) -> dict:
         def fwd_bwd(model):
             def step():
                 F.cross_entropy(model(train[0]), train[1]).backward()
+
             return step
 
         out["eager_fwd_bwd_seconds"] = round(timed(fwd_bwd(eager), repeats), 4)
@@ -380,8 +424,13 @@ def main() -> None:
         da = dict(channels=8, layers=5, batch=32, size=32)
         scaling = dict(channels=16, size=16, batch=32, grid=[(4, 2), (4, 4), (4, 8), (2, 4), (8, 4)])
     setup = {
-        "torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
-        "machine": platform.machine(), "repeats": args.repeats, "quick": args.quick, "optimize_flag": HAS_OPTIMIZE_FLAG,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "repeats": args.repeats,
+        "quick": args.quick,
+        "optimize_flag": HAS_OPTIMIZE_FLAG,
         "nb201": f"nb201_space(channels={nb['channels']}, cells_per_stage={nb['cells']}), 5 ops, batch {nb['batch']} of 3x{nb['size']}x{nb['size']}",
         "darts": f"darts_space(channels={da['channels']}, layers={da['layers']}), 8 ops, batch {da['batch']} of 3x{da['size']}x{da['size']}",
         "step": "architecture step (val batch) + weight step (train batch) through search.BilevelOptimizer",
@@ -391,25 +440,57 @@ def main() -> None:
     print("setup:", json.dumps(setup, indent=1), flush=True)
 
     def nb201_fn():
-        return nb201_space(Tensor("x", (1, 3, nb["size"], nb["size"]), ("N", "C", "H", "W")), channels=nb["channels"], cells_per_stage=nb["cells"])
+        return nb201_space(
+            Tensor("x", (1, 3, nb["size"], nb["size"]), ("N", "C", "H", "W")),
+            channels=nb["channels"],
+            cells_per_stage=nb["cells"],
+        )
+
     nb201_fn.cells = nb["cells"]
 
     def darts_fn():
-        return darts_space(Tensor("x", (1, 3, da["size"], da["size"]), ("N", "C", "H", "W")), channels=da["channels"], layers=da["layers"])
+        return darts_space(
+            Tensor("x", (1, 3, da["size"], da["size"]), ("N", "C", "H", "W")),
+            channels=da["channels"],
+            layers=da["layers"],
+        )
 
     results = {"setup": setup}
-    results["nb201"] = cell_space_benchmark("nb201", nb201_fn, lambda: PlainNB201Supernet(nb["channels"], nb["cells"]),
-                                            lambda arch: PlainNB201Network(nb201_genotype(arch), nb["channels"], nb["cells"]),
-                                            (3, nb["size"], nb["size"]), nb["batch"], strategies, args.repeats)
-    results["darts"] = cell_space_benchmark("darts", darts_fn, lambda: PlainDartsNetwork(da["channels"], 10, da["layers"]),
-                                           lambda arch: PlainDartsFixedNetwork(darts_genotype(arch), da["channels"], 10, da["layers"]),
-                                            (3, da["size"], da["size"]), da["batch"], [s for s in strategies if s in ("darts", "gdas", "proxyless")], args.repeats)
-    results["scaling"] = scaling_benchmark(scaling["channels"], scaling["size"], scaling["batch"], args.repeats, scaling["grid"])
+    results["nb201"] = cell_space_benchmark(
+        "nb201",
+        nb201_fn,
+        lambda: PlainNB201Supernet(nb["channels"], nb["cells"]),
+        lambda arch: PlainNB201Network(nb201_genotype(arch), nb["channels"], nb["cells"]),
+        (3, nb["size"], nb["size"]),
+        nb["batch"],
+        strategies,
+        args.repeats,
+    )
+    results["darts"] = cell_space_benchmark(
+        "darts",
+        darts_fn,
+        lambda: PlainDartsNetwork(da["channels"], 10, da["layers"]),
+        lambda arch: PlainDartsFixedNetwork(darts_genotype(arch), da["channels"], 10, da["layers"]),
+        (3, da["size"], da["size"]),
+        da["batch"],
+        [s for s in strategies if s in ("darts", "gdas", "proxyless")],
+        args.repeats,
+    )
+    results["scaling"] = scaling_benchmark(
+        scaling["channels"], scaling["size"], scaling["batch"], args.repeats, scaling["grid"]
+    )
     if not args.no_compile:
         # one cell per stage: compiling the whole 15-cell graph takes far longer than the rest of the run here
         def compile_fn():
-            return nb201_space(Tensor("x", (1, 3, nb["size"], nb["size"]), ("N", "C", "H", "W")), channels=nb["channels"], cells_per_stage=1)
-        setup["compile"] = f"nb201_space(channels={nb['channels']}, cells_per_stage=1), batch {nb['batch']}: forward+backward"
+            return nb201_space(
+                Tensor("x", (1, 3, nb["size"], nb["size"]), ("N", "C", "H", "W")),
+                channels=nb["channels"],
+                cells_per_stage=1,
+            )
+
+        setup["compile"] = (
+            f"nb201_space(channels={nb['channels']}, cells_per_stage=1), batch {nb['batch']}: forward+backward"
+        )
         results["compile"] = compile_benchmark(compile_fn, (3, nb["size"], nb["size"]), nb["batch"], args.repeats)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))

@@ -17,6 +17,7 @@ final architecture.
 
 Results: benchmarks/results/strategies.json (--quick: strategies_quick.json).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -105,7 +106,16 @@ def step_memory_mb(space_fn, train, strategy: str, batch_size: int, seed: int, s
     x, y = train
     n = min(len(x), 2 * steps * batch_size)
     with SavedActivationMeter() as meter:
-        fit_supernet(space_fn(), (x[:n], y[:n]), strategy=strategy, epochs=1, batch_size=batch_size, seed=seed, device="cpu", progress=False)
+        fit_supernet(
+            space_fn(),
+            (x[:n], y[:n]),
+            strategy=strategy,
+            epochs=1,
+            batch_size=batch_size,
+            seed=seed,
+            device="cpu",
+            progress=False,
+        )
     return meter.peak / 2**20
 
 
@@ -116,7 +126,9 @@ def training_memory_mb(model: torch.nn.Module, train, batch_size: int, steps: in
     with SavedActivationMeter() as meter:
         for i in range(steps):
             optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(model(x[i * batch_size:(i + 1) * batch_size]), y[i * batch_size:(i + 1) * batch_size]).backward()
+            torch.nn.functional.cross_entropy(
+                model(x[i * batch_size : (i + 1) * batch_size]), y[i * batch_size : (i + 1) * batch_size]
+            ).backward()
     return meter.peak / 2**20
 
 
@@ -133,11 +145,18 @@ def random_search(space, train, budget_s: float, seed: int, candidate_epochs: in
     while tried == 0 or time.perf_counter() - start < budget_s:
         architecture = {sid: rng.choice(values) for sid, values in sorted(switches.items())}
         model = BasicExecutor(discretize(space, architecture), seed=seed + tried)
-        accuracy = train_classifier(model, fit, held_out, epochs=candidate_epochs, batch_size=batch_size, seed=seed + tried, progress=False)["test_accuracy"]
+        accuracy = train_classifier(
+            model, fit, held_out, epochs=candidate_epochs, batch_size=batch_size, seed=seed + tried, progress=False
+        )["test_accuracy"]
         tried += 1
         if best is None or accuracy > best[0]:
             best = (accuracy, architecture)
-    return {"architecture": best[1], "val_accuracy": best[0], "candidates": tried, "search_time_s": time.perf_counter() - start}
+    return {
+        "architecture": best[1],
+        "val_accuracy": best[0],
+        "candidates": tried,
+        "search_time_s": time.perf_counter() - start,
+    }
 
 
 def option_labels(space) -> dict[str, list[str]]:
@@ -156,7 +175,9 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     parser.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2; --quick: 0)")
     parser.add_argument("--search-epochs", type=int, default=None, help="default 5 (--quick: 1)")
     parser.add_argument("--retrain-epochs", type=int, default=None, help="default 10 (--quick: 2)")
-    parser.add_argument("--channels", type=int, default=None, help="stem width C of the space (C, 2C, 4C; default 16, --quick: 8)")
+    parser.add_argument(
+        "--channels", type=int, default=None, help="stem width C of the space (C, 2C, 4C; default 16, --quick: 8)"
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--no-random", action="store_true", help="skip the random-search baseline")
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/strategies[_quick].json)")
@@ -186,13 +207,21 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
         "mode": "quick" if quick else "full",
         "space": f"nb201_1d_space(channels={channels}, cells_per_stage=1, tied=True): 3 cells, 6 edges x 5 ops, 15625 architectures",
         "data": f"MNIST-1D (load_mnist1d, seed 42): search on {len(x)} train samples split in halves, retrain on {len(x)}, test on {len(x_test)}",
-        "strategies": names, "seeds": seeds, "search_epochs": search_epochs, "retrain_epochs": retrain_epochs,
-        "batch_size": args.batch_size, "search_optim": "BilevelConfig defaults (DARTS paper)",
+        "strategies": names,
+        "seeds": seeds,
+        "search_epochs": search_epochs,
+        "retrain_epochs": retrain_epochs,
+        "batch_size": args.batch_size,
+        "search_optim": "BilevelConfig defaults (DARTS paper)",
         "retrain": "train_classifier: AdamW lr 0.01, wd 5e-4, one-cycle schedule",
         "random_search": "budget = wall time of the DARTS search of the same seed; candidates trained 1 epoch on one half, ranked on the other",
         "memory": "peak autograd-saved activation MB over 4 search steps (separate run, hooks off while timing)",
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "device": "cpu",
-        "python": sys.version.split()[0], "machine": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "device": "cpu",
+        "python": sys.version.split()[0],
+        "machine": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
     }
     print("setup:")
     for key, value in setup.items():
@@ -206,51 +235,93 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     for seed in seeds:
         for name in names:
             start = time.perf_counter()
-            result = fit_supernet(space_fn(), train, strategy=name, epochs=search_epochs, batch_size=args.batch_size, seed=seed, device="cpu", progress=False)
+            result = fit_supernet(
+                space_fn(),
+                train,
+                strategy=name,
+                epochs=search_epochs,
+                batch_size=args.batch_size,
+                seed=seed,
+                device="cpu",
+                progress=False,
+            )
             search_time = time.perf_counter() - start
             if name == "darts":
                 darts_time[seed] = search_time
             memory = step_memory_mb(space_fn, train, name, args.batch_size, seed)
             start = time.perf_counter()
-            retrained = train_classifier(result.export(seed=seed), train, test, epochs=retrain_epochs, batch_size=args.batch_size, seed=seed, progress=False)
+            retrained = train_classifier(
+                result.export(seed=seed),
+                train,
+                test,
+                epochs=retrain_epochs,
+                batch_size=args.batch_size,
+                seed=seed,
+                progress=False,
+            )
             row = {
-                "strategy": name, "seed": seed, "search_time_s": round(search_time, 2), "peak_memory_mb": round(memory, 2),
-                "supernet_val_accuracy": round(result.metrics[-1].get("val_accuracy", float("nan")), 4), "epochs_run": len(result.metrics),
-                "genotype": genotype(result.chosen_options), "test_accuracy": round(retrained["test_accuracy"], 4),
-                "retrain_time_s": round(time.perf_counter() - start, 2), "strategy_config": result.config["strategy"],
+                "strategy": name,
+                "seed": seed,
+                "search_time_s": round(search_time, 2),
+                "peak_memory_mb": round(memory, 2),
+                "supernet_val_accuracy": round(result.metrics[-1].get("val_accuracy", float("nan")), 4),
+                "epochs_run": len(result.metrics),
+                "genotype": genotype(result.chosen_options),
+                "test_accuracy": round(retrained["test_accuracy"], 4),
+                "retrain_time_s": round(time.perf_counter() - start, 2),
+                "strategy_config": result.config["strategy"],
             }
             runs.append(row)
-            print(f"seed {seed} {name:10s} search {search_time:7.1f}s  mem {memory:6.2f}MB  test acc {row['test_accuracy']:.4f}  {row['genotype']}")
+            print(
+                f"seed {seed} {name:10s} search {search_time:7.1f}s  mem {memory:6.2f}MB  test acc {row['test_accuracy']:.4f}  {row['genotype']}"
+            )
             sys.stdout.flush()
         if not args.no_random:
             budget = darts_time.get(seed) or statistics.mean(r["search_time_s"] for r in runs if r["seed"] == seed)
             space = space_fn()
             found = random_search(space, train, budget, seed, candidate_epochs=1, batch_size=args.batch_size)
             model = BasicExecutor(discretize(space, found["architecture"]), seed=seed)
-            memory = training_memory_mb(BasicExecutor(discretize(space, found["architecture"]), seed=seed), train, args.batch_size)
+            memory = training_memory_mb(
+                BasicExecutor(discretize(space, found["architecture"]), seed=seed), train, args.batch_size
+            )
             start = time.perf_counter()
-            retrained = train_classifier(model, train, test, epochs=retrain_epochs, batch_size=args.batch_size, seed=seed, progress=False)
+            retrained = train_classifier(
+                model, train, test, epochs=retrain_epochs, batch_size=args.batch_size, seed=seed, progress=False
+            )
             chosen = {sid: labels[sid][i] for sid, i in found["architecture"].items()}
             row = {
-                "strategy": "random", "seed": seed, "search_time_s": round(found["search_time_s"], 2), "peak_memory_mb": round(memory, 2),
-                "supernet_val_accuracy": None, "candidates": found["candidates"], "candidate_val_accuracy": round(found["val_accuracy"], 4),
-                "genotype": genotype(chosen), "test_accuracy": round(retrained["test_accuracy"], 4),
-                "retrain_time_s": round(time.perf_counter() - start, 2), "strategy_config": {"name": "random", "budget_s": round(budget, 2)},
+                "strategy": "random",
+                "seed": seed,
+                "search_time_s": round(found["search_time_s"], 2),
+                "peak_memory_mb": round(memory, 2),
+                "supernet_val_accuracy": None,
+                "candidates": found["candidates"],
+                "candidate_val_accuracy": round(found["val_accuracy"], 4),
+                "genotype": genotype(chosen),
+                "test_accuracy": round(retrained["test_accuracy"], 4),
+                "retrain_time_s": round(time.perf_counter() - start, 2),
+                "strategy_config": {"name": "random", "budget_s": round(budget, 2)},
             }
             runs.append(row)
-            print(f"seed {seed} {'random':10s} search {found['search_time_s']:7.1f}s  mem {memory:6.2f}MB  test acc {row['test_accuracy']:.4f}  "
-                  f"{row['genotype']} ({found['candidates']} candidates)")
+            print(
+                f"seed {seed} {'random':10s} search {found['search_time_s']:7.1f}s  mem {memory:6.2f}MB  test acc {row['test_accuracy']:.4f}  "
+                f"{row['genotype']} ({found['candidates']} candidates)"
+            )
             sys.stdout.flush()
 
     summary = {}
     for name in [*names, *([] if args.no_random else ["random"])]:
         rows = [r for r in runs if r["strategy"] == name]
-        summary[name] = {key: _mean_std([r[key] for r in rows]) for key in ("test_accuracy", "search_time_s", "peak_memory_mb")}
+        summary[name] = {
+            key: _mean_std([r[key] for r in rows]) for key in ("test_accuracy", "search_time_s", "peak_memory_mb")
+        }
     print(f"\nsummary over seeds {seeds} (mean ± std):")
     print(f"  {'strategy':10s} {'test accuracy':>16s} {'search time s':>16s} {'peak mem MB':>14s}")
     for name, stats in summary.items():
         acc, t, mem = stats["test_accuracy"], stats["search_time_s"], stats["peak_memory_mb"]
-        print(f"  {name:10s} {acc['mean']:9.4f} ± {acc['std']:.4f} {t['mean']:9.1f} ± {t['std']:5.1f} {mem['mean']:8.2f} ± {mem['std']:.2f}")
+        print(
+            f"  {name:10s} {acc['mean']:9.4f} ± {acc['std']:.4f} {t['mean']:9.1f} ± {t['std']:5.1f} {mem['mean']:8.2f} ± {mem['std']:.2f}"
+        )
     total = time.perf_counter() - total_start
     print(f"total {total:.0f}s")
     payload = {"setup": setup, "runs": runs, "summary": summary, "total_time_s": round(total, 1)}
@@ -264,7 +335,10 @@ def _mean_std(values: list[float]) -> dict[str, float]:
     values = [v for v in values if v is not None]
     if not values:
         return {"mean": float("nan"), "std": float("nan")}
-    return {"mean": round(statistics.mean(values), 4), "std": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0}
+    return {
+        "mean": round(statistics.mean(values), 4),
+        "std": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
+    }
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ it scores a whole NB201 network, and whether it helps a search at equal compute.
    candidates evaluated. Reported: the oracle rank percentile of the pick (0 = best), per seed.
 Results: benchmarks/results/zero_cost.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,10 @@ PROXIES = [*zero_cost.PROXIES, "ensemble"]
 
 
 def correlations(scores: Sequence[float], truth: Sequence[float]) -> dict[str, float]:
-    return {"kendall_tau": round(float(kendalltau(scores, truth).statistic), 4),
-            "spearman_rho": round(float(spearmanr(scores, truth).statistic), 4)}
+    return {
+        "kendall_tau": round(float(kendalltau(scores, truth).statistic), 4),
+        "spearman_rho": round(float(spearmanr(scores, truth).statistic), 4),
+    }
 
 
 def oracle_ranks(table: dict[str, Any]) -> dict[str, int]:
@@ -72,10 +75,13 @@ def correlate_proxy(proxy: str, seed: int, table: dict[str, Any], train: tuple) 
     connected = [i for i, t in enumerate(means) if t > CHANCE]
     top = entries[0]["architecture"]
     return {
-        "proxy": proxy, "seed": seed, "all": correlations(scores, means),
+        "proxy": proxy,
+        "seed": seed,
+        "all": correlations(scores, means),
         "connected": correlations([scores[i] for i in connected], [means[i] for i in connected]),
         "top1": "|".join(entries[0]["options"][sid] for sid in sorted(top)),
-        "top1_oracle_rank": oracle_ranks(table)[keys[0]], "top1_rank_percentile": round(rank_percentile(top, table), 2),
+        "top1_oracle_rank": oracle_ranks(table)[keys[0]],
+        "top1_rank_percentile": round(rank_percentile(top, table), 2),
         "ms_per_architecture": round(statistics.mean(e["ms"] for e in entries), 2),
         "scores": dict(zip(keys, scores)),
     }
@@ -115,8 +121,11 @@ def nb201_speed(samples: int) -> dict[str, Any]:
             start = time.perf_counter()
             scorer.score(proxy, architecture)
             times.append(time.perf_counter() - start)
-        out["proxies"][proxy] = {"mean_s": round(statistics.mean(times), 4), "max_s": round(max(times), 4),
-                                 "data_free": proxy in zero_cost.DATA_FREE}
+        out["proxies"][proxy] = {
+            "mean_s": round(statistics.mean(times), 4),
+            "max_s": round(max(times), 4),
+            "data_free": proxy in zero_cost.DATA_FREE,
+        }
     floor = []
     executor = scorer.probe.executor
     choices = zero_cost.architectures.space_choices(space)
@@ -131,48 +140,104 @@ def nb201_speed(samples: int) -> dict[str, Any]:
     return out
 
 
-def warm_start_study(strategies: Sequence[str], proxies: Sequence[str], seeds: Sequence[int], epochs: int,
-                     table: dict[str, Any], data: tuple) -> list[dict[str, Any]]:
+def warm_start_study(
+    strategies: Sequence[str],
+    proxies: Sequence[str],
+    seeds: Sequence[int],
+    epochs: int,
+    table: dict[str, Any],
+    data: tuple,
+) -> list[dict[str, Any]]:
     train, val, _ = data
     rows = []
     for strategy in strategies:
         for seed in seeds:
             for proxy in [None, *proxies]:
                 start = time.perf_counter()
-                state = None if proxy is None else zero_cost.warm_start(oracle_space(), proxy, train, strategy=strategy,
-                                                                        seed=seed)
+                state = (
+                    None
+                    if proxy is None
+                    else zero_cost.warm_start(oracle_space(), proxy, train, strategy=strategy, seed=seed)
+                )
                 proxy_seconds = time.perf_counter() - start
                 start = time.perf_counter()
-                result = fit_supernet(oracle_space(), train, val, strategy=strategy, epochs=epochs, seed=seed,
-                                      initial_state=state, progress=False, on_undecided="ignore")
-                rows.append({"strategy": strategy, "seed": seed, "warm_start": proxy, "epochs": epochs,
-                             "pick": result.chosen_options,
-                             "rank_percentile": round(rank_percentile(result.architecture, table), 2),
-                             "search_seconds": round(time.perf_counter() - start, 1),
-                             "proxy_seconds": round(proxy_seconds, 2)})
-                print(f"  warm start {strategy} seed {seed} {proxy or 'cold':<9} -> {rows[-1]['rank_percentile']:.2f}%",
-                      flush=True)
+                result = fit_supernet(
+                    oracle_space(),
+                    train,
+                    val,
+                    strategy=strategy,
+                    epochs=epochs,
+                    seed=seed,
+                    initial_state=state,
+                    progress=False,
+                    on_undecided="ignore",
+                )
+                rows.append(
+                    {
+                        "strategy": strategy,
+                        "seed": seed,
+                        "warm_start": proxy,
+                        "epochs": epochs,
+                        "pick": result.chosen_options,
+                        "rank_percentile": round(rank_percentile(result.architecture, table), 2),
+                        "search_seconds": round(time.perf_counter() - start, 1),
+                        "proxy_seconds": round(proxy_seconds, 2),
+                    }
+                )
+                print(
+                    f"  warm start {strategy} seed {seed} {proxy or 'cold':<9} -> {rows[-1]['rank_percentile']:.2f}%",
+                    flush=True,
+                )
     return rows
 
 
-def prefilter_study(proxies: Sequence[str], k: int, seeds: Sequence[int], spos_epochs: int, population: int,
-                    generations: int, table: dict[str, Any], data: tuple) -> list[dict[str, Any]]:
+def prefilter_study(
+    proxies: Sequence[str],
+    k: int,
+    seeds: Sequence[int],
+    spos_epochs: int,
+    population: int,
+    generations: int,
+    table: dict[str, Any],
+    data: tuple,
+) -> list[dict[str, Any]]:
     train, val, _ = data
     rows = []
     for seed in seeds:
-        trained = fit_supernet(oracle_space(), train, val, strategy="spos", epochs=spos_epochs, seed=seed,
-                               progress=False)
+        trained = fit_supernet(
+            oracle_space(), train, val, strategy="spos", epochs=spos_epochs, seed=seed, progress=False
+        )
         for proxy in [None, *proxies]:
             start = time.perf_counter()
-            picks = evolve(trained, val, population=population, generations=generations, sample_size=4, top=1,
-                           seed=seed, train=train, batches=5, progress=False, prefilter=(proxy, k) if proxy else None)
+            picks = evolve(
+                trained,
+                val,
+                population=population,
+                generations=generations,
+                sample_size=4,
+                top=1,
+                seed=seed,
+                train=train,
+                batches=5,
+                progress=False,
+                prefilter=(proxy, k) if proxy else None,
+            )
             info = picks[0].config["evolution"]
-            rows.append({"seed": seed, "prefilter": [proxy, k] if proxy else None, "evaluated": info["evaluated"],
-                         "pick": picks[0].chosen_options,
-                         "rank_percentile": round(rank_percentile(picks[0].architecture, table), 2),
-                         "seconds": round(time.perf_counter() - start, 1)})
-            print(f"  evolve seed {seed} prefilter {proxy or 'none':<8} -> {rows[-1]['rank_percentile']:6.2f}% "
-                  f"({info['evaluated']} evaluated, {rows[-1]['seconds']} s)", flush=True)
+            rows.append(
+                {
+                    "seed": seed,
+                    "prefilter": [proxy, k] if proxy else None,
+                    "evaluated": info["evaluated"],
+                    "pick": picks[0].chosen_options,
+                    "rank_percentile": round(rank_percentile(picks[0].architecture, table), 2),
+                    "seconds": round(time.perf_counter() - start, 1),
+                }
+            )
+            print(
+                f"  evolve seed {seed} prefilter {proxy or 'none':<8} -> {rows[-1]['rank_percentile']:6.2f}% "
+                f"({info['evaluated']} evaluated, {rows[-1]['seconds']} s)",
+                flush=True,
+            )
     return rows
 
 
@@ -180,9 +245,11 @@ def study_summary(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, f
     out = {}
     for label in dict.fromkeys(str(r.get("strategy", "evolve")) + " / " + str(r[key]) for r in rows):
         mine = [r for r in rows if str(r.get("strategy", "evolve")) + " / " + str(r[key]) == label]
-        out[label] = {"seeds": len(mine),
-                      "rank_percentile_mean": round(statistics.mean(r["rank_percentile"] for r in mine), 2),
-                      "rank_percentiles": [r["rank_percentile"] for r in mine]}
+        out[label] = {
+            "seeds": len(mine),
+            "rank_percentile_mean": round(statistics.mean(r["rank_percentile"] for r in mine), 2),
+            "rank_percentiles": [r["rank_percentile"] for r in mine],
+        }
     return out
 
 
@@ -191,8 +258,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     parser.add_argument("--seeds", default="0,1,2", help="initialisation seeds of the proxies and the study's searches")
     parser.add_argument("--nb201-samples", type=int, default=8)
     parser.add_argument("--skip-study", action="store_true", help="correlations and speed only")
-    parser.add_argument("--speed-only", action="store_true",
-                        help="measure the NB201 speed again and update it in --out (the rest kept)")
+    parser.add_argument(
+        "--speed-only", action="store_true", help="measure the NB201 speed again and update it in --out (the rest kept)"
+    )
     parser.add_argument("--warm-strategies", default="darts,drnas")
     parser.add_argument("--warm-proxies", default="synflow,ensemble,params", help="params: the control (size alone)")
     parser.add_argument("--warm-epochs", type=int, default=3)
@@ -213,22 +281,36 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         return report
     table = load_table()
     if len(table["architectures"]) != len(all_architectures()):
-        raise SystemExit(f"the oracle table holds {len(table['architectures'])} of {len(all_architectures())} "
-                         "architectures; "
-                         "complete it first (python benchmarks/oracle.py table)")
-    setup = {"torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
-             "machine": platform.platform(), "processor": platform.processor(), "seeds": seeds, "batch_size": 64,
-             "ensemble": list(zero_cost.ENSEMBLE), "truth": "oracle table mean test accuracy (3 training seeds)",
-             "chance_threshold": CHANCE, "table_setup": table["setup"],
-             "args": {k: str(v) for k, v in vars(args).items()}}
+        raise SystemExit(
+            f"the oracle table holds {len(table['architectures'])} of {len(all_architectures())} "
+            "architectures; "
+            "complete it first (python benchmarks/oracle.py table)"
+        )
+    setup = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "machine": platform.platform(),
+        "processor": platform.processor(),
+        "seeds": seeds,
+        "batch_size": 64,
+        "ensemble": list(zero_cost.ENSEMBLE),
+        "truth": "oracle table mean test accuracy (3 training seeds)",
+        "chance_threshold": CHANCE,
+        "table_setup": table["setup"],
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
     print(json.dumps({k: v for k, v in setup.items() if k != "table_setup"}), flush=True)
     data = oracle_data(0)
     runs = [correlate_proxy(proxy, seed, table, data[0]) for proxy in PROXIES for seed in seeds]
     summary = summarise(runs)
     print(f"{'proxy':<10} {'tau':>6} {'rho':>6} {'tau conn':>8} {'top-1 rank':>10} {'ms/arch':>8}")
     for proxy, s in summary.items():
-        print(f"{proxy:<10} {s['kendall_tau']:6.3f} {s['spearman_rho']:6.3f} {s['kendall_tau_connected']:8.3f} "
-              f"{s['top1_oracle_rank_mean']:10.1f} {s['ms_per_architecture']:8.1f}", flush=True)
+        print(
+            f"{proxy:<10} {s['kendall_tau']:6.3f} {s['spearman_rho']:6.3f} {s['kendall_tau_connected']:8.3f} "
+            f"{s['top1_oracle_rank_mean']:10.1f} {s['ms_per_architecture']:8.1f}",
+            flush=True,
+        )
     speed = nb201_speed(args.nb201_samples)
     for proxy, s in speed["proxies"].items():
         print(f"NB201 {proxy:<10} {s['mean_s']:.3f} s (max {s['max_s']:.3f})", flush=True)
@@ -236,13 +318,24 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     report: dict[str, Any] = {"setup": setup, "summary": summary, "nb201_speed": speed, "runs": runs}
     if not args.skip_study:
         start = time.perf_counter()
-        warm = warm_start_study(args.warm_strategies.split(","), args.warm_proxies.split(","), seeds, args.warm_epochs,
-                                table, data)
-        pre = prefilter_study(args.prefilter_proxies.split(","), args.prefilter_k, seeds, args.spos_epochs,
-                              args.population, args.generations, table, data)
-        report["study"] = {"warm_start": {"summary": study_summary(warm, "warm_start"), "runs": warm},
-                           "prefilter": {"summary": study_summary(pre, "prefilter"), "runs": pre},
-                           "seconds": round(time.perf_counter() - start, 1)}
+        warm = warm_start_study(
+            args.warm_strategies.split(","), args.warm_proxies.split(","), seeds, args.warm_epochs, table, data
+        )
+        pre = prefilter_study(
+            args.prefilter_proxies.split(","),
+            args.prefilter_k,
+            seeds,
+            args.spos_epochs,
+            args.population,
+            args.generations,
+            table,
+            data,
+        )
+        report["study"] = {
+            "warm_start": {"summary": study_summary(warm, "warm_start"), "runs": warm},
+            "prefilter": {"summary": study_summary(pre, "prefilter"), "runs": pre},
+            "seconds": round(time.perf_counter() - start, 1),
+        }
         for part in ("warm_start", "prefilter"):
             for label, s in report["study"][part]["summary"].items():
                 print(f"{part} {label:<32} rank percentile {s['rank_percentile_mean']:6.2f} {s['rank_percentiles']}")

@@ -1,4 +1,5 @@
 """Operators and blocks of the search-space language."""
+
 from .activation import Gelu, Relu6
 from .attention import MultiHeadSelfAttention, multi_head_self_attention
 from .concat import Concat
@@ -15,7 +16,33 @@ from .reshape import Flatten, Permute, Reshape
 from .slicing import Slice
 
 __all__ = [
-    "AdaptiveAvgPooling", "Add", "AvgPooling", "BatchNorm", "Concat", "Conv1d", "Conv2d", "Dropout", "Flatten", "Gelu",
-    "Identity", "InterleaveChannels", "LayerNorm", "Linear", "MaxPooling", "MultiHeadSelfAttention", "OptionalOp", "Permute", "PositionalEncoding", "Relu",
-    "Relu6", "Reshape", "Slice", "Zero", "conv1d", "conv2d", "linear", "multi_head_self_attention", "positional_encoding",
+    "AdaptiveAvgPooling",
+    "Add",
+    "AvgPooling",
+    "BatchNorm",
+    "Concat",
+    "Conv1d",
+    "Conv2d",
+    "Dropout",
+    "Flatten",
+    "Gelu",
+    "Identity",
+    "InterleaveChannels",
+    "LayerNorm",
+    "Linear",
+    "MaxPooling",
+    "MultiHeadSelfAttention",
+    "OptionalOp",
+    "Permute",
+    "PositionalEncoding",
+    "Relu",
+    "Relu6",
+    "Reshape",
+    "Slice",
+    "Zero",
+    "conv1d",
+    "conv2d",
+    "linear",
+    "multi_head_self_attention",
+    "positional_encoding",
 ]

@@ -1,4 +1,5 @@
 """Activations beyond ReLU: GELU (transformers) and ReLU6 (MobileNets)."""
+
 from __future__ import annotations
 
 import math

@@ -7,6 +7,7 @@ The op owns its weights (`q_weight`, `k_weight`, `v_weight`, `out_weight` and bi
 `multi_head_self_attention` as `linear` creates its weight. The head split is an einops
 `rearrange`; the number of heads only reshapes, so it may differ between ops with equal weights.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -44,7 +45,9 @@ class MultiHeadSelfAttention(Op):
         named = self._named()
         missing = [n for n in _WEIGHTS if n not in named]
         if missing:
-            raise TypeError(f"{self.id} needs weight Tensors named {list(_WEIGHTS)}; missing {missing} (use multi_head_self_attention)")
+            raise TypeError(
+                f"{self.id} needs weight Tensors named {list(_WEIGHTS)}; missing {missing} (use multi_head_self_attention)"
+            )
         d_in = lazy(x.shape()[-1])
         d_model = lazy(named["q_weight"].shape()[0])
         for name in ("q_weight", "k_weight", "v_weight"):
@@ -52,7 +55,9 @@ class MultiHeadSelfAttention(Op):
             if cols != d_in or rows != d_model:
                 raise ValueError(f"{self.id}: {name} is ({rows}, {cols}), expected ({d_model}, {d_in})")
         if lazy(named["out_weight"].shape()[1]) != d_model:
-            raise ValueError(f"{self.id}: out_weight takes {lazy(named['out_weight'].shape()[1])} features, expected {d_model}")
+            raise ValueError(
+                f"{self.id}: out_weight takes {lazy(named['out_weight'].shape()[1])} features, expected {d_model}"
+            )
         heads = lazy(self.heads)
         if not isinstance(heads, int) or heads < 1 or d_model % heads:
             raise ValueError(f"{self.id}: {heads!r} heads do not divide the model width {d_model}")
@@ -84,17 +89,29 @@ class MultiHeadSelfAttention(Op):
         x, named = args[0], dict(zip((w.name for w in self.operands[1:]), args[1:]))
         heads = lazy(self.heads)
         d_model = lazy(self._named()["q_weight"].shape()[0])
-        lines = [f"{out}_{p} = F.linear({x}, {named[f'{p}_weight']}, {named.get(f'{p}_bias')})"
-                 f".reshape([{x}.shape[0], {x}.shape[1], {heads}, {d_model // heads}]).transpose(1, 2)" for p in "qkv"]
+        lines = [
+            f"{out}_{p} = F.linear({x}, {named[f'{p}_weight']}, {named.get(f'{p}_bias')})"
+            f".reshape([{x}.shape[0], {x}.shape[1], {heads}, {d_model // heads}]).transpose(1, 2)"
+            for p in "qkv"
+        ]
         dropout = f"{float(lazy(self.dropout))!r} if self.training else 0.0"
-        lines.append(f"{out}_z = F.scaled_dot_product_attention({out}_q, {out}_k, {out}_v, dropout_p={dropout}, is_causal={self.causal!r})")
+        lines.append(
+            f"{out}_z = F.scaled_dot_product_attention({out}_q, {out}_k, {out}_v, dropout_p={dropout}, is_causal={self.causal!r})"
+        )
         lines.append(f"{out}_z = {out}_z.transpose(1, 2).reshape([{x}.shape[0], {x}.shape[1], {d_model}])")
         lines.append(f"{out} = F.linear({out}_z, {named['out_weight']}, {named.get('out_bias')})")
         return "\n".join(lines)
 
 
-def multi_head_self_attention(x: Node, heads: Any = 1, d_model: Optional[Any] = None, out_features: Optional[Any] = None,
-                              bias: bool = True, causal: bool = False, dropout: Any = 0.0) -> Op:
+def multi_head_self_attention(
+    x: Node,
+    heads: Any = 1,
+    d_model: Optional[Any] = None,
+    out_features: Optional[Any] = None,
+    bias: bool = True,
+    causal: bool = False,
+    dropout: Any = 0.0,
+) -> Op:
     """A MultiHeadSelfAttention on x (N, T, C) with new weights: Q/K/V (d_model, C), output
     (out_features, d_model); d_model and out_features default to C."""
     d_in = x.shape()[-1]

@@ -1,4 +1,5 @@
 """Concatenation of several tensors along one axis (channels by default)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,9 +29,16 @@ class Concat(Op):
         shapes = [lazy(o.shape()) for o in self.operands]
         rank = len(shapes[0])
         if not -rank <= self.axis < rank or self.axis in (0, -rank):
-            raise ValueError(f"{self.id}: cannot concatenate {rank}-D operands along axis {self.axis} (the batch axis or out of range)")
+            raise ValueError(
+                f"{self.id}: cannot concatenate {rank}-D operands along axis {self.axis} (the batch axis or out of range)"
+            )
         axis = self._axis()
-        if any(len(s) != rank or [d for i, d in enumerate(s) if i not in (0, axis)] != [d for i, d in enumerate(shapes[0]) if i not in (0, axis)] for s in shapes):
+        if any(
+            len(s) != rank
+            or [d for i, d in enumerate(s) if i not in (0, axis)]
+            != [d for i, d in enumerate(shapes[0]) if i not in (0, axis)]
+            for s in shapes
+        ):
             raise ValueError(f"{self.id}: operands must agree on every axis but {axis}, got shapes {shapes}")
 
     def shape_fun(self) -> tuple:
@@ -39,7 +47,7 @@ class Concat(Op):
         total = first[axis]
         for operand in self.operands[1:]:
             total = total + operand.shape()[axis]
-        return (*first[:axis], total, *first[axis + 1:])
+        return (*first[:axis], total, *first[axis + 1 :])
 
     def flops(self) -> Any:
         return 0

@@ -1,4 +1,5 @@
 """Convolutions (1-D and 2-D) and the blocks that create their weights."""
+
 from __future__ import annotations
 
 import math
@@ -38,7 +39,9 @@ class _ConvNd(Op):
             raise ValueError(f"{self.id} expects a {self.dims + 2}-D weight, got shape {lazy(weights[0].shape())}")
         in_channels, per_group, groups = lazy(x.shape()[1]), lazy(weights[0].shape()[1]), lazy(self.groups)
         if in_channels != per_group * groups:
-            raise ValueError(f"{self.id}: input has {in_channels} channels but weight expects {per_group} x {groups} groups")
+            raise ValueError(
+                f"{self.id}: input has {in_channels} channels but weight expects {per_group} x {groups} groups"
+            )
 
     def kernel_size(self, axis: int = 0) -> Any:
         return self.operands[1].shape()[2 + axis]
@@ -81,8 +84,10 @@ class _ConvNd(Op):
         padding = lazy(self.padding)
         if padding is None:
             padding = tuple(lazy(self.dilation) * (k - 1) // 2 for k in kernel)
-        return (f"{out} = F.conv{self.dims}d({x}, {weight}, {bias}, stride={literal(self.stride)}, padding={literal(padding)}, "
-                f"dilation={literal(self.dilation)}, groups={literal(self.groups)})")
+        return (
+            f"{out} = F.conv{self.dims}d({x}, {weight}, {bias}, stride={literal(self.stride)}, padding={literal(padding)}, "
+            f"dilation={literal(self.dilation)}, groups={literal(self.groups)})"
+        )
 
 
 class Conv1d(_ConvNd):
@@ -103,7 +108,9 @@ class Conv2d(_ConvNd):
         return not (strided and tuple(lazy(self.operands[1].shape())[2:]) == (1, 1))
 
 
-def _conv(op_type: type, x: Node, out_channels: Any, kernel_size: Any, stride: Any, dilation: Any, groups: Any, bias: bool) -> Op:
+def _conv(
+    op_type: type, x: Node, out_channels: Any, kernel_size: Any, stride: Any, dilation: Any, groups: Any, bias: bool
+) -> Op:
     in_channels = x.shape()[1]
     per_group = in_channels if isinstance(groups, int) and groups == 1 else in_channels // groups
     kernel_axes = ("kL",) if op_type.dims == 1 else ("kH", "kW")
@@ -118,11 +125,27 @@ def _conv(op_type: type, x: Node, out_channels: Any, kernel_size: Any, stride: A
     return op_type(stride=stride, dilation=dilation, groups=groups)(*operands)
 
 
-def conv1d(x: Node, out_channels: Any, kernel_size: Any, stride: Any = 1, dilation: Any = 1, groups: Any = 1, bias: bool = False) -> Op:
+def conv1d(
+    x: Node,
+    out_channels: Any,
+    kernel_size: Any,
+    stride: Any = 1,
+    dilation: Any = 1,
+    groups: Any = 1,
+    bias: bool = False,
+) -> Op:
     """A Conv1d on `x` with a new weight Tensor of shape (out_channels, in/groups, kernel_size)."""
     return _conv(Conv1d, x, out_channels, kernel_size, stride, dilation, groups, bias)
 
 
-def conv2d(x: Node, out_channels: Any, kernel_size: Any, stride: Any = 1, dilation: Any = 1, groups: Any = 1, bias: bool = False) -> Op:
+def conv2d(
+    x: Node,
+    out_channels: Any,
+    kernel_size: Any,
+    stride: Any = 1,
+    dilation: Any = 1,
+    groups: Any = 1,
+    bias: bool = False,
+) -> Op:
     """A Conv2d on `x` with a new weight Tensor of shape (out_channels, in/groups, k, k)."""
     return _conv(Conv2d, x, out_channels, kernel_size, stride, dilation, groups, bias)

@@ -1,4 +1,5 @@
 """Shape-preserving operators: activations, sums, identity, zero, dropout."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """InterleaveChannels: the channel shuffle between two grouped convolutions (ShuffleNet)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,8 +21,10 @@ class InterleaveChannels(Op):
 
     def check(self) -> None:
         if len(self.operands[0].shape()) < 2:
-            raise ValueError(f"{self.id} interleaves the channel axis of (N, C, ...) inputs, "
-                             f"got shape {lazy(self.operands[0].shape())}")
+            raise ValueError(
+                f"{self.id} interleaves the channel axis of (N, C, ...) inputs, "
+                f"got shape {lazy(self.operands[0].shape())}"
+            )
         step = lazy(self.step_size)
         if not isinstance(step, int) or step < 1:
             raise ValueError(f"{self.id}: step_size must be a positive int, got {step!r}")

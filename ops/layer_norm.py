@@ -1,4 +1,5 @@
 """Layer normalisation over the last axis (the features of (N, T, C) token sequences)."""
+
 from __future__ import annotations
 
 import math
@@ -32,7 +33,9 @@ class LayerNorm(Op):
 
     def check(self) -> None:
         if len(self.operands[0].shape()) < 2:
-            raise ValueError(f"{self.id} expects an input with a batch and a feature axis, got shape {lazy(self.operands[0].shape())}")
+            raise ValueError(
+                f"{self.id} expects an input with a batch and a feature axis, got shape {lazy(self.operands[0].shape())}"
+            )
 
     def flops(self) -> Any:
         return 2 * math.prod(self.operands[0].shape()[1:])  # normalise, then scale and shift

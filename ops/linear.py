@@ -1,4 +1,5 @@
 """Fully connected layer."""
+
 from __future__ import annotations
 
 import math
@@ -22,7 +23,9 @@ class Linear(Op):
         if not weights:
             raise TypeError(f"{self.id} needs a weight operand")
         if lazy(x.shape()[-1]) != lazy(weights[0].shape()[1]):
-            raise ValueError(f"{self.id}: input has {lazy(x.shape()[-1])} features but weight expects {lazy(weights[0].shape()[1])}")
+            raise ValueError(
+                f"{self.id}: input has {lazy(x.shape()[-1])} features but weight expects {lazy(weights[0].shape()[1])}"
+            )
 
     def shape_fun(self) -> tuple:
         return (*self.operands[0].shape()[:-1], self.operands[1].shape()[0])

@@ -1,4 +1,5 @@
 """Batch normalisation over the channel axis of (N, C), (N, C, L) or (N, C, H, W) inputs."""
+
 from __future__ import annotations
 
 import math
@@ -33,7 +34,11 @@ class BatchNorm(Op):
             Tensor("running_mean", (channels,), ("C",), grad=False, init="zeros"),
             Tensor("running_var", (channels,), ("C",), grad=False, init="ones"),
         ]
-        affine = [Tensor("weight", (channels,), ("C",), init="ones"), Tensor("bias", (channels,), ("C",), init="zeros")] if self.affine else []
+        affine = (
+            [Tensor("weight", (channels,), ("C",), init="ones"), Tensor("bias", (channels,), ("C",), init="zeros")]
+            if self.affine
+            else []
+        )
         return super().__call__(operands[0], *stats, *affine)
 
     def check(self) -> None:

@@ -1,4 +1,5 @@
 """OptionalOp: an op or its bypass (HANNAH's `OptionalOp`), a two-option ChoiceOp."""
+
 from __future__ import annotations
 
 from typing import Optional

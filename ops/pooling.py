@@ -1,4 +1,5 @@
 """Pooling over the spatial axes of 1-D (N, C, L) and 2-D (N, C, H, W) inputs."""
+
 from __future__ import annotations
 
 import math
@@ -22,7 +23,9 @@ class _Pooling(Op):
 
     def check(self) -> None:
         if len(self.operands[0].shape()) not in self._functionals:
-            raise ValueError(f"{self.id} pools 1-D (N, C, L) or 2-D (N, C, H, W) inputs, got shape {lazy(self.operands[0].shape())}")
+            raise ValueError(
+                f"{self.id} pools 1-D (N, C, L) or 2-D (N, C, H, W) inputs, got shape {lazy(self.operands[0].shape())}"
+            )
 
     def _stride(self) -> Any:
         return self.kernel_size if self.stride is None else self.stride
@@ -41,8 +44,10 @@ class _Pooling(Op):
 
     def _call_source(self, args, out, extra=""):
         function = self._functionals[len(self.operands[0].shape())].__name__
-        return (f"{out} = F.{function}({args[0]}, {literal(self.kernel_size)}, {literal(self._stride())}, "
-                f"{literal(self.padding)}{extra})")
+        return (
+            f"{out} = F.{function}({args[0]}, {literal(self.kernel_size)}, {literal(self._stride())}, "
+            f"{literal(self.padding)}{extra})"
+        )
 
     def source(self, args, out):
         return self._call_source(args, out)
@@ -59,7 +64,13 @@ class AvgPooling(_Pooling):
         Op.__init__(self, kernel_size=kernel_size, stride=stride, padding=padding, count_include_pad=count_include_pad)
 
     def _forward_implementation(self, x):
-        return self._functionals[x.dim()](x, lazy(self.kernel_size), lazy(self._stride()), lazy(self.padding), count_include_pad=self.count_include_pad)
+        return self._functionals[x.dim()](
+            x,
+            lazy(self.kernel_size),
+            lazy(self._stride()),
+            lazy(self.padding),
+            count_include_pad=self.count_include_pad,
+        )
 
     def source(self, args, out):
         return self._call_source(args, out, f", count_include_pad={literal(self.count_include_pad)}")

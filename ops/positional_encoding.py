@@ -1,4 +1,5 @@
 """Positional encodings added to (N, T, C) token sequences: fixed sinusoids or learned vectors."""
+
 from __future__ import annotations
 
 import math
@@ -14,7 +15,9 @@ def sinusoids(tokens: int, features: int, base: float = 10000.0, dtype: Any = No
     """The (tokens, features) table of Vaswani et al.: sin(pos * f_i) on even features, cos on
     odd ones, frequencies f_i interpolated geometrically from 1 to 1/base."""
     position = torch.arange(tokens, dtype=torch.float32, device=device)[:, None]
-    frequency = torch.exp(torch.arange(0, features, 2, dtype=torch.float32, device=device) * (-math.log(base) / features))
+    frequency = torch.exp(
+        torch.arange(0, features, 2, dtype=torch.float32, device=device) * (-math.log(base) / features)
+    )
     table = torch.zeros(tokens, features, device=device)
     table[:, 0::2] = torch.sin(position * frequency)
     table[:, 1::2] = torch.cos(position * frequency[: features // 2])
@@ -38,7 +41,9 @@ class PositionalEncoding(Op):
         if len(x.shape()) != 3:
             raise ValueError(f"{self.id} expects (N, T, C) tokens, got shape {lazy(x.shape())}")
         if len(self.operands) > 1 and tuple(lazy(self.operands[1].shape())) != tuple(lazy(x.shape()[1:])):
-            raise ValueError(f"{self.id}: the learned table is {lazy(self.operands[1].shape())}, the tokens {lazy(x.shape()[1:])}")
+            raise ValueError(
+                f"{self.id}: the learned table is {lazy(self.operands[1].shape())}, the tokens {lazy(x.shape()[1:])}"
+            )
 
     def flops(self) -> Any:
         return math.prod(self.shape()[1:])
@@ -54,12 +59,15 @@ class PositionalEncoding(Op):
         _, tokens, features = lazy(self.operands[0].shape())
         x, base = args[0], lazy(self.base)
         # the sinusoids() table: sin(position * f_k) on feature 2k, cos on 2k + 1, f_k = base ** (-2k / features)
-        return "\n".join([
-            f"{out}_angle = torch.arange({tokens}, dtype=torch.float32, device={x}.device)[:, None] * torch.exp("
-            f"torch.arange(0, {features}, 2, dtype=torch.float32, device={x}.device) * {-math.log(base) / features!r})",
-            f"{out}_table = torch.stack([torch.sin({out}_angle), torch.cos({out}_angle)], dim=-1).reshape([{tokens}, -1])[:, :{features}]",
-            f"{out} = {x} + {out}_table.to({x}.dtype)",
-        ])
+        return "\n".join(
+            [
+                f"{out}_angle = torch.arange({tokens}, dtype=torch.float32, device={x}.device)[:, None] * torch.exp("
+                f"torch.arange(0, {features}, 2, dtype=torch.float32, device={x}.device) * {-math.log(base) / features!r})",
+                f"{out}_table = torch.stack([torch.sin({out}_angle), torch.cos({out}_angle)], dim=-1)"
+                f".reshape([{tokens}, -1])[:, :{features}]",
+                f"{out} = {x} + {out}_table.to({x}.dtype)",
+            ]
+        )
 
 
 def positional_encoding(x: Node, learned: bool = False, base: float = 10000.0) -> Op:

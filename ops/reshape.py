@@ -1,4 +1,5 @@
 """Operators that only rearrange data: Flatten, Reshape, Permute."""
+
 from __future__ import annotations
 
 import math
@@ -19,7 +20,7 @@ class Flatten(Op):
     def shape_fun(self) -> tuple:
         shape = self.operands[0].shape()
         merged = shape[self.start_dim]
-        for size in shape[self.start_dim + 1:]:
+        for size in shape[self.start_dim + 1 :]:
             merged = merged * size
         return (*shape[: self.start_dim], merged)
 
@@ -67,8 +68,10 @@ class Reshape(Op):
         resolved = lazy(self._resolved())
         after = math.prod(resolved)
         if before != after:
-            raise ValueError(f"{self.id}: cannot reshape {source} ({before} elements) to {lazy(self.new_shape)} "
-                             f"({resolved}: {after})")
+            raise ValueError(
+                f"{self.id}: cannot reshape {source} ({before} elements) to {lazy(self.new_shape)} "
+                f"({resolved}: {after})"
+            )
 
     def shape_fun(self) -> tuple:
         if not self.batch:
@@ -97,7 +100,9 @@ class Permute(Op):
 
     def check(self) -> None:
         if sorted(self.dims) != list(range(len(self.operands[0].shape()))):
-            raise ValueError(f"{self.id}: dims {self.dims} is not a permutation of the input's {len(self.operands[0].shape())} axes")
+            raise ValueError(
+                f"{self.id}: dims {self.dims} is not a permutation of the input's {len(self.operands[0].shape())} axes"
+            )
 
     def shape_fun(self) -> tuple:
         shape = self.operands[0].shape()

@@ -1,4 +1,5 @@
 """Slicing one axis: `x[..., start:stop:step, ...]` (e.g. DARTS's FactorizedReduce shift `x[:, :, 1:, 1:]`)."""
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -22,11 +23,16 @@ class Slice(Op):
     def check(self) -> None:
         rank = len(self.operands[0].shape())
         if not -rank <= self.axis < rank or self._axis() == 0:
-            raise ValueError(f"{self.id}: cannot slice axis {self.axis} of a {rank}-D input (the batch axis or out of range)")
+            raise ValueError(
+                f"{self.id}: cannot slice axis {self.axis} of a {rank}-D input (the batch axis or out of range)"
+            )
         if not isinstance(self.step, int) or self.step < 1:
             raise ValueError(f"{self.id}: step must be a positive int, got {self.step!r}")
         if lazy(self.shape_fun()[self._axis()]) < 1:
-            raise ValueError(f"{self.id}: slice {self.start}:{self.stop}:{self.step} of axis {self.axis} of shape {lazy(self.operands[0].shape())} is empty")
+            raise ValueError(
+                f"{self.id}: slice {self.start}:{self.stop}:{self.step} of axis {self.axis} "
+                f"of shape {lazy(self.operands[0].shape())} is empty"
+            )
 
     def _bound(self, value: Optional[int], size: Any, default: Any) -> Any:
         if value is None:
@@ -41,7 +47,7 @@ class Slice(Op):
         stop = self._bound(self.stop, size, size)
         # the length of range(start, stop, step) for 0 <= start <= stop <= size
         length = (stop - start + self.step - 1) // self.step
-        return (*shape[:axis], length, *shape[axis + 1:])
+        return (*shape[:axis], length, *shape[axis + 1 :])
 
     def flops(self) -> Any:
         return 0

@@ -4,6 +4,7 @@
 Internals (the epoch loop `search.bilevel_search.BilevelSearch`, the history recorder
 `search.history.AlphaHistory`) stay importable from their modules.
 """
+
 from . import zero_cost
 from .architecture_plot import plot_architecture
 from .bilevel import BilevelConfig, BilevelOptimizer
@@ -20,9 +21,31 @@ from .strategies import STRATEGIES, Strategy, get_strategy
 from .strategies.early_stopping import EarlyStopping
 
 __all__ = [
-    "BilevelConfig", "BilevelOptimizer", "CostSettings", "CSVLogger", "EarlyStopping", "ExecutionSettings", "Logger",
-    "LoggingSettings", "PerturbationSettings", "ResilienceSettings", "STRATEGIES", "SearchResult", "SelectionSettings",
-    "Strategy", "TensorBoardLogger", "UndecidedError", "UndecidedWarning", "evolve", "fit_supernet", "get_strategy",
-    "pareto_front", "plot_alpha_heatmap", "plot_alpha_trajectories", "plot_architecture", "plot_pareto",
-    "seed_everything", "zero_cost",
+    "BilevelConfig",
+    "BilevelOptimizer",
+    "CostSettings",
+    "CSVLogger",
+    "EarlyStopping",
+    "ExecutionSettings",
+    "Logger",
+    "LoggingSettings",
+    "PerturbationSettings",
+    "ResilienceSettings",
+    "STRATEGIES",
+    "SearchResult",
+    "SelectionSettings",
+    "Strategy",
+    "TensorBoardLogger",
+    "UndecidedError",
+    "UndecidedWarning",
+    "evolve",
+    "fit_supernet",
+    "get_strategy",
+    "pareto_front",
+    "plot_alpha_heatmap",
+    "plot_alpha_trajectories",
+    "plot_architecture",
+    "plot_pareto",
+    "seed_everything",
+    "zero_cost",
 ]

@@ -8,6 +8,7 @@ is drawn as the op graph of its discretized architecture (inputs, one box per op
 shape, data edges). The cells are read with the spaces' own helpers (`darts_switch_ids`,
 `cell_switches`); a space they do not recognise is drawn as its op graph.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -48,7 +49,9 @@ def plot_architecture(result: Any, path: Union[str, Path, None] = None, space: O
     diagrams = darts_cells(result.architecture, space) or nb201_cells(result.architecture, space)
     if not diagrams:
         if space is None:
-            raise ValueError("this result has no search space attached: pass space=, or SearchResult.load(path, space=...)")
+            raise ValueError(
+                "this result has no search space attached: pass space=, or SearchResult.load(path, space=...)"
+            )
         diagrams = [op_graph(result.discretized(space))]
     figure = _draw(diagrams)
     if path is not None:
@@ -96,9 +99,17 @@ def nb201_cells(architecture: dict[str, Any], space: Optional[Node]) -> list[Dia
     diagrams = []
     for number, ops in enumerate(genotypes):
         title = "cell" if len(genotypes) == 1 else f"cell genotype {number + 1} of {len(genotypes)}"
-        diagram = Diagram(title + "\n" + "+".join("|" + "|".join(f"{ops[NB201_EDGES.index((i, j))]}~{i}" for i in range(j)) + "|" for j in range(1, 4)))
+        diagram = Diagram(
+            title
+            + "\n"
+            + "+".join(
+                "|" + "|".join(f"{ops[NB201_EDGES.index((i, j))]}~{i}" for i in range(j)) + "|" for j in range(1, 4)
+            )
+        )
         for node in range(4):
-            diagram.add(str(node), (2.2 * node, 0.0), str(node), "input" if node == 0 else "output" if node == 3 else "inner")
+            diagram.add(
+                str(node), (2.2 * node, 0.0), str(node), "input" if node == 0 else "output" if node == 3 else "inner"
+            )
         diagram.edges += [(str(i), str(j), op) for (i, j), op in zip(NB201_EDGES, ops) if op != "none"]
         diagrams.append(diagram)
     return diagrams
@@ -189,8 +200,9 @@ def _draw(diagrams: list[Diagram]):
         extents.append((max(xs) - min(xs) + 2.0, max(ys) - min(ys) + 2.0))
     width = max(5.0, min(30.0, max(w for w, _ in extents) * inches))
     heights = [max(2.5, min(150.0, h * inches + 0.5)) for _, h in extents]
-    figure, axes = plt.subplots(len(diagrams), 1, figsize=(width, sum(heights)), squeeze=False,
-                                gridspec_kw={"height_ratios": heights})
+    figure, axes = plt.subplots(
+        len(diagrams), 1, figsize=(width, sum(heights)), squeeze=False, gridspec_kw={"height_ratios": heights}
+    )
     for ax, diagram in zip(axes[:, 0], diagrams):
         _draw_diagram(ax, diagram, graph)
     return figure
@@ -206,8 +218,9 @@ def _near(point: tuple[float, float], a: tuple[float, float], b: tuple[float, fl
     return ((ax + t * (bx - ax) - px) ** 2 + (ay + t * (by - ay) - py) ** 2) ** 0.5 < distance
 
 
-def _label_position(start: tuple[float, float], end: tuple[float, float], rad: float,
-                    placed: list[tuple[float, float]]) -> tuple[float, float]:
+def _label_position(
+    start: tuple[float, float], end: tuple[float, float], rad: float, placed: list[tuple[float, float]]
+) -> tuple[float, float]:
     """A point on matplotlib's arc3 curve from `start` to `end` (a quadratic Bezier through its
     control point) for an edge label: the middle, or nearer an end where the middle is taken by
     an earlier label (crossing edges)."""
@@ -215,8 +228,8 @@ def _label_position(start: tuple[float, float], end: tuple[float, float], rad: f
     cx, cy = (x1 + x2) / 2 + rad * (y2 - y1), (y1 + y2) / 2 - rad * (x2 - x1)
     candidates = []
     for t in (0.5, 0.38, 0.62, 0.28, 0.72):
-        x = (1 - t) ** 2 * x1 + 2 * t * (1 - t) * cx + t ** 2 * x2
-        y = (1 - t) ** 2 * y1 + 2 * t * (1 - t) * cy + t ** 2 * y2
+        x = (1 - t) ** 2 * x1 + 2 * t * (1 - t) * cx + t**2 * x2
+        y = (1 - t) ** 2 * y1 + 2 * t * (1 - t) * cy + t**2 * y2
         clearance = min((abs(x - px) / 1.2 + abs(y - py) / 0.3 for px, py in placed), default=float("inf"))
         if clearance >= 1.0:
             return x, y
@@ -241,8 +254,16 @@ def _draw_diagram(ax: Any, diagram: Diagram, graph: bool) -> None:
         kind, label = diagram.kinds[key], diagram.labels[key]
         fill = _colour(label) if kind == "op" else _FILL[kind]
         style = "round,pad=0.3" if graph or kind != "inner" else "circle,pad=0.3"
-        boxes[key] = ax.text(x, y, label, ha="center", va="center", fontsize=7 if graph else 10, zorder=3,
-                             bbox={"boxstyle": style, "facecolor": fill, "edgecolor": "#444444"})
+        boxes[key] = ax.text(
+            x,
+            y,
+            label,
+            ha="center",
+            va="center",
+            fontsize=7 if graph else 10,
+            zorder=3,
+            bbox={"boxstyle": style, "facecolor": fill, "edgecolor": "#444444"},
+        )
     bends, placed = 0, []
     for source, target, label in diagram.edges:
         start, end = diagram.positions[source], diagram.positions[target]
@@ -251,11 +272,31 @@ def _draw_diagram(ax: Any, diagram: Diagram, graph: bool) -> None:
         if blocked:  # bend the edge around the nodes in its way, alternately to either side
             bends += 1
             rad = 0.3 if bends % 2 else -0.3
-        ax.add_patch(FancyArrowPatch(start, end, patchA=boxes[source], patchB=boxes[target], arrowstyle="-|>",
-                                     mutation_scale=10, connectionstyle=f"arc3,rad={rad}", color="#555555" if label else "#999999",
-                                     linewidth=1.0, zorder=1))
+        ax.add_patch(
+            FancyArrowPatch(
+                start,
+                end,
+                patchA=boxes[source],
+                patchB=boxes[target],
+                arrowstyle="-|>",
+                mutation_scale=10,
+                connectionstyle=f"arc3,rad={rad}",
+                color="#555555" if label else "#999999",
+                linewidth=1.0,
+                zorder=1,
+            )
+        )
         if label:
             mx, my = _label_position(start, end, rad, placed)
             placed.append((mx, my))
-            ax.text(mx, my, label, ha="center", va="center", fontsize=8, zorder=2, color="#08306b",
-                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.9})
+            ax.text(
+                mx,
+                my,
+                label,
+                ha="center",
+                va="center",
+                fontsize=8,
+                zorder=2,
+                color="#08306b",
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.9},
+            )

@@ -5,6 +5,7 @@ schedule and gradient clipping at 5; alphas Adam(betas (0.5, 0.999), wd 1e-3) at
 default learning rate for the search's number of steps (`Strategy.default_arch_lr`: DARTS's 3e-4
 for the softmax strategies, scaled with the step count for the sampling ones) unless `arch_lr` is given.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -75,18 +76,32 @@ class BilevelOptimizer:
     (`architecture_lr`); `self.config` holds the one used.
     """
 
-    def __init__(self, supernet: SupernetExecutor, loss: Loss, config: BilevelConfig, total_epochs: int, *,
-                 model: Optional[torch.nn.Module] = None, penalty: Optional[Penalty] = None,
-                 strategy: Any = None) -> None:
+    def __init__(
+        self,
+        supernet: SupernetExecutor,
+        loss: Loss,
+        config: BilevelConfig,
+        total_epochs: int,
+        *,
+        model: Optional[torch.nn.Module] = None,
+        penalty: Optional[Penalty] = None,
+        strategy: Any = None,
+    ) -> None:
         arch_lr = architecture_lr(config, strategy, total_epochs)
         self.supernet, self.loss, self.config = supernet, loss, replace(config, arch_lr=arch_lr)
         self.weights = supernet.weight_parameters()
         self.model: torch.nn.Module = model if model is not None else supernet
         self.alphas = supernet.arch_parameters()
         self.penalty = penalty
-        self.weight_optimizer = torch.optim.SGD(self.weights, lr=config.weight_lr, momentum=config.weight_momentum, weight_decay=config.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.weight_optimizer, max(1, total_epochs), eta_min=config.weight_lr_min)
-        self.arch_optimizer = torch.optim.Adam(self.alphas, lr=arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay)
+        self.weight_optimizer = torch.optim.SGD(
+            self.weights, lr=config.weight_lr, momentum=config.weight_momentum, weight_decay=config.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.weight_optimizer, max(1, total_epochs), eta_min=config.weight_lr_min
+        )
+        self.arch_optimizer = torch.optim.Adam(
+            self.alphas, lr=arch_lr, betas=config.arch_betas, weight_decay=config.arch_weight_decay
+        )
 
     def weight_step(self, x: torch.Tensor, y: torch.Tensor, passes: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step on the weights only; returns (loss, logits) detached. With `passes` > 1
@@ -110,7 +125,9 @@ class BilevelOptimizer:
         self.weight_optimizer.step()
         return loss.detach(), logits.detach()
 
-    def architecture_step(self, x: torch.Tensor, y: torch.Tensor, regularizer: Optional[Callable[[], Any]] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def architecture_step(
+        self, x: torch.Tensor, y: torch.Tensor, regularizer: Optional[Callable[[], Any]] = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One Adam step on the alphas only (first order); the weights and the normalisation
         statistics are left exactly as they were. Returns (loss, logits) detached."""
         self.supernet.train()
@@ -131,7 +148,11 @@ class BilevelOptimizer:
 
     def state_dict(self) -> dict:
         """The optimizer and scheduler states (for checkpoints)."""
-        return {"weights": self.weight_optimizer.state_dict(), "alphas": self.arch_optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+        return {
+            "weights": self.weight_optimizer.state_dict(),
+            "alphas": self.arch_optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what `state_dict` returned."""

@@ -5,6 +5,7 @@ loaders, guard, checkpointer); this object runs them: per epoch, the strategy's 
 training batch an architecture step on the next validation batch and a weight step, the alpha
 history, the epoch metrics, the callbacks and the checkpoint.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,7 +37,17 @@ from .validation import Targets
 
 Callback = Callable[[dict[str, Any]], Optional[bool]]
 
-RESULT_SETTINGS = ("strategy", "epochs", "batch_size", "val_batch_size", "seed", "optim", "cost", "cost_weight", "cost_target")
+RESULT_SETTINGS = (
+    "strategy",
+    "epochs",
+    "batch_size",
+    "val_batch_size",
+    "seed",
+    "optim",
+    "cost",
+    "cost_weight",
+    "cost_target",
+)
 
 
 class BilevelSearch:
@@ -92,9 +103,15 @@ class BilevelSearch:
         if not self.history.steps:
             self.history.record(0, 0, self.supernet)
         val_stream = BatchStream(self.val_loader, self.val_position, self.val_argument)
-        bar = tqdm(range(self.next_epoch, epochs), desc="search", disable=not (progress and self.context.is_main),
-                   leave=False, initial=self.next_epoch, total=epochs)
-        for epoch in ([] if self.finished else bar):
+        bar = tqdm(
+            range(self.next_epoch, epochs),
+            desc="search",
+            disable=not (progress and self.context.is_main),
+            leave=False,
+            initial=self.next_epoch,
+            total=epochs,
+        )
+        for epoch in [] if self.finished else bar:
             row = self.run_epoch(epoch, epochs, val_stream)
             bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
             if self.finished:
@@ -113,8 +130,15 @@ class BilevelSearch:
             self.guard.end_epoch(epoch)
         row = self._epoch_row(epoch, losses)
         self.metrics.append(row)
-        state = {"epoch": epoch, "metrics": row, "probabilities": self.supernet.probabilities(), "supernet": self.supernet,
-                 "strategy": self.strategy, "rank": self.context.rank, "world_size": self.context.world_size}
+        state = {
+            "epoch": epoch,
+            "metrics": row,
+            "probabilities": self.supernet.probabilities(),
+            "supernet": self.supernet,
+            "strategy": self.strategy,
+            "rank": self.context.rank,
+            "world_size": self.context.world_size,
+        }
         stop = self.context.any(any(callback(state) for callback in self.callbacks))
         self.next_epoch, self.val_position = epoch + 1, val_stream.position
         self.finished = stop or epoch == epochs - 1
@@ -165,8 +189,15 @@ class BilevelSearch:
         """The SearchResult of the search so far, complete: the selection (search.selection), the
         distribution, the history and metrics, the settings and the supernet's weights."""
         supernet, history = self.supernet, self.history.as_dict()
-        selection = select_architecture(supernet, self.strategy, self.selection, history=history, perturb=self._perturb,
-                                        penalty=self.bilevel.penalty, warn=self.context.is_main)
+        selection = select_architecture(
+            supernet,
+            self.strategy,
+            self.selection,
+            history=history,
+            perturb=self._perturb,
+            penalty=self.bilevel.penalty,
+            warn=self.context.is_main,
+        )
         config = {key: self.settings[key] for key in RESULT_SETTINGS if key in self.settings}
         return SearchResult(
             architecture=selection.architecture,
@@ -186,22 +217,36 @@ class BilevelSearch:
         """The perturbation selection on the trained supernet, fine-tuning on the training batches
         that follow the search's."""
         return PerturbationSelection(
-            self.supernet, self.selection.perturbation, self.val_loader, targets=self.targets, loss=self.bilevel.loss,
-            train_loader=self.train_loader, train_position=self.next_epoch * len(self.train_loader),
+            self.supernet,
+            self.selection.perturbation,
+            self.val_loader,
+            targets=self.targets,
+            loss=self.bilevel.loss,
+            train_loader=self.train_loader,
+            train_position=self.next_epoch * len(self.train_loader),
             weight_step=lambda batch: self.strategy.weight_step(self.bilevel, batch),
-            weight_optimizer=self.bilevel.weight_optimizer, device=self.device,
+            weight_optimizer=self.bilevel.weight_optimizer,
+            device=self.device,
         ).select()
 
     def state_dict(self) -> dict[str, Any]:
         """The checkpoint of the search at the end of epoch `next_epoch - 1`; a collective call
         (the random states of every process are gathered), meant to be saved by rank 0."""
         return {
-            "epoch": self.next_epoch - 1, "finished": self.finished, "step": self.step, "val_position": self.val_position,
-            "settings": self.settings, "world_size": self.context.world_size, "metrics": list(self.metrics),
+            "epoch": self.next_epoch - 1,
+            "finished": self.finished,
+            "step": self.step,
+            "val_position": self.val_position,
+            "settings": self.settings,
+            "world_size": self.context.world_size,
+            "metrics": list(self.metrics),
             "supernet": {k: v.detach().cpu() for k, v in self.supernet.state_dict().items()},
-            "bilevel": self.bilevel.state_dict(), "strategy": self.strategy.state_dict(),
-            "mixture": self.supernet.mixture.state_dict(), "callbacks": callback_states(self.callbacks),
-            "history": self.history.state_dict(), "guard": self.guard.state_dict() if self.guard is not None else None,
+            "bilevel": self.bilevel.state_dict(),
+            "strategy": self.strategy.state_dict(),
+            "mixture": self.supernet.mixture.state_dict(),
+            "callbacks": callback_states(self.callbacks),
+            "history": self.history.state_dict(),
+            "guard": self.guard.state_dict() if self.guard is not None else None,
             "rng": self.context.all_gather_object(capture_rng_state(self.device)),
         }
 
@@ -220,9 +265,12 @@ class BilevelSearch:
         self.finished, self.metrics = state["finished"], list(state["metrics"])
         rng, rank = state["rng"], self.context.rank
         if state["world_size"] != self.context.world_size:
-            warnings.warn(f"checkpoint {path} was written by {state['world_size']} process(es), this search runs on "
-                          f"{self.context.world_size}: it continues with the same global batches, but is not bit-identical "
-                          "to an uninterrupted run", RuntimeWarning)
+            warnings.warn(
+                f"checkpoint {path} was written by {state['world_size']} process(es), this search runs on "
+                f"{self.context.world_size}: it continues with the same global batches, but is not bit-identical "
+                "to an uninterrupted run",
+                RuntimeWarning,
+            )
         restore_rng_state(rng[rank] if rank < len(rng) else rng[0], self.device)
 
 
@@ -240,15 +288,20 @@ class _EpochLosses:
     def means(self, context: DistributedContext, device: torch.device) -> dict[str, float]:
         """Epoch means over every process's steps (NaN when every step was skipped)."""
         keys = list(self.sums)
-        totals = torch.tensor([self.sums[k] for k in keys] + [float(self.counts[k]) for k in keys], dtype=torch.float64,
-                              device=device if context.enabled else "cpu")
+        totals = torch.tensor(
+            [self.sums[k] for k in keys] + [float(self.counts[k]) for k in keys],
+            dtype=torch.float64,
+            device=device if context.enabled else "cpu",
+        )
         context.all_reduce_sum(totals)
         values = totals.tolist()
         n = len(keys)
         return {k: (values[i] / values[n + i] if values[n + i] else math.nan) for i, k in enumerate(keys)}
 
 
-def _guarded(guard: Optional[StepGuard], kind: str, epoch: int, step: int, module: torch.nn.Module) -> ContextManager[None]:
+def _guarded(
+    guard: Optional[StepGuard], kind: str, epoch: int, step: int, module: torch.nn.Module
+) -> ContextManager[None]:
     """`guard.step(...)`, or nothing when the steps are not guarded."""
     return guard.step(kind, epoch, step, module) if guard is not None else contextlib.nullcontext()
 

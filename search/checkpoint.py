@@ -11,6 +11,7 @@ Files are `epoch_0003.pt`, written to a temporary file in the same directory and
 the final name (an interrupted write never leaves a truncated checkpoint). They load with
 `torch.load(weights_only=True)`: no code is unpickled.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,7 +60,7 @@ class Checkpointer:
         target = self.path(epoch)
         atomic_save({"format": FORMAT, **state}, target)
         if self.keep is not None:
-            for old in self.existing()[:-self.keep]:
+            for old in self.existing()[: -self.keep]:
                 old.unlink(missing_ok=True)
         return target
 
@@ -69,7 +70,10 @@ class Checkpointer:
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
             except Exception as err:  # a damaged file: fall back to the previous epoch
-                warnings.warn(f"checkpoint {path} cannot be read ({type(err).__name__}: {err}); trying an older one", RuntimeWarning)
+                warnings.warn(
+                    f"checkpoint {path} cannot be read ({type(err).__name__}: {err}); trying an older one",
+                    RuntimeWarning,
+                )
                 continue
             if not isinstance(state, dict) or state.get("format") != FORMAT:
                 raise ValueError(f"{path} is not a search checkpoint of format {FORMAT}")
@@ -127,15 +131,21 @@ def load_callback_states(callbacks: Sequence[Any], states: Sequence[Optional[dic
     callbacks than the checkpoint's, those with state start afresh (with a warning)."""
     if len(states) != len(callbacks):
         if any(state is not None for state in states):
-            warnings.warn(f"checkpoint {path} holds the state of {len(states)} callback(s), this search has "
-                          f"{len(callbacks)}: the callbacks start afresh", RuntimeWarning)
+            warnings.warn(
+                f"checkpoint {path} holds the state of {len(states)} callback(s), this search has "
+                f"{len(callbacks)}: the callbacks start afresh",
+                RuntimeWarning,
+            )
         return
     for callback, state in zip(callbacks, states):
         if state is not None and _has_state(callback):
             callback.load_state_dict(state)
         elif state is not None:
-            warnings.warn(f"checkpoint {path} holds a state for callback {callback!r}, which has no load_state_dict(): "
-                          "it starts afresh", RuntimeWarning)
+            warnings.warn(
+                f"checkpoint {path} holds a state for callback {callback!r}, which has no load_state_dict(): "
+                "it starts afresh",
+                RuntimeWarning,
+            )
 
 
 def _has_state(obj: Any) -> bool:

@@ -24,6 +24,7 @@ and the step), and a choice counts as decided only if it is decided there too (m
 the option that is finally selected, leading for a quarter of the steps before the phase): an
 option the phase picked among near-equals is reported as undecided, however sure it ends.
 """
+
 from __future__ import annotations
 
 import math
@@ -91,9 +92,13 @@ class ConfidenceTrack:
         self.series = {sid: {k: list(v) for k, v in series.items()} for sid, series in saved.items()}
 
 
-def result_confidence(architecture: Mapping[str, Any], probabilities: Mapping[str, Sequence[float]],
-                      option_values: Mapping[str, Sequence], option_names: Mapping[str, Sequence[str]],
-                      history: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def result_confidence(
+    architecture: Mapping[str, Any],
+    probabilities: Mapping[str, Sequence[float]],
+    option_values: Mapping[str, Sequence],
+    option_names: Mapping[str, Sequence[str]],
+    history: Mapping[str, Any],
+) -> dict[str, dict[str, Any]]:
     """Switch id -> {option, probability, margin, entropy, stable_since, decided} of the selection."""
     steps = history.get("steps") or [0]
     tracked = history.get("confidence", {})
@@ -112,7 +117,9 @@ def result_confidence(architecture: Mapping[str, Any], probabilities: Mapping[st
         names = option_names.get(sid)
         entry = {
             "option": names[position] if names is not None and position < len(names) else str(chosen),
-            "probability": p[position], "margin": p[position] - best_other, "entropy": entropy(p),
+            "probability": p[position],
+            "margin": p[position] - best_other,
+            "entropy": entropy(p),
             "stable_since": stable_since,
         }
         entry["decided"] = is_decided(entry, steps[0], steps[-1])
@@ -139,8 +146,12 @@ def evidence_entry(history: Mapping[str, Any], sid: str, position: int, index: i
     best_other = max((p[i] for i in range(len(p)) if i != position), default=0.0)
     series = history.get("confidence", {}).get(sid, {})
     leads = series.get("winner", [None] * (index + 1))[index] == position
-    return {"probability": p[position], "margin": p[position] - best_other,
-            "stable_since": series["stable_since"][index] if leads else None, "step": history["steps"][index]}
+    return {
+        "probability": p[position],
+        "margin": p[position] - best_other,
+        "stable_since": series["stable_since"][index] if leads else None,
+        "step": history["steps"][index],
+    }
 
 
 def is_decided(entry: Mapping[str, Any], first_step: int, last_step: int) -> bool:
@@ -157,20 +168,32 @@ def undecided_message(confidence: Mapping[str, Mapping[str, Any]], strategy: str
         return None
     shown = "; ".join(
         f"{sid}: {confidence[sid]['option']} at p={confidence[sid]['probability']:.3f}, margin {confidence[sid]['margin']:.3f}, "
-        + (f"winner since step {confidence[sid]['stable_since']}" if confidence[sid]["stable_since"] is not None else "not the most probable option")
+        + (
+            f"winner since step {confidence[sid]['stable_since']}"
+            if confidence[sid]["stable_since"] is not None
+            else "not the most probable option"
+        )
         for sid in undecided
     )
     phase = next((e["evidence"]["step"] for e in confidence.values() if "evidence" in e), None)
-    phased = (f" -- judged on the evidence at step {phase}, before the decision phase, which commits to one option "
-              "however close the options were" if phase is not None else "")
-    return (f"{len(undecided)} of {len(confidence)} choices are undecided after {steps} steps of {strategy} (margin below "
-            f"{MIN_MARGIN} or a winner that changed in the last {MIN_STABLE_FRACTION:.0%} of the steps{phased}): {shown}. "
-            "The selection there is close to an argmax of noise; "
-            + ("more epochs (more evidence before the phase) would help, or the options are equally good there"
-               if phase is not None else
-               "more epochs, a larger architecture learning rate (optim={'arch_lr': ...}), or a sampling strategy "
-               "(drnas, gdas, snas) would help")
-            + "; see result.summary()")
+    phased = (
+        f" -- judged on the evidence at step {phase}, before the decision phase, which commits to one option "
+        "however close the options were"
+        if phase is not None
+        else ""
+    )
+    return (
+        f"{len(undecided)} of {len(confidence)} choices are undecided after {steps} steps of {strategy} (margin below "
+        f"{MIN_MARGIN} or a winner that changed in the last {MIN_STABLE_FRACTION:.0%} of the steps{phased}): {shown}. "
+        "The selection there is close to an argmax of noise; "
+        + (
+            "more epochs (more evidence before the phase) would help, or the options are equally good there"
+            if phase is not None
+            else "more epochs, a larger architecture learning rate (optim={'arch_lr': ...}), or a sampling strategy "
+            "(drnas, gdas, snas) would help"
+        )
+        + "; see result.summary()"
+    )
 
 
 def summary_table(confidence: Mapping[str, Mapping[str, Any]], label: Any = str) -> str:
@@ -181,8 +204,14 @@ def summary_table(confidence: Mapping[str, Mapping[str, Any]], label: Any = str)
     header += ("p before decision", "margin before", "") if phased else ("",)
     rows = [header]
     for sid, e in confidence.items():
-        row = (label(sid), str(e["option"]), f"{e['probability']:.3f}", f"{e['margin']:+.3f}", f"{e['entropy']:.3f}",
-               "-" if e["stable_since"] is None else str(e["stable_since"]))
+        row = (
+            label(sid),
+            str(e["option"]),
+            f"{e['probability']:.3f}",
+            f"{e['margin']:+.3f}",
+            f"{e['entropy']:.3f}",
+            "-" if e["stable_since"] is None else str(e["stable_since"]),
+        )
         if phased:
             before = e.get("evidence")
             row += (f"{before['probability']:.3f}", f"{before['margin']:+.3f}") if before else ("-", "-")

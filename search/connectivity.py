@@ -8,6 +8,7 @@ re-selects the set of lowest total regret (sum over changed switches of log p(se
 p(replacement), the replacement being the switch's most probable option that is not
 data-independent) that connects the output again.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -45,8 +46,9 @@ def is_connected(output: Node, architecture: Mapping[str, Any]) -> bool:
     return False
 
 
-def connected_architecture(output: Node, architecture: Mapping[str, Any], probabilities: Mapping[str, Sequence[float]]
-                           ) -> tuple[dict[str, Any], list[str]]:
+def connected_architecture(
+    output: Node, architecture: Mapping[str, Any], probabilities: Mapping[str, Sequence[float]]
+) -> tuple[dict[str, Any], list[str]]:
     """(`architecture`, []) when it is connected, else the connected alternative of lowest regret
     under `probabilities` (switch id -> per-option score, in switch-value order) and the switch
     ids it changed. Raises ValueError when no re-selection connects the output."""
@@ -80,8 +82,10 @@ def connected_architecture(output: Node, architecture: Mapping[str, Any], probab
                 if is_connected(output, flipped(rest)):
                     best = rest
     if best is None:
-        raise ValueError(f"no architecture of the space ending at {output.id} connects its output to an input by "
-                         f"re-selecting the switches that chose a data-independent option ({candidates})")
+        raise ValueError(
+            f"no architecture of the space ending at {output.id} connects its output to an input by "
+            f"re-selecting the switches that chose a data-independent option ({candidates})"
+        )
     return flipped(best), sorted(best)
 
 
@@ -89,8 +93,9 @@ def _selected(choice: ChoiceOp, architecture: Mapping[str, Any]) -> int:
     return int(architecture[choice.switch.id]) if choice.switch.id in architecture else choice.active_index()
 
 
-def _replacements(output: Node, architecture: Mapping[str, Any], probabilities: Mapping[str, Sequence[float]]
-                  ) -> dict[str, tuple[int, float]]:
+def _replacements(
+    output: Node, architecture: Mapping[str, Any], probabilities: Mapping[str, Sequence[float]]
+) -> dict[str, tuple[int, float]]:
     """Switch id -> (its most probable option that no ChoiceOp of it has as a data-independent
     op, the regret of selecting it), for the switches that selected a data-independent option."""
     choices: dict[str, list[ChoiceOp]] = {}

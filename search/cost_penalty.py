@@ -1,4 +1,5 @@
 """The hardware term of the architecture loss: the supernet's expected FLOPs, parameters or latency."""
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,15 @@ class CostPenalty:
     the target is in the same unit); without one, a table is measured for the space now, on the
     supernet's device, with the current thread count and batch size 1."""
 
-    def __init__(self, supernet: SupernetExecutor, kind: CostKind = "flops", weight: float = 1.0, target: Optional[float] = None,
-                 table: Optional[LatencyTable] = None, progress: bool = True) -> None:
+    def __init__(
+        self,
+        supernet: SupernetExecutor,
+        kind: CostKind = "flops",
+        weight: float = 1.0,
+        target: Optional[float] = None,
+        table: Optional[LatencyTable] = None,
+        progress: bool = True,
+    ) -> None:
         if weight < 0:
             raise ValueError(f"cost_weight must be >= 0, got {weight}")
         if target is not None and target <= 0:
@@ -88,8 +96,11 @@ class CostPenalty:
                     if changed_cost < cost:
                         candidates.append((max(here - _log(probabilities[sid][j]), 0.0), changed_cost, changed))
             if not candidates:
-                warnings.warn(f"no architecture reachable by changing choices costs at most the cost_target {self.target} "
-                              f"({self.kind}); the selection stops at {cost:.6g}", RuntimeWarning)
+                warnings.warn(
+                    f"no architecture reachable by changing choices costs at most the cost_target {self.target} "
+                    f"({self.kind}); the selection stops at {cost:.6g}",
+                    RuntimeWarning,
+                )
                 break
             best = max(candidates, key=lambda c: (cost - c[1]) / max(c[0], 1e-12))
             reaching = [c for c in candidates if c[1] <= self.target and c[0] <= best[0]]

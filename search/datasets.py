@@ -3,6 +3,7 @@
 Nothing here downloads: MNIST-1D is generated locally, the 8x8 digits ship with scikit-learn and
 Fashion-MNIST is read from an installed copy (Debian package `dataset-fashion-mnist`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,7 +36,6 @@ def load_mnist1d(seed: int = 42, cache_dir: Optional[PathLike] = None) -> Splits
         arrays = _disk_cached_mnist1d(seed, str(Path(cache_dir).resolve()))
     x, y, x_test, y_test = (torch.from_numpy(a.copy()) for a in arrays)  # copies: callers may edit in place
     return (x, y), (x_test, y_test)
-
 
 
 @functools.lru_cache(maxsize=4)
@@ -100,7 +100,10 @@ def load_digits(seed: int = 0, test_fraction: float = 0.2) -> Splits:
         test_idx.append(members[:n_test])
         train_idx.append(members[n_test:])
     train, test = rng.permutation(np.concatenate(train_idx)), rng.permutation(np.concatenate(test_idx))
-    return (torch.from_numpy(x[train]), torch.from_numpy(y[train])), (torch.from_numpy(x[test]), torch.from_numpy(y[test]))
+    return (torch.from_numpy(x[train]), torch.from_numpy(y[train])), (
+        torch.from_numpy(x[test]),
+        torch.from_numpy(y[test]),
+    )
 
 
 def load_fashion_mnist(root: PathLike = FASHION_MNIST_ROOT) -> Splits:

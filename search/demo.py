@@ -8,6 +8,7 @@ same budget and seed, and prints both test accuracies. Writes `architecture.json
 architecture as a plain spec), `alpha_trajectories.png`, `alpha_heatmap.png`, `search/` (the saved
 SearchResult) and `summary.json` (search metrics, confidence, both retrained test accuracies).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,11 +36,18 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--epochs", type=int, default=20, help="search epochs")
     parser.add_argument("--retrain-epochs", type=int, default=30, help="epochs to retrain the exported architecture")
     parser.add_argument("--channels", type=int, default=16, help="channels of the first stage")
-    parser.add_argument("--arch-lr", type=float, default=None,
-                        help="alpha learning rate (default: set from the number of steps, see BilevelConfig)")
-    parser.add_argument("--strategy", default="drnas",
-                        help="search strategy (drnas: Dirichlet mixtures with the step-scaled architecture learning rate; "
-                             "on the oracle benchmark 5/5 seeds in the top 5%%)")
+    parser.add_argument(
+        "--arch-lr",
+        type=float,
+        default=None,
+        help="alpha learning rate (default: set from the number of steps, see BilevelConfig)",
+    )
+    parser.add_argument(
+        "--strategy",
+        default="drnas",
+        help="search strategy (drnas: Dirichlet mixtures with the step-scaled architecture learning rate; "
+        "on the oracle benchmark 5/5 seeds in the top 5%%)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models run fastest with 1)")
     parser.add_argument("--no-progress", action="store_true")
@@ -49,14 +57,23 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (x_train, y_train), (x_test, y_test) = load_mnist1d()
-    print(f"MNIST-1D: {len(x_train)} train / {len(x_test)} test signals of length {x_train.shape[-1]}; "
-          f"search on halves of the training set, {args.epochs} epochs, strategy {args.strategy}, seed {args.seed}")
+    print(
+        f"MNIST-1D: {len(x_train)} train / {len(x_test)} test signals of length {x_train.shape[-1]}; "
+        f"search on halves of the training set, {args.epochs} epochs, strategy {args.strategy}, seed {args.seed}"
+    )
 
     space = nb201_1d_space(channels=args.channels, cells_per_stage=1)
     start = time.perf_counter()
     optim = {"arch_lr": args.arch_lr} if args.arch_lr is not None else None
-    result = fit_supernet(space, (x_train, y_train), strategy=args.strategy, epochs=args.epochs, seed=args.seed,
-                          progress=not args.no_progress, optim=optim)
+    result = fit_supernet(
+        space,
+        (x_train, y_train),
+        strategy=args.strategy,
+        epochs=args.epochs,
+        seed=args.seed,
+        progress=not args.no_progress,
+        optim=optim,
+    )
     search_seconds = time.perf_counter() - start
     result.save(out / "search")
     (out / "architecture.json").write_text(json.dumps(result.spec(), indent=1))
@@ -67,8 +84,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
     def retrain(architecture: dict) -> tuple[dict, torch.nn.Module]:
         model = result.with_architecture(architecture).export(inherit_weights=False, seed=args.seed)
-        trained = train_classifier(model, (x_train, y_train), (x_test, y_test), epochs=args.retrain_epochs, seed=args.seed,
-                                   progress=not args.no_progress)
+        trained = train_classifier(
+            model,
+            (x_train, y_train),
+            (x_test, y_test),
+            epochs=args.retrain_epochs,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
         return trained, model
 
     start = time.perf_counter()
@@ -78,13 +101,21 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     random_run, _ = retrain(baseline)
     random_label = result.with_architecture(baseline).chosen_options
     summary = {
-        "dataset": "mnist1d", "strategy": args.strategy, "seed": args.seed, "search_epochs": args.epochs,
-        "search_seconds": round(search_seconds, 1), "retrain_epochs": args.retrain_epochs,
-        "retrain_seconds": round(retrain_seconds, 1), "chosen_options": result.chosen_options,
-        "confidence": result.confidence, "arch_lr": result.config["optim"]["arch_lr"],
-        "final_search_metrics": result.metrics[-1], "retrained_test_accuracy": retrained["test_accuracy"],
+        "dataset": "mnist1d",
+        "strategy": args.strategy,
+        "seed": args.seed,
+        "search_epochs": args.epochs,
+        "search_seconds": round(search_seconds, 1),
+        "retrain_epochs": args.retrain_epochs,
+        "retrain_seconds": round(retrain_seconds, 1),
+        "chosen_options": result.chosen_options,
+        "confidence": result.confidence,
+        "arch_lr": result.config["optim"]["arch_lr"],
+        "final_search_metrics": result.metrics[-1],
+        "retrained_test_accuracy": retrained["test_accuracy"],
         "exported_parameters": sum(p.numel() for p in model.parameters()),
-        "random_architecture": random_label, "random_architecture_test_accuracy": random_run["test_accuracy"],
+        "random_architecture": random_label,
+        "random_architecture_test_accuracy": random_run["test_accuracy"],
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(f"search {search_seconds:.0f} s, retrain {retrain_seconds:.0f} s (each of the two architectures)")

@@ -9,6 +9,7 @@ Every process runs the same search on its shard of each global batch (see `searc
 The processes therefore hold identical weights and alphas after every step. Launch with
 `torchrun --nproc_per_node=N script.py`; gloo is used on CPU, nccl on GPU.
 """
+
 from __future__ import annotations
 
 import os
@@ -112,7 +113,9 @@ def launched_distributed() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def setup_distributed(distributed: Optional[bool], device: Optional[torch.device]) -> tuple[DistributedContext, torch.device]:
+def setup_distributed(
+    distributed: Optional[bool], device: Optional[torch.device]
+) -> tuple[DistributedContext, torch.device]:
     """Join (or create) the default process group when the search is distributed.
 
     `distributed=None` decides from the environment (`launched_distributed()`). The process group is
@@ -124,7 +127,11 @@ def setup_distributed(distributed: Optional[bool], device: Optional[torch.device
         distributed = launched_distributed()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device is None:
-        device = torch.device(f"cuda:{local_rank}" if distributed else "cuda") if torch.cuda.is_available() else torch.device("cpu")
+        device = (
+            torch.device(f"cuda:{local_rank}" if distributed else "cuda")
+            if torch.cuda.is_available()
+            else torch.device("cpu")
+        )
     elif device.type == "cuda" and device.index is None and distributed:
         device = torch.device(f"cuda:{local_rank}")
     if not distributed:
@@ -143,7 +150,9 @@ def setup_distributed(distributed: Optional[bool], device: Optional[torch.device
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     elif device.type == "cuda":
         torch.cuda.set_device(device)
-    context = DistributedContext(enabled=True, rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank)
+    context = DistributedContext(
+        enabled=True, rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank
+    )
     return context, device
 
 
@@ -174,7 +183,11 @@ def samples_paths(supernet: SupernetExecutor) -> bool:
     The mixture is asked once per switch, without disturbing the random generators."""
     if type(supernet.mixture) is SoftmaxMixture:
         return False
-    devices = [supernet.arch_parameters()[0].device] if supernet.arch_parameters() and supernet.arch_parameters()[0].is_cuda else []
+    devices = (
+        [supernet.arch_parameters()[0].device]
+        if supernet.arch_parameters() and supernet.arch_parameters()[0].is_cuda
+        else []
+    )
     with torch.random.fork_rng(devices=devices), torch.no_grad():
         return any(supernet.mixture.weights(alpha, True, sid)[1] is not None for sid, alpha in supernet.alphas.items())
 
@@ -188,14 +201,17 @@ def average_gradients(params: list[torch.Tensor], context: DistributedContext) -
     if not context.enabled or not params:
         return
     device = params[0].device
-    pieces = [p.grad.detach().reshape(-1) if p.grad is not None else torch.zeros(p.numel(), device=device, dtype=p.dtype) for p in params]
+    pieces = [
+        p.grad.detach().reshape(-1) if p.grad is not None else torch.zeros(p.numel(), device=device, dtype=p.dtype)
+        for p in params
+    ]
     present = torch.tensor([p.grad is not None for p in params], device=device, dtype=pieces[0].dtype)
     flat = torch.cat([*pieces, present])
     context.all_reduce_sum(flat)
     flat /= context.world_size
     offset = 0
-    for param, had in zip(params, flat[-len(params):].tolist()):
-        chunk = flat[offset:offset + param.numel()].view_as(param)
+    for param, had in zip(params, flat[-len(params) :].tolist()):
+        chunk = flat[offset : offset + param.numel()].view_as(param)
         offset += param.numel()
         if had > 0:
             param.grad = chunk.clone()

@@ -9,6 +9,7 @@ statistics are never modified. The metrics equal those of `result.export(inherit
 given the same re-estimated statistics (up to float rounding: the supernet masks weights it
 allocated at the largest value choice, the export cuts them).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
@@ -27,7 +28,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 @torch.no_grad()
-def evaluate_module(model: torch.nn.Module, data: Data, batch_size: int = 256, device: Optional[torch.device] = None) -> dict[str, float]:
+def evaluate_module(
+    model: torch.nn.Module, data: Data, batch_size: int = 256, device: Optional[torch.device] = None
+) -> dict[str, float]:
     """Top-1 accuracy and mean cross-entropy of a classifier (in eval mode) on `data`."""
     loader = as_loader(data, batch_size, shuffle=False, seed=0, argument="data")
     model.eval()
@@ -37,7 +40,9 @@ def evaluate_module(model: torch.nn.Module, data: Data, batch_size: int = 256, d
         x, y = move(batch, device or torch.device("cpu"))
         logits = model(x)
         if metric is None:
-            metric = torchmetrics.classification.MulticlassAccuracy(num_classes=logits.shape[-1], average="micro").to(logits.device)
+            metric = torchmetrics.classification.MulticlassAccuracy(num_classes=logits.shape[-1], average="micro").to(
+                logits.device
+            )
         metric.update(logits, y)
         loss += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
         count += len(y)
@@ -51,7 +56,9 @@ class PathEvaluator:
 
     def __init__(self, result: "SearchResult", device: Union[str, torch.device, None] = None) -> None:
         if result.space is None:
-            raise ValueError("this result has no search space attached: SearchResult.load(path, space=...) to evaluate it")
+            raise ValueError(
+                "this result has no search space attached: SearchResult.load(path, space=...) to evaluate it"
+            )
         if result.supernet_state is None:
             raise ValueError("this result holds no supernet weights to evaluate architectures with")
         self.result = result
@@ -72,15 +79,19 @@ class PathEvaluator:
         chosen = {**self.result.architecture, **dict(architecture or {})}
         unknown = sorted(k for k in chosen if k not in self.values)
         if unknown:
-            raise KeyError(f"architecture names {unknown[:3]}, which the supernet does not search; it searches {sorted(self.values)[:5]}...")
+            raise KeyError(
+                f"architecture names {unknown[:3]}, which the supernet does not search; it searches {sorted(self.values)[:5]}..."
+            )
         for key, value in chosen.items():
             if value not in self.values[key]:
                 raise ValueError(f"architecture picks {value!r} for {key}, which allows {self.values[key]}")
         missing = sorted(k for k in self.values if k not in chosen)
         if missing:  # never a silent first option
-            raise ValueError(f"the architecture chooses nothing for {missing[:3]}{' ...' if len(missing) > 3 else ''} ({len(missing)} "
-                             "switches or parameters); a weights-only search (spos, fairnas) selects no architecture: "
-                             "name every choice, or take one from search.evolve")
+            raise ValueError(
+                f"the architecture chooses nothing for {missing[:3]}{' ...' if len(missing) > 3 else ''} ({len(missing)} "
+                "switches or parameters); a weights-only search (spos, fairnas) selects no architecture: "
+                "name every choice, or take one from search.evolve"
+            )
         return chosen
 
     def set_architecture(self, architecture: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
@@ -89,23 +100,43 @@ class PathEvaluator:
         self.mixture.set_path({key: self.values[key].index(value) for key, value in chosen.items()})
         return chosen
 
-    def evaluate(self, data: Data, architecture: Optional[Mapping[str, Any]] = None, *, recalibrate_bn: bool = True,
-                 batches: Optional[int] = None, train: Optional[Data] = None, batch_size: int = 256, seed: int = 0) -> dict[str, Any]:
+    def evaluate(
+        self,
+        data: Data,
+        architecture: Optional[Mapping[str, Any]] = None,
+        *,
+        recalibrate_bn: bool = True,
+        batches: Optional[int] = None,
+        train: Optional[Data] = None,
+        batch_size: int = 256,
+        seed: int = 0,
+    ) -> dict[str, Any]:
         """Metrics of `architecture` on `data` (see `evaluate`)."""
         chosen = self.set_architecture(architecture)
         recalibrated = 0
         if recalibrate_bn:
             source = train if train is not None else data
-            recalibrated = recalibrate_statistics(self.supernet, recalibration_batches(source, batch_size, batches, seed), self.device)
+            recalibrated = recalibrate_statistics(
+                self.supernet, recalibration_batches(source, batch_size, batches, seed), self.device
+            )
         else:  # the trained statistics, whatever an earlier recalibration left
             self.supernet.load_state_dict(self.state, strict=False)
         metrics = evaluate_module(self.supernet, data, batch_size, self.device)
         return {**metrics, "recalibration_batches": recalibrated, "architecture": chosen}
 
 
-def evaluate(result: "SearchResult", data: Data, architecture: Optional[Mapping[str, Any]] = None, *, recalibrate_bn: bool = True,
-             batches: Optional[int] = None, train: Optional[Data] = None, batch_size: int = 256, seed: int = 0,
-             device: Union[str, torch.device, None] = None) -> dict[str, Any]:
+def evaluate(
+    result: "SearchResult",
+    data: Data,
+    architecture: Optional[Mapping[str, Any]] = None,
+    *,
+    recalibrate_bn: bool = True,
+    batches: Optional[int] = None,
+    train: Optional[Data] = None,
+    batch_size: int = 256,
+    seed: int = 0,
+    device: Union[str, torch.device, None] = None,
+) -> dict[str, Any]:
     """Accuracy and loss on `data` of `architecture` (switch id -> option index, value-parameter id
     -> value; ids left out keep the result's choices; None: the result's own architecture) run with
     the trained supernet's shared weights, for results of any strategy.
@@ -116,5 +147,12 @@ def evaluate(result: "SearchResult", data: Data, architecture: Optional[Mapping[
     statistics the supernet kept average over every path it trained, which misjudges any single
     one. Returns {"accuracy", "loss", "samples", "recalibration_batches", "architecture"}.
     """
-    return PathEvaluator(result, device).evaluate(data, architecture, recalibrate_bn=recalibrate_bn, batches=batches,
-                                                 train=train, batch_size=batch_size, seed=seed)
+    return PathEvaluator(result, device).evaluate(
+        data,
+        architecture,
+        recalibrate_bn=recalibrate_bn,
+        batches=batches,
+        train=train,
+        batch_size=batch_size,
+        seed=seed,
+    )

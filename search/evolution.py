@@ -9,6 +9,7 @@ the oldest member leaves (regularised evolution). Constraints (`flops`, `params`
 bounds) are checked on the discretized architecture before anything is evaluated: a candidate
 over a bound is redrawn and never evaluated. Architectures already scored are not scored again.
 """
+
 from __future__ import annotations
 
 import collections
@@ -47,8 +48,13 @@ class Candidate:
 class ConstrainedSpace:
     """The architectures of a supernet that satisfy upper bounds on their costs."""
 
-    def __init__(self, result: SearchResult, values: Mapping[str, list], constraints: Mapping[str, Optional[float]],
-                 latency_table: Any = None) -> None:
+    def __init__(
+        self,
+        result: SearchResult,
+        values: Mapping[str, list],
+        constraints: Mapping[str, Optional[float]],
+        latency_table: Any = None,
+    ) -> None:
         self.space, self.values = result.space, {k: list(v) for k, v in values.items()}
         self.bounds = _check_constraints(constraints, latency_table)
         self.latency_table = latency_table
@@ -85,7 +91,9 @@ class ConstrainedSpace:
         """Each choice redrawn among its other values with probability `rate`; at least one is."""
         mutable = [k for k, v in self.values.items() if len(v) > 1]
         if not mutable:
-            raise ValueError("evolve: every switch and value choice of the supernet has a single option; there is nothing to mutate")
+            raise ValueError(
+                "evolve: every switch and value choice of the supernet has a single option; there is nothing to mutate"
+            )
         child = dict(parent)
         changed = [k for k in mutable if rng.random() < rate] or [rng.choice(mutable)]
         for k in changed:
@@ -101,8 +109,10 @@ class ConstrainedSpace:
                 return candidate
             for kind, cost in self.costs(candidate).items():
                 seen[kind] = min(seen.get(kind, cost), cost)
-        raise ValueError(f"evolve: no {what} within the constraints {self.bounds} in {_DRAWS} draws "
-                         f"(the least costs drawn: {seen}); loosen the constraints")
+        raise ValueError(
+            f"evolve: no {what} within the constraints {self.bounds} in {_DRAWS} draws "
+            f"(the least costs drawn: {seen}); loosen the constraints"
+        )
 
 
 def evolve(
@@ -153,9 +163,18 @@ def evolve(
     def score(architecture: dict[str, Any]) -> Candidate:
         key = space.key(architecture)
         if key not in scored:
-            metrics = evaluator.evaluate(val, architecture, recalibrate_bn=recalibrate_bn, batches=batches, train=train,
-                                         batch_size=batch_size, seed=seed)
-            scored[key] = Candidate(dict(architecture), metrics["accuracy"], metrics["loss"], space.costs(architecture), len(scored))
+            metrics = evaluator.evaluate(
+                val,
+                architecture,
+                recalibrate_bn=recalibrate_bn,
+                batches=batches,
+                train=train,
+                batch_size=batch_size,
+                seed=seed,
+            )
+            scored[key] = Candidate(
+                dict(architecture), metrics["accuracy"], metrics["loss"], space.costs(architecture), len(scored)
+            )
         return scored[key]
 
     members: collections.deque[Candidate] = collections.deque()
@@ -173,9 +192,18 @@ def evolve(
             bar.update()
             bar.set_postfix(best=round(max(c.accuracy for c in scored.values()), 4))
     ranked = sorted(scored.values(), key=_fitness, reverse=True)[:top]
-    settings = {"population": population, "generations": generations, "mutation": mutation, "sample_size": sample_size,
-                "seed": seed, "constraints": dict(space.bounds), "evaluated": len(scored), "recalibrate_bn": recalibrate_bn,
-                "batches": batches, "prefilter": list(prefilter) if prefilter is not None else None}
+    settings = {
+        "population": population,
+        "generations": generations,
+        "mutation": mutation,
+        "sample_size": sample_size,
+        "seed": seed,
+        "constraints": dict(space.bounds),
+        "evaluated": len(scored),
+        "recalibrate_bn": recalibrate_bn,
+        "batches": batches,
+        "prefilter": list(prefilter) if prefilter is not None else None,
+    }
     return [_as_result(result, c, rank, settings) for rank, c in enumerate(ranked, start=1)]
 
 
@@ -185,7 +213,13 @@ def _fitness(candidate: Candidate) -> tuple:
 
 def _as_result(result: SearchResult, candidate: Candidate, rank: int, settings: dict[str, Any]) -> SearchResult:
     chosen = result.with_architecture(candidate.architecture)
-    info = {"rank": rank, "val_accuracy": candidate.accuracy, "val_loss": candidate.loss, "costs": dict(candidate.costs), **settings}
+    info = {
+        "rank": rank,
+        "val_accuracy": candidate.accuracy,
+        "val_loss": candidate.loss,
+        "costs": dict(candidate.costs),
+        **settings,
+    }
     return dataclasses.replace(chosen, config={**result.config, "evolution": info})
 
 
@@ -208,7 +242,12 @@ def _check_constraints(constraints: Mapping[str, Optional[float]], latency_table
 
 
 def _check_settings(population: Any, generations: Any, mutation: Any, sample_size: Any, top: Any) -> None:
-    for name, value, least in (("population", population, 2), ("generations", generations, 0), ("sample_size", sample_size, 1), ("top", top, 1)):
+    for name, value, least in (
+        ("population", population, 2),
+        ("generations", generations, 0),
+        ("sample_size", sample_size, 1),
+        ("top", top, 1),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
     if isinstance(mutation, bool) or not isinstance(mutation, (int, float)) or not 0.0 <= mutation <= 1.0:

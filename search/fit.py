@@ -4,6 +4,7 @@
 (search.loaders), the supernet, the bilevel optimizer with its guard, cost term and distributed
 hooks, the epoch loop (search.bilevel_search), the checkpoints, the selection (search.selection).
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,8 +30,15 @@ from .metrics import Metrics, metric_set
 from .perturbation import check_selection
 from .result import SearchResult
 from .selection import report_undecided
-from .settings import (CostSettings, ExecutionSettings, FitSettings, LoggingSettings, ResilienceSettings,
-                       SelectionSettings, resolve_settings)
+from .settings import (
+    CostSettings,
+    ExecutionSettings,
+    FitSettings,
+    LoggingSettings,
+    ResilienceSettings,
+    SelectionSettings,
+    resolve_settings,
+)
 from .strategies import DEFAULT_STRATEGY, Strategy, get_strategy
 from .validation import ScalarLoss, check_first_batches
 
@@ -149,12 +157,24 @@ def fit_supernet(
     targets = context.agree(lambda: check_first_batches(*first))
     checkpoints, guard = _resilience(settings.resilience, context)
     bilevel = _optimizer(supernet, strategy, loss, settings, epochs, context, device, guard)
-    search = BilevelSearch(supernet, bilevel, strategy, loaders.train, loaders.val,
-                           settings=_recorded(strategy, epochs, seed, bilevel, loaders, settings, context),
-                           meters=metric_set(metrics, targets), val_argument=loaders.val_argument,
-                           record_every=settings.logging.record_every, callbacks=list(callbacks or []), guard=guard,
-                           checkpoints=checkpoints, context=context, device=device, selection=settings.selection,
-                           targets=targets)
+    search = BilevelSearch(
+        supernet,
+        bilevel,
+        strategy,
+        loaders.train,
+        loaders.val,
+        settings=_recorded(strategy, epochs, seed, bilevel, loaders, settings, context),
+        meters=metric_set(metrics, targets),
+        val_argument=loaders.val_argument,
+        record_every=settings.logging.record_every,
+        callbacks=list(callbacks or []),
+        guard=guard,
+        checkpoints=checkpoints,
+        context=context,
+        device=device,
+        selection=settings.selection,
+        targets=targets,
+    )
     _resume(search, checkpoints, settings.resilience.resume, context, loaders)
     search.run(epochs, settings.logging.progress)
     result = search.result(space)
@@ -175,20 +195,25 @@ def _strategy(strategy: Union[str, Strategy], settings: FitSettings, context: Di
     strategy = copy.deepcopy(get_strategy(strategy))
     check_selection(settings.selection.mode, strategy.learns_architecture, strategy.name, context.enabled)
     if settings.budget.kind is not None and not strategy.learns_architecture:
-        raise ValueError(f"strategy {strategy.name!r} learns no architecture, so cost= has nothing to steer; "
-                         "train without it and apply the budget afterwards (search.evolve(constraints=...))")
+        raise ValueError(
+            f"strategy {strategy.name!r} learns no architecture, so cost= has nothing to steer; "
+            "train without it and apply the budget afterwards (search.evolve(constraints=...))"
+        )
     return strategy
 
 
-def _supernet(space: Node, strategy: Strategy, seed: int, device: torch.device,
-              initial_state: Optional[dict[str, torch.Tensor]]) -> SupernetExecutor:
+def _supernet(
+    space: Node, strategy: Strategy, seed: int, device: torch.device, initial_state: Optional[dict[str, torch.Tensor]]
+) -> SupernetExecutor:
     """The supernet of `space` with the strategy's mixture, on `device`, from `initial_state` if given."""
     supernet = SupernetExecutor(space, mixture=strategy.mixture(), seed=seed).to(device)
     if initial_state is not None:
         supernet.load_state_dict(initial_state)
     if not supernet.arch_parameters():
-        raise ValueError(f"the space ending at {space.id} has no ChoiceOp: there is no architecture to search "
-                         "(train it as a fixed network, e.g. with BasicExecutor and search.retrain.train_classifier)")
+        raise ValueError(
+            f"the space ending at {space.id} has no ChoiceOp: there is no architecture to search "
+            "(train it as a fixed network, e.g. with BasicExecutor and search.retrain.train_classifier)"
+        )
     return supernet
 
 
@@ -196,8 +221,9 @@ def _device(device: Union[str, torch.device, None]) -> Optional[torch.device]:
     return torch.device(device) if device is not None else None
 
 
-def _resilience(resilience: ResilienceSettings,
-                context: DistributedContext) -> tuple[Optional[Checkpointer], Optional[StepGuard]]:
+def _resilience(
+    resilience: ResilienceSettings, context: DistributedContext
+) -> tuple[Optional[Checkpointer], Optional[StepGuard]]:
     """The checkpoints (None without checkpoint_dir) and the bad-step guard (None with max_bad_steps=None)."""
     checkpoints = Checkpointer(resilience.checkpoint_dir) if resilience.checkpoint_dir is not None else None
     if resilience.max_bad_steps is None:
@@ -205,17 +231,42 @@ def _resilience(resilience: ResilienceSettings,
     return checkpoints, StepGuard(resilience.max_bad_steps, context, lambda: _newest(checkpoints))
 
 
-def _optimizer(supernet: SupernetExecutor, strategy: Strategy, loss: Optional[Loss], settings: FitSettings, epochs: int,
-               context: DistributedContext, device: torch.device, guard: Optional[StepGuard]) -> BilevelOptimizer:
+def _optimizer(
+    supernet: SupernetExecutor,
+    strategy: Strategy,
+    loss: Optional[Loss],
+    settings: FitSettings,
+    epochs: int,
+    context: DistributedContext,
+    device: torch.device,
+    guard: Optional[StepGuard],
+) -> BilevelOptimizer:
     """The bilevel optimizer: the guarded loss, the cost term, DDP around the weights and averaged
     architecture gradients in a distributed search, the guard's checks on both optimizers."""
     loss_fn = ScalarLoss(loss if loss is not None else torch.nn.functional.cross_entropy)
     budget = settings.budget
-    penalty = (CostPenalty(supernet, budget.kind, budget.weight, budget.target, budget.latency_table,
-                           settings.logging.progress and context.is_main) if budget.kind is not None else None)
+    penalty = (
+        CostPenalty(
+            supernet,
+            budget.kind,
+            budget.weight,
+            budget.target,
+            budget.latency_table,
+            settings.logging.progress and context.is_main,
+        )
+        if budget.kind is not None
+        else None
+    )
     watched = guard.watch_loss(loss_fn) if guard is not None else loss_fn
-    bilevel = BilevelOptimizer(supernet, watched, settings.optim, epochs, penalty=penalty, strategy=strategy,
-                               model=wrap_weights(supernet, device) if context.enabled else None)
+    bilevel = BilevelOptimizer(
+        supernet,
+        watched,
+        settings.optim,
+        epochs,
+        penalty=penalty,
+        strategy=strategy,
+        model=wrap_weights(supernet, device) if context.enabled else None,
+    )
     if context.enabled:
         average_gradients_before_step(bilevel.arch_optimizer, context)  # before the guard's check
     if guard is not None:
@@ -224,21 +275,40 @@ def _optimizer(supernet: SupernetExecutor, strategy: Strategy, loss: Optional[Lo
     return bilevel
 
 
-def _recorded(strategy: Strategy, epochs: int, seed: int, bilevel: BilevelOptimizer, loaders: SearchLoaders,
-              settings: FitSettings, context: DistributedContext) -> dict[str, Any]:
+def _recorded(
+    strategy: Strategy,
+    epochs: int,
+    seed: int,
+    bilevel: BilevelOptimizer,
+    loaders: SearchLoaders,
+    settings: FitSettings,
+    context: DistributedContext,
+) -> dict[str, Any]:
     """The run's settings as checkpoints record them (a resume must match) and results show them."""
     world = context.world_size
     return {
-        "strategy": strategy.config(), "epochs": epochs, "seed": seed, "optim": vars(bilevel.config),
-        "batch_size": batch_size_of(loaders.train, world), "val_batch_size": batch_size_of(loaders.val, world),
-        "record_every": settings.logging.record_every, "train_samples": dataset_size(loaders.train),
-        "val_samples": dataset_size(loaders.val), "cost": settings.budget.label(),
-        "cost_weight": settings.budget.weight, "cost_target": settings.budget.target,
+        "strategy": strategy.config(),
+        "epochs": epochs,
+        "seed": seed,
+        "optim": vars(bilevel.config),
+        "batch_size": batch_size_of(loaders.train, world),
+        "val_batch_size": batch_size_of(loaders.val, world),
+        "record_every": settings.logging.record_every,
+        "train_samples": dataset_size(loaders.train),
+        "val_samples": dataset_size(loaders.val),
+        "cost": settings.budget.label(),
+        "cost_weight": settings.budget.weight,
+        "cost_target": settings.budget.target,
     }
 
 
-def _resume(search: BilevelSearch, checkpoints: Optional[Checkpointer], resume: bool, context: DistributedContext,
-            loaders: SearchLoaders) -> None:
+def _resume(
+    search: BilevelSearch,
+    checkpoints: Optional[Checkpointer],
+    resume: bool,
+    context: DistributedContext,
+    loaders: SearchLoaders,
+) -> None:
     """Continue `search` from the newest checkpoint (resume), after checking it was written with
     the same settings; without resume, refuse a directory that holds checkpoints."""
     loaded = _load_checkpoint(checkpoints, resume, context)
@@ -247,9 +317,11 @@ def _resume(search: BilevelSearch, checkpoints: Optional[Checkpointer], resume: 
     path, state = loaded
     _check_same_settings(path, state["settings"], search.settings)
     if not (is_resumable(loaders.train) and is_resumable(loaders.val)):
-        warnings.warn("resuming with a DataLoader as data: the batches after the checkpoint follow that loader, "
-                      "so the search is not bit-identical to an uninterrupted one (pass tensors or a Dataset)",
-                      RuntimeWarning)
+        warnings.warn(
+            "resuming with a DataLoader as data: the batches after the checkpoint follow that loader, "
+            "so the search is not bit-identical to an uninterrupted one (pass tensors or a Dataset)",
+            RuntimeWarning,
+        )
     search.load_state_dict(state, path)
 
 
@@ -260,7 +332,9 @@ def _newest(checkpoints: Optional[Checkpointer]) -> Optional[str]:
     return str(latest) if latest is not None else None
 
 
-def _load_checkpoint(checkpoints: Optional[Checkpointer], resume: bool, context: DistributedContext) -> Optional[tuple[Path, dict[str, Any]]]:
+def _load_checkpoint(
+    checkpoints: Optional[Checkpointer], resume: bool, context: DistributedContext
+) -> Optional[tuple[Path, dict[str, Any]]]:
     """Rank 0 reads the newest checkpoint (resume) or makes sure there is none to overwrite; every
     process gets what rank 0 read."""
     if checkpoints is None:
@@ -280,7 +354,13 @@ def _load_checkpoint(checkpoints: Optional[Checkpointer], resume: bool, context:
 
 
 def _check_same_settings(path: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
-    differing = [f"{k}: {saved.get(k)!r} in the checkpoint, {current.get(k)!r} now" for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
+    differing = [
+        f"{k}: {saved.get(k)!r} in the checkpoint, {current.get(k)!r} now"
+        for k in sorted(set(saved) | set(current))
+        if saved.get(k) != current.get(k)
+    ]
     if differing:
-        raise ValueError(f"checkpoint {path} was written by a search with other settings ({'; '.join(differing)}); "
-                         "resume with the same settings, or start afresh in another checkpoint_dir")
+        raise ValueError(
+            f"checkpoint {path} was written by a search with other settings ({'; '.join(differing)}); "
+            "resume with the same settings, or start afresh in another checkpoint_dir"
+        )

@@ -8,6 +8,7 @@ statistics the step's forward pass changed, and warns, naming the step. After `m
 consecutive skipped steps of one kind it raises a `FloatingPointError` that names the last good
 checkpoint. In a distributed search the decision is taken jointly: all processes skip together.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -35,7 +36,9 @@ class StepGuard:
         last_good_checkpoint: Callable[[], Optional[str]] = lambda: None,
     ) -> None:
         if isinstance(max_bad_steps, bool) or not isinstance(max_bad_steps, int) or max_bad_steps < 1:
-            raise ValueError(f"max_bad_steps must be a positive int (or None to skip the checks), got {max_bad_steps!r}")
+            raise ValueError(
+                f"max_bad_steps must be a positive int (or None to skip the checks), got {max_bad_steps!r}"
+            )
         self.max_bad_steps = max_bad_steps
         self.context = context
         self.last_good_checkpoint = last_good_checkpoint
@@ -49,6 +52,7 @@ class StepGuard:
 
     def watch_loss(self, loss: Loss) -> Loss:
         """`loss`, recording every value it computes inside a guarded step."""
+
         def watched(*args: Any, **kwargs: Any) -> torch.Tensor:
             value = loss(*args, **kwargs)
             if self._kind is not None and isinstance(value, torch.Tensor):
@@ -98,8 +102,11 @@ class StepGuard:
             )
         if count >= self.max_bad_steps:
             checkpoint = self.last_good_checkpoint()
-            where = (f"the last good checkpoint is {checkpoint} (resume from it with resume=True)" if checkpoint
-                     else "no checkpoint was written (pass checkpoint_dir= to keep one per epoch)")
+            where = (
+                f"the last good checkpoint is {checkpoint} (resume from it with resume=True)"
+                if checkpoint
+                else "no checkpoint was written (pass checkpoint_dir= to keep one per epoch)"
+            )
             raise FloatingPointError(
                 f"the search stopped at step {step} (epoch {epoch}): {count} consecutive {kind} steps had a "
                 f"non-finite loss or gradient (last: {self._reason}); {where}"

@@ -1,4 +1,5 @@
 """The alpha trajectory: every switch's probabilities and logits at every recorded step."""
+
 from __future__ import annotations
 
 from typing import Any, Optional

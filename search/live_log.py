@@ -6,6 +6,7 @@ most probable option's probability minus the runner-up's) and the expected cost 
 set. Every epoch: the epoch's metrics row, the current (argmax) architecture as text and, as
 images, the architecture diagram and the alpha heatmap. Only the main process logs.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -21,8 +22,15 @@ from .result import SearchResult
 class LiveLog:
     """Sends a search's progress to `loggers` (none: every call does nothing)."""
 
-    def __init__(self, loggers: Sequence[Logger], supernet: Any, bilevel: Any, space: Any,
-                 cost_name: Optional[str], is_main: bool = True) -> None:
+    def __init__(
+        self,
+        loggers: Sequence[Logger],
+        supernet: Any,
+        bilevel: Any,
+        space: Any,
+        cost_name: Optional[str],
+        is_main: bool = True,
+    ) -> None:
         self.loggers = list(loggers) if is_main else []
         self.supernet, self.bilevel, self.space, self.cost_name = supernet, bilevel, space, cost_name
         self._image_failure_warned = False
@@ -57,9 +65,13 @@ class LiveLog:
         if not self.loggers:
             return
         snapshot = SearchResult(
-            architecture=self.supernet.architecture(), probabilities=self.supernet.probabilities(),
-            history=dict(history), metrics=[dict(row)], option_names=self.supernet.option_names(),
-            option_values=self.supernet.option_values(), space=self.space,
+            architecture=self.supernet.architecture(),
+            probabilities=self.supernet.probabilities(),
+            history=dict(history),
+            metrics=[dict(row)],
+            option_names=self.supernet.option_names(),
+            option_values=self.supernet.option_values(),
+            space=self.space,
         )
         text = "\n".join(f"{sid}: {label}" for sid, label in snapshot.chosen_options.items())
         images = self._images(snapshot)

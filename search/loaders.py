@@ -6,6 +6,7 @@ way `DistributedSampler` splits it. The global batch `t` of a pass is therefore 
 samples whatever the number of processes, and a resumed search can regenerate, from its position
 alone, exactly the batches an uninterrupted one would have drawn (`BatchStream`).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -14,8 +15,16 @@ from typing import Any, Iterator, Optional, Union
 
 import numpy as np
 import torch
-from torch.utils.data import (DataLoader, Dataset, DistributedSampler, IterableDataset, RandomSampler,
-                              SequentialSampler, Subset, TensorDataset)
+from torch.utils.data import (
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    IterableDataset,
+    RandomSampler,
+    SequentialSampler,
+    Subset,
+    TensorDataset,
+)
 
 Data = Union[tuple, list, Dataset, DataLoader]
 
@@ -24,14 +33,20 @@ def as_dataset(data: Data, argument: str = "data") -> Dataset:
     """A Dataset from an (x, y) pair of tensors or NumPy arrays (converted, dtype kept) or a Dataset."""
     if isinstance(data, Dataset):
         return data
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, (torch.Tensor, np.ndarray)) for t in data):
+    if (
+        isinstance(data, (tuple, list))
+        and len(data) == 2
+        and all(isinstance(t, (torch.Tensor, np.ndarray)) for t in data)
+    ):
         x, y = (torch.as_tensor(t) for t in data)
         if len(x) != len(y):
             raise ValueError(f"{argument}: x has {len(x)} samples but y has {len(y)}")
         return TensorDataset(x, y)
     inside = f" of ({', '.join(type(t).__name__ for t in data)})" if isinstance(data, (tuple, list)) else ""
-    raise TypeError(f"{argument} must be an (x, y) pair of tensors or NumPy arrays, a Dataset or a DataLoader, got "
-                    f"{type(data).__name__}{inside}" + (" (convert with torch.as_tensor)" if inside else ""))
+    raise TypeError(
+        f"{argument} must be an (x, y) pair of tensors or NumPy arrays, a Dataset or a DataLoader, got "
+        f"{type(data).__name__}{inside}" + (" (convert with torch.as_tensor)" if inside else "")
+    )
 
 
 def as_loader(data: Data, batch_size: int, shuffle: bool, seed: int, argument: str = "data") -> DataLoader:
@@ -70,7 +85,9 @@ class ShardedSampler(DistributedSampler):
         return max(0, self.num_samples - self.skip)
 
 
-def search_loader(data: Data, batch_size: int, seed: int, argument: str = "data", rank: int = 0, world_size: int = 1) -> DataLoader:
+def search_loader(
+    data: Data, batch_size: int, seed: int, argument: str = "data", rank: int = 0, world_size: int = 1
+) -> DataLoader:
     """A shuffling DataLoader over `data` whose batches are a pure function of (seed, pass).
 
     `batch_size` is the global batch: each of the `world_size` processes loads `batch_size //
@@ -85,13 +102,17 @@ def search_loader(data: Data, batch_size: int, seed: int, argument: str = "data"
             )
         return data
     if batch_size % world_size:
-        raise ValueError(f"batch_size {batch_size} is the global batch and must be a multiple of the {world_size} processes")
+        raise ValueError(
+            f"batch_size {batch_size} is the global batch and must be a multiple of the {world_size} processes"
+        )
     dataset = as_dataset(data, argument)
     _check_one_batch(dataset, batch_size, argument)
     sampler = ShardedSampler(dataset, seed, num_replicas=world_size, rank=rank)
     # a generator of its own: each iteration draws a worker seed from it, not from torch's global one
     generator = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size // world_size, sampler=sampler, drop_last=True, generator=generator)
+    return DataLoader(
+        dataset, batch_size=batch_size // world_size, sampler=sampler, drop_last=True, generator=generator
+    )
 
 
 def set_pass(loader: DataLoader, pass_index: int) -> None:
@@ -176,22 +197,47 @@ def split_in_halves(data: Data, seed: int, batch_size: Optional[int] = None) -> 
 
 def _check_splittable(loader: DataLoader) -> None:
     sampler = loader.sampler
-    custom = loader.batch_size is None or not isinstance(sampler, (SequentialSampler, RandomSampler)) or (
-        isinstance(sampler, RandomSampler) and (sampler.replacement or sampler.num_samples != len(loader.dataset)))
+    custom = (
+        loader.batch_size is None
+        or not isinstance(sampler, (SequentialSampler, RandomSampler))
+        or (isinstance(sampler, RandomSampler) and (sampler.replacement or sampler.num_samples != len(loader.dataset)))
+    )
     if isinstance(loader.dataset, IterableDataset) or custom:
-        what = "an IterableDataset" if isinstance(loader.dataset, IterableDataset) else (
-            f"a {type(loader.batch_sampler).__name__} batch sampler" if loader.batch_size is None else f"a {type(sampler).__name__}")
-        raise TypeError(f"train: val=None splits train in halves, but this DataLoader draws from {what}, which cannot be "
-                        "carried over to a half; pass val= explicitly (e.g. a loader over held-out data)")
+        what = (
+            "an IterableDataset"
+            if isinstance(loader.dataset, IterableDataset)
+            else (
+                f"a {type(loader.batch_sampler).__name__} batch sampler"
+                if loader.batch_size is None
+                else f"a {type(sampler).__name__}"
+            )
+        )
+        raise TypeError(
+            f"train: val=None splits train in halves, but this DataLoader draws from {what}, which cannot be "
+            "carried over to a half; pass val= explicitly (e.g. a loader over held-out data)"
+        )
 
 
 def _loaded_like(loader: DataLoader, dataset: Dataset, seed: int) -> DataLoader:
     """A DataLoader over `dataset` batching and shuffling as `loader` does, shuffled by `seed`."""
-    workers = {"prefetch_factor": loader.prefetch_factor, "persistent_workers": loader.persistent_workers} if loader.num_workers else {}
-    return DataLoader(dataset, batch_size=loader.batch_size, shuffle=isinstance(loader.sampler, RandomSampler),
-                      drop_last=loader.drop_last, collate_fn=loader.collate_fn, num_workers=loader.num_workers,
-                      pin_memory=loader.pin_memory, timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,
-                      generator=torch.Generator().manual_seed(seed), **workers)
+    workers = (
+        {"prefetch_factor": loader.prefetch_factor, "persistent_workers": loader.persistent_workers}
+        if loader.num_workers
+        else {}
+    )
+    return DataLoader(
+        dataset,
+        batch_size=loader.batch_size,
+        shuffle=isinstance(loader.sampler, RandomSampler),
+        drop_last=loader.drop_last,
+        collate_fn=loader.collate_fn,
+        num_workers=loader.num_workers,
+        pin_memory=loader.pin_memory,
+        timeout=loader.timeout,
+        worker_init_fn=loader.worker_init_fn,
+        generator=torch.Generator().manual_seed(seed),
+        **workers,
+    )
 
 
 def batch_size_of(loader: DataLoader, world_size: int = 1) -> Optional[int]:
@@ -212,7 +258,9 @@ def move(batch: Any, device: torch.device) -> Any:
 
 def _check_one_batch(dataset: Dataset, batch_size: int, argument: str) -> None:
     if len(dataset) < batch_size:
-        raise ValueError(f"{argument} has {len(dataset)} samples, fewer than one batch of {batch_size}; lower batch_size or pass more data")
+        raise ValueError(
+            f"{argument} has {len(dataset)} samples, fewer than one batch of {batch_size}; lower batch_size or pass more data"
+        )
 
 
 VAL_SEED_OFFSET = 1_000_003  # the validation stream's permutations never coincide with the training ones
@@ -228,8 +276,9 @@ class SearchLoaders:
     val_argument: str = "val"
 
 
-def search_loaders(train: Data, val: Optional[Data], batch_size: int, seed: int, rank: int = 0,
-                   world_size: int = 1) -> SearchLoaders:
+def search_loaders(
+    train: Data, val: Optional[Data], batch_size: int, seed: int, rank: int = 0, world_size: int = 1
+) -> SearchLoaders:
     """The loaders of `fit_supernet(train, val, batch_size=..., seed=...)` for process `rank` of
     `world_size` (val=None: train split in halves)."""
     val_argument = "val"

@@ -28,6 +28,7 @@ Any other service is a few lines, for example Weights & Biases::
         def close(self):
             self.run.finish()
 """
+
 from __future__ import annotations
 
 import csv
@@ -66,12 +67,18 @@ def check_loggers(loggers: object) -> list[Logger]:
     if loggers is None:
         return []
     if not isinstance(loggers, (list, tuple)):
-        raise TypeError(f"loggers must be a list of loggers (e.g. [CSVLogger('runs/csv')]), got {type(loggers).__name__}")
+        raise TypeError(
+            f"loggers must be a list of loggers (e.g. [CSVLogger('runs/csv')]), got {type(loggers).__name__}"
+        )
     for i, logger in enumerate(loggers):
-        missing = [m for m in ("log_metrics", "log_text", "log_image", "close") if not callable(getattr(logger, m, None))]
+        missing = [
+            m for m in ("log_metrics", "log_text", "log_image", "close") if not callable(getattr(logger, m, None))
+        ]
         if missing:
-            raise TypeError(f"loggers[{i}] ({type(logger).__name__}) has no {', '.join(missing)} method: "
-                            "a logger implements search.loggers.Logger")
+            raise TypeError(
+                f"loggers[{i}] ({type(logger).__name__}) has no {', '.join(missing)} method: "
+                "a logger implements search.loggers.Logger"
+            )
     return list(loggers)
 
 
@@ -90,8 +97,10 @@ class CSVLogger(Logger):
 
     def _check_fresh(self) -> None:
         if self._previous:
-            raise FileExistsError(f"CSVLogger: {self.directory} already holds a log (metrics.csv / text.csv) that "
-                                  "this search would overwrite; resume that search, or log to another directory")
+            raise FileExistsError(
+                f"CSVLogger: {self.directory} already holds a log (metrics.csv / text.csv) that "
+                "this search would overwrite; resume that search, or log to another directory"
+            )
 
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         self._check_fresh()
@@ -145,8 +154,10 @@ class TensorBoardLogger(Logger):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as error:  # torch's module imports the tensorboard package
-            raise ImportError("TensorBoardLogger needs the tensorboard package: pip install 'supernet[tensorboard]' "
-                              "(or pip install tensorboard)") from error
+            raise ImportError(
+                "TensorBoardLogger needs the tensorboard package: pip install 'supernet[tensorboard]' "
+                "(or pip install tensorboard)"
+            ) from error
         self.directory = Path(directory)
         self._writer_class = SummaryWriter
         self.writer = SummaryWriter(str(self.directory))

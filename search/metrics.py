@@ -1,4 +1,5 @@
 """The metrics a search logs per epoch: the user's torchmetrics objects, or accuracy for classification."""
+
 from __future__ import annotations
 
 import re
@@ -39,7 +40,9 @@ def metric_set(metrics: Optional[Metrics], targets: Targets) -> dict[str, torchm
     if metrics is None:
         if not targets.classification:
             return {}
-        metrics = {"accuracy": torchmetrics.classification.MulticlassAccuracy(num_classes=targets.num_classes, average="micro")}
+        metrics = {
+            "accuracy": torchmetrics.classification.MulticlassAccuracy(num_classes=targets.num_classes, average="micro")
+        }
     named = dict(metrics) if isinstance(metrics, Mapping) else _named(metrics)
     for name, metric in named.items():
         if not isinstance(metric, torchmetrics.Metric):

@@ -11,6 +11,7 @@ Procedure of `pareto_front`:
    interleaved rounds, and its predicted and measured latency are recorded in `result.config`
    (`predicted_latency_ms`, `measured_latency_ms`).
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,10 +28,20 @@ from .result import SearchResult
 from .strategies import DEFAULT_STRATEGY, Strategy, get_strategy
 
 
-def pareto_front(space: Node, train: Data, val: Optional[Data] = None, *, targets: Sequence[float], cost: str = "latency",
-                 epochs: int, warmup_epochs: Optional[int] = None, strategy: Union[str, Strategy] = DEFAULT_STRATEGY,
-                 latency_table: Optional[LatencyTable] = None, measure_settings: Optional[MeasureSettings] = None,
-                 **fit_kwargs: Any) -> list[SearchResult]:
+def pareto_front(
+    space: Node,
+    train: Data,
+    val: Optional[Data] = None,
+    *,
+    targets: Sequence[float],
+    cost: str = "latency",
+    epochs: int,
+    warmup_epochs: Optional[int] = None,
+    strategy: Union[str, Strategy] = DEFAULT_STRATEGY,
+    latency_table: Optional[LatencyTable] = None,
+    measure_settings: Optional[MeasureSettings] = None,
+    **fit_kwargs: Any,
+) -> list[SearchResult]:
     """One search result per target (in the order of `targets`, ms per forward pass at the table's
     batch size), all starting from the same shared weights trained once for `warmup_epochs`
     (default: `epochs`); `fit_kwargs` go to every `fit_supernet` call (seed, batch_size, optim,
@@ -52,15 +63,40 @@ def pareto_front(space: Node, train: Data, val: Optional[Data] = None, *, target
     shared = copy.deepcopy(get_strategy(strategy))
     shared.warmup_epochs = warmup_epochs  # weight steps only, the distribution stays uniform
     # weights only: its uniform distribution is no selection, so there is nothing to call undecided
-    trained = fit_supernet(space, train, val, strategy=shared, epochs=warmup_epochs,
-                           **{k: v for k, v in fit_kwargs.items() if k not in ("cost_weight", "on_undecided")}, on_undecided="ignore")
-    results = [fit_supernet(space, train, val, strategy=strategy, epochs=epochs, cost=cost, cost_target=float(target),
-                            latency_table=latency_table, initial_state=trained.supernet_state, **fit_kwargs)
-               for target in targets]
+    trained = fit_supernet(
+        space,
+        train,
+        val,
+        strategy=shared,
+        epochs=warmup_epochs,
+        **{k: v for k, v in fit_kwargs.items() if k not in ("cost_weight", "on_undecided")},
+        on_undecided="ignore",
+    )
+    results = [
+        fit_supernet(
+            space,
+            train,
+            val,
+            strategy=strategy,
+            epochs=epochs,
+            cost=cost,
+            cost_target=float(target),
+            latency_table=latency_table,
+            initial_state=trained.supernet_state,
+            **fit_kwargs,
+        )
+        for target in targets
+    ]
 
     modules = [result.export(inherit_weights=True) for result in results]
-    measured = measure_modules(modules, example_input(space, latency_table.key.batch_size), device=fit_kwargs.get("device"),
-                               threads=latency_table.key.threads, settings=measure_settings, progress=progress)
+    measured = measure_modules(
+        modules,
+        example_input(space, latency_table.key.batch_size),
+        device=fit_kwargs.get("device"),
+        threads=latency_table.key.threads,
+        settings=measure_settings,
+        progress=progress,
+    )
     for result, ms in zip(results, measured):
         result.config["predicted_latency_ms"] = architecture_cost(result.discretized(), "latency", table=latency_table)
         result.config["measured_latency_ms"] = ms
@@ -71,8 +107,13 @@ def pareto_front(space: Node, train: Data, val: Optional[Data] = None, *, target
 Accuracy = Union[Sequence[float], Callable[[SearchResult], float], None]
 
 
-def plot_pareto(results: Sequence[SearchResult], path: Union[str, Path, None] = None, accuracy: Accuracy = None,
-                latency: Optional[Sequence[float]] = None, title: str = "accuracy / latency front"):
+def plot_pareto(
+    results: Sequence[SearchResult],
+    path: Union[str, Path, None] = None,
+    accuracy: Accuracy = None,
+    latency: Optional[Sequence[float]] = None,
+    title: str = "accuracy / latency front",
+):
     """Accuracy against measured latency, one labelled point per result (its target), the points
     joined in latency order. `accuracy`: one value per result, a function of a result, or None for
     each result's last validation accuracy; `latency`: one value per result, or None for the

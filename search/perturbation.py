@@ -24,6 +24,7 @@ optimizer are restored afterwards: the result keeps the search's weights. Determ
 batches are the first `batches` of the validation stream and the fine-tuning batches follow the
 training stream, both fixed by the search's seed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,9 +56,15 @@ class PerturbationSettings:
     batch_statistics: bool = True
 
     def __post_init__(self) -> None:
-        if self.batches is not None and (isinstance(self.batches, bool) or not isinstance(self.batches, int) or self.batches < 1):
+        if self.batches is not None and (
+            isinstance(self.batches, bool) or not isinstance(self.batches, int) or self.batches < 1
+        ):
             raise ValueError(f"perturbation batches must be a positive int or None (one pass), got {self.batches!r}")
-        if isinstance(self.fine_tune_steps, bool) or not isinstance(self.fine_tune_steps, int) or self.fine_tune_steps < 0:
+        if (
+            isinstance(self.fine_tune_steps, bool)
+            or not isinstance(self.fine_tune_steps, int)
+            or self.fine_tune_steps < 0
+        ):
             raise ValueError(f"perturbation fine_tune_steps must be an int >= 0, got {self.fine_tune_steps!r}")
 
     @classmethod
@@ -70,7 +77,9 @@ class PerturbationSettings:
         if isinstance(value, Mapping):
             unknown = sorted(set(value) - {f.name for f in dataclasses.fields(cls)})
             if unknown:
-                raise ValueError(f"perturbation: unknown setting(s) {unknown}; known: {[f.name for f in dataclasses.fields(cls)]}")
+                raise ValueError(
+                    f"perturbation: unknown setting(s) {unknown}; known: {[f.name for f in dataclasses.fields(cls)]}"
+                )
             return cls(**value)
         raise TypeError(f"perturbation must be a PerturbationSettings, a dict or None, got {type(value).__name__}")
 
@@ -80,11 +89,15 @@ def check_selection(selection: Any, learns_architecture: bool, strategy: str, di
     if selection not in SELECTIONS:
         raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
     if selection == "perturbation" and not learns_architecture:
-        raise ValueError(f"selection='perturbation' needs a supernet that mixes its options, but strategy {strategy!r} learns "
-                         "no architecture (it trains single paths); pick architectures with search.evolve instead")
+        raise ValueError(
+            f"selection='perturbation' needs a supernet that mixes its options, but strategy {strategy!r} learns "
+            "no architecture (it trains single paths); pick architectures with search.evolve instead"
+        )
     if selection == "perturbation" and distributed:
-        raise ValueError("selection='perturbation' is not supported in a distributed search (each process would score its "
-                         "own shard); run the search on one process, or select by argmax")
+        raise ValueError(
+            "selection='perturbation' is not supported in a distributed search (each process would score its "
+            "own shard); run the search on one process, or select by argmax"
+        )
 
 
 class PerturbationSelection:
@@ -95,10 +108,20 @@ class PerturbationSelection:
     that fine-tuning continues the training stream; `loss` scores non-classification targets.
     """
 
-    def __init__(self, supernet: SupernetExecutor, settings: PerturbationSettings, val_loader: Any, *,
-                 targets: Targets = Targets(), loss: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
-                 train_loader: Any = None, train_position: int = 0, weight_step: Optional[Callable[[Batch], Any]] = None,
-                 weight_optimizer: Optional[torch.optim.Optimizer] = None, device: torch.device = torch.device("cpu")) -> None:
+    def __init__(
+        self,
+        supernet: SupernetExecutor,
+        settings: PerturbationSettings,
+        val_loader: Any,
+        *,
+        targets: Targets = Targets(),
+        loss: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
+        train_loader: Any = None,
+        train_position: int = 0,
+        weight_step: Optional[Callable[[Batch], Any]] = None,
+        weight_optimizer: Optional[torch.optim.Optimizer] = None,
+        device: torch.device = torch.device("cpu"),
+    ) -> None:
         if settings.fine_tune_steps and (train_loader is None or weight_step is None):
             raise ValueError("fine_tune_steps > 0 needs train_loader and weight_step")
         self.supernet, self.settings, self.device = supernet, settings, device
@@ -124,14 +147,24 @@ class PerturbationSelection:
             while len(fixed) < len(base):
                 remaining = [sid for sid in base if sid not in fixed]
                 reference = self.score({**base, **fixed})
-                drops = {sid: [reference - self.score({**base, **fixed, sid: removed(base[sid], j)})
-                               for j in range(len(base[sid]))] for sid in remaining}
+                drops = {
+                    sid: [
+                        reference - self.score({**base, **fixed, sid: removed(base[sid], j)})
+                        for j in range(len(base[sid]))
+                    ]
+                    for sid in remaining
+                }
                 sid = max(remaining, key=lambda s: (max(drops[s]), -remaining.index(s)))
                 winner = max(range(len(drops[sid])), key=lambda j: (drops[sid][j], probabilities[sid][j], -j))
                 fixed[sid] = torch.nn.functional.one_hot(torch.tensor(winner), len(base[sid])).to(base[sid])
                 architecture[sid] = values[sid][winner]
-                record[sid] = {"drops": [float(d) for d in drops[sid]], "base_score": float(reference), "order": len(record),
-                               "position": winner, "option": names[sid][winner] if sid in names else str(values[sid][winner])}
+                record[sid] = {
+                    "drops": [float(d) for d in drops[sid]],
+                    "base_score": float(reference),
+                    "order": len(record),
+                    "position": winner,
+                    "option": names[sid][winner] if sid in names else str(values[sid][winner]),
+                }
                 if len(fixed) < len(base):
                     self._fine_tune(fixed)
         return {sid: architecture[sid] for sid in base}, {sid: record[sid] for sid in base}
@@ -162,8 +195,10 @@ class PerturbationSelection:
         the mixture runs a single path in evaluation."""
         mixture = self.supernet.mixture
         distributions = {sid: mixture.probabilities(alpha, sid) for sid, alpha in self.supernet.alphas.items()}
-        return {sid: (w if run is None else distributions[sid]).detach().clone()
-                for sid, (w, run) in self.supernet.mixing_weights().items()}
+        return {
+            sid: (w if run is None else distributions[sid]).detach().clone()
+            for sid, (w, run) in self.supernet.mixing_weights().items()
+        }
 
     def _fine_tune(self, fixed: Mapping[str, torch.Tensor]) -> None:
         if not self.settings.fine_tune_steps:
@@ -200,13 +235,19 @@ def removed(weights: torch.Tensor, position: int) -> torch.Tensor:
     return out * (float(weights.sum()) / rest) if rest > 0 else out
 
 
-def perturbation_rows(record: Mapping[str, Mapping[str, Any]], option_names: Mapping[str, Sequence[str]],
-                      label: Callable[[str], str] = str) -> str:
+def perturbation_rows(
+    record: Mapping[str, Mapping[str, Any]],
+    option_names: Mapping[str, Sequence[str]],
+    label: Callable[[str], str] = str,
+) -> str:
     """A plain-text table of the recorded drops: one row per choice in decision order, each
     option's drop (the selected one marked *)."""
     lines = []
     for sid, entry in sorted(record.items(), key=lambda item: item[1]["order"]):
         names = option_names.get(sid) or [str(j) for j in range(len(entry["drops"]))]
-        cells = [f"{'*' if j == entry['position'] else ''}{name} {drop:+.4f}" for j, (name, drop) in enumerate(zip(names, entry["drops"]))]
+        cells = [
+            f"{'*' if j == entry['position'] else ''}{name} {drop:+.4f}"
+            for j, (name, drop) in enumerate(zip(names, entry["drops"]))
+        ]
         lines.append(f"  {entry['order'] + 1}. {label(sid)} (score {entry['base_score']:.4f}): " + ", ".join(cells))
     return "\n".join(lines)

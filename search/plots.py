@@ -11,6 +11,7 @@ from a checkpoint) are vertical lines with a label. The heat map marks the choic
 `result.confidence` calls undecided: their row label says so, in orange, and their selected cell
 is outlined dashed.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,9 @@ UNDECIDED_LABEL = "undecided"
 UNDECIDED_COLOR = "darkorange"
 
 
-def plot_alpha_trajectories(source: Any, path: Union[str, Path, None] = None, columns: int = 3,
-                            warmup_epochs: Optional[int] = None):
+def plot_alpha_trajectories(
+    source: Any, path: Union[str, Path, None] = None, columns: int = 3, warmup_epochs: Optional[int] = None
+):
     """One panel per choice: the probability of each option against the step, with the panel's own
     legend; the selected option is drawn thick with a star at its last value. `source` is a
     SearchResult (its selection is marked) or its `history` dict (the final argmax is marked).
@@ -53,8 +55,13 @@ def plot_alpha_trajectories(source: Any, path: Union[str, Path, None] = None, co
         names = _names(history.get("options", {}), sid, len(series[0]))
         winner = selected.get(sid, max(range(len(series[-1])), key=lambda i: series[-1][i]))
         for i, name in enumerate(names):
-            line, = ax.plot(steps, [p[i] for p in series], label=name, linewidth=2.6 if i == winner else 1.0,
-                            zorder=3 if i == winner else 2)
+            (line,) = ax.plot(
+                steps,
+                [p[i] for p in series],
+                label=name,
+                linewidth=2.6 if i == winner else 1.0,
+                zorder=3 if i == winner else 2,
+            )
             if i == winner:  # a scatter, not a line: the panel's lines stay one per option
                 ax.scatter([steps[-1]], [series[-1][i]], marker="*", s=110, color=line.get_color(), zorder=4)
         title = f"{short_id(sid)}\nselected: {names[winner]} (p={series[-1][winner]:.2f})"
@@ -63,7 +70,7 @@ def plot_alpha_trajectories(source: Any, path: Union[str, Path, None] = None, co
         _mark_phases(ax, phases)
         ax.set_ylabel("probability", fontsize=8)
         ax.legend(fontsize=6.5, loc="upper left", frameon=False, ncol=2 if len(names) > 4 else 1)
-    for ax in list(axes.flat)[len(switches):]:
+    for ax in list(axes.flat)[len(switches) :]:
         ax.axis("off")
     for ax in axes[-1]:
         ax.set_xlabel("step")
@@ -95,8 +102,11 @@ def plot_alpha_heatmap(result: Any, path: Union[str, Path, None] = None):
     else:
         ax.set_xticks(range(width), [f"option {i + 1}" for i in range(width)], fontsize=8)
     undecided = undecided_switches(result)
-    ax.set_yticks(range(len(switches)), [short_id(s) + (f" ({UNDECIDED_LABEL})" if s in undecided else "")
-                                         for s in switches], fontsize=8)
+    ax.set_yticks(
+        range(len(switches)),
+        [short_id(s) + (f" ({UNDECIDED_LABEL})" if s in undecided else "") for s in switches],
+        fontsize=8,
+    )
     for label, sid in zip(ax.get_yticklabels(), switches):
         if sid in undecided:
             label.set_color(UNDECIDED_COLOR)
@@ -107,11 +117,27 @@ def plot_alpha_heatmap(result: Any, path: Union[str, Path, None] = None):
             if value != value:
                 continue
             text = f"{value:.2f}" if shared else f"{labels[sid][c]}\n{value:.2f}"
-            ax.text(c, r, text, ha="center", va="center", fontsize=6.5 if not shared else 7,
-                    color="white" if value < 0.6 else "black", fontweight="bold" if c == best else None)
-        ax.add_patch(Rectangle((best - 0.5, r - 0.5), 1, 1, fill=False, linewidth=2.2,
-                               edgecolor=UNDECIDED_COLOR if sid in undecided else "red",
-                               linestyle="--" if sid in undecided else "-"))
+            ax.text(
+                c,
+                r,
+                text,
+                ha="center",
+                va="center",
+                fontsize=6.5 if not shared else 7,
+                color="white" if value < 0.6 else "black",
+                fontweight="bold" if c == best else None,
+            )
+        ax.add_patch(
+            Rectangle(
+                (best - 0.5, r - 0.5),
+                1,
+                1,
+                fill=False,
+                linewidth=2.2,
+                edgecolor=UNDECIDED_COLOR if sid in undecided else "red",
+                linestyle="--" if sid in undecided else "-",
+            )
+        )
     title = "final probabilities (selected option outlined)"
     if undecided:
         title += f"\n{len(undecided)} of {len(switches)} choices {UNDECIDED_LABEL} (dashed, orange)"
@@ -136,9 +162,11 @@ def search_phases(history: Mapping[str, Any], warmup_epochs: int = 0) -> dict[st
     steps, epochs = list(history.get("steps") or []), list(history.get("epochs") or [])
     decision = history.get("decision_epoch")
     resumed = [int(step) for step in history.get("resumed_at_step") or []]
-    return {"warmup_end": _epoch_boundary(steps, epochs, warmup_epochs) if warmup_epochs else None,
-            "decision_start": None if decision is None else _epoch_boundary(steps, epochs, decision),
-            "resumed": resumed}
+    return {
+        "warmup_end": _epoch_boundary(steps, epochs, warmup_epochs) if warmup_epochs else None,
+        "decision_start": None if decision is None else _epoch_boundary(steps, epochs, decision),
+        "resumed": resumed,
+    }
 
 
 def undecided_switches(result: Any) -> list[str]:
@@ -163,14 +191,32 @@ def _mark_phases(ax: Any, phases: Mapping[str, Any]) -> None:
     top = blended_transform_factory(ax.transData, ax.transAxes)
     if phases["warmup_end"] is not None:
         ax.axvspan(0, phases["warmup_end"], color="0.85", zorder=0, label="_" + WARMUP_LABEL)
-        ax.text(phases["warmup_end"] / 2, 0.03, WARMUP_LABEL, transform=top, ha="center", va="bottom", fontsize=6.5,
-                color="0.3")
+        ax.text(
+            phases["warmup_end"] / 2,
+            0.03,
+            WARMUP_LABEL,
+            transform=top,
+            ha="center",
+            va="bottom",
+            fontsize=6.5,
+            color="0.3",
+        )
     marks = [(phases["decision_start"], DECISION_LABEL, "black", "--")] if phases["decision_start"] is not None else []
     marks += [(step, RESUME_LABEL, "tab:red", ":") for step in phases["resumed"]]
     for step, label, color, style in marks:
         ax.axvline(step, color=color, linestyle=style, linewidth=1.1, zorder=1, label="_" + label)
-        ax.text(step, 0.03, label, transform=top, ha="right", va="bottom", rotation=90, fontsize=6.5, color=color,
-                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.6})
+        ax.text(
+            step,
+            0.03,
+            label,
+            transform=top,
+            ha="right",
+            va="bottom",
+            rotation=90,
+            fontsize=6.5,
+            color=color,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.6},
+        )
 
 
 def _warmup_epochs(source: Any) -> int:

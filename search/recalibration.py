@@ -7,6 +7,7 @@ given batches, and every op declaring `running_statistics` (see `supernet.Op`) a
 statistics over them exactly (momentum 1/k on the k-th batch: the cumulative mean, so nothing of
 the old statistics remains). Ops that do not run on the current path keep theirs.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -39,13 +40,16 @@ def statistics_ops(module: GraphExecutor) -> list[Op]:
 
 
 @torch.no_grad()
-def recalibrate_statistics(module: GraphExecutor, batches: Iterable[torch.Tensor],
-                           device: Union[str, torch.device, None] = None) -> int:
+def recalibrate_statistics(
+    module: GraphExecutor, batches: Iterable[torch.Tensor], device: Union[str, torch.device, None] = None
+) -> int:
     """Re-estimate the running statistics of `module` on `batches` (inputs, in order); returns the
     number of batches used. The module is left in eval mode."""
     if not isinstance(module, GraphExecutor):  # an exported module's code holds each op's momentum as a literal
-        raise TypeError(f"recalibrate_statistics re-estimates the statistics of an executor (BasicExecutor, SupernetExecutor), "
-                        f"got {type(module).__name__}; recalibrate BasicExecutor(graph) and load its state_dict() into the module")
+        raise TypeError(
+            f"recalibrate_statistics re-estimates the statistics of an executor (BasicExecutor, SupernetExecutor), "
+            f"got {type(module).__name__}; recalibrate BasicExecutor(graph) and load its state_dict() into the module"
+        )
     ops = statistics_ops(module)
     saved = [op.momentum for op in ops]
     count = 0

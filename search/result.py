@@ -1,4 +1,5 @@
 """SearchResult: what a search produced, as plain data, plus export to a standalone module."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,8 +60,17 @@ class SearchResult:
         (`torch.equal`); the attached search space is not compared."""
         if not isinstance(other, SearchResult):
             return NotImplemented
-        fields = ("architecture", "probabilities", "history", "metrics", "option_names", "option_values", "config", "confidence",
-                  "perturbation")
+        fields = (
+            "architecture",
+            "probabilities",
+            "history",
+            "metrics",
+            "option_names",
+            "option_values",
+            "config",
+            "confidence",
+            "perturbation",
+        )
         if not all(_same(getattr(self, f), getattr(other, f)) for f in fields):
             return False
         mine, theirs = self.supernet_state, other.supernet_state
@@ -94,37 +104,53 @@ class SearchResult:
         if not self.confidence:
             return f"{name} search, {steps} steps: no confidence recorded"
         undecided = sum(not e["decided"] for e in self.confidence.values())
-        head = (f"{name} search, {self.config.get('epochs', '?')} epochs, {steps} steps: "
-                f"{len(self.confidence) - undecided} of {len(self.confidence)} choices decided")
+        head = (
+            f"{name} search, {self.config.get('epochs', '?')} epochs, {steps} steps: "
+            f"{len(self.confidence) - undecided} of {len(self.confidence)} choices decided"
+        )
         table = head + "\n" + summary_table(self.confidence, short_id)
         if self.perturbation:
             batches = self.config.get("selection", {}).get("batches")
-            table += ("\nperturbation selection: score drop when each option is removed from the mixture "
-                      f"({'all' if batches is None else batches} validation batches; * selected), in decision order\n"
-                      + perturbation_rows(self.perturbation, self.option_names, short_id))
+            table += (
+                "\nperturbation selection: score drop when each option is removed from the mixture "
+                f"({'all' if batches is None else batches} validation batches; * selected), in decision order\n"
+                + perturbation_rows(self.perturbation, self.option_names, short_id)
+            )
         return table
 
     def discretized(self, space: Optional[Node] = None) -> Node:
         """The fixed graph of the chosen architecture (no ChoiceOp)."""
         space = space if space is not None else self.space
         if space is None:
-            raise ValueError("this result has no search space attached: pass space=, or SearchResult.load(path, space=...)")
+            raise ValueError(
+                "this result has no search space attached: pass space=, or SearchResult.load(path, space=...)"
+            )
         if not self.architecture:
-            raise ValueError("this result's architecture is empty: it chooses no option, so there is no architecture to "
-                             "export (a search records one choice per switch, but a weights-only strategy such as spos or fairnas "
-                             "selects none: take one from search.evolve, or build one with with_architecture)")
+            raise ValueError(
+                "this result's architecture is empty: it chooses no option, so there is no architecture to "
+                "export (a search records one choice per switch, but a weights-only strategy such as spos or fairnas "
+                "selects none: take one from search.evolve, or build one with with_architecture)"
+            )
         fixed = discretize(space, self.architecture)  # first: it names unknown switches and options
         missing = sorted(_switches(space) - set(self.architecture))
         if missing:
-            raise ValueError(f"this result's architecture chooses no option for switch(es) {missing[:3]} of the space; "
-                             "add them (with_architecture) or pass the space that was searched")
+            raise ValueError(
+                f"this result's architecture chooses no option for switch(es) {missing[:3]} of the space; "
+                "add them (with_architecture) or pass the space that was searched"
+            )
         return fixed
 
     def spec(self, space: Optional[Node] = None) -> dict[str, Any]:
         """The chosen architecture as a plain, JSON-serializable spec (choices and node list)."""
-        return {"architecture": dict(self.architecture), "chosen_options": self.chosen_options, "nodes": describe(self.discretized(space))}
+        return {
+            "architecture": dict(self.architecture),
+            "chosen_options": self.chosen_options,
+            "nodes": describe(self.discretized(space)),
+        }
 
-    def export(self, inherit_weights: bool = False, seed: Optional[int] = None, space: Optional[Node] = None) -> ExportedModule:
+    def export(
+        self, inherit_weights: bool = False, seed: Optional[int] = None, space: Optional[Node] = None
+    ) -> ExportedModule:
         """A standalone nn.Module (`ExportedModule`: generated torch code, layers by id) of the
         argmax architecture, without alphas, fresh or carrying the supernet's trained weights
         (matched by node id). An architecture whose output has no path from the input (every
@@ -132,15 +158,24 @@ class SearchResult:
         space = space if space is not None else self.space
         fixed = self.discretized(space)  # checks the architecture first
         if not is_connected(space, self.architecture):
-            warnings.warn("this architecture leaves the network without a path from its input to its output (every "
-                          f"path runs through a Zero op): {self.chosen_options}; its output ignores the input",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                "this architecture leaves the network without a path from its input to its output (every "
+                f"path runs through a Zero op): {self.chosen_options}; its output ignores the input",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         if inherit_weights and self.supernet_state is None:
             raise ValueError("this result holds no supernet weights to inherit")
         return export_module(fixed, seed=seed, state=self.supernet_state if inherit_weights else None)
 
-    def export_source(self, path: Union[str, Path], model: Optional[ExportedModule] = None, inherit_weights: bool = False,
-                      seed: Optional[int] = None, space: Optional[Node] = None) -> tuple[Path, Path]:
+    def export_source(
+        self,
+        path: Union[str, Path],
+        model: Optional[ExportedModule] = None,
+        inherit_weights: bool = False,
+        seed: Optional[int] = None,
+        space: Optional[Node] = None,
+    ) -> tuple[Path, Path]:
         """Write the architecture as a self-contained Python file (`path`, a plain nn.Module
         needing only torch; `load()` in it builds the model) and its weights (`<stem>.pt` beside
         it). The weights are those of `model` (e.g. an `export()`ed model after retraining), else
@@ -152,8 +187,15 @@ class SearchResult:
         title = f"The architecture {json.dumps(self.chosen_options)[:600]}"
         return write_standalone(model, path, title=title)
 
-    def evaluate(self, data: Any, architecture: Optional[Mapping[str, Any]] = None, *, recalibrate_bn: bool = True,
-                 batches: Optional[int] = None, **options: Any) -> dict[str, Any]:
+    def evaluate(
+        self,
+        data: Any,
+        architecture: Optional[Mapping[str, Any]] = None,
+        *,
+        recalibrate_bn: bool = True,
+        batches: Optional[int] = None,
+        **options: Any,
+    ) -> dict[str, Any]:
         """Accuracy and loss on `data` of `architecture` (None: this result's) run with the trained
         supernet's shared weights, BatchNorm statistics re-estimated for it first on training
         batches (`train=`; see `search.evaluate.evaluate` for every option)."""
@@ -180,9 +222,15 @@ class SearchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "architecture": self.architecture, "chosen_options": self.chosen_options, "probabilities": self.probabilities,
-            "history": self.history, "metrics": self.metrics, "option_names": self.option_names,
-            "option_values": self.option_values, "config": self.config, "confidence": self.confidence,
+            "architecture": self.architecture,
+            "chosen_options": self.chosen_options,
+            "probabilities": self.probabilities,
+            "history": self.history,
+            "metrics": self.metrics,
+            "option_names": self.option_names,
+            "option_values": self.option_values,
+            "config": self.config,
+            "confidence": self.confidence,
             "perturbation": self.perturbation,
         }
 
@@ -217,10 +265,17 @@ class SearchResult:
             names = {**names, **_space_labels(space, payload.get("option_values", {}))}
             check_architecture_labels(path / "result.json", payload, names)
         return cls(
-            architecture=payload["architecture"], probabilities=payload["probabilities"], history=payload["history"],
-            metrics=payload["metrics"], option_names=names, option_values=payload.get("option_values", {}),
-            config=payload["config"], confidence=payload.get("confidence", {}),
-            supernet_state=state, space=space, perturbation=payload.get("perturbation", {}),
+            architecture=payload["architecture"],
+            probabilities=payload["probabilities"],
+            history=payload["history"],
+            metrics=payload["metrics"],
+            option_names=names,
+            option_values=payload.get("option_values", {}),
+            config=payload["config"],
+            confidence=payload.get("confidence", {}),
+            supernet_state=state,
+            space=space,
+            perturbation=payload.get("perturbation", {}),
         )
 
 
@@ -244,8 +299,13 @@ def _switches(space: Node) -> set[str]:
     return {node.switch.id for node in get_nodes(space) if isinstance(node, ChoiceOp)}
 
 
-def _check_same_space(path: Path, space: Node, architecture: dict[str, Any], probabilities: dict[str, list],
-                      state: Optional[dict[str, torch.Tensor]]) -> None:
+def _check_same_space(
+    path: Path,
+    space: Node,
+    architecture: dict[str, Any],
+    probabilities: dict[str, list],
+    state: Optional[dict[str, torch.Tensor]],
+) -> None:
     """Raise if `space` is not the one the result at `path` searched: other switches or parameters,
     other numbers of options, or weights of other ids or shapes."""
     known = space.parametrization()
@@ -255,8 +315,11 @@ def _check_same_space(path: Path, space: Node, architecture: dict[str, Any], pro
         problems.append(f"the result chooses {unknown[:3]}, which the space lacks")
     if missing:
         problems.append(f"the space's switch(es) {missing[:3]} are not in the result")
-    counts = [f"{k}: {len(probabilities[k])} in the result, {len(known[k].values())} in the space" for k in sorted(probabilities)
-              if k in known and hasattr(known[k], "values") and len(probabilities[k]) != len(known[k].values())]
+    counts = [
+        f"{k}: {len(probabilities[k])} in the result, {len(known[k].values())} in the space"
+        for k in sorted(probabilities)
+        if k in known and hasattr(known[k], "values") and len(probabilities[k]) != len(known[k].values())
+    ]
     if counts:
         problems.append(f"the numbers of options differ ({'; '.join(counts[:3])})")
     if state is not None:
@@ -267,12 +330,18 @@ def _check_same_space(path: Path, space: Node, architecture: dict[str, Any], pro
             problems.append(f"weight(s) {absent[:3]} of the space are not in the saved weights")
         if extra:
             problems.append(f"the saved weights hold {extra[:3]}, which the space lacks")
-        reshaped = [f"{k}: {saved[k]} saved, {expected[k]} in the space" for k in sorted(expected.keys() & saved.keys()) if saved[k] != expected[k]]
+        reshaped = [
+            f"{k}: {saved[k]} saved, {expected[k]} in the space"
+            for k in sorted(expected.keys() & saved.keys())
+            if saved[k] != expected[k]
+        ]
         if reshaped:
             problems.append(f"weight shapes differ ({'; '.join(reshaped[:3])})")
     if problems:
-        raise ValueError(f"the result at {path} was searched on another space than the one given: {'; '.join(problems)}; "
-                         "pass the search space that produced it")
+        raise ValueError(
+            f"the result at {path} was searched on another space than the one given: {'; '.join(problems)}; "
+            "pass the search space that produced it"
+        )
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -12,6 +12,7 @@ Reading checks what a hand edit can break: the chosen option names must agree wi
 the spec with the architecture; with the search space given, the indices and values must be ones
 the space allows and the option labels are taken from the space.
 """
+
 from __future__ import annotations
 
 import errno
@@ -62,8 +63,11 @@ def _write(file: Path, write: Callable[[Any], Any], directory: Path) -> None:
         free = shutil.disk_usage(file.parent).free
         cause = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0][:200]
         code = getattr(error, "errno", None) or (errno.ENOSPC if free < 1 << 20 else errno.EIO)
-        raise OSError(code, f"cannot save the result to {directory}: writing {file.name} failed ({cause}; "
-                            f"{free} bytes free there); nothing was changed in {directory}") from error
+        raise OSError(
+            code,
+            f"cannot save the result to {directory}: writing {file.name} failed ({cause}; "
+            f"{free} bytes free there); nothing was changed in {directory}",
+        ) from error
 
 
 def read_payload(directory: Path) -> dict[str, Any]:
@@ -82,8 +86,10 @@ def read_payload(directory: Path) -> dict[str, Any]:
     if not isinstance(version, int) or version < 1:
         raise ValueError(f"{file} has an invalid format_version {version!r}")
     if version > FORMAT_VERSION:
-        raise ValueError(f"{file} was written by a newer version of supernet (result format {version}; this one reads "
-                         f"formats up to {FORMAT_VERSION}): upgrade supernet to read it")
+        raise ValueError(
+            f"{file} was written by a newer version of supernet (result format {version}; this one reads "
+            f"formats up to {FORMAT_VERSION}): upgrade supernet to read it"
+        )
     _check_names_agree(file, payload)
     _check_spec(file, payload)
     return payload
@@ -98,8 +104,10 @@ def check_weights_file(directory: Path, payload: Mapping[str, Any]) -> None:
     if not weights.exists():
         raise ValueError(f"{directory / 'result.json'} was saved with weights, but {weights} is missing")
     if weights.stat().st_size != recorded.get("bytes"):
-        raise ValueError(f"{weights} is corrupt or not the weight file saved with {directory / 'result.json'} "
-                         f"({weights.stat().st_size} bytes, {recorded.get('bytes')} recorded); save the result again")
+        raise ValueError(
+            f"{weights} is corrupt or not the weight file saved with {directory / 'result.json'} "
+            f"({weights.stat().st_size} bytes, {recorded.get('bytes')} recorded); save the result again"
+        )
 
 
 def read_weights(file: Path) -> dict[str, torch.Tensor]:
@@ -109,10 +117,16 @@ def read_weights(file: Path) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError:  # torch's own message suggests weights_only=False: unsafe, and no help here
         raise ValueError(f"{file} is corrupt (not a file of tensors torch.save wrote); save the result again") from None
     except Exception as err:  # RuntimeError, EOFError... depending on the damage
-        raise ValueError(f"{file} is corrupt (torch.load failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}); "
-                         "save the result again") from None
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
-        raise ValueError(f"{file} is corrupt or not saved supernet weights (expected a dict of tensors, got {type(state).__name__})")
+        raise ValueError(
+            f"{file} is corrupt (torch.load failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+            "save the result again"
+        ) from None
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ValueError(
+            f"{file} is corrupt or not saved supernet weights (expected a dict of tensors, got {type(state).__name__})"
+        )
     return state
 
 
@@ -131,8 +145,10 @@ def _check_names_agree(file: Path, payload: Mapping[str, Any]) -> None:
     for sid, choice in payload["architecture"].items():
         label = _labels(payload, sid, choice)
         if label is not None and saved.get(sid) != label:
-            raise ValueError(f"{file}: switch {sid} chooses {choice!r}, which is option {label!r}, but chosen_options "
-                             f"says {saved.get(sid)!r}; the names and indices disagree (edited by hand?): fix one of them")
+            raise ValueError(
+                f"{file}: switch {sid} chooses {choice!r}, which is option {label!r}, but chosen_options "
+                f"says {saved.get(sid)!r}; the names and indices disagree (edited by hand?): fix one of them"
+            )
     extra = sorted(set(saved) - set(payload["architecture"]))
     if extra:
         raise ValueError(f"{file}: chosen_options names {extra[:3]}, which the architecture does not choose")
@@ -142,9 +158,15 @@ def _check_spec(file: Path, payload: Mapping[str, Any]) -> None:
     spec = payload.get("spec")
     if spec is None:
         return
-    if not isinstance(spec, dict) or not isinstance(spec.get("nodes"), list) or spec.get("architecture") != payload["architecture"]:
-        raise ValueError(f"{file}: its spec does not describe its architecture (a spec holds the architecture and its node "
-                         "list); save the result again")
+    if (
+        not isinstance(spec, dict)
+        or not isinstance(spec.get("nodes"), list)
+        or spec.get("architecture") != payload["architecture"]
+    ):
+        raise ValueError(
+            f"{file}: its spec does not describe its architecture (a spec holds the architecture and its node "
+            "list); save the result again"
+        )
 
 
 def check_architecture_labels(file: Path, payload: Mapping[str, Any], labels: Mapping[str, list[str]]) -> None:
@@ -152,5 +174,7 @@ def check_architecture_labels(file: Path, payload: Mapping[str, Any], labels: Ma
     option value of the file); the space's labels are then the ones used."""
     for sid, names in payload["option_names"].items():
         if sid in labels and list(names) != list(labels[sid]):
-            raise ValueError(f"{file}: the option names of {sid} are {list(names)}, the space's are {list(labels[sid])}; "
-                             "the file was edited or comes from another space")
+            raise ValueError(
+                f"{file}: the option names of {sid} are {list(names)}, the space's are {list(labels[sid])}; "
+                "the file was edited or comes from another space"
+            )

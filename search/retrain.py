@@ -1,4 +1,5 @@
 """Training an exported architecture from scratch (or fine-tuning it) and measuring test accuracy."""
+
 from __future__ import annotations
 
 from typing import Any, Optional, Union
@@ -48,6 +49,8 @@ def train_classifier(
     return {"train_loss": losses, "test_accuracy": evaluate_accuracy(model, test, batch_size=256, device=device)}
 
 
-def evaluate_accuracy(model: torch.nn.Module, data: Data, batch_size: int = 256, device: Optional[torch.device] = None) -> float:
+def evaluate_accuracy(
+    model: torch.nn.Module, data: Data, batch_size: int = 256, device: Optional[torch.device] = None
+) -> float:
     """Top-1 accuracy of `model` (in eval mode) on `data`."""
     return evaluate_module(model, data, batch_size, device)["accuracy"]

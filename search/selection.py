@@ -15,6 +15,7 @@
 search builds its `SearchResult` once; `report_undecided` then warns or raises on undecided choices.
 A strategy that learns no architecture (SPOS, FairNAS) selects nothing: an empty architecture.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -71,9 +72,12 @@ def connected(supernet: SupernetExecutor, picked: Mapping[str, Any], rule: str, 
             return names[sid][slots[sid].index(value)] if sid in names and value in slots[sid] else str(value)
 
         what = "; ".join(f"{sid}: {label(sid, picked[sid])} -> {label(sid, architecture[sid])}" for sid in changed)
-        warnings.warn(f"the {rule} selection leaves the network without a path from its input to its "
-                      f"output (a dead network); selected instead the best connected alternative ({what})",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"the {rule} selection leaves the network without a path from its input to its "
+            f"output (a dead network); selected instead the best connected alternative ({what})",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return architecture
 
 
@@ -82,18 +86,27 @@ def within_budget(penalty: Optional[CostPenalty], architecture: Mapping[str, Any
     return penalty.within_target(architecture) if penalty is not None else dict(architecture)
 
 
-def confidence(supernet: SupernetExecutor, architecture: Mapping[str, Any],
-               history: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def confidence(
+    supernet: SupernetExecutor, architecture: Mapping[str, Any], history: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
     """Step 5: the confidence of the architecture handed out (search.confidence)."""
     if not architecture:
         return {}
-    return result_confidence(architecture, supernet.probabilities(), supernet.option_values(), supernet.option_names(),
-                             history)
+    return result_confidence(
+        architecture, supernet.probabilities(), supernet.option_values(), supernet.option_names(), history
+    )
 
 
-def select_architecture(supernet: SupernetExecutor, strategy: Strategy, settings: SelectionSettings, *,
-                        history: Mapping[str, Any], perturb: Optional[Perturb] = None,
-                        penalty: Optional[CostPenalty] = None, warn: bool = True) -> Selection:
+def select_architecture(
+    supernet: SupernetExecutor,
+    strategy: Strategy,
+    settings: SelectionSettings,
+    *,
+    history: Mapping[str, Any],
+    perturb: Optional[Perturb] = None,
+    penalty: Optional[CostPenalty] = None,
+    warn: bool = True,
+) -> Selection:
     """The whole pipeline (module docstring); `perturb` runs the perturbation selection (needed
     with `settings.mode == "perturbation"`); `warn`: this process reports repairs (rank 0)."""
     if not strategy.learns_architecture:
@@ -121,5 +134,13 @@ def report_undecided(result: Any, on_undecided: str, strategy: str, steps: int, 
         warnings.warn(message, UndecidedWarning, stacklevel=3)
 
 
-__all__: Sequence[str] = ["Selection", "confidence", "connected", "perturbation_pick", "report_undecided", "rule_pick",
-                          "select_architecture", "within_budget"]
+__all__: Sequence[str] = [
+    "Selection",
+    "confidence",
+    "connected",
+    "perturbation_pick",
+    "report_undecided",
+    "rule_pick",
+    "select_architecture",
+    "within_budget",
+]

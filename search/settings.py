@@ -13,6 +13,7 @@ A new option is one field in one of these groups (and the piece of `search.fit` 
 `checkpoint_dir=`, ...): `LEGACY_KEYWORDS` maps each onto its group's field, and `resolve_settings`
 applies them; passing a keyword and its group with another value for that field is an error.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,8 +46,9 @@ class CostSettings:
 
     def __post_init__(self) -> None:
         if self.kind is None and (self.weight or self.target is not None or self.latency_table is not None):
-            raise ValueError("cost_weight, cost_target and latency_table need cost= "
-                             "('flops', 'params', 'latency' or a callable)")
+            raise ValueError(
+                "cost_weight, cost_target and latency_table need cost= ('flops', 'params', 'latency' or a callable)"
+            )
 
     def label(self) -> Any:
         """The kind as plain data (a callable's name), for results and checkpoints."""
@@ -67,8 +69,9 @@ class ResilienceSettings:
 
     def __post_init__(self) -> None:
         if self.resume and self.checkpoint_dir is None:
-            raise ValueError("resume=True needs checkpoint_dir= "
-                             "(the directory the interrupted search wrote its checkpoints to)")
+            raise ValueError(
+                "resume=True needs checkpoint_dir= (the directory the interrupted search wrote its checkpoints to)"
+            )
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,10 @@ class SelectionSettings:
         if self.mode not in SELECTIONS:
             raise ValueError(f"selection must be one of {SELECTIONS}, got {self.mode!r}")
         if self.perturbation is not None and self.mode != "perturbation":
-            raise ValueError("perturbation= sets the perturbation selection; pass selection='perturbation' with it "
-                             f"(got selection={self.mode!r})")
+            raise ValueError(
+                "perturbation= sets the perturbation selection; pass selection='perturbation' with it "
+                f"(got selection={self.mode!r})"
+            )
         if self.mode == "perturbation":
             object.__setattr__(self, "perturbation", PerturbationSettings.from_any(self.perturbation))
 
@@ -135,21 +140,32 @@ class FitSettings:
 
 #: the keywords fit_supernet took before the groups: keyword -> (group, field)
 LEGACY_KEYWORDS: dict[str, tuple[str, str]] = {
-    "cost": ("budget", "kind"), "cost_weight": ("budget", "weight"), "cost_target": ("budget", "target"),
+    "cost": ("budget", "kind"),
+    "cost_weight": ("budget", "weight"),
+    "cost_target": ("budget", "target"),
     "latency_table": ("budget", "latency_table"),
-    "checkpoint_dir": ("resilience", "checkpoint_dir"), "resume": ("resilience", "resume"),
+    "checkpoint_dir": ("resilience", "checkpoint_dir"),
+    "resume": ("resilience", "resume"),
     "max_bad_steps": ("resilience", "max_bad_steps"),
     "perturbation": ("selection", "perturbation"),
-    "progress": ("logging", "progress"), "record_every": ("logging", "record_every"),
+    "progress": ("logging", "progress"),
+    "record_every": ("logging", "record_every"),
     "on_undecided": ("logging", "on_undecided"),
-    "distributed": ("execution", "distributed"), "initial_state": ("execution", "initial_state"),
+    "distributed": ("execution", "distributed"),
+    "initial_state": ("execution", "initial_state"),
 }
-_GROUPS = {"budget": CostSettings, "resilience": ResilienceSettings, "selection": SelectionSettings,
-           "logging": LoggingSettings, "execution": ExecutionSettings}
+_GROUPS = {
+    "budget": CostSettings,
+    "resilience": ResilienceSettings,
+    "selection": SelectionSettings,
+    "logging": LoggingSettings,
+    "execution": ExecutionSettings,
+}
 
 
-def resolve_settings(optim: Union[BilevelConfig, dict, None], groups: Mapping[str, Any],
-                     keywords: Mapping[str, Any]) -> FitSettings:
+def resolve_settings(
+    optim: Union[BilevelConfig, dict, None], groups: Mapping[str, Any], keywords: Mapping[str, Any]
+) -> FitSettings:
     """The groups of a call: each given group (or its defaults), with the legacy `keywords` applied
     to their fields. `groups` maps group name -> the group or None; a str as `selection` is its mode.
     A keyword whose group was also given with another value for that field is an error."""
@@ -181,8 +197,10 @@ def _merged(group: str, cls: type, given: Any, overrides: dict[str, Any]) -> Any
         if not _same(getattr(given, name), value):
             keyword = next(k for k, (g, f) in LEGACY_KEYWORDS.items() if (g, f) == (group, name))
             current = f"{cls.__name__}({name}={getattr(given, name)!r})"
-            raise ValueError(f"{keyword}={value!r} conflicts with {group}={current}: "
-                             f"pass the setting once, in {group}= or as {keyword}=")
+            raise ValueError(
+                f"{keyword}={value!r} conflicts with {group}={current}: "
+                f"pass the setting once, in {group}= or as {keyword}="
+            )
     return given
 
 

@@ -1,4 +1,5 @@
 """Short readable labels of switch ids (for plots and tables)."""
+
 from __future__ import annotations
 
 

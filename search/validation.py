@@ -5,6 +5,7 @@ Tensor's shape and dtype, finite values, and what the labels are (`Targets`, dec
 space's output and the labels, whatever the loss): class indices (checked to lie within the
 classes), class probabilities (metrics see their argmax), or something else (no default metric).
 """
+
 from __future__ import annotations
 
 import functools
@@ -46,8 +47,13 @@ def is_cross_entropy(loss: Optional[Loss]) -> bool:
     return loss is None or loss is torch.nn.functional.cross_entropy or isinstance(loss, torch.nn.CrossEntropyLoss)
 
 
-def check_first_batches(executor: GraphExecutor, train_loader: DataLoader, val_loader: DataLoader, loss: Optional[Loss],
-                        val_argument: str = "val") -> Targets:
+def check_first_batches(
+    executor: GraphExecutor,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    loss: Optional[Loss],
+    val_argument: str = "val",
+) -> Targets:
     """Fail before training when the first train or val batch does not fit the space; return what
     the labels are. Labels of (x, y) tensors are range-checked in full, not only the first batch's."""
     decided = []
@@ -67,8 +73,10 @@ def check_first_batches(executor: GraphExecutor, train_loader: DataLoader, val_l
             decided.append(targets)
     train, val = decided
     if train != val:
-        raise ValueError(f"{val_argument} labels are {val.kind or 'not classification labels'} but train labels are "
-                         f"{train.kind or 'not classification labels'}; give both the same kind of labels")
+        raise ValueError(
+            f"{val_argument} labels are {val.kind or 'not classification labels'} but train labels are "
+            f"{train.kind or 'not classification labels'}; give both the same kind of labels"
+        )
     return train
 
 
@@ -76,11 +84,16 @@ def check_batch(executor: GraphExecutor, batch: Any, argument: str) -> None:
     """Raise if a batch of `argument` ("train" or "val") does not fit the space: not an (x, y)
     pair, x not a tensor of the input Tensor's shape and dtype, or values that are NaN or inf."""
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-        raise TypeError(f"{argument} batches must be (x, y) pairs, got {type(batch).__name__}" + (f" of {len(batch)}" if isinstance(batch, (tuple, list)) else ""))
+        raise TypeError(
+            f"{argument} batches must be (x, y) pairs, got {type(batch).__name__}"
+            + (f" of {len(batch)}" if isinstance(batch, (tuple, list)) else "")
+        )
     x, y = batch
     inputs = executor.input_nodes
     if len(inputs) != 1:
-        raise TypeError(f"fit_supernet feeds one input per batch, but the space has {len(inputs)}: {[t.id for t in inputs]}")
+        raise TypeError(
+            f"fit_supernet feeds one input per batch, but the space has {len(inputs)}: {[t.id for t in inputs]}"
+        )
     try:
         check_input(inputs[0], x)
     except (TypeError, ValueError) as err:
@@ -88,12 +101,16 @@ def check_batch(executor: GraphExecutor, batch: Any, argument: str) -> None:
     expected = input_dtype(executor)
     if x.dtype != expected:
         hint = " (integer images: x.float() / 255, or scale them as you trained)" if not x.is_floating_point() else ""
-        raise TypeError(f"{argument} inputs are {_name(x.dtype)}, but input {inputs[0].id} takes {_name(expected)} "
-                        f"(the dtype of the space's weights): convert them, e.g. x.to(torch.{_name(expected)}){hint}")
+        raise TypeError(
+            f"{argument} inputs are {_name(x.dtype)}, but input {inputs[0].id} takes {_name(expected)} "
+            f"(the dtype of the space's weights): convert them, e.g. x.to(torch.{_name(expected)}){hint}"
+        )
     for what, values in (("inputs", x), ("labels", y)):
         if isinstance(values, torch.Tensor) and values.is_floating_point() and not bool(torch.isfinite(values).all()):
-            raise ValueError(f"{argument} {what} hold NaN or inf values (in the first batch): the search cannot learn from "
-                             "them; clean or impute the data first")
+            raise ValueError(
+                f"{argument} {what} hold NaN or inf values (in the first batch): the search cannot learn from "
+                "them; clean or impute the data first"
+            )
 
 
 def input_dtype(executor: GraphExecutor) -> torch.dtype:
@@ -119,8 +136,10 @@ def decide_targets(executor: GraphExecutor, labels: Any, loss: Optional[Loss], a
     cross_entropy = is_cross_entropy(loss)
     if integer and per_sample == output[2:]:
         if cross_entropy and labels.dtype not in (torch.int64, torch.uint8):
-            raise TypeError(f"{argument} labels are {_name(labels.dtype)}; cross-entropy takes int64 class indices: "
-                            "convert them with y.long()")
+            raise TypeError(
+                f"{argument} labels are {_name(labels.dtype)}; cross-entropy takes int64 class indices: "
+                "convert them with y.long()"
+            )
         return Targets(INDICES, classes)
     if labels.is_floating_point() and per_sample == output[1:] and (cross_entropy or _distributions(labels)):
         return Targets(PROBABILITIES, classes)
@@ -141,12 +160,18 @@ def _distributions(labels: torch.Tensor) -> bool:
     return bool(torch.allclose(labels.sum(dim=1), torch.ones((), dtype=labels.dtype), atol=1e-3))
 
 
-def check_labels(executor: GraphExecutor, labels: Any, argument: str, num_classes: int, sample_ids: Optional[torch.Tensor] = None) -> None:
+def check_labels(
+    executor: GraphExecutor, labels: Any, argument: str, num_classes: int, sample_ids: Optional[torch.Tensor] = None
+) -> None:
     """Raise, naming the first offending label (and its sample when `sample_ids` are given), if
     integer `labels` fall outside [0, num_classes). Float labels (probabilities) are not checked."""
     if not isinstance(labels, torch.Tensor) or labels.is_floating_point() or labels.is_complex() or labels.numel() == 0:
         return
-    bad = ((labels < 0) | (labels >= num_classes)).reshape(len(labels), -1).any(dim=1) if labels.dim() else (labels < 0) | (labels >= num_classes)
+    bad = (
+        ((labels < 0) | (labels >= num_classes)).reshape(len(labels), -1).any(dim=1)
+        if labels.dim()
+        else (labels < 0) | (labels >= num_classes)
+    )
     if not bool(bad.any()):
         return
     first = int(bad.nonzero()[0, 0]) if labels.dim() else 0
@@ -186,9 +211,13 @@ class ScalarLoss:
     def __call__(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         value = self.loss(output, target)
         if not isinstance(value, torch.Tensor) or value.dim() != 0:
-            what = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
-            raise ValueError(f"the loss must return a scalar tensor (one number per batch), got {what}; reduce it, "
-                             "e.g. reduction='mean' or loss(...).mean()")
+            what = (
+                f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+            )
+            raise ValueError(
+                f"the loss must return a scalar tensor (one number per batch), got {what}; reduce it, "
+                "e.g. reduction='mean' or loss(...).mean()"
+            )
         return value
 
 

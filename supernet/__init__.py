@@ -4,6 +4,7 @@
 (`PlanOptions` for `SupernetExecutor(optimize=...)`, `LatencyTable` for latency costs,
 `ExportedModule` that `SearchResult.export()` returns).
 """
+
 from .active_parameters import get_active_parameters
 from .axis_role import AxisRole
 from .basic_executor import BasicExecutor
@@ -25,10 +26,46 @@ from .supernet_executor import SupernetExecutor
 from .traits import Affine, OpTraits
 
 __all__ = [
-    "Affine", "AxisRole", "BasicExecutor", "CategoricalParameter", "Ceil", "ChoiceOp", "Condition", "Constant",
-    "ExportedModule", "Expression", "FloatScalarParameter", "Floor", "Graph", "GraphExecutor", "Groups", "Int",
-    "IntScalarParameter", "LatencyTable", "Mixture", "Node", "Op", "OpTraits", "Parameter", "Phase", "PlanOptions",
-    "SoftmaxMixture", "SubsetParameter", "SupernetExecutor", "Tensor", "check_architecture", "check_conditions",
-    "condition_report", "describe", "discretize", "get_active_parameters", "get_nodes", "graph_conditions", "lazy",
-    "scope", "search_space", "topological_order", "violated",
+    "Affine",
+    "AxisRole",
+    "BasicExecutor",
+    "CategoricalParameter",
+    "Ceil",
+    "ChoiceOp",
+    "Condition",
+    "Constant",
+    "ExportedModule",
+    "Expression",
+    "FloatScalarParameter",
+    "Floor",
+    "Graph",
+    "GraphExecutor",
+    "Groups",
+    "Int",
+    "IntScalarParameter",
+    "LatencyTable",
+    "Mixture",
+    "Node",
+    "Op",
+    "OpTraits",
+    "Parameter",
+    "Phase",
+    "PlanOptions",
+    "SoftmaxMixture",
+    "SubsetParameter",
+    "SupernetExecutor",
+    "Tensor",
+    "check_architecture",
+    "check_conditions",
+    "condition_report",
+    "describe",
+    "discretize",
+    "get_active_parameters",
+    "get_nodes",
+    "graph_conditions",
+    "lazy",
+    "scope",
+    "search_space",
+    "topological_order",
+    "violated",
 ]

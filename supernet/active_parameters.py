@@ -1,6 +1,7 @@
 """The parameters that influence the network under the current choices (HANNAH's
 `get_active_parameters`): those of the nodes the active path runs, read through only the
 selected option of every choice-dependent size."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator, Optional
@@ -34,7 +35,9 @@ def active_walk(value: Any) -> Iterator[Any]:
             stack.extend(item)
 
 
-def get_active_parameters(space: "Node", parametrization: Optional[dict[str, Parameter]] = None) -> dict[str, Parameter]:
+def get_active_parameters(
+    space: "Node", parametrization: Optional[dict[str, Parameter]] = None
+) -> dict[str, Parameter]:
     """id -> parameter for every parameter that the current choices let influence `space`: the
     attributes of the ops on the active path (ChoiceOp switches included) and the sizes of their
     weights and inputs. `parametrization` (id -> parameter, default the space's) limits the result

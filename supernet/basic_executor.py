@@ -1,4 +1,5 @@
 """BasicExecutor: runs the architecture the current parametrization selects, as an nn.Module."""
+
 from __future__ import annotations
 
 from typing import Any, Optional

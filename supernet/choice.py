@@ -1,4 +1,5 @@
 """ChoiceOp: alternative paths selected by a switch parameter (ops, blocks, or depths)."""
+
 from __future__ import annotations
 
 import itertools
@@ -6,7 +7,7 @@ import math
 from typing import Any, Callable, Optional, Sequence, Union
 
 from .expression import Select, bounds, lazy, walk
-from .node import Node, Op, Tensor
+from .node import Node, Op
 from .parameters import CategoricalParameter, IntScalarParameter, Parameter
 
 Option = Union[Op, Callable[..., Node], Node]
@@ -30,8 +31,13 @@ class ChoiceOp(Op):
 
     min_inputs = 0
 
-    def __init__(self, *options: Option, switch: Optional[Parameter] = None, names: Optional[list[str]] = None,
-                 same_shape: Optional[bool] = None) -> None:
+    def __init__(
+        self,
+        *options: Option,
+        switch: Optional[Parameter] = None,
+        names: Optional[list[str]] = None,
+        same_shape: Optional[bool] = None,
+    ) -> None:
         if not options:
             raise ValueError("ChoiceOp needs at least one option, got none")
         if switch is None:
@@ -49,7 +55,9 @@ class ChoiceOp(Op):
         for i, option in enumerate(self._factories):
             if operands:
                 if isinstance(option, Node) and (not isinstance(option, Op) or option._called):
-                    raise TypeError(f"ChoiceOp option {i} ({option!r}) is already a graph node; pass an uncalled op or a functools.partial block")
+                    raise TypeError(
+                        f"ChoiceOp option {i} ({option!r}) is already a graph node; pass an uncalled op or a functools.partial block"
+                    )
                 if not callable(option):
                     raise TypeError(f"ChoiceOp option {i} ({option!r}) is not callable")
                 out = option(*operands)
@@ -76,7 +84,7 @@ class ChoiceOp(Op):
         labels = []
         for option in options:
             option_id = option.id if isinstance(option, Node) else getattr(option, "__name__", repr(option))
-            rest = option_id[len(prefix) + 1:] if prefix and option_id.startswith(prefix + ".") else option_id
+            rest = option_id[len(prefix) + 1 :] if prefix and option_id.startswith(prefix + ".") else option_id
             head = rest.split(".")[0]
             stem, _, count = head.rpartition("_")
             labels.append(stem if count.isdigit() and stem else head)
@@ -95,21 +103,26 @@ class ChoiceOp(Op):
         names = self._labels(self.operands)  # not yet called: `options` are still the factories
         if len({len(s) for s in shapes}) != 1:
             shown = ", ".join(f"{n}: {len(s)} axes" for n, s in zip(names, shapes))
-            raise ValueError(f"ChoiceOp {self.id}: options have output shapes of different rank ({shown}); "
-                             "every option must produce the same shape")
+            raise ValueError(
+                f"ChoiceOp {self.id}: options have output shapes of different rank ({shown}); "
+                "every option must produce the same shape"
+            )
         if self.same_shape:
             problem = mixing_problem(shapes, names)
             if problem:
-                raise ValueError(f"ChoiceOp {self.id}: its options can never have the same output shape, which mixing "
-                                 f"them needs ({problem}); give every option the same output shape, or drop "
-                                 "same_shape=True for one-path executors")
+                raise ValueError(
+                    f"ChoiceOp {self.id}: its options can never have the same output shape, which mixing "
+                    f"them needs ({problem}); give every option the same output shape, or drop "
+                    "same_shape=True for one-path executors"
+                )
 
     def shape(self) -> tuple:
         if not self._called:
             raise TypeError(
                 f"ChoiceOp {self.id} is not part of a graph yet: call it before using it as a node, "
                 "`ChoiceOp(*options)(input)` for uncalled ops or blocks, `ChoiceOp(*exits, switch=depth)()` "
-                "for existing nodes (dynamic depth)")
+                "for existing nodes (dynamic depth)"
+            )
         return super().shape()
 
     def shape_fun(self) -> tuple:
@@ -204,7 +217,9 @@ def _check_switch(switch: Any, n_options: int) -> None:
         raise TypeError(f"ChoiceOp switch must be an IntScalarParameter or CategoricalParameter, got {switch!r}")
     bad = [v for v in values if not isinstance(v, int) or not 0 <= v < n_options]
     if bad:
-        raise ValueError(f"ChoiceOp switch {switch.label()} can take {bad}, which index none of the {n_options} options")
+        raise ValueError(
+            f"ChoiceOp switch {switch.label()} can take {bad}, which index none of the {n_options} options"
+        )
 
 
 def switch_values(switch: Parameter) -> list[int]:

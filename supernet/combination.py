@@ -9,6 +9,7 @@ coefficient the dot product `<grad, y_t>`, computed without materialising `grad 
 whose coefficient is exactly zero can be left to the backward pass (computed there only for that
 dot product), and a term cheap to compute again need not be kept for it.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
@@ -106,7 +107,7 @@ class LinearCombination(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple:
         saved = ctx.saved_tensors
-        kept, coefs = iter(saved[:ctx.kept]), iter(saved[ctx.kept:])
+        kept, coefs = iter(saved[: ctx.kept]), iter(saved[ctx.kept :])
         needs = ctx.needs_input_grad[1:]
         grad_ys: list[Optional[torch.Tensor]] = []
         grad_cs: list[Optional[torch.Tensor]] = []

@@ -7,6 +7,7 @@ In a differentiable search a condition cannot be differentiated; `condition_mask
 condition that depends on one searched parameter into a mask over that parameter's values (the
 values under which it fails), which a strategy applies to the logits (see its docstring).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -52,8 +53,10 @@ def as_condition(expression: Any, owner: str, allowed_params: Optional[Sequence[
     if isinstance(expression, Condition):
         return expression
     if not isinstance(expression, (Expression, bool)):
-        raise TypeError(f"{owner}: a condition must be a symbolic expression (e.g. `a + b < 10`) or a bool, "
-                        f"got {type(expression).__name__} {expression!r}")
+        raise TypeError(
+            f"{owner}: a condition must be a symbolic expression (e.g. `a + b < 10`) or a bool, "
+            f"got {type(expression).__name__} {expression!r}"
+        )
     if allowed_params is not None:
         bad = [p for p in allowed_params if not isinstance(p, Parameter)]
         if bad:
@@ -87,8 +90,14 @@ def condition_report(output: "Node") -> list[dict[str, Any]]:
             value: Any = lazy(condition.expression)
         except (ArithmeticError, IndexError, TypeError, ValueError) as err:
             value = f"undefined ({err})"
-        report.append({"owner": condition.owner, "condition": repr(condition.expression), "value": value,
-                       "holds": condition.holds()})
+        report.append(
+            {
+                "owner": condition.owner,
+                "condition": repr(condition.expression),
+                "value": value,
+                "holds": condition.holds(),
+            }
+        )
     return report
 
 

@@ -6,6 +6,7 @@ elements of the weights it owns; latency (ms per forward pass) is looked up in a
 parametrization selects; `expected_cost` prices the supernet under an architecture distribution,
 differentiably in that distribution (each node weighted by the probability that it runs).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -78,8 +79,12 @@ def activation_probabilities(output: Node, distributions: Mapping[str, torch.Ten
     return probability
 
 
-def expected_cost(output: Node, distributions: Mapping[str, torch.Tensor], kind: CostKind = "flops",
-                  table: Optional[LatencyTable] = None) -> torch.Tensor:
+def expected_cost(
+    output: Node,
+    distributions: Mapping[str, torch.Tensor],
+    kind: CostKind = "flops",
+    table: Optional[LatencyTable] = None,
+) -> torch.Tensor:
     """E[cost] under `distributions`: sum over nodes of P(node runs) * E[cost(node)]; a tensor with
     gradients flowing into the distributions (hence into the architecture logits). A node whose
     cost depends on value parameters with a distribution (kernel size, width) is averaged over them.

@@ -1,5 +1,6 @@
 """`CostExpression`: the cost of the architecture the current choices select, as a symbolic
 expression, so that conditions can bound it (`space.cond(CostExpression(space, "flops") < 1e6)`)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -1,4 +1,5 @@
 """Discretization: the fixed graph of one architecture, with every ChoiceOp replaced by its option."""
+
 from __future__ import annotations
 
 import copy
@@ -20,7 +21,9 @@ def check_architecture(space: Node, architecture: Mapping[str, Any]) -> None:
     switches = {c.switch.id for c in get_nodes(space) if isinstance(c, ChoiceOp)}
     for key, value in architecture.items():
         if key not in params:
-            raise KeyError(f"architecture names unknown switch or parameter {key!r}; known switches: {sorted(switches)}")
+            raise KeyError(
+                f"architecture names unknown switch or parameter {key!r}; known switches: {sorted(switches)}"
+            )
         allowed = params[key].values() if hasattr(params[key], "values") else []
         boolean_for_number = isinstance(value, bool) and not any(isinstance(a, bool) for a in allowed)
         if boolean_for_number or value not in allowed:

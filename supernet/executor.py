@@ -5,6 +5,7 @@ of its shape expressions), and registered under its node id, so `state_dict()` k
 At run time the current shape is sliced out of it: leading slices for plain axes (channels), centred
 ones for axes whose declared role is `AxisRole.KERNEL`, so smaller kernels share the centre of the largest.
 """
+
 from __future__ import annotations
 
 import math
@@ -109,7 +110,9 @@ class GraphExecutor(nn.Module):
             bound = {by_name[k]: v for k, v in kwargs.items()}
         else:
             if len(args) != len(self._inputs):
-                raise TypeError(f"expected {len(self._inputs)} input(s) {[t.id for t in self._inputs]}, got {len(args)}")
+                raise TypeError(
+                    f"expected {len(self._inputs)} input(s) {[t.id for t in self._inputs]}, got {len(args)}"
+                )
             bound = dict(zip(self._inputs, args))
         missing = [t.id for t in self._inputs if t not in bound]
         if missing:
@@ -119,8 +122,9 @@ class GraphExecutor(nn.Module):
         return bound
 
 
-def shared_slice(tensor_id: str, allocated: tuple, size: tuple, axes: tuple,
-                 roles: tuple[Optional[AxisRole], ...]) -> tuple[slice, ...]:
+def shared_slice(
+    tensor_id: str, allocated: tuple, size: tuple, axes: tuple, roles: tuple[Optional[AxisRole], ...]
+) -> tuple[slice, ...]:
     """The index that cuts a `size` weight out of its `allocated` storage: leading entries of
     plain axes (channels), centred entries of kernel axes (`roles`); `axes` name them in errors."""
     index = []
@@ -165,7 +169,9 @@ def check_input(tensor: Tensor, value: Any) -> None:
         raise TypeError(f"input {tensor.id} must be a torch.Tensor, got {type(value).__name__}")
     expected = lazy(tensor.shape())
     if value.dim() != len(expected):
-        raise ValueError(f"input {tensor.id} expects {len(expected)} dims {tuple(expected)} (axes {tensor.axis}), got shape {tuple(value.shape)}")
+        raise ValueError(
+            f"input {tensor.id} expects {len(expected)} dims {tuple(expected)} (axes {tensor.axis}), got shape {tuple(value.shape)}"
+        )
     for axis, role, want, got in zip(tensor.axis, tensor.axis_roles, expected, value.shape):
         if not is_batch(role) and want != got:
             raise ValueError(f"input {tensor.id}: axis {axis!r} must have size {want}, got shape {tuple(value.shape)}")

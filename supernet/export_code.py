@@ -7,6 +7,7 @@ shapes) and the source of `forward`, one group of statements per op as the op de
 module built from it has the node ids as state_dict keys. Every value is taken at the parameters'
 current values: the code is of one architecture, with nothing left to choose.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -92,7 +93,9 @@ def generate(output: Node) -> ExportCode:
     nodes = topological_order(output)
     choices = [n.id for n in nodes if isinstance(n, ChoiceOp)]
     if choices:
-        raise ValueError(f"cannot generate code for a graph with choices left (ChoiceOp {choices[0]}); discretize it first")
+        raise ValueError(
+            f"cannot generate code for a graph with choices left (ChoiceOp {choices[0]}); discretize it first"
+        )
     check_unique_ids(nodes)
     inputs = _input_specs(input_tensors(nodes))
     names = _Names([n.id for n in nodes if isinstance(n, Op)], [spec.argument for spec in inputs])
@@ -112,7 +115,9 @@ def generate(output: Node) -> ExportCode:
         args = [value[id(o)] for o in node.operands]
         out = names.of[node.id]
         code = node.source(args, out)
-        layer = LayerSpec(node.id, type(node).__name__, _attributes(node), _weights(node), call=None if code is not None else node)
+        layer = LayerSpec(
+            node.id, type(node).__name__, _attributes(node), _weights(node), call=None if code is not None else node
+        )
         if code is None:
             code = f"{out} = self.{node.id}({', '.join(args)})"
         layers.append(layer)
@@ -162,7 +167,8 @@ def _attributes(op: Op) -> str:
 def _weights(op: Op) -> tuple[WeightSpec, ...]:
     return tuple(
         WeightSpec(t.name, tuple(int(s) for s in lazy(t.shape())), tuple(t.axis), t.trainable)
-        for t in op.operands[len(op.inputs):] if isinstance(t, Tensor) and t.owner is op
+        for t in op.operands[len(op.inputs) :]
+        if isinstance(t, Tensor) and t.owner is op
     )
 
 
@@ -174,7 +180,9 @@ def _attribute_path(node_id: str) -> str:
     """`node_id` as an attribute path (`self.<path>`): every segment must be a Python name."""
     bad = [s for s in node_id.split(".") if not _is_name(s)]
     if bad:
-        raise ValueError(f"node id {node_id!r} cannot be exported: its segment {bad[0]!r} is not a Python name (rename the node or scope)")
+        raise ValueError(
+            f"node id {node_id!r} cannot be exported: its segment {bad[0]!r} is not a Python name (rename the node or scope)"
+        )
     return node_id
 
 

@@ -8,6 +8,7 @@ As in torch.fx, every module gets a class of its own (TorchScript compiles metho
 pickling one rebuilds it from its code and weights (which needs this library at load time; see
 `standalone` for a file that needs only torch).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,7 +16,6 @@ import linecache
 from typing import Any, Optional
 
 import torch
-from torch import nn
 
 from .basic_executor import BasicExecutor
 from .executor import container
@@ -27,7 +27,9 @@ from .node import Node
 class Layer(torch.nn.Module):
     """One op of an exported architecture: holds the op's weights, prints as the op with its attributes."""
 
-    def __init__(self, op: str, attributes: str = "", parameters: Optional[dict] = None, buffers: Optional[dict] = None) -> None:
+    def __init__(
+        self, op: str, attributes: str = "", parameters: Optional[dict] = None, buffers: Optional[dict] = None
+    ) -> None:
         super().__init__()
         self.op = op
         self.attributes = attributes
@@ -71,7 +73,11 @@ class ExportedModule(ArchitectureModule):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "ExportedModule":
         base = next(t for t in cls.__mro__ if not getattr(t, "_per_instance", False))
-        own = type(base.__name__, (base,), {"__module__": base.__module__, "__qualname__": base.__qualname__, "_per_instance": True})
+        own = type(
+            base.__name__,
+            (base,),
+            {"__module__": base.__module__, "__qualname__": base.__qualname__, "_per_instance": True},
+        )
         return super().__new__(own)
 
     def __init__(self, code: ExportCode, output_node: Optional[Node] = None) -> None:
@@ -98,7 +104,9 @@ class ExportedModule(ArchitectureModule):
         return _rebuild, (self.export_code, self.output_node, self.state_dict(), self.training)
 
 
-def export_module(output: Node, seed: Optional[int] = None, state: Optional[dict[str, torch.Tensor]] = None) -> ExportedModule:
+def export_module(
+    output: Node, seed: Optional[int] = None, state: Optional[dict[str, torch.Tensor]] = None
+) -> ExportedModule:
     """The ExportedModule of the discretized graph ending at `output`: weights initialised as a
     `BasicExecutor(output, seed)` initialises them, or cut from `state` (a supernet's state dict,
     by weight id, as `GraphExecutor.load_shared_state` cuts them)."""
@@ -130,7 +138,9 @@ def _compile(source: str) -> Any:
     return namespace["forward"]
 
 
-def _rebuild(code: ExportCode, output_node: Optional[Node], state: dict[str, torch.Tensor], training: bool) -> ExportedModule:
+def _rebuild(
+    code: ExportCode, output_node: Optional[Node], state: dict[str, torch.Tensor], training: bool
+) -> ExportedModule:
     module = ExportedModule(code, output_node)
     module.load_state_dict(state)
     return module.train(training)

@@ -4,6 +4,7 @@ An expression is a small tree of operators over parameters and constants. It can
 the parameters' current values (`evaluate`, or `lazy`) and bounded over the parameters' whole
 domains (`bounds`), which is how executors size shared weights once, at their largest shape.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,28 +41,69 @@ class Expression:
         return ()
 
     # arithmetic builds trees instead of computing
-    def __add__(self, other): return BinaryExpression("+", self, other)
-    def __radd__(self, other): return BinaryExpression("+", other, self)
-    def __sub__(self, other): return BinaryExpression("-", self, other)
-    def __rsub__(self, other): return BinaryExpression("-", other, self)
-    def __mul__(self, other): return BinaryExpression("*", self, other)
-    def __rmul__(self, other): return BinaryExpression("*", other, self)
-    def __truediv__(self, other): return BinaryExpression("/", self, other)
-    def __rtruediv__(self, other): return BinaryExpression("/", other, self)
-    def __floordiv__(self, other): return BinaryExpression("//", self, other)
-    def __rfloordiv__(self, other): return BinaryExpression("//", other, self)
-    def __mod__(self, other): return BinaryExpression("%", self, other)
-    def __rmod__(self, other): return BinaryExpression("%", other, self)
-    def __neg__(self): return BinaryExpression("-", 0, self)
-    def __lt__(self, other): return BinaryExpression("<", self, other)
-    def __le__(self, other): return BinaryExpression("<=", self, other)
-    def __gt__(self, other): return BinaryExpression(">", self, other)
-    def __ge__(self, other): return BinaryExpression(">=", self, other)
+    def __add__(self, other):
+        return BinaryExpression("+", self, other)
+
+    def __radd__(self, other):
+        return BinaryExpression("+", other, self)
+
+    def __sub__(self, other):
+        return BinaryExpression("-", self, other)
+
+    def __rsub__(self, other):
+        return BinaryExpression("-", other, self)
+
+    def __mul__(self, other):
+        return BinaryExpression("*", self, other)
+
+    def __rmul__(self, other):
+        return BinaryExpression("*", other, self)
+
+    def __truediv__(self, other):
+        return BinaryExpression("/", self, other)
+
+    def __rtruediv__(self, other):
+        return BinaryExpression("/", other, self)
+
+    def __floordiv__(self, other):
+        return BinaryExpression("//", self, other)
+
+    def __rfloordiv__(self, other):
+        return BinaryExpression("//", other, self)
+
+    def __mod__(self, other):
+        return BinaryExpression("%", self, other)
+
+    def __rmod__(self, other):
+        return BinaryExpression("%", other, self)
+
+    def __neg__(self):
+        return BinaryExpression("-", 0, self)
+
+    def __lt__(self, other):
+        return BinaryExpression("<", self, other)
+
+    def __le__(self, other):
+        return BinaryExpression("<=", self, other)
+
+    def __gt__(self, other):
+        return BinaryExpression(">", self, other)
+
+    def __ge__(self, other):
+        return BinaryExpression(">=", self, other)
+
     # logical connectives, for conditions: `(a > 1) & (a + b < 10)`
-    def __and__(self, other): return BinaryExpression("&", self, other)
-    def __rand__(self, other): return BinaryExpression("&", other, self)
-    def __or__(self, other): return BinaryExpression("|", self, other)
-    def __ror__(self, other): return BinaryExpression("|", other, self)
+    def __and__(self, other):
+        return BinaryExpression("&", self, other)
+
+    def __rand__(self, other):
+        return BinaryExpression("&", other, self)
+
+    def __or__(self, other):
+        return BinaryExpression("|", self, other)
+
+    def __ror__(self, other):
+        return BinaryExpression("|", other, self)
 
     # operators the language does not define raise NotImplementedError, as HANNAH's expressions do
     def _unsupported(self, *args: Any) -> Any:
@@ -115,10 +157,20 @@ def _interval_div(a, b, floor: bool):
 
 
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
-    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-    "//": operator.floordiv, "%": operator.mod, "<": operator.lt, "<=": operator.le,
-    ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
-    "&": lambda a, b: bool(a) and bool(b), "|": lambda a, b: bool(a) or bool(b),
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "//": operator.floordiv,
+    "%": operator.mod,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "&": lambda a, b: bool(a) and bool(b),
+    "|": lambda a, b: bool(a) or bool(b),
 }
 
 _BOUNDS: dict[str, Callable[[tuple, tuple], tuple]] = {
@@ -221,7 +273,7 @@ class Select(Expression):
 
     def bounds(self) -> tuple[float, float]:
         lo, hi = bounds(self.index)
-        reachable = [bounds(v) for v in self.values[int(lo): int(hi) + 1]]
+        reachable = [bounds(v) for v in self.values[int(lo) : int(hi) + 1]]
         return min(b[0] for b in reachable), max(b[1] for b in reachable)
 
     def children(self) -> Sequence[Any]:

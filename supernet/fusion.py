@@ -16,6 +16,7 @@ An op that declares nothing (`supernet.traits.OpTraits()`) is run as written. An
 `_forward_implementation` everywhere; a node with one set on the instance (a test wrapper, say) is
 never merged, folded or deferred.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Optional
@@ -27,8 +28,9 @@ from .node import Node, Op, Tensor
 from .plan import AffineArguments
 
 # every op's own bookkeeping (conditions are constraints on the architecture, not on the value computed)
-_OP_STATE = frozenset({"name", "id", "operands", "users", "params", "attributes", "training", "_called", "_shape",
-                       "conditions"})
+_OP_STATE = frozenset(
+    {"name", "id", "operands", "users", "params", "attributes", "training", "_called", "_shape", "conditions"}
+)
 
 
 def is_zero_option(node: Node) -> bool:

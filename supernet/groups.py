@@ -1,5 +1,6 @@
 """Groups: the number of groups of a grouped convolution, among the common divisors of its
 input and output channel counts (HANNAH's `Groups` parameter of embedded_vision_net)."""
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -20,8 +21,14 @@ class Groups(Parameter):
     its domain is their common divisors, so it follows the widths it depends on. It starts at 1
     (HANNAH: a random valid value), and `set_current` refuses a value that divides not both."""
 
-    def __init__(self, in_channels: Any, out_channels: Any, name: Optional[str] = "groups",
-                 seed: Optional[int] = None, rng: RandomSource = None) -> None:
+    def __init__(
+        self,
+        in_channels: Any,
+        out_channels: Any,
+        name: Optional[str] = "groups",
+        seed: Optional[int] = None,
+        rng: RandomSource = None,
+    ) -> None:
         super().__init__(name, seed, rng)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.current_value = 1

@@ -18,6 +18,7 @@ predictions (the per-op and per-weight terms to each op's entry, so expected cos
 A table is keyed by device name, torch version, thread count, batch size and the space's structure;
 with a cache directory a table measured with the same key is loaded instead of measured again.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -112,8 +113,9 @@ class LatencyTable:
     per_weight_ms: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
     from_cache: bool = field(default=False, compare=False)
-    _lookups: "weakref.WeakKeyDictionary[Node, Expression]" = field(default_factory=weakref.WeakKeyDictionary, init=False,
-                                                                    repr=False, compare=False)
+    _lookups: "weakref.WeakKeyDictionary[Node, Expression]" = field(
+        default_factory=weakref.WeakKeyDictionary, init=False, repr=False, compare=False
+    )
 
     # -- measuring -------------------------------------------------------------------------------
     @classmethod
@@ -152,17 +154,23 @@ class LatencyTable:
         return table
 
     @classmethod
-    def _measured(cls, space: Node, key: LatencyKey, device: torch.device, settings: MeasureSettings, progress: bool) -> "LatencyTable":
+    def _measured(
+        cls, space: Node, key: LatencyKey, device: torch.device, settings: MeasureSettings, progress: bool
+    ) -> "LatencyTable":
         saved = current_values(space)
         modes = {node: node.training for node in topological_order(space) if isinstance(node, Op)}
         # calibration architectures are timed in the same interleaved rounds as the ops, so that
         # the fitted overheads and the op times see the same load
         fixed = [discretize(space, a) for a in random_architectures(space, settings.calibration, settings.seed)]
-        modules = module_calls([export_module(f, seed=settings.seed) for f in fixed], example_input(space, key.batch_size), device)
+        modules = module_calls(
+            [export_module(f, seed=settings.seed) for f in fixed], example_input(space, key.batch_size), device
+        )
         try:
             executor = BasicExecutor(space, seed=0).to(device)
             calls = _op_calls(space, executor, key.batch_size, device)
-            seconds = interleaved_times([*calls.values(), *modules], key.threads, settings, progress, "latency table", device)
+            seconds = interleaved_times(
+                [*calls.values(), *modules], key.threads, settings, progress, "latency table", device
+            )
         finally:
             set_parametrization(space, saved)
             for node, training in modes.items():
@@ -170,7 +178,7 @@ class LatencyTable:
         ms = [t * 1e3 for t in seconds]
         table = cls(key, dict(zip(calls, ms)), settings=dataclasses.asdict(settings))
         if fixed:
-            table._calibrate(fixed, ms[len(calls):])
+            table._calibrate(fixed, ms[len(calls) :])
         return table
 
     def _calibrate(self, fixed: list[Node], measured: list[float]) -> None:
@@ -203,8 +211,10 @@ class LatencyTable:
             signature = op_signature(node, self.key.batch_size)
             if signature not in self.entries:
                 at = {p.id: v for p, v in zip(params, assignment)}
-                raise KeyError(f"the latency table has no entry for node {node.id} at {at} ({signature}); it was measured "
-                               "for another space or batch size: measure a table for this space")
+                raise KeyError(
+                    f"the latency table has no entry for node {node.id} at {at} ({signature}); it was measured "
+                    "for another space or batch size: measure a table for this space"
+                )
             values[assignment] = self.entries[signature]
         return LatencyLookup(node.id, params, values)
 
@@ -222,13 +232,27 @@ class LatencyTable:
         rows = []
         for signature, ms in self.entries.items():
             kind, attributes, operands = json.loads(signature)
-            rows.append({"op": kind.rpartition(".")[2], "operands": [shape for _, shape in operands], "attributes": attributes, "ms": ms})
+            rows.append(
+                {
+                    "op": kind.rpartition(".")[2],
+                    "operands": [shape for _, shape in operands],
+                    "attributes": attributes,
+                    "ms": ms,
+                }
+            )
         return sorted(rows, key=lambda r: -r["ms"])
 
     # -- files -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT_VERSION, "key": dataclasses.asdict(self.key), "constant_ms": self.constant_ms,
-                "per_op_ms": self.per_op_ms, "per_weight_ms": self.per_weight_ms, "settings": self.settings, "entries": self.entries}
+        return {
+            "format": FORMAT_VERSION,
+            "key": dataclasses.asdict(self.key),
+            "constant_ms": self.constant_ms,
+            "per_op_ms": self.per_op_ms,
+            "per_weight_ms": self.per_weight_ms,
+            "settings": self.settings,
+            "entries": self.entries,
+        }
 
     def save(self, path: Union[str, Path]) -> Path:
         """Write the table as JSON (atomically)."""
@@ -248,12 +272,20 @@ class LatencyTable:
         except json.JSONDecodeError as err:
             raise ValueError(f"latency table {path} is not valid JSON: {err}") from err
         if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
-            raise ValueError(f"latency table {path} has format {payload.get('format') if isinstance(payload, dict) else None!r}, "
-                             f"expected {FORMAT_VERSION}: measure it again")
+            raise ValueError(
+                f"latency table {path} has format {payload.get('format') if isinstance(payload, dict) else None!r}, "
+                f"expected {FORMAT_VERSION}: measure it again"
+            )
         try:
             key = LatencyKey(**payload["key"])
-            return cls(key, {str(k): float(v) for k, v in payload["entries"].items()}, float(payload["constant_ms"]),
-                       float(payload["per_op_ms"]), float(payload["per_weight_ms"]), dict(payload.get("settings", {})))
+            return cls(
+                key,
+                {str(k): float(v) for k, v in payload["entries"].items()},
+                float(payload["constant_ms"]),
+                float(payload["per_op_ms"]),
+                float(payload["per_weight_ms"]),
+                dict(payload.get("settings", {})),
+            )
         except (KeyError, TypeError) as err:
             raise ValueError(f"latency table {path} lacks or mistypes a field: {err}") from err
 
@@ -268,7 +300,9 @@ class LatencyLookup(Expression):
     def evaluate(self) -> float:
         assignment = tuple(p.current_value for p in self.params)
         if assignment not in self.values:
-            raise KeyError(f"no latency for node {self.node_id} at {dict(zip((p.id for p in self.params), assignment))}")
+            raise KeyError(
+                f"no latency for node {self.node_id} at {dict(zip((p.id for p in self.params), assignment))}"
+            )
         return self.values[assignment]
 
     def bounds(self) -> tuple[float, float]:
@@ -282,19 +316,32 @@ class LatencyLookup(Expression):
 
 
 # -- end-to-end measurement ----------------------------------------------------------------------
-def measure_module(module: torch.nn.Module, example_input: Union[torch.Tensor, Sequence[torch.Tensor]], *,
-                   device: Union[str, torch.device, None] = None, threads: Optional[int] = None,
-                   settings: Optional[MeasureSettings] = None) -> float:
+def measure_module(
+    module: torch.nn.Module,
+    example_input: Union[torch.Tensor, Sequence[torch.Tensor]],
+    *,
+    device: Union[str, torch.device, None] = None,
+    threads: Optional[int] = None,
+    settings: Optional[MeasureSettings] = None,
+) -> float:
     """Latency (ms; the `settings.quantile` over interleaved rounds, the median by default) of
     `module(example_input)` end to end, in eval mode without autograd, on `device` (default: the
     module's device). On CUDA the wall clock is used and the device synchronised around each
     block (written for, not measured here: no GPU was available)."""
-    return measure_modules([module], example_input, device=device, threads=threads, settings=settings, progress=False)[0]
+    return measure_modules([module], example_input, device=device, threads=threads, settings=settings, progress=False)[
+        0
+    ]
 
 
-def measure_modules(modules: Sequence[torch.nn.Module], example_input: Union[torch.Tensor, Sequence[torch.Tensor]], *,
-                    device: Union[str, torch.device, None] = None, threads: Optional[int] = None,
-                    settings: Optional[MeasureSettings] = None, progress: bool = True) -> list[float]:
+def measure_modules(
+    modules: Sequence[torch.nn.Module],
+    example_input: Union[torch.Tensor, Sequence[torch.Tensor]],
+    *,
+    device: Union[str, torch.device, None] = None,
+    threads: Optional[int] = None,
+    settings: Optional[MeasureSettings] = None,
+    progress: bool = True,
+) -> list[float]:
     """Latencies (ms, the `settings.quantile` over rounds: the median by default) of several
     modules on one input, in eval mode without autograd, measured in interleaved rounds so that
     changes in the machine's load weigh on all of them alike. Modules are moved to `device`
@@ -307,8 +354,11 @@ def measure_modules(modules: Sequence[torch.nn.Module], example_input: Union[tor
     return [s * 1e3 for s in interleaved_times(calls, threads, settings, progress, "end-to-end latency", on)]
 
 
-def module_calls(modules: Sequence[torch.nn.Module], example_input: Union[torch.Tensor, Sequence[torch.Tensor]],
-                 device: Union[str, torch.device, None] = None) -> list["Call"]:
+def module_calls(
+    modules: Sequence[torch.nn.Module],
+    example_input: Union[torch.Tensor, Sequence[torch.Tensor]],
+    device: Union[str, torch.device, None] = None,
+) -> list["Call"]:
     """For `interleaved_times`: each module run on the input in eval mode without autograd."""
     inputs = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
     calls = []
@@ -319,16 +369,29 @@ def module_calls(modules: Sequence[torch.nn.Module], example_input: Union[torch.
     return calls
 
 
-def interleaved_times(calls: Sequence["Call"], threads: int, settings: MeasureSettings, progress: bool, description: str,
-                      device: torch.device) -> list[float]:
+def interleaved_times(
+    calls: Sequence["Call"],
+    threads: int,
+    settings: MeasureSettings,
+    progress: bool,
+    description: str,
+    device: torch.device,
+) -> list[float]:
     """Seconds per call of each zero-argument callable on `device`: a warm-up, then
     `settings.rounds` rounds taking turns over all callables, each a `torch.utils.benchmark`
     block of at least `settings.block_seconds`; the `settings.quantile` over rounds (the median
     by default)."""
     clock = _clock(settings.clock, device, threads)
-    timers = [benchmark.Timer(stmt="call()", setup="setup()", globals={"call": c.function, "setup": c.setup}, num_threads=threads,
-                              **({"timer": clock} if clock is not None else {}))
-              for c in calls]
+    timers = [
+        benchmark.Timer(
+            stmt="call()",
+            setup="setup()",
+            globals={"call": c.function, "setup": c.setup},
+            num_threads=threads,
+            **({"timer": clock} if clock is not None else {}),
+        )
+        for c in calls
+    ]
     numbers = []
     for timer in timers:  # the warm-up block also sizes the blocks
         single = timer.timeit(number=3).median
@@ -346,7 +409,9 @@ def interleaved_times(calls: Sequence["Call"], threads: int, settings: MeasureSe
 def example_input(space: Node, batch_size: int = 1) -> tuple[torch.Tensor, ...]:
     """Random inputs for every input Tensor of `space`, batch axis N at `batch_size`."""
     inputs = [n for n in topological_order(space) if isinstance(n, Tensor) and n.role != "weight"]
-    return tuple(_random(_batched(lazy(t.shape()), t.axis, batch_size, t.id), t.dtype, torch.device("cpu")) for t in inputs)
+    return tuple(
+        _random(_batched(lazy(t.shape()), t.axis, batch_size, t.id), t.dtype, torch.device("cpu")) for t in inputs
+    )
 
 
 def random_architectures(space: Node, count: int, seed: int) -> list[dict[str, Any]]:
@@ -354,8 +419,11 @@ def random_architectures(space: Node, count: int, seed: int) -> list[dict[str, A
     (switches and value choices), seeded; the space's current values are left as they were."""
     saved = current_values(space)
     rng = np.random.default_rng(seed)
-    params = {pid: p for pid, p in space.parametrization().items()
-              if p.searchable and isinstance(p, (CategoricalParameter, IntScalarParameter))}
+    params = {
+        pid: p
+        for pid, p in space.parametrization().items()
+        if p.searchable and isinstance(p, (CategoricalParameter, IntScalarParameter))
+    }
     try:
         return [{pid: params[pid].sample(rng) for pid in sorted(params)} for _ in range(count)]
     finally:
@@ -365,7 +433,11 @@ def random_architectures(space: Node, count: int, seed: int) -> list[dict[str, A
 def executed_nodes(output: Node) -> tuple[int, int]:
     """How many ops and how many weights of the selected architecture an exported module runs
     (what the executor overheads are counted in)."""
-    ops = [n for n in active_subgraph(output, topological_order(output)) if isinstance(n, Op) and not isinstance(n, ChoiceOp)]
+    ops = [
+        n
+        for n in active_subgraph(output, topological_order(output))
+        if isinstance(n, Op) and not isinstance(n, ChoiceOp)
+    ]
     return len(ops), sum(len(owned_weights(n)) for n in ops)
 
 
@@ -405,7 +477,11 @@ def cost_parameters(node: Node) -> list[Parameter]:
     its operands (including upstream switches that change an input's shape) and in its own shape.
     Continuous parameters are left out (the op is timed at their current value)."""
     found, seen = [], set()
-    sources = [list(node.attributes.values()) if isinstance(node, Op) else [], [o.shape() for o in node.operands], node.shape()]
+    sources = [
+        list(node.attributes.values()) if isinstance(node, Op) else [],
+        [o.shape() for o in node.operands],
+        node.shape(),
+    ]
     for item in walk(sources):
         if isinstance(item, (CategoricalParameter, IntScalarParameter)) and id(item) not in seen:
             seen.add(id(item))
@@ -417,8 +493,10 @@ def assignments(params: Sequence[Parameter], node_id: str) -> Iterator[tuple]:
     """Every joint value of `params`, made current in turn (restored afterwards)."""
     count = math.prod(len(p.values()) for p in params)
     if count > MAX_ASSIGNMENTS:
-        raise ValueError(f"node {node_id}: its cost depends on {len(params)} parameters with {count} joint values "
-                         f"(more than {MAX_ASSIGNMENTS}): {[p.id for p in params]}")
+        raise ValueError(
+            f"node {node_id}: its cost depends on {len(params)} parameters with {count} joint values "
+            f"(more than {MAX_ASSIGNMENTS}): {[p.id for p in params]}"
+        )
     saved = [p.current_value for p in params]
     try:
         for assignment in itertools.product(*(p.values() for p in params)):
@@ -484,15 +562,18 @@ def _op_call(node: Op, args: list[torch.Tensor]) -> Callable[[], Any]:
     def call() -> Any:
         with torch.no_grad():
             return node.forward(*args)
+
     return call
 
 
 def _evaluation_setup(node: Op, params: Sequence[Parameter], assignment: tuple) -> Callable[[], None]:
     """Eval mode and `assignment` made current (ops read attributes such as `groups` when they run)."""
+
     def setup() -> None:
         node.training = False
         for p, value in zip(params, assignment):
             p.current_value = value
+
     return setup
 
 
@@ -500,6 +581,7 @@ def _no_grad_call(module: torch.nn.Module, args: tuple) -> Any:
     def call() -> Any:
         with torch.no_grad():
             return module(*args)
+
     return call
 
 
@@ -528,7 +610,9 @@ def _clock(name: str, device: torch.device, threads: int) -> Optional[Callable[[
         name = "process" if device.type == "cpu" and threads == 1 else "wall"
     if name == "process":
         if device.type != "cpu":
-            raise ValueError(f"clock='process' times CPU work only; {device} needs the wall clock (clock='wall' or 'auto')")
+            raise ValueError(
+                f"clock='process' times CPU work only; {device} needs the wall clock (clock='wall' or 'auto')"
+            )
         return time.process_time
     return None
 
@@ -575,7 +659,7 @@ def nonnegative_least_squares(design: np.ndarray, target: np.ndarray) -> tuple[f
     """argmin ||design @ c - target|| over c >= 0, exactly: the best unconstrained fit on every subset
     of the (few) columns, keeping the feasible one with the least residual."""
     columns = design.shape[1]
-    best, best_error = np.zeros(columns), float(np.sum(target ** 2))
+    best, best_error = np.zeros(columns), float(np.sum(target**2))
     for size in range(1, columns + 1):
         for subset in itertools.combinations(range(columns), size):
             solution, *_ = np.linalg.lstsq(design[:, subset], target, rcond=None)

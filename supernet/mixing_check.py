@@ -5,6 +5,7 @@ Identity): one-path executors run whichever the switch selects. A weighted sum o
 one shape, so an executor that mixes refuses, when it is built, every ChoiceOp whose options can
 never agree on it for any parameter values, naming the ChoiceOp, the axis and the shapes.
 """
+
 from __future__ import annotations
 
 from typing import Iterable
@@ -24,6 +25,8 @@ def check_mixable(choices: Iterable[ChoiceOp]) -> None:
         if problem:
             raise ValueError(
                 f"ChoiceOp {choice.id}: options must have equal output shapes to be mixed, got "
-                f"{describe_shapes(shapes, names)}, and they never agree ({problem}); a mixing executor (SupernetExecutor, every differentiable strategy) sums them. "
+                f"{describe_shapes(shapes, names)}, and they never agree ({problem}); a mixing executor "
+                "(SupernetExecutor, every differentiable strategy) sums them. "
                 "Give every option the same output shape, or search this space one path at a time "
-                "(BasicExecutor with sample() / random search)")
+                "(BasicExecutor with sample() / random search)"
+            )

@@ -21,6 +21,7 @@ options read, feeds the options `option_input(choice, x)` instead of it, and out
 `choice_output(choice, mixed, x)`. `bind(supernet)` runs once, when the executor is built, e.g. to
 add architecture parameters of its own.
 """
+
 from __future__ import annotations
 
 import enum
@@ -60,8 +61,9 @@ class Mixture:
     def bind(self, supernet: Any) -> None:
         """Called once by the SupernetExecutor this mixture drives, at the end of its construction."""
 
-    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None,
-                phase: Optional[Phase] = None) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+    def weights(
+        self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None, phase: Optional[Phase] = None
+    ) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         """Mixing weights (one per option) and the indices of the options to run (None: all).
 
         `sid`: the switch or value-parameter id `alpha` belongs to (None when called without one);
@@ -73,8 +75,10 @@ class Mixture:
         schedule changes the mixture (`Strategy.schedule`). An unknown name is an error."""
         unknown = sorted(set(values) - set(self.hyperparameters))
         if unknown:
-            raise TypeError(f"{type(self).__name__} has no hyper-parameter {unknown[0]!r}; "
-                            f"it has {list(self.hyperparameters) or 'none'}")
+            raise TypeError(
+                f"{type(self).__name__} has no hyper-parameter {unknown[0]!r}; "
+                f"it has {list(self.hyperparameters) or 'none'}"
+            )
         for name, value in values.items():
             setattr(self, name, value)
 
@@ -123,6 +127,7 @@ class SoftmaxMixture(Mixture):
     def __init__(self, temperature: float = 1.0) -> None:
         self.temperature = temperature
 
-    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None,
-                phase: Optional[Phase] = None) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+    def weights(
+        self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None, phase: Optional[Phase] = None
+    ) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         return torch.softmax(alpha / self.temperature, dim=-1), None

@@ -4,6 +4,7 @@ Ids follow the reference language: `<scope>_<k>.<Op>_<j>` where `k` counts the c
 and `j` the ops of that type inside the enclosing scope (`space_0.block_1.conv_relu_2.Conv2d_0`).
 Outside any scope a counter continues from the nodes already reachable from the operands.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -6,6 +6,7 @@ operands, `op(*operands)`, which also gives them their id in the active scope an
 parameter found in their attributes. Ops own the Tensors after their first `n_inputs` operands
 (weights, biases, running statistics): those are named `<op id>.<tensor name>`.
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar, Optional, Sequence
@@ -104,10 +105,14 @@ class Tensor(Node):
         self._shape = tuple(shape)
         self.axis = tuple(axis) if axis is not None else tuple(f"d{i}" for i in range(len(self._shape)))
         if len(self.axis) != len(self._shape):
-            raise ValueError(f"Tensor {self.id}: shape {self._shape} has {len(self._shape)} entries but axis {self.axis} has {len(self.axis)}")
+            raise ValueError(
+                f"Tensor {self.id}: shape {self._shape} has {len(self._shape)} entries but axis {self.axis} has {len(self.axis)}"
+            )
         for size, axis_name in zip(self._shape, self.axis):
             if isinstance(size, bool) or not isinstance(size, (int, Expression)):
-                raise TypeError(f"Tensor {self.id}: size of axis {axis_name!r} must be an int or expression, got {size!r}")
+                raise TypeError(
+                    f"Tensor {self.id}: size of axis {axis_name!r} must be an int or expression, got {size!r}"
+                )
             if isinstance(size, int) and size < 0:
                 raise ValueError(f"Tensor {self.id}: size of axis {axis_name!r} is negative ({size})")
         self._declared_roles = axis_roles is not None
@@ -184,7 +189,11 @@ class Op(Node):
         for i, operand in enumerate(operands):
             if not isinstance(operand, Node):
                 what = type(operand).__name__
-                shown = f"of shape {tuple(operand.shape)}" if hasattr(operand, "shape") and hasattr(operand, "dtype") else repr(operand)[:80]
+                shown = (
+                    f"of shape {tuple(operand.shape)}"
+                    if hasattr(operand, "shape") and hasattr(operand, "dtype")
+                    else repr(operand)[:80]
+                )
                 raise TypeError(
                     f"{kind}: operand {i} is {what} {shown}, not a graph node "
                     "(a supernet Tensor or an op output); declare inputs as supernet.Tensor and feed data at run time"
@@ -273,8 +282,10 @@ class Op(Node):
             mode["training"] = training
         if groups is not None:
             if "groups" not in self.mode_arguments:
-                raise TypeError(f"{type(self).__name__} {self.id}: groups={groups} given, but the op does not group "
-                                f"channels (its mode_arguments are {self.mode_arguments})")
+                raise TypeError(
+                    f"{type(self).__name__} {self.id}: groups={groups} given, but the op does not group "
+                    f"channels (its mode_arguments are {self.mode_arguments})"
+                )
             mode["groups"] = groups
         return self._forward_implementation(*args, **mode)
 

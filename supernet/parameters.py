@@ -1,4 +1,5 @@
 """Search-space parameters: named, registered expressions with a domain and a current value."""
+
 from __future__ import annotations
 
 import copy
@@ -41,6 +42,7 @@ class Parameter(Expression):
         """State a constraint (a symbolic expression that must evaluate true) on this parameter;
         it is kept in the graph and checked by sampling and search (`supernet.conditions`)."""
         from .conditions import as_condition  # conditions builds on parameters
+
         self.conditions.append(as_condition(condition, f"parameter {self.label()}"))
         return self
 
@@ -100,7 +102,9 @@ class Parameter(Expression):
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k} = {v}" for k, v in self._repr_fields().items())
-        return f"{type(self).__name__}(name = {self.name}, id = {self.id}, {fields}, current_value = {self.current_value})"
+        return (
+            f"{type(self).__name__}(name = {self.name}, id = {self.id}, {fields}, current_value = {self.current_value})"
+        )
 
     def _repr_fields(self) -> dict:
         return {}
@@ -109,8 +113,9 @@ class Parameter(Expression):
 class CategoricalParameter(Parameter):
     """One of a list of choices (ints, floats, strings...)."""
 
-    def __init__(self, choices: Sequence[Any], name: Optional[str] = None, seed: Optional[int] = None,
-                 rng: RandomSource = None) -> None:
+    def __init__(
+        self, choices: Sequence[Any], name: Optional[str] = None, seed: Optional[int] = None, rng: RandomSource = None
+    ) -> None:
         super().__init__(name, seed, rng)
         self.choices = list(choices)
         if not self.choices:
@@ -154,11 +159,20 @@ class CategoricalParameter(Parameter):
 class IntScalarParameter(Parameter):
     """An int in [min, max] on a grid of `step_size`."""
 
-    def __init__(self, min: int, max: int, step_size: int = 1, name: Optional[str] = None, seed: Optional[int] = None,
-                 rng: RandomSource = None) -> None:
+    def __init__(
+        self,
+        min: int,
+        max: int,
+        step_size: int = 1,
+        name: Optional[str] = None,
+        seed: Optional[int] = None,
+        rng: RandomSource = None,
+    ) -> None:
         super().__init__(name, seed, rng)
         if step_size < 1 or max < min:
-            raise ValueError(f"IntScalarParameter {name!r}: need min <= max and step_size >= 1, got {min}, {max}, {step_size}")
+            raise ValueError(
+                f"IntScalarParameter {name!r}: need min <= max and step_size >= 1, got {min}, {max}, {step_size}"
+            )
         self.min, self.max, self.step_size = int(min), int(max), int(step_size)
         self.current_value = self._initial_value()
 
@@ -193,8 +207,9 @@ class IntScalarParameter(Parameter):
 class FloatScalarParameter(Parameter):
     """A float in [min, max]."""
 
-    def __init__(self, min: float, max: float, name: Optional[str] = None, seed: Optional[int] = None,
-                 rng: RandomSource = None) -> None:
+    def __init__(
+        self, min: float, max: float, name: Optional[str] = None, seed: Optional[int] = None, rng: RandomSource = None
+    ) -> None:
         super().__init__(name, seed, rng)
         if max < min:
             raise ValueError(f"FloatScalarParameter {name!r}: min {min} > max {max}")
@@ -230,13 +245,22 @@ class SubsetParameter(Parameter):
     Its domain is every such subset; it starts at the first `min` choices. It cannot size a
     shape (no bounds): use it for sets of options, e.g. which skip connections exist."""
 
-    def __init__(self, choices: Sequence[Any], min: int, max: int, name: Optional[str] = None,
-                 seed: Optional[int] = None, rng: RandomSource = None) -> None:
+    def __init__(
+        self,
+        choices: Sequence[Any],
+        min: int,
+        max: int,
+        name: Optional[str] = None,
+        seed: Optional[int] = None,
+        rng: RandomSource = None,
+    ) -> None:
         super().__init__(name, seed, rng)
         self.choices = list(choices)
         if not 0 <= min <= max <= len(self.choices):
-            raise ValueError(f"SubsetParameter {name!r}: need 0 <= min <= max <= {len(self.choices)} choices, "
-                             f"got min {min}, max {max}")
+            raise ValueError(
+                f"SubsetParameter {name!r}: need 0 <= min <= max <= {len(self.choices)} choices, "
+                f"got min {min}, max {max}"
+            )
         self.min, self.max = int(min), int(max)
         self.current_value = self._initial_value()
 
@@ -244,14 +268,19 @@ class SubsetParameter(Parameter):
         return tuple(self.choices[: self.min])
 
     def values(self) -> list[tuple]:
-        return [subset for size in range(self.min, self.max + 1) for subset in itertools.combinations(self.choices, size)]
+        return [
+            subset for size in range(self.min, self.max + 1) for subset in itertools.combinations(self.choices, size)
+        ]
 
     def contains(self, value: Any) -> bool:
         if not isinstance(value, (tuple, list, set, frozenset)):
             return False
         items = list(value)
-        return (self.min <= len(items) <= self.max and len(set(map(repr, items))) == len(items)
-                and all(any(_same_choice(v, c) for c in self.choices) for v in items))
+        return (
+            self.min <= len(items) <= self.max
+            and len(set(map(repr, items))) == len(items)
+            and all(any(_same_choice(v, c) for c in self.choices) for v in items)
+        )
 
     def set_current(self, value: Any) -> None:
         super().set_current(value)

@@ -1,4 +1,5 @@
 """Reading, sampling and setting all parameters of a graph at once, addressed by parameter id."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
@@ -49,8 +50,9 @@ def sample(output: Node, seed: Optional[int] = None) -> dict[str, Any]:
         if not broken:
             return drawn
     shown = "; ".join(f"{c.owner}: {c.expression!r}" for c in broken)
-    raise ValueError(f"sample: no parametrization satisfying the conditions in {MAX_RESAMPLES} draws; "
-                     f"still broken: {shown}")
+    raise ValueError(
+        f"sample: no parametrization satisfying the conditions in {MAX_RESAMPLES} draws; still broken: {shown}"
+    )
 
 
 def set_parametrization(output: Node, values: dict[str, Any]) -> None:

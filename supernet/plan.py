@@ -17,6 +17,7 @@ A `Plan` is a list of steps. Every step reads the values in some slots (`reads`)
 step per node. The mixing weights reach the steps as coefficients, `coefs[switch][position]`: 0-d
 tensor views of the weights (differentiable), or Python floats when no gradient can reach them.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple, Optional, Sequence
@@ -36,8 +37,14 @@ class Context:
 
     __slots__ = ("coefs", "weights", "training", "mixture", "values")
 
-    def __init__(self, coefs: Sequence[Sequence[Any]], weights: dict[str, torch.Tensor], training: bool, mixture: Mixture,
-                 values: Optional[Sequence[Sequence[float]]] = None) -> None:
+    def __init__(
+        self,
+        coefs: Sequence[Sequence[Any]],
+        weights: dict[str, torch.Tensor],
+        training: bool,
+        mixture: Mixture,
+        values: Optional[Sequence[Sequence[float]]] = None,
+    ) -> None:
         self.coefs, self.weights, self.training, self.mixture = coefs, weights, training, mixture
         self.values = values  # the coefficients as floats, when they were read (sampled gates)
 
@@ -117,7 +124,9 @@ class CallScaledAffine(Step):
 
     __slots__ = ("affine", "coef")
 
-    def __init__(self, node: Op, reads: tuple[int, ...], affine: AffineArguments, coef: tuple[int, int], out: int) -> None:
+    def __init__(
+        self, node: Op, reads: tuple[int, ...], affine: AffineArguments, coef: tuple[int, int], out: int
+    ) -> None:
         super().__init__(node, reads, out)
         self.affine, self.coef = affine, coef
 
@@ -159,8 +168,16 @@ class CallRouted(Step):
 
     __slots__ = ("roles", "choice_id", "depthwise", "contiguous")
 
-    def __init__(self, node: Op, reads: tuple[int, ...], roles: tuple, choice_id: str, depthwise: bool, contiguous: bool,
-                 out: int) -> None:
+    def __init__(
+        self,
+        node: Op,
+        reads: tuple[int, ...],
+        roles: tuple,
+        choice_id: str,
+        depthwise: bool,
+        contiguous: bool,
+        out: int,
+    ) -> None:
         super().__init__(node, reads, out)
         self.roles, self.choice_id, self.depthwise, self.contiguous = roles, choice_id, depthwise, contiguous
 
@@ -175,10 +192,14 @@ class CallRouted(Step):
             args = [_contiguous(a) for a in args]
         try:
             out = node.compute(*args, training=ctx.training, groups=groups)
-            vals[self.out] = out.contiguous(memory_format=torch.channels_last) if self.contiguous and _is_image(out) else out
+            vals[self.out] = (
+                out.contiguous(memory_format=torch.channels_last) if self.contiguous and _is_image(out) else out
+            )
         except RuntimeError as err:
-            raise RuntimeError(f"{type(ctx.mixture).__name__} feeds the options of {self.choice_id} {narrow} of their {full} "
-                               f"channels, but {node.id} cannot run on them: {err}") from err
+            raise RuntimeError(
+                f"{type(ctx.mixture).__name__} feeds the options of {self.choice_id} {narrow} of their {full} "
+                f"channels, but {node.id} cannot run on them: {err}"
+            ) from err
 
 
 def _narrow(weight: torch.Tensor, roles: tuple, full: int, narrow: int) -> torch.Tensor:
@@ -228,8 +249,13 @@ class Accumulate(Step):
 
     __slots__ = ("terms", "off_gates")
 
-    def __init__(self, node: Node, terms: tuple[tuple[int, Ref, Optional[Deferred]], ...],
-                 off_gates: tuple[tuple[Deferred, Ref], ...], out: int) -> None:
+    def __init__(
+        self,
+        node: Node,
+        terms: tuple[tuple[int, Ref, Optional[Deferred]], ...],
+        off_gates: tuple[tuple[Deferred, Ref], ...],
+        out: int,
+    ) -> None:
         reads = tuple(s for s, _, _ in terms) + tuple(r for _, _, d in terms if d for r in d.inputs)
         super().__init__(node, reads + tuple(r for d, _ in off_gates for r in d.inputs), out)
         self.terms, self.off_gates = terms, off_gates
@@ -238,8 +264,11 @@ class Accumulate(Step):
         coefs = ctx.coefs
         ys = [vals[slot] for slot, _, _ in self.terms]
         cs = [None if ref is None else coefs[ref[0]][ref[1]] for _, ref, _ in self.terms]
-        if not (torch.is_grad_enabled() and not torch.compiler.is_compiling()
-                and (self.off_gates or any(isinstance(c, torch.Tensor) and c.requires_grad for c in cs))):
+        if not (
+            torch.is_grad_enabled()
+            and not torch.compiler.is_compiling()
+            and (self.off_gates or any(isinstance(c, torch.Tensor) and c.requires_grad for c in cs))
+        ):
             vals[self.out] = linear_combination(ys, cs)  # off-gate terms are exact zeros
             return
         known = ctx.values
@@ -286,8 +315,16 @@ class ChoiceOutput(Step):
 class Plan:
     """Steps over numbered slots; `run` binds the inputs and returns the output's value."""
 
-    def __init__(self, steps: list[Step], slots: int, inputs: list[int], output: int, elided: list[Node],
-                 channels_last: bool, counts: dict[str, int]) -> None:
+    def __init__(
+        self,
+        steps: list[Step],
+        slots: int,
+        inputs: list[int],
+        output: int,
+        elided: list[Node],
+        channels_last: bool,
+        counts: dict[str, int],
+    ) -> None:
         self.steps, self.slots, self.inputs, self.output = steps, slots, inputs, output
         self.elided = elided  # nodes whose own call the plan saves: recompile if one gets patched
         self.channels_last = channels_last

@@ -4,6 +4,7 @@
 every node a step of its own and every ChoiceOp mixed by `Mixture.combine`) or a `PlanOptions`.
 A pass whose prerequisite is off does nothing (`effective`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
@@ -11,7 +12,9 @@ from typing import Union
 
 #: pass -> the passes it builds on
 _REQUIRES = {
-    "sum_folding": ("fused_mixtures",), "affine_folding": ("fused_mixtures",), "deferral": ("fused_mixtures", "detaching"),
+    "sum_folding": ("fused_mixtures",),
+    "affine_folding": ("fused_mixtures",),
+    "deferral": ("fused_mixtures", "detaching"),
     "recompute": ("fused_mixtures",),
 }
 

@@ -1,5 +1,6 @@
 """`@search_space` and `@scope`: the nodes created inside a decorated function get ids under
 `<function>_<k>.` (see `naming` for the id scheme)."""
+
 from __future__ import annotations
 
 import functools
@@ -18,9 +19,7 @@ def _scoped(function: F, check_output: bool) -> F:
         with entered(function.__name__, inputs):
             out = function(*args, **kwargs)
         if check_output and not isinstance(out, Node):
-            raise TypeError(
-                f"search space {function.__name__!r} must return its output node, got {type(out).__name__}"
-            )
+            raise TypeError(f"search space {function.__name__!r} must return its output node, got {type(out).__name__}")
         return out
 
     return run_in_scope  # type: ignore[return-value]

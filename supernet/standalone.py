@@ -6,6 +6,7 @@ generated code, and `load()`) and `<path stem>.pt` beside it (the state dict, re
 `weights_only=True`). Keys, layers and code are those of the ExportedModule, so the file's model
 computes what the module computes.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -36,16 +37,21 @@ import torch.nn.functional as F
 '''
 
 
-def standalone_source(code: ExportCode, title: str = "An exported architecture.", weights: str = "model.pt",
-                      stem: str = "model") -> str:
+def standalone_source(
+    code: ExportCode, title: str = "An exported architecture.", weights: str = "model.pt", stem: str = "model"
+) -> str:
     """The source of a standalone file for `code` (see the module docstring); `weights` names the
     weights file `load()` reads by default, relative to the file."""
     calls = code.library_calls
     if calls:
-        raise ValueError(f"op {calls[0].id} ({calls[0].op}) declares no torch code (`Op.source`), so its architecture "
-                         "cannot be written as standalone source; give the op a `source` method")
-    signature = ", ".join(f"{spec.argument}: ({', '.join('N' if a == 'N' else str(s) for s, a in zip(spec.shape, spec.axis))})"
-                          for spec in code.inputs)
+        raise ValueError(
+            f"op {calls[0].id} ({calls[0].op}) declares no torch code (`Op.source`), so its architecture "
+            "cannot be written as standalone source; give the op a `source` method"
+        )
+    signature = ", ".join(
+        f"{spec.argument}: ({', '.join('N' if a == 'N' else str(s) for s, a in zip(spec.shape, spec.axis))})"
+        for spec in code.inputs
+    )
     parts = [
         _HEADER.format(title=title, stem=stem, weights=weights, signature=signature),
         inspect.getsource(Layer),
@@ -68,9 +74,13 @@ def write_standalone(module: ExportedModule, path: Union[str, Path], title: Opti
     if path.suffix != ".py":
         raise ValueError(f"standalone source goes to a .py file, got {str(path)!r}")
     if not path.stem.isidentifier():
-        raise ValueError(f"{path.name!r} cannot be imported as a Python module: name it like a Python identifier (e.g. model.py)")
+        raise ValueError(
+            f"{path.name!r} cannot be imported as a Python module: name it like a Python identifier (e.g. model.py)"
+        )
     weights = path.with_suffix(".pt")
-    source = standalone_source(module.export_code, title or f"The architecture exported to {path.name}.", weights.name, path.stem)
+    source = standalone_source(
+        module.export_code, title or f"The architecture exported to {path.name}.", weights.name, path.stem
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(source)
     torch.save(module.state_dict(), weights)

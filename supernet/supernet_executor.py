@@ -29,6 +29,7 @@ constant weights instead of their mixture's (every option runs; nothing is sampl
 for measuring what one option contributes (perturbation-based selection) or fixing a choice
 while the others stay mixed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -56,8 +57,13 @@ _PLAN_CACHE = 256  # compiled plans kept per supernet (one per set of active opt
 class SupernetExecutor(GraphExecutor):
     """Runs the whole supernet; ready to train once constructed."""
 
-    def __init__(self, space: Node, mixture: Optional[Mixture] = None, seed: Optional[int] = None,
-                 optimize: Union[bool, PlanOptions] = True) -> None:
+    def __init__(
+        self,
+        space: Node,
+        mixture: Optional[Mixture] = None,
+        seed: Optional[int] = None,
+        optimize: Union[bool, PlanOptions] = True,
+    ) -> None:
         super().__init__(space, seed=seed)
         self.mixture = mixture if mixture is not None else SoftmaxMixture()
         self.options = PlanOptions.of(optimize)
@@ -96,7 +102,9 @@ class SupernetExecutor(GraphExecutor):
         self._plan_parameters = list(found.values())
         self._plan_snapshot: Optional[tuple] = None
         self._compiled: dict[tuple, Plan] = {}
-        self._positions = {sid: {index: j for j, index in enumerate(self._option_indices[sid])} for sid in self.switches}
+        self._positions = {
+            sid: {index: j for j, index in enumerate(self._option_indices[sid])} for sid in self.switches
+        }
         self._architecture_frozen = False
         self._overrides: dict[str, torch.Tensor] = {}  # id -> constant mixing weights (overridden_weights)
         self.mixture.bind(self)
@@ -129,7 +137,8 @@ class SupernetExecutor(GraphExecutor):
                 param.current_value = max(param.values())
             return {
                 t.id: WeightMask(t, searched, lazy(t.shape()))
-                for t in self._weights if t.trainable and searchable_value_parameters([t], exclude=self.switches)
+                for t in self._weights
+                if t.trainable and searchable_value_parameters([t], exclude=self.switches)
             }
         finally:
             for param, value in zip(searched, saved):
@@ -220,8 +229,10 @@ class SupernetExecutor(GraphExecutor):
     def architecture(self) -> dict[str, Any]:
         """Switch id -> index of the most probable option, value-parameter id -> most probable
         value (the argmax architecture)."""
-        return {sid: self._option_indices[sid][int(torch.argmax(self.mixture.probabilities(a, sid)))]
-                for sid, a in self.alphas.items()}
+        return {
+            sid: self._option_indices[sid][int(torch.argmax(self.mixture.probabilities(a, sid)))]
+            for sid, a in self.alphas.items()
+        }
 
     def set_alphas(self, values: dict[str, Any]) -> None:
         """Overwrite logits by switch id (unknown ids raise)."""
@@ -270,14 +281,18 @@ class SupernetExecutor(GraphExecutor):
         Nested uses combine, the inner one winning for an id both list."""
         unknown = sorted(k for k in weights if k not in self.alphas)
         if unknown:
-            raise KeyError(f"overridden_weights: unknown switch or value-parameter id(s) {unknown[:3]}; known: {sorted(self.alphas)}")
+            raise KeyError(
+                f"overridden_weights: unknown switch or value-parameter id(s) {unknown[:3]}; known: {sorted(self.alphas)}"
+            )
         fixed: dict[str, torch.Tensor] = {}
         for sid, value in weights.items():
             alpha = self.alphas[sid]
             tensor = torch.as_tensor(value, dtype=alpha.dtype).detach().to(alpha.device)
             if tensor.shape != alpha.shape:
-                raise ValueError(f"overridden_weights[{sid!r}]: expected {alpha.numel()} weights (one per option), "
-                                 f"got shape {tuple(tensor.shape)}")
+                raise ValueError(
+                    f"overridden_weights[{sid!r}]: expected {alpha.numel()} weights (one per option), "
+                    f"got shape {tuple(tensor.shape)}"
+                )
             fixed[sid] = tensor
         previous = self._overrides
         self._overrides = {**previous, **fixed}
@@ -309,8 +324,9 @@ class SupernetExecutor(GraphExecutor):
         with torch.no_grad() if frozen else contextlib.nullcontext():
             for sid, alpha in self.alphas.items():
                 override = self._overrides.get(sid)
-                w, run = ((override, None) if override is not None
-                          else self.mixture.weights(alpha, self.training, sid, phase))
+                w, run = (
+                    (override, None) if override is not None else self.mixture.weights(alpha, self.training, sid, phase)
+                )
                 weights[sid] = w
                 if sid in self.switches:
                     indices = self._option_indices[sid]
@@ -321,8 +337,14 @@ class SupernetExecutor(GraphExecutor):
         with self._value_choices_at_largest() if self.value_parameters else contextlib.nullcontext():
             return self._run_plan(values, weights, active, numbers, gates)
 
-    def _run_plan(self, values: dict, weights: dict[str, torch.Tensor], active: dict[str, tuple[int, ...]],
-                  numbers: bool, sampled: bool) -> Any:
+    def _run_plan(
+        self,
+        values: dict,
+        weights: dict[str, torch.Tensor],
+        active: dict[str, tuple[int, ...]],
+        numbers: bool,
+        sampled: bool,
+    ) -> Any:
         """Run the compiled plan of the active options.
 
         `numbers`: no gradient reaches the mixing weights; they enter the plan as Python floats and,
@@ -356,11 +378,13 @@ class SupernetExecutor(GraphExecutor):
         flat = torch.cat([weights[sid].detach().reshape(-1) for sid in switch_ids]).tolist()
         parts, start = [], 0
         for sid in switch_ids:
-            parts.append(flat[start:start + len(self._option_indices[sid])])
+            parts.append(flat[start : start + len(self._option_indices[sid])])
             start += len(self._option_indices[sid])
         return parts
 
-    def _plan_for(self, active: dict[str, tuple[int, ...]], off_gates: Optional[dict[str, tuple[int, ...]]] = None) -> Plan:
+    def _plan_for(
+        self, active: dict[str, tuple[int, ...]], off_gates: Optional[dict[str, tuple[int, ...]]] = None
+    ) -> Plan:
         """The compiled plan of an active set (compiled on first use; all plans are dropped when a
         parameter they were compiled against changes)."""
         off_gates = off_gates or {}
@@ -382,9 +406,14 @@ class SupernetExecutor(GraphExecutor):
     def graph_view(self) -> GraphView:
         """What compiling reads of this supernet, at the parameters' current values."""
         return GraphView(
-            graph=self._graph, inputs=tuple(self._inputs), positions=self._positions,
-            numbers={sid: k for k, sid in enumerate(self.switches)}, mixture=self.mixture, option_inputs=self._option_inputs,
-            routed=self._routed, weights={t.id: self._weight_source(t) for t in self._weights},
+            graph=self._graph,
+            inputs=tuple(self._inputs),
+            positions=self._positions,
+            numbers={sid: k for k, sid in enumerate(self.switches)},
+            mixture=self.mixture,
+            option_inputs=self._option_inputs,
+            routed=self._routed,
+            weights={t.id: self._weight_source(t) for t in self._weights},
         )
 
     def _weight_source(self, tensor: Tensor) -> tuple[dict, str, Optional[tuple], Any]:
@@ -403,7 +432,9 @@ class SupernetExecutor(GraphExecutor):
     def plan(self) -> Plan:
         """The plan with every option active."""
         with self._value_choices_at_largest():
-            return self._plan_for({sid: tuple(indices) for sid, indices in self._option_indices.items() if sid in self.switches})
+            return self._plan_for(
+                {sid: tuple(indices) for sid, indices in self._option_indices.items() if sid in self.switches}
+            )
 
 
 def _check_option_shapes(choice: ChoiceOp) -> None:

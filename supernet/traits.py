@@ -5,6 +5,7 @@ its traits allow, and the defaults allow nothing: an op that declares nothing is
 another, computed again, deferred to the backward pass, folded into a sum or a mixing weight, or
 run channels-last. The core never recognises an op by its class name.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -8,6 +8,7 @@ kernel inside the largest one. Axes that depend on the same parameters (kH and k
 size) are masked jointly; independent groups multiply. With a one-hot distribution the masked
 weight equals the weight the exported (shrunk) architecture carries.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -27,8 +28,13 @@ def searchable_value_parameters(weights: Iterable[Tensor], exclude: Iterable[str
     for tensor in weights:
         for size in tensor.shape():
             for item in walk(size):
-                if (isinstance(item, (CategoricalParameter, IntScalarParameter)) and item.searchable
-                        and item.id not in excluded and id(item) not in seen and len(item.values()) > 1):
+                if (
+                    isinstance(item, (CategoricalParameter, IntScalarParameter))
+                    and item.searchable
+                    and item.id not in excluded
+                    and id(item) not in seen
+                    and len(item.values()) > 1
+                ):
                     seen.add(id(item))
                     found.append(item)
     return found
@@ -79,7 +85,7 @@ class WeightMask:
                         )
                     start = (cap - size) // 2 if is_kernel(tensor.axis_roles[a]) else 0
                     m = torch.zeros(cap)
-                    m[start:start + size] = 1.0
+                    m[start : start + size] = 1.0
                     per_axis.append(m)
                 joint = per_axis[0]
                 for m in per_axis[1:]:

@@ -1,4 +1,5 @@
 """Walking the graph that ends at an output node (through `operands` alone: no node types needed)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator
@@ -45,4 +46,6 @@ def check_unique_ids(nodes: list[Node]) -> None:
     for node in nodes:
         other = seen.setdefault(node.id, node)
         if other is not node:
-            raise ValueError(f"duplicate node id {node.id!r}: {other!r} and {node!r}; give them distinct names or scopes")
+            raise ValueError(
+                f"duplicate node id {node.id!r}: {other!r} and {node!r}; give them distinct names or scopes"
+            )

@@ -6,6 +6,7 @@ Each rank records its alphas and weights after every epoch and writes them, with
 OUT_DIR/rank{r}.pt. Rank 0 alone writes the checkpoints to OUT_DIR/checkpoints. The search is then
 interrupted after epoch 0 and resumed, in OUT_DIR/resumed.
 """
+
 import functools
 import sys
 from pathlib import Path
@@ -26,11 +27,17 @@ def make_space():
 
     @search_space
     def space(x):
-        h = ChoiceOp(functools.partial(conv1d, out_channels=3, kernel_size=3),
-                     functools.partial(conv1d, out_channels=3, kernel_size=5))(x)
+        h = ChoiceOp(
+            functools.partial(conv1d, out_channels=3, kernel_size=3),
+            functools.partial(conv1d, out_channels=3, kernel_size=5),
+        )(x)
         h = Relu()(h)
-        h = ChoiceOp(MaxPooling(3, 1, 1), AvgPooling(3, 1, 1), Identity(),
-                     functools.partial(conv1d, out_channels=3, kernel_size=3))(h)
+        h = ChoiceOp(
+            MaxPooling(3, 1, 1),
+            AvgPooling(3, 1, 1),
+            Identity(),
+            functools.partial(conv1d, out_channels=3, kernel_size=3),
+        )(h)
         return linear(Flatten()(h), 3)
 
     return space(x)
@@ -54,8 +61,13 @@ def snapshot(state):
 
 def main(out: Path) -> None:
     snapshots = []
-    result = fit_supernet(make_space(), make_data(), checkpoint_dir=out / "checkpoints",
-                          callbacks=[lambda state: snapshots.append(snapshot(state))], **SETTINGS)
+    result = fit_supernet(
+        make_space(),
+        make_data(),
+        checkpoint_dir=out / "checkpoints",
+        callbacks=[lambda state: snapshots.append(snapshot(state))],
+        **SETTINGS,
+    )
     rank = torch.distributed.get_rank()
     assert is_main_process() == (rank == 0)
 
@@ -71,10 +83,16 @@ def main(out: Path) -> None:
     except Interrupted:
         pass
     resumed = fit_supernet(make_space(), make_data(), checkpoint_dir=out / "resumed", resume=True, **SETTINGS)
-    torch.save({
-        "world_size": torch.distributed.get_world_size(), "snapshots": snapshots, "result": result.to_dict(),
-        "state": result.supernet_state, "resumed_equal": resumed == result,
-    }, out / f"rank{rank}.pt")
+    torch.save(
+        {
+            "world_size": torch.distributed.get_world_size(),
+            "snapshots": snapshots,
+            "result": result.to_dict(),
+            "state": result.supernet_state,
+            "resumed_equal": resumed == result,
+        },
+        out / f"rank{rank}.pt",
+    )
 
 
 if __name__ == "__main__":

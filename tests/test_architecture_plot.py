@@ -1,5 +1,4 @@
 """Op-graph diagrams tell options apart and lay long chains out in columns (issue 27, item 7)."""
-import functools
 
 from ops import Flatten, Relu, conv1d, linear
 from search.architecture_plot import MIN_LAYERS_PER_COLUMN, op_graph

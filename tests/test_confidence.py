@@ -1,5 +1,6 @@
 """Confidence of a search: per-choice statistics in the history and on the result, the
 undecided warning (on_undecided), and the summary table."""
+
 import math
 import sys
 from pathlib import Path
@@ -36,9 +37,17 @@ def test_stable_since_is_the_step_the_current_winner_took_the_lead():
 
 def test_decided_needs_margin_and_stability():
     history = {"steps": [0, 100], "confidence": {"s": {"winner": [0, 0], "stable_since": [0, 0]}}}
-    confident = result_confidence({"s": 0}, {"s": [0.7, 0.2, 0.1]}, {"s": [0, 1, 2]}, {"s": ["a", "b", "c"]}, history)["s"]
-    assert confident == {"option": "a", "probability": pytest.approx(0.7), "margin": pytest.approx(0.5),
-                         "entropy": pytest.approx(step_statistics([0.7, 0.2, 0.1])["entropy"]), "stable_since": 0, "decided": True}
+    confident = result_confidence({"s": 0}, {"s": [0.7, 0.2, 0.1]}, {"s": [0, 1, 2]}, {"s": ["a", "b", "c"]}, history)[
+        "s"
+    ]
+    assert confident == {
+        "option": "a",
+        "probability": pytest.approx(0.7),
+        "margin": pytest.approx(0.5),
+        "entropy": pytest.approx(step_statistics([0.7, 0.2, 0.1])["entropy"]),
+        "stable_since": 0,
+        "decided": True,
+    }
     close = result_confidence({"s": 0}, {"s": [0.45, 0.4, 0.15]}, {"s": [0, 1, 2]}, {}, history)["s"]
     assert close["margin"] < MIN_MARGIN and not close["decided"]
     assert not is_decided({"margin": 0.5, "stable_since": 90}, 0, 100)  # the lead changed in the last quarter

@@ -1,4 +1,5 @@
 """Never a dead network: selections keep a path of non-Zero ops from the input to the output."""
+
 import warnings
 
 import pytest
@@ -60,8 +61,8 @@ def test_fairdarts_below_threshold_keeps_the_strongest_edge_of_every_node():
     strategy = FairDARTS()
     supernet = SupernetExecutor(space, mixture=strategy.mixture(), seed=0)
     logits = {sid: [1.0, -2.0, -1.0, -1.5, -3.0] for sid in ids.values()}  # every gate < 0.85, none strongest
-    logits[ids[(0, 2)]] = [1.0, -2.0, -1.0, 0.5, -3.0]    # node 2: edge 0->2's conv3 beats edge 1->2
-    logits[ids[(2, 3)]] = [1.0, 0.8, -1.0, -1.5, -3.0]    # node 3: edge 2->3's skip is the strongest
+    logits[ids[(0, 2)]] = [1.0, -2.0, -1.0, 0.5, -3.0]  # node 2: edge 0->2's conv3 beats edge 1->2
+    logits[ids[(2, 3)]] = [1.0, 0.8, -1.0, -1.5, -3.0]  # node 3: edge 2->3's skip is the strongest
     supernet.set_alphas(logits)
     chosen = strategy.select(supernet)
     assert chosen[ids[(0, 1)]] == CONV1  # node 1 has one edge: kept, with its strongest option
@@ -111,7 +112,6 @@ def test_export_warns_about_a_dead_architecture():
 
 def test_a_user_op_declaring_data_independence_cuts_the_path_and_an_undeclared_one_does_not():
     import functools
-    import torch.nn.functional as F
     from ops import AdaptiveAvgPooling, Flatten, conv1d, linear
     from supernet import ChoiceOp, Op, OpTraits, Tensor, scope, search_space
 
@@ -127,7 +127,12 @@ def test_a_user_op_declaring_data_independence_cuts_the_path_and_an_undeclared_o
 
     @scope
     def edge(x):
-        return ChoiceOp(Constant(), Noise(), functools.partial(conv1d, out_channels=2, kernel_size=1), names=["const", "noise", "conv"])(x)
+        return ChoiceOp(
+            Constant(),
+            Noise(),
+            functools.partial(conv1d, out_channels=2, kernel_size=1),
+            names=["const", "noise", "conv"],
+        )(x)
 
     @search_space
     def space(x):
@@ -145,8 +150,10 @@ def test_a_budget_never_buys_a_dead_network_and_the_confidence_describes_the_adj
     x, y = torch.randn(64, 1, 40, generator=g), torch.randint(0, 10, (64,), generator=g)
     # an unreachable FLOPs target: the cheapest architectures (all `none`) are dead, so the budget stops short
     with pytest.warns(RuntimeWarning, match="costs at most the cost_target"):
-        result = fit_supernet(space, (x, y), epochs=1, batch_size=16, progress=False, cost="flops", cost_target=1.0,
-                              on_undecided="ignore")
+        result = fit_supernet(
+            space, (x, y), epochs=1, batch_size=16, progress=False, cost="flops", cost_target=1.0, on_undecided="ignore"
+        )
     assert is_connected(space, result.architecture)
-    assert {sid: c["option"] for sid, c in result.confidence.items() if sid in result.architecture} == \
-        {sid: result.option_names[sid][i] for sid, i in result.architecture.items()}
+    assert {sid: c["option"] for sid, c in result.confidence.items() if sid in result.architecture} == {
+        sid: result.option_names[sid][i] for sid, i in result.architecture.items()
+    }

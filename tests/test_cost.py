@@ -1,4 +1,5 @@
 """Hardware cost: symbolic FLOPs/params per op, architecture cost, differentiable expected cost."""
+
 import functools
 
 import pytest
@@ -31,8 +32,14 @@ def choice_space():
 
     @search_space
     def space(x):
-        h = ChoiceOp(functools.partial(conv1d, out_channels=4, kernel_size=5), functools.partial(conv1d, out_channels=4, kernel_size=1),
-                     AvgPooling(3, 1, 1), Identity(), Zero(), names=["conv5", "conv1", "pool", "skip", "none"])(x)
+        h = ChoiceOp(
+            functools.partial(conv1d, out_channels=4, kernel_size=5),
+            functools.partial(conv1d, out_channels=4, kernel_size=1),
+            AvgPooling(3, 1, 1),
+            Identity(),
+            Zero(),
+            names=["conv5", "conv1", "pool", "skip", "none"],
+        )(x)
         return BatchNorm()(Relu()(h))
 
     return space(x)
@@ -52,7 +59,9 @@ def test_one_hot_expected_cost_equals_architecture_cost_and_is_differentiable():
     (switch,) = [k for k in space.parametrization() if k.endswith("choice")]
     for option in range(5):
         one_hot = torch.nn.functional.one_hot(torch.tensor(option), 5).float()
-        assert float(expected_cost(space, {switch: one_hot})) == pytest.approx(architecture_cost(discretize(space, {switch: option})))
+        assert float(expected_cost(space, {switch: one_hot})) == pytest.approx(
+            architecture_cost(discretize(space, {switch: option}))
+        )
     alpha = torch.zeros(5, requires_grad=True)
     cost = expected_cost(space, {switch: torch.softmax(alpha, 0)})
     cost.backward()
@@ -79,6 +88,7 @@ def test_dynamic_depth_node_probability_is_the_mass_of_deeper_exits():
 
 def test_expected_cost_averages_over_value_parameter_distributions():
     from supernet import CategoricalParameter
+
     x = Tensor("x", (1, 2, 16), ("N", "C", "L"))
     kernel = CategoricalParameter([1, 3, 5], name="k")
 

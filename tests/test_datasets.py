@@ -1,4 +1,5 @@
 """Offline dataset loaders: shapes, dtypes, label ranges, determinism, and the idx reader."""
+
 from __future__ import annotations
 
 import gzip
@@ -70,7 +71,9 @@ def test_digits_shapes_range_and_stratification():
     _check_splits(splits, (len(y), 1, 8, 8), (len(y_test), 1, 8, 8), 10)
     assert x.min() >= 0 and x.max() <= 1 and x.max() == 1
     assert abs(len(y_test) / n - 0.2) < 0.01
-    test_share = torch.bincount(y_test, minlength=10) / (torch.bincount(y, minlength=10) + torch.bincount(y_test, minlength=10))
+    test_share = torch.bincount(y_test, minlength=10) / (
+        torch.bincount(y, minlength=10) + torch.bincount(y_test, minlength=10)
+    )
     assert torch.all((test_share - 0.2).abs() < 0.02)
 
 
@@ -117,6 +120,8 @@ def test_fashion_missing_directory_names_it_and_the_package(tmp_path):
     assert str(missing) in str(info.value)
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist not installed")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist not installed"
+)
 def test_fashion_installed_copy():
     _check_splits(load_fashion_mnist(), (60000, 1, 28, 28), (10000, 1, 28, 28), 10)

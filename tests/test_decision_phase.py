@@ -1,5 +1,6 @@
 """The default strategy's decision phase: DrNAS sharpens its Dirichlet over the last 30% of the
 epochs, and confidence then judges each choice on the evidence before the phase."""
+
 import sys
 import warnings
 from pathlib import Path
@@ -71,7 +72,9 @@ def test_the_default_search_is_drnas_and_ends_at_the_decision_temperature():
         last_before = max(i for i, e in enumerate(result.history["epochs"]) if e < 2)
         assert evidence["step"] == result.history["steps"][last_before]
         before = DirichletMixture(1.0).distribution(torch.tensor(result.history["logits"][sid][last_before]))
-        assert evidence["probability"] == pytest.approx(float(before[result.option_values[sid].index(result.architecture[sid])]), rel=1e-5)
+        assert evidence["probability"] == pytest.approx(
+            float(before[result.option_values[sid].index(result.architecture[sid])]), rel=1e-5
+        )
     assert "p before decision" in result.summary()
     # the phase commits and learns nothing: the logits stay as they were when it began, and the
     # learning rate was set from the 2 x 3 steps before it
@@ -91,13 +94,17 @@ def test_a_search_too_short_for_evidence_before_it_has_no_decision_phase():
 
 
 def test_without_a_decision_phase_there_is_no_evidence_entry():
-    result = fit_supernet(make_space(), make_data(), strategy=DrNAS(final_temperature=1.0), epochs=3, on_undecided="ignore", **RUN)
+    result = fit_supernet(
+        make_space(), make_data(), strategy=DrNAS(final_temperature=1.0), epochs=3, on_undecided="ignore", **RUN
+    )
     assert result.history["decision_epoch"] is None
     assert all("evidence" not in entry for entry in result.confidence.values())
     for sid, p in result.probabilities.items():
         beta = concentration(torch.tensor(result.history["logits"][sid][-1]))
         assert p == pytest.approx((beta / beta.sum()).tolist(), rel=1e-5)
-    sharpened = fit_supernet(make_space(), make_data(), strategy=DARTS(temperature="sharpen"), epochs=3, on_undecided="ignore", **RUN)
+    sharpened = fit_supernet(
+        make_space(), make_data(), strategy=DARTS(temperature="sharpen"), epochs=3, on_undecided="ignore", **RUN
+    )
     assert sharpened.history["decision_epoch"] == 2 and all("evidence" in e for e in sharpened.confidence.values())
 
 
@@ -115,9 +122,13 @@ def _history(before, after, winners_before=(0, 0, 0), decision_epoch=2):
     stable = []
     for step, w in enumerate(winners):
         stable.append(stable[-1] if step and winners[step - 1] == w else step)
-    return {"steps": [0, 1, 2, 3, 4, 5], "epochs": [0, 0, 1, 1, 2, 3], "decision_epoch": decision_epoch,
-            "probabilities": {"s": probabilities},
-            "confidence": {"s": {"winner": winners, "stable_since": stable}}}
+    return {
+        "steps": [0, 1, 2, 3, 4, 5],
+        "epochs": [0, 0, 1, 1, 2, 3],
+        "decision_epoch": decision_epoch,
+        "probabilities": {"s": probabilities},
+        "confidence": {"s": {"winner": winners, "stable_since": stable}},
+    }
 
 
 def _confidence(history, after):
@@ -128,7 +139,12 @@ def test_an_option_the_phase_picked_among_near_equals_is_undecided_however_sure_
     after = (0.95, 0.03, 0.02)
     close = _confidence(_history((0.36, 0.34, 0.30), after), after)["s"]
     assert close["probability"] == pytest.approx(0.95) and close["margin"] > 0.9
-    assert close["evidence"] == {"probability": pytest.approx(0.36), "margin": pytest.approx(0.02), "stable_since": 0, "step": 3}
+    assert close["evidence"] == {
+        "probability": pytest.approx(0.36),
+        "margin": pytest.approx(0.02),
+        "stable_since": 0,
+        "step": 3,
+    }
     assert not close["decided"]
     message = undecided_message({"s": close}, "drnas", 5)
     assert "before the decision phase" in message and "s: a" in message and "more evidence before the phase" in message
@@ -136,7 +152,11 @@ def test_an_option_the_phase_picked_among_near_equals_is_undecided_however_sure_
     assert clear["evidence"]["margin"] == pytest.approx(0.35) and clear["decided"]
     # the phase overturned the leader: the selected option was not leading before it
     overturned = _confidence(_history((0.3, 0.5, 0.2), after, winners_before=(1, 1, 1)), after)["s"]
-    assert overturned["evidence"]["margin"] < 0 and overturned["evidence"]["stable_since"] is None and not overturned["decided"]
+    assert (
+        overturned["evidence"]["margin"] < 0
+        and overturned["evidence"]["stable_since"] is None
+        and not overturned["decided"]
+    )
     table = summary_table({"close": close, "clear": clear})
     assert "p before decision" in table and "+0.020" in table and table.count("UNDECIDED") == 1
     no_phase = _confidence({**_history((0.36, 0.34, 0.30), after), "decision_epoch": None}, after)["s"]

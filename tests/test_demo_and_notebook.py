@@ -1,4 +1,5 @@
 """The README's main job and the quickstart notebook run end to end (on a tiny budget)."""
+
 import json
 import os
 from pathlib import Path
@@ -15,8 +16,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_demo_writes_architecture_plots_and_accuracy(tmp_path):
     with pytest.warns(UndecidedWarning, match="undecided after"):  # one epoch decides nothing, and the demo says so
-        summary = main(["--out", str(tmp_path), "--epochs", "1", "--retrain-epochs", "1", "--channels", "4", "--no-progress"])
-    for name in ("architecture.json", "alpha_trajectories.png", "alpha_heatmap.png", "architecture.png", "summary.json", "search/result.json", "search/supernet.pt"):
+        summary = main(
+            ["--out", str(tmp_path), "--epochs", "1", "--retrain-epochs", "1", "--channels", "4", "--no-progress"]
+        )
+    for name in (
+        "architecture.json",
+        "alpha_trajectories.png",
+        "alpha_heatmap.png",
+        "architecture.png",
+        "summary.json",
+        "search/result.json",
+        "search/supernet.pt",
+    ):
         assert (tmp_path / name).stat().st_size > 0, name
     spec = json.loads((tmp_path / "architecture.json").read_text())
     assert len(spec["architecture"]) == 6 and not any(n["type"] == "ChoiceOp" for n in spec["nodes"])

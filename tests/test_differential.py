@@ -6,6 +6,7 @@ and names its case), through the reference plan, the full optimisation and every
 switched off alone and on alone: outputs, every weight and logit gradient and the BatchNorm
 statistics after each step agree. The long mode is `python benchmarks/differential.py`.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,13 @@ import differential  # noqa: E402
 from supernet import SupernetExecutor  # noqa: E402
 from supernet.plan_options import PlanOptions  # noqa: E402
 
-QUICK = settings(max_examples=2, deadline=None, derandomize=True, database=None,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+QUICK = settings(
+    max_examples=2,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def failures_of(results: list[dict]) -> list[str]:

@@ -1,4 +1,5 @@
 """Distributed search: torchrun with 2 CPU processes (gloo) against a single-process run."""
+
 import os
 import subprocess
 import sys
@@ -20,10 +21,22 @@ SCRIPT = Path(__file__).with_name("ddp_search.py")
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(SCRIPT.parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(SCRIPT.parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
     for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(var, None)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(SCRIPT), str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(SCRIPT),
+        str(out),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return out, [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(2)]
@@ -43,8 +56,12 @@ def test_alphas_and_weights_are_identical_on_both_ranks_after_every_epoch(ranks)
 def test_distributed_search_equals_a_single_process_search_with_the_same_global_batch(ranks):
     _, (rank0, _) = ranks
     snapshots = []
-    single = fit_supernet(ddp_search.make_space(), ddp_search.make_data(),
-                          callbacks=[lambda state: snapshots.append(ddp_search.snapshot(state))], **ddp_search.SETTINGS)
+    single = fit_supernet(
+        ddp_search.make_space(),
+        ddp_search.make_data(),
+        callbacks=[lambda state: snapshots.append(ddp_search.snapshot(state))],
+        **ddp_search.SETTINGS,
+    )
     for distributed, alone in zip(rank0["snapshots"], snapshots):
         assert not torch.equal(alone["alphas"], torch.zeros_like(alone["alphas"]))  # the alphas did move
         torch.testing.assert_close(distributed["alphas"], alone["alphas"], rtol=1e-5, atol=1e-6)
@@ -78,7 +95,9 @@ def test_per_rank_batches_together_form_the_single_process_batches():
             assert sorted(parts[0][t] + parts[1][t]) == sorted(batch)
     with pytest.raises(ValueError, match="batch_size 9 is the global batch and must be a multiple of the 2 processes"):
         search_loader(data, 9, seed=5, world_size=2)
-    with pytest.raises(TypeError, match=r"train: a distributed search shards the data itself; pass \(x, y\) tensors or a Dataset"):
+    with pytest.raises(
+        TypeError, match=r"train: a distributed search shards the data itself; pass \(x, y\) tensors or a Dataset"
+    ):
         search_loader(torch.utils.data.DataLoader(data, batch_size=8), 8, seed=5, argument="train", world_size=2)
 
 

@@ -4,6 +4,7 @@ A fenced Python block is runnable when the line before its fence is `<!-- runnab
 (docs/contributing.md). The blocks of one page run in order in one namespace, in a scratch
 folder, each test page by page; any warning they raise fails the test (the docs show quiet code).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -48,12 +49,18 @@ def runnable_blocks(text: str, page: str = "<text>") -> list[Block]:
             pending = i + 1
         elif opening:
             fence, indent = opening["fence"], len(opening["indent"])
-            end = next((j for j in range(i + 1, len(lines)) if lines[j].strip().startswith(fence)
-                        and set(lines[j].strip()) == {fence[0]}), None)
+            end = next(
+                (
+                    j
+                    for j in range(i + 1, len(lines))
+                    if lines[j].strip().startswith(fence) and set(lines[j].strip()) == {fence[0]}
+                ),
+                None,
+            )
             if end is None:
                 raise ValueError(f"{page}:{i + 1}: the fenced block is never closed")
             if pending is not None:
-                body = "\n".join(row[indent:] for row in lines[i + 1:end])
+                body = "\n".join(row[indent:] for row in lines[i + 1 : end])
                 blocks.append(Block(page, i + 1, opening["lang"], body))
                 pending = None
             i = end
@@ -77,11 +84,29 @@ PAGES = {name: blocks for name, blocks in pages().items() if blocks}
 
 
 def test_the_collector_finds_marked_blocks_in_order_and_refuses_a_stray_marker():
-    text = "\n".join([
-        "# page", MARKER, "```python", "x = 1", "```", "", "```python", "not run", "```",
-        MARKER, "", "~~~python", "y = x + 1", "~~~",
-        "- a list", "    " + MARKER, "    ```python", "    z = 3", "    ```",
-    ])
+    text = "\n".join(
+        [
+            "# page",
+            MARKER,
+            "```python",
+            "x = 1",
+            "```",
+            "",
+            "```python",
+            "not run",
+            "```",
+            MARKER,
+            "",
+            "~~~python",
+            "y = x + 1",
+            "~~~",
+            "- a list",
+            "    " + MARKER,
+            "    ```python",
+            "    z = 3",
+            "    ```",
+        ]
+    )
     blocks = runnable_blocks(text, "p.md")
     assert [(b.line, b.code) for b in blocks] == [(3, "x = 1"), (12, "y = x + 1"), (17, "z = 3")]
     with pytest.raises(ValueError, match="p.md:2"):
@@ -118,20 +143,32 @@ def test_runnable_blocks_of_the_page_run(page, tmp_path, monkeypatch):
 
 
 def _docs_tools_missing() -> list[str]:
-    modules = {"mkdocs": "mkdocs", "mkdocs-material": "material", "mkdocstrings": "mkdocstrings",
-               "mkdocstrings-python": "mkdocstrings_handlers"}
+    modules = {
+        "mkdocs": "mkdocs",
+        "mkdocs-material": "material",
+        "mkdocstrings": "mkdocstrings",
+        "mkdocstrings-python": "mkdocstrings_handlers",
+    }
     return [package for package, module in modules.items() if importlib.util.find_spec(module) is None]
 
 
 def test_the_site_builds_with_strict(tmp_path):
     missing = _docs_tools_missing()
     if missing:
-        pytest.skip(f"the doc tools are not installed ({', '.join(missing)}): `pip install -e .[docs]` "
-                    "or `./run.sh docs`")
+        pytest.skip(
+            f"the doc tools are not installed ({', '.join(missing)}): `pip install -e .[docs]` or `./run.sh docs`"
+        )
     site = tmp_path / "site"
     command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
-                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     api = (site / "api" / "search" / "index.html").read_text()
     assert 'id="search.fit_supernet"' in api  # the reference is generated from the docstrings

@@ -1,6 +1,7 @@
 """Regressions of two faults of the optimised engine: a PyTorch heap corruption our channels-last
 choice triggered (run in subprocesses: a crash fails the test instead of killing pytest), and user
 ops the plan rewrote without being told it may (rewrites are licensed by declared op traits)."""
+
 from __future__ import annotations
 
 import os
@@ -69,7 +70,9 @@ def strided(kernel: int, stride: int) -> Conv2d:
     return conv2d(x, 2, kernel, stride=stride)
 
 
-@pytest.mark.parametrize("kernel, stride, accepts", [(1, 2, False), (1, 3, False), (1, 1, True), (3, 2, True), (3, 1, True)])
+@pytest.mark.parametrize(
+    "kernel, stride, accepts", [(1, 2, False), (1, 3, False), (1, 1, True), (3, 2, True), (3, 1, True)]
+)
 def test_only_strided_1x1_convolutions_refuse_channels_last(kernel, stride, accepts):
     assert strided(kernel, stride).accepts_channels_last() is accepts
 
@@ -180,7 +183,16 @@ def test_every_builtin_op_declares_traits_and_undeclared_ones_get_none():
 
 def test_supernet_decides_nothing_by_class_name():
     sources = "\n".join(p.read_text() for p in (ROOT / "supernet").glob("*.py"))
-    for pattern in ('__name__ ==', '__name__ in', '__name__ not in', '"BatchNorm"', '"Zero"', '"Add"', '"Dropout"', '"AvgPooling"'):
+    for pattern in (
+        "__name__ ==",
+        "__name__ in",
+        "__name__ not in",
+        '"BatchNorm"',
+        '"Zero"',
+        '"Add"',
+        '"Dropout"',
+        '"AvgPooling"',
+    ):
         assert pattern not in sources, pattern
 
 

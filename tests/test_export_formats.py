@@ -1,6 +1,7 @@
 """A model that leaves the library: the exported module prints its layers, scripts, exports with
 torch.export and ONNX (run in onnxruntime), pickles, and writes a standalone source file that runs
 where the library cannot be imported; on every ready-made space at a small size."""
+
 from __future__ import annotations
 
 import copy
@@ -10,7 +11,6 @@ import json
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
@@ -19,13 +19,25 @@ from torch.export import Dim
 
 from ops import Relu, conv1d
 from search import SearchResult, plot_architecture
-from search.spaces import NB201_OPS, darts_genotype_tuple, darts_space, mobilenet_space, nb201_1d_space, transformer_space
-from supernet import BasicExecutor, Op, Tensor, discretize, get_nodes, search_space
+from search.spaces import (
+    NB201_OPS,
+    darts_genotype_tuple,
+    darts_space,
+    mobilenet_space,
+    nb201_1d_space,
+    transformer_space,
+)
+from supernet import BasicExecutor, Op, Tensor, get_nodes, search_space
 from supernet.export_module import ExportedModule, Layer, export_module
 from supernet.standalone import standalone_source, write_standalone
 
-MOBILENET = dict(stem_channels=8, stages=((8, 1, 1), (12, 2, 2), (16, 3, 2)), expansion_ratios=(2, 4), kernel_sizes=(3, 5),
-                 width_multipliers=(0.5, 1.0))
+MOBILENET = dict(
+    stem_channels=8,
+    stages=((8, 1, 1), (12, 2, 2), (16, 3, 2)),
+    expansion_ratios=(2, 4),
+    kernel_sizes=(3, 5),
+    width_multipliers=(0.5, 1.0),
+)
 
 
 def _spread(space) -> dict:
@@ -40,9 +52,17 @@ def _spread(space) -> dict:
 
 SPACES = {
     "nb201": (lambda: nb201_1d_space(channels=4, cells_per_stage=1), (1, 40)),
-    "darts": (lambda: darts_space(Tensor("input", (2, 3, 8, 8), ("N", "C", "H", "W")), channels=4, layers=3, steps=2, multiplier=2), (3, 8, 8)),
+    "darts": (
+        lambda: darts_space(
+            Tensor("input", (2, 3, 8, 8), ("N", "C", "H", "W")), channels=4, layers=3, steps=2, multiplier=2
+        ),
+        (3, 8, 8),
+    ),
     "mobilenet": (lambda: mobilenet_space(Tensor("input", (2, 1, 40), ("N", "C", "L")), **MOBILENET), (1, 40)),
-    "transformer": (lambda: transformer_space(Tensor("tokens", (2, 10, 3), ("N", "T", "C")), d_model=8, blocks=2, heads=(1, 2)), (10, 3)),
+    "transformer": (
+        lambda: transformer_space(Tensor("tokens", (2, 10, 3), ("N", "T", "C")), d_model=8, blocks=2, heads=(1, 2)),
+        (10, 3),
+    ),
 }
 _CACHE: dict = {}
 
@@ -57,7 +77,9 @@ def _case(name: str):
         model = result.export(seed=0)
         with torch.no_grad():
             for key, buffer in model.named_buffers():
-                buffer.copy_(torch.rand(buffer.shape) + 0.5 if key.endswith("running_var") else torch.randn(buffer.shape) * 0.1)
+                buffer.copy_(
+                    torch.rand(buffer.shape) + 0.5 if key.endswith("running_var") else torch.randn(buffer.shape) * 0.1
+                )
         x = torch.randn(5, *shape, generator=torch.Generator().manual_seed(1))
         _CACHE[name] = (result, model.eval(), x)
     return _CACHE[name]
@@ -136,6 +158,7 @@ def test_multi_input_model_takes_its_inputs_by_name_and_scripts():
     @search_space
     def two_inputs(a, b):
         from ops import Add
+
         return Add()(conv1d(a, 2, 3), conv1d(Relu()(b), 2, 3))
 
     graph = two_inputs(a, b)
@@ -157,7 +180,9 @@ def _onnx_outputs(name, x, path, dynamo):
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer warns about the shape check it traces through
-            torch.onnx.export(_case(name)[1], (x,), path, input_names=["x"], dynamic_axes={"x": {0: "batch"}}, dynamo=False)
+            torch.onnx.export(
+                _case(name)[1], (x,), path, input_names=["x"], dynamic_axes={"x": {0: "batch"}}, dynamo=False
+            )
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return [session.run(None, {name: x[:batch].numpy()})[0] for batch in (5, 2)]
@@ -167,7 +192,7 @@ def _onnx_outputs(name, x, path, dynamo):
 def test_onnx_export_runs_in_onnxruntime_with_pytorchs_outputs(name, tmp_path):
     _, model, x = _case(name)
     # the default (torch.export-based) exporter on one space, the quicker TorchScript one on all
-    for dynamo in ((False, True) if name == "nb201" else (False,)):
+    for dynamo in (False, True) if name == "nb201" else (False,):
         outputs = _onnx_outputs(name, x, tmp_path / f"model_{dynamo}.onnx", dynamo)
         for out, batch in zip(outputs, (5, 2)):
             with torch.no_grad():
@@ -218,10 +243,22 @@ def test_export_source_runs_in_a_process_that_cannot_import_the_library(tmp_path
         torch.save(x, tmp_path / f"{name}_x.pt")
         with torch.no_grad():
             torch.save(retrained(x), tmp_path / f"{name}_y.pt")
-        entries.append({"module": f"{name}_model", "source": str(source), "input": str(tmp_path / f"{name}_x.pt"),
-                        "output": str(tmp_path / f"{name}_y.pt")})
-    run = subprocess.run([sys.executable, "-c", _BLOCKED_RUN, json.dumps(entries)], capture_output=True, text=True,
-                         cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, timeout=300)
+        entries.append(
+            {
+                "module": f"{name}_model",
+                "source": str(source),
+                "input": str(tmp_path / f"{name}_x.pt"),
+                "output": str(tmp_path / f"{name}_y.pt"),
+            }
+        )
+    run = subprocess.run(
+        [sys.executable, "-c", _BLOCKED_RUN, json.dumps(entries)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert set(report) == {f"{name}_model" for name in SPACES}
@@ -278,7 +315,9 @@ def test_pickled_and_copied_modules_rebuild_from_code_and_weights(tmp_path):
     assert not loaded.training and torch.equal(loaded(x), model(x))
     clone = copy.deepcopy(model)
     assert torch.equal(clone(x), model(x)) and clone.code == model.code
-    assert all(isinstance(m, Layer) for name, m in model.named_modules() if name.endswith("_0") and not list(m.children()))
+    assert all(
+        isinstance(m, Layer) for name, m in model.named_modules() if name.endswith("_0") and not list(m.children())
+    )
 
 
 # --- plot_architecture ----------------------------------------------------------------------------
@@ -309,13 +348,16 @@ def test_plot_architecture_draws_nb201_and_darts_cells_with_their_ops(tmp_path):
 def test_plot_architecture_draws_other_spaces_as_their_op_graph(tmp_path):
     for name in ("mobilenet", "transformer"):
         result, model, _ = _case(name)
-        path = tmp_path / f"{name}.png" if name == "transformer" else None  # one file: tall figures take seconds to save
+        path = (
+            tmp_path / f"{name}.png" if name == "transformer" else None
+        )  # one file: tall figures take seconds to save
         figure = plot_architecture(result, path)
         (texts,) = _texts(figure)
         ops = [n for n in get_nodes(result.discretized()) if isinstance(n, Op)]
         assert len(texts) == len(ops) + 1  # the input and every op, one box each
-        assert sorted(t.split("\n")[0] for t in texts if t.split("\n")[0] != "input" and t.split("\n")[0] != "tokens") == \
-            sorted(type(op).__name__ for op in ops)
+        assert sorted(
+            t.split("\n")[0] for t in texts if t.split("\n")[0] != "input" and t.split("\n")[0] != "tokens"
+        ) == sorted(type(op).__name__ for op in ops)
     assert (tmp_path / "transformer.png").stat().st_size > 5000
     bare = SearchResult(architecture=result.architecture, probabilities={}, history={}, metrics=[])
     with pytest.raises(ValueError, match="no search space"):
@@ -332,7 +374,10 @@ def test_code_generation_refuses_choices_and_ids_that_are_not_python_names():
     @search_space
     def odd(x):
         from ops import Linear
+
         return Linear()(x, Tensor("my-weight", (4, 3), ("O", "I")))
 
-    with pytest.raises(ValueError, match=r"node id 'odd_0\.Linear_0\.my-weight'.*segment 'my-weight' is not a Python name"):
+    with pytest.raises(
+        ValueError, match=r"node id 'odd_0\.Linear_0\.my-weight'.*segment 'my-weight' is not a Python name"
+    ):
         export_module(odd(x_in))

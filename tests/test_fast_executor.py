@@ -1,5 +1,6 @@
 """The optimized execution plan: same outputs, gradients and statistics as the reference execution
 (`optimize=False`) and as the hand-written plain-PyTorch supernet, with its rewrites really applied."""
+
 from __future__ import annotations
 
 import collections
@@ -25,7 +26,9 @@ CHANNELS, CELLS, BATCH = 4, 1, 4
 
 
 def nb201(**kwargs):
-    return nb201_space(Tensor("x", (1, 3, 32, 32), ("N", "C", "H", "W")), channels=CHANNELS, cells_per_stage=CELLS, **kwargs)
+    return nb201_space(
+        Tensor("x", (1, 3, 32, 32), ("N", "C", "H", "W")), channels=CHANNELS, cells_per_stage=CELLS, **kwargs
+    )
 
 
 def supernet(net=None, optimize=True, mixture=None, seed=0):
@@ -148,7 +151,11 @@ def test_common_subexpressions_and_folding_happen(monkeypatch):
     # reduction block and 1 in the head; poolings outside cells: 1 per reduction block
     assert before == {"Relu": cells * 12 + 2 * 2 + 1, "AvgPooling": cells * 6 + 2, "Conv2d": cells * 12 + 1 + 2 * 3}
     # and in backward, each edge's pooling again for its mixing weight's gradient (not kept from the forward pass)
-    assert dict(calls) == {"Relu": cells * 3 + 2 * 2 + 1, "AvgPooling": cells * 3 + 2 + cells * 6, "Conv2d": cells * 12 + 1 + 2 * 3}
+    assert dict(calls) == {
+        "Relu": cells * 3 + 2 * 2 + 1,
+        "AvgPooling": cells * 3 + 2 + cells * 6,
+        "Conv2d": cells * 12 + 1 + 2 * 3,
+    }
     assert fast.plan().counts["recomputed_terms"] == cells * 6
 
 
@@ -193,7 +200,7 @@ def test_proxyless_off_gate_options_run_in_backward_only_and_grads_match():
         forward_backward(model, x, y)
         grads.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
         if optimize:
-            (key, plan), = [(k, p) for k, p in model._compiled.items() if any(k[1])]
+            ((key, plan),) = [(k, p) for k, p in model._compiled.items() if any(k[1])]
             assert all(len(a) <= 2 for a in key[0]) and plan.counts["deferred_options"] > 0
     # the weights of the options whose gate is off get no gradient instead of a zero one
     assert set(grads[0]) <= set(grads[1]) and all(not grads[1][n].any() for n in set(grads[1]) - set(grads[0]))
@@ -207,7 +214,9 @@ def test_darts_space_matches_reference(optimize):
     x, y = torch.randn(2, 3, 16, 16), torch.tensor([1, 2])
     outs = [forward_backward(m, x, y) for m in (fast, reference)]
     assert torch.allclose(outs[0], outs[1], atol=1e-5)
-    assert_close_grads({n: p.grad for n, p in fast.named_parameters()}, {n: p.grad for n, p in reference.named_parameters()})
+    assert_close_grads(
+        {n: p.grad for n, p in fast.named_parameters()}, {n: p.grad for n, p in reference.named_parameters()}
+    )
 
 
 def test_auxiliary_skip_mixture_runs_in_the_plan_and_matches_reference():
@@ -217,7 +226,6 @@ def test_auxiliary_skip_mixture_runs_in_the_plan_and_matches_reference():
     outs = [forward_backward(m, x, y) for m in models]
     assert torch.allclose(outs[0], outs[1], atol=1e-5)
     assert_close_grads(*[{n: p.grad for n, p in m.named_parameters()} for m in models])
-
 
 
 def test_partial_channels_run_in_the_one_interpreter_and_match_reference():
@@ -256,7 +264,9 @@ def test_darts_supernet_compiles_without_graph_breaks_and_matches():
         pytest.skip(f"compilation took {time.perf_counter() - start:.0f} s on this machine")
     ref = forward_backward(eager, x, y)
     assert torch.allclose(out, ref, atol=1e-5)
-    assert_close_grads({n: p.grad for n, p in model.named_parameters()}, {n: p.grad for n, p in eager.named_parameters()})
+    assert_close_grads(
+        {n: p.grad for n, p in model.named_parameters()}, {n: p.grad for n, p in eager.named_parameters()}
+    )
     torch._dynamo.reset()
 
 
@@ -264,6 +274,7 @@ def test_every_batchnorm_ended_option_absorbs_its_weight_affine_or_not():
     """DARTS's cell BatchNorms have no affine parameters: the mixing weight becomes their weight."""
     from ops import BatchNorm
     from supernet import ChoiceOp, get_nodes
+
     net = darts_space(Tensor("x", (1, 3, 16, 16), ("N", "C", "H", "W")), channels=4, layers=3)
     ending_in_bn = sum(isinstance(o, BatchNorm) for c in get_nodes(net) if isinstance(c, ChoiceOp) for o in c.operands)
     assert ending_in_bn > 0 and not any(n.affine for n in get_nodes(net) if isinstance(n, BatchNorm) and "edge" in n.id)
@@ -288,6 +299,7 @@ def test_one_path_architecture_step_memory_is_that_of_the_fixed_architecture(str
     options are computed again for their gate's gradient instead of being kept, off-gate options
     run in the backward pass only."""
     from step import peak_bytes
+
     model, fixed = one_path_and_fixed(strategy)
     xv, yv = data(n=16, seed=6)
     bilevel = BilevelOptimizer(model, F.cross_entropy, BilevelConfig(), total_epochs=1)
@@ -314,6 +326,7 @@ def test_gdas_gradients_match_reference_with_unit_gates_and_recomputed_poolings(
 
 def test_peak_memory_tracker_counts_live_allocations_only():
     from step import PeakMemory
+
     with PeakMemory() as tracker:
         a = torch.ones(1000)  # 4000 bytes
         b = a * 2  # 8000 live
@@ -329,6 +342,7 @@ def test_soft_mixture_peak_memory_is_no_more_than_the_plain_supernet():
     term its scaled gradient only when that term's backward runs (`ScaledGradient`), as the plain
     supernet's product nodes do, instead of all 8 at once."""
     from step import PlainChain, batches, chain_space, peak_bytes, plain_step, search_step
+
     train, val = batches((8, 8, 8), 8)
     ours = peak_bytes(search_step(SupernetExecutor(chain_space(8, 2, 8, 8), seed=0), "darts", train, val))
     plain = peak_bytes(plain_step(PlainChain(8, 2, 8), train, val))
@@ -342,6 +356,7 @@ def test_plain_fixed_baselines_are_the_discretized_architecture(space):
     from plain_darts import PlainDartsFixedNetwork, darts_genotype
     from plain_nb201 import PlainNB201Network, nb201_genotype
     from step import typical_architecture
+
     if space == "nb201":
         net, size, build = nb201(), 32, lambda a: PlainNB201Network(nb201_genotype(a), CHANNELS, CELLS)
     else:
@@ -353,4 +368,3 @@ def test_plain_fixed_baselines_are_the_discretized_architecture(space):
         plain, ours = build(architecture), BasicExecutor(discretize(net, architecture))
         assert sorted(p.numel() for p in plain.parameters()) == sorted(p.numel() for p in ours.parameters())
         assert plain(torch.randn(2, 3, size, size)).shape == (2, 10)
-

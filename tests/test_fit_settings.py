@@ -1,5 +1,6 @@
 """fit_supernet's setting groups: each group alone, every keyword from before the groups mapped onto
 its group's field (each one passed here and seen to take effect), and conflicts refused."""
+
 import functools
 import math
 import warnings
@@ -8,8 +9,15 @@ import pytest
 import torch
 
 from ops import Flatten, Identity, MaxPooling, conv1d, linear
-from search import (CostSettings, ExecutionSettings, LoggingSettings, ResilienceSettings, SelectionSettings,
-                    UndecidedError, fit_supernet)
+from search import (
+    CostSettings,
+    ExecutionSettings,
+    LoggingSettings,
+    ResilienceSettings,
+    SelectionSettings,
+    UndecidedError,
+    fit_supernet,
+)
 from search.checkpoint import Checkpointer
 from search.confidence import UndecidedWarning
 from search.settings import LEGACY_KEYWORDS, resolve_settings
@@ -43,10 +51,21 @@ def fit(**settings):
 
 
 def test_every_legacy_keyword_maps_onto_its_group_field():
-    values = {"cost": "params", "cost_weight": 0.5, "cost_target": 7.0, "latency_table": None,
-              "checkpoint_dir": "somewhere",
-              "resume": True, "max_bad_steps": None, "perturbation": {"batches": 2}, "progress": False,
-              "record_every": 3, "on_undecided": "raise", "distributed": False, "initial_state": {"a": torch.zeros(1)}}
+    values = {
+        "cost": "params",
+        "cost_weight": 0.5,
+        "cost_target": 7.0,
+        "latency_table": None,
+        "checkpoint_dir": "somewhere",
+        "resume": True,
+        "max_bad_steps": None,
+        "perturbation": {"batches": 2},
+        "progress": False,
+        "record_every": 3,
+        "on_undecided": "raise",
+        "distributed": False,
+        "initial_state": {"a": torch.zeros(1)},
+    }
     assert set(values) == set(LEGACY_KEYWORDS)
     settings = resolve_settings(None, {"selection": "perturbation"}, values)
     for keyword, (group, name) in LEGACY_KEYWORDS.items():
@@ -59,6 +78,7 @@ def test_every_legacy_keyword_maps_onto_its_group_field():
 
 
 # each legacy keyword, passed to fit_supernet, changes what the search does
+
 
 def test_cost_keywords_take_effect():
     result = fit(cost="params", cost_weight=0.5, cost_target=1e9)
@@ -98,8 +118,12 @@ def test_resilience_keywords_take_effect(tmp_path):
 
 def test_selection_keywords_take_effect():
     result = fit(selection="perturbation", perturbation={"batches": 1})
-    assert result.config["selection"] == {"mode": "perturbation", "batches": 1, "fine_tune_steps": 0,
-                                          "batch_statistics": True}
+    assert result.config["selection"] == {
+        "mode": "perturbation",
+        "batches": 1,
+        "fine_tune_steps": 0,
+        "batch_statistics": True,
+    }
     assert result.perturbation
     assert fit(selection=SelectionSettings(mode="perturbation", perturbation={"batches": 1})) == result
     assert fit().config["selection"] == {"mode": "argmax"}
@@ -128,7 +152,7 @@ def test_execution_keywords_take_effect(monkeypatch):
     alpha = next(k for k in state if k.startswith("arch."))
     state[alpha] = torch.tensor([0.0, 0.0, 9.0])
     started = fit(initial_state=state)
-    assert list(started.architecture.values()) == [2] and started.probabilities[alpha[len("arch."):]][2] > 0.99
+    assert list(started.architecture.values()) == [2] and started.probabilities[alpha[len("arch.") :]][2] > 0.99
     assert fit(execution=ExecutionSettings(initial_state=state)) == started
 
 

@@ -1,4 +1,5 @@
 """fit_supernet end to end: known optimum, step separation, determinism, save/load, export, plots."""
+
 import functools
 
 import pytest
@@ -6,7 +7,14 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from ops import AvgPooling, Identity, conv1d
-from search import BilevelConfig, BilevelOptimizer, SearchResult, fit_supernet, plot_alpha_heatmap, plot_alpha_trajectories
+from search import (
+    BilevelConfig,
+    BilevelOptimizer,
+    SearchResult,
+    fit_supernet,
+    plot_alpha_heatmap,
+    plot_alpha_trajectories,
+)
 from supernet import ChoiceOp, SupernetExecutor, Tensor, search_space
 
 OPTIONS = ["conv1", "conv3", "conv5", "avgpool", "skip"]
@@ -19,7 +27,9 @@ def tap_space():
     def space(x):
         return ChoiceOp(
             *[functools.partial(conv1d, out_channels=1, kernel_size=k) for k in (1, 3, 5)],
-            AvgPooling(3, 1, 1), Identity(), names=OPTIONS,
+            AvgPooling(3, 1, 1),
+            Identity(),
+            names=OPTIONS,
         )(x)
 
     return space(x)
@@ -34,14 +44,29 @@ def five_tap_data(seed, n=1024):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_known_optimum_five_tap_convolution_wins(seed):
-    result = fit_supernet(tap_space(), five_tap_data(seed), epochs=20, loss=torch.nn.functional.mse_loss,
-                          seed=seed, progress=False, optim={"arch_lr": 3e-3})
+    result = fit_supernet(
+        tap_space(),
+        five_tap_data(seed),
+        epochs=20,
+        loss=torch.nn.functional.mse_loss,
+        seed=seed,
+        progress=False,
+        optim={"arch_lr": 3e-3},
+    )
     assert list(result.chosen_options.values()) == ["conv5"]
 
 
 def test_same_seed_same_result_and_different_seed_differs():
     data = five_tap_data(0, n=256)
-    run = functools.partial(fit_supernet, tap_space(), data, epochs=2, loss=torch.nn.functional.mse_loss, progress=False, optim={"arch_lr": 3e-3})
+    run = functools.partial(
+        fit_supernet,
+        tap_space(),
+        data,
+        epochs=2,
+        loss=torch.nn.functional.mse_loss,
+        progress=False,
+        optim={"arch_lr": 3e-3},
+    )
     a, b, c = run(seed=5), run(seed=5), run(seed=6)
     assert a.architecture == b.architecture and a.history == b.history and a.metrics == b.metrics
     assert a.history != c.history
@@ -59,7 +84,9 @@ def test_architecture_step_changes_only_alphas_and_weight_step_only_weights():
 
     net = space(x)
     supernet = SupernetExecutor(net, seed=0)
-    bilevel = BilevelOptimizer(supernet, lambda out, y: (out - y).pow(2).mean(), BilevelConfig(arch_lr=0.1), total_epochs=1)
+    bilevel = BilevelOptimizer(
+        supernet, lambda out, y: (out - y).pow(2).mean(), BilevelConfig(arch_lr=0.1), total_epochs=1
+    )
     batch = (torch.randn(8, 2, 16), torch.randn(8, 2, 16))
     arch_ids = {id(p) for p in supernet.arch_parameters()}
 
@@ -82,7 +109,9 @@ def test_architecture_step_changes_only_alphas_and_weight_step_only_weights():
 
 def test_result_save_load_round_trip_and_export(tmp_path):
     space = tap_space()
-    result = fit_supernet(space, five_tap_data(0, n=256), epochs=2, loss=torch.nn.functional.mse_loss, seed=0, progress=False)
+    result = fit_supernet(
+        space, five_tap_data(0, n=256), epochs=2, loss=torch.nn.functional.mse_loss, seed=0, progress=False
+    )
     result.save(tmp_path / "run")
     loaded = SearchResult.load(tmp_path / "run", space=space)
     assert loaded.architecture == result.architecture
@@ -99,7 +128,15 @@ def test_result_save_load_round_trip_and_export(tmp_path):
 
 
 def test_history_records_every_step_for_every_switch():
-    result = fit_supernet(tap_space(), five_tap_data(0, n=256), epochs=2, batch_size=32, loss=torch.nn.functional.mse_loss, seed=0, progress=False)
+    result = fit_supernet(
+        tap_space(),
+        five_tap_data(0, n=256),
+        epochs=2,
+        batch_size=32,
+        loss=torch.nn.functional.mse_loss,
+        seed=0,
+        progress=False,
+    )
     steps_per_epoch = 128 // 32  # val=None: half of 256 samples trains
     assert result.history["steps"] == list(range(0, 2 * steps_per_epoch + 1))
     (sid,) = result.history["probabilities"]
@@ -132,7 +169,9 @@ def test_accepts_datasets_and_loaders_and_default_accuracy_metric():
 
 
 def test_plots_write_png(tmp_path):
-    result = fit_supernet(tap_space(), five_tap_data(0, n=256), epochs=1, loss=torch.nn.functional.mse_loss, seed=0, progress=False)
+    result = fit_supernet(
+        tap_space(), five_tap_data(0, n=256), epochs=1, loss=torch.nn.functional.mse_loss, seed=0, progress=False
+    )
     fig = plot_alpha_trajectories(result.history, tmp_path / "traj.png")
     assert [line.get_label() for line in fig.axes[0].lines] == OPTIONS
     plot_alpha_heatmap(result, tmp_path / "heat.png")

@@ -15,6 +15,7 @@ stride and channel parameters, so the supernet can mix them at any parametrizati
 
 The counts of spaces and samples tried are printed at the end of the module (`pytest -s`).
 """
+
 import tempfile
 from functools import partial
 
@@ -23,19 +24,46 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ops import AdaptiveAvgPooling, Add, AvgPooling, BatchNorm, Flatten, Identity, MaxPooling, Relu, Zero, conv1d, conv2d, linear
+from ops import (
+    AdaptiveAvgPooling,
+    Add,
+    AvgPooling,
+    BatchNorm,
+    Flatten,
+    Identity,
+    MaxPooling,
+    Relu,
+    Zero,
+    conv1d,
+    conv2d,
+    linear,
+)
 from search import BilevelConfig, BilevelOptimizer, SearchResult, fit_supernet
-from supernet import BasicExecutor, CategoricalParameter, ChoiceOp, IntScalarParameter, SupernetExecutor, Tensor, lazy, scope, search_space
+from supernet import (
+    BasicExecutor,
+    CategoricalParameter,
+    ChoiceOp,
+    IntScalarParameter,
+    SupernetExecutor,
+    Tensor,
+    lazy,
+    scope,
+    search_space,
+)
 from supernet.choice import ChoiceOp as ChoiceOpType
 from supernet.graph import get_nodes
 
 COUNTS = {"shape spaces": 0, "shape samples": 0, "pipeline spaces": 0, "pipeline samples": 0, "resume spaces": 0}
-FUZZ = settings(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 # --- random spaces --------------------------------------------------------------------------------
 def kernel_sizes(draw):
-    return CategoricalParameter(sorted(draw(st.lists(st.sampled_from([1, 3, 5]), min_size=1, max_size=3, unique=True))), name="kernel_size")
+    return CategoricalParameter(
+        sorted(draw(st.lists(st.sampled_from([1, 3, 5]), min_size=1, max_size=3, unique=True))), name="kernel_size"
+    )
 
 
 def strides(draw):
@@ -65,8 +93,15 @@ def shape_keeping_option(kind, x, dims, stride, draw):
         return Zero(stride)
     if kind == "identity":
         return Identity()
-    return partial(conv_block, dims=dims, out_channels=x.shape()[1], kernel_size=kernel_sizes(draw), stride=stride,
-                   norm=draw(st.booleans()), relu=draw(st.booleans()))
+    return partial(
+        conv_block,
+        dims=dims,
+        out_channels=x.shape()[1],
+        kernel_size=kernel_sizes(draw),
+        stride=stride,
+        norm=draw(st.booleans()),
+        relu=draw(st.booleans()),
+    )
 
 
 @scope
@@ -74,8 +109,18 @@ def choice(x, dims, draw):
     stride = strides(draw)
     if draw(st.booleans()):  # convs to a shared, searchable width
         out = widths(draw)
-        options = [partial(conv_block, dims=dims, out_channels=out, kernel_size=kernel_sizes(draw), stride=stride,
-                           norm=draw(st.booleans()), relu=draw(st.booleans())) for _ in range(draw(st.integers(1, 3)))]
+        options = [
+            partial(
+                conv_block,
+                dims=dims,
+                out_channels=out,
+                kernel_size=kernel_sizes(draw),
+                stride=stride,
+                norm=draw(st.booleans()),
+                relu=draw(st.booleans()),
+            )
+            for _ in range(draw(st.integers(1, 3)))
+        ]
     else:
         kinds = ["max", "avg", "zero", "conv"] + (["identity"] if stride.choices == [1] else [])
         picked = draw(st.lists(st.sampled_from(kinds), min_size=1, max_size=4, unique=True))
@@ -85,7 +130,9 @@ def choice(x, dims, draw):
 
 @scope
 def edge(x, dims, draw):
-    picked = draw(st.lists(st.sampled_from(["max", "avg", "zero", "identity", "conv"]), min_size=1, max_size=4, unique=True))
+    picked = draw(
+        st.lists(st.sampled_from(["max", "avg", "zero", "identity", "conv"]), min_size=1, max_size=4, unique=True)
+    )
     return ChoiceOp(*[shape_keeping_option(kind, x, dims, 1, draw) for kind in picked])(x)
 
 
@@ -100,7 +147,9 @@ def cell(x, dims, draw):
 
 @scope
 def plain_conv(x, dims, draw):
-    return conv_block(x, dims, widths(draw), kernel_sizes(draw), strides(draw), norm=draw(st.booleans()), relu=draw(st.booleans()))
+    return conv_block(
+        x, dims, widths(draw), kernel_sizes(draw), strides(draw), norm=draw(st.booleans()), relu=draw(st.booleans())
+    )
 
 
 BLOCKS = {"conv": plain_conv, "choice": choice, "cell": cell}
@@ -141,7 +190,9 @@ def every_node_has_its_symbolic_shape(model, shape, seed, batch=2, train=True):
         else:
             values[node] = node.compute(*(values[o] for o in node.operands), training=train)
         expected = [batch, *lazy(node.shape())[1:]]
-        assert list(values[node].shape) == expected, f"{node.id}: runtime {tuple(values[node].shape)}, symbolic {tuple(expected)}"
+        assert list(values[node].shape) == expected, (
+            f"{node.id}: runtime {tuple(values[node].shape)}, symbolic {tuple(expected)}"
+        )
     return values[model.output_node]
 
 
@@ -166,8 +217,10 @@ def test_sampled_architectures_run_with_their_symbolic_shape(data):
         try:
             out = every_node_has_its_symbolic_shape(model, shape, seed, train=seed % 2 == 0)
             assert torch.isfinite(out).all()
-            assert torch.equal(runs_with_symbolic_shape(model, net, shape, seed, train=False)[1],
-                               every_node_has_its_symbolic_shape(model, shape, seed, train=False))
+            assert torch.equal(
+                runs_with_symbolic_shape(model, net, shape, seed, train=False)[1],
+                every_node_has_its_symbolic_shape(model, shape, seed, train=False),
+            )
         except AssertionError as err:
             raise AssertionError(f"sample {values}") from err
     COUNTS["shape spaces"] += 1
@@ -185,18 +238,27 @@ def test_supernet_steps_and_argmax_export_and_save_load_round_trip(data):
         assert supernet.arch_parameters()
         runs_with_symbolic_shape(supernet, net, shape, seed)
         classes = lazy(net.shape())[-1]
-        bilevel = BilevelOptimizer(supernet, torch.nn.functional.cross_entropy, BilevelConfig(arch_lr=0.1), total_epochs=1)
+        bilevel = BilevelOptimizer(
+            supernet, torch.nn.functional.cross_entropy, BilevelConfig(arch_lr=0.1), total_epochs=1
+        )
         g = torch.Generator().manual_seed(seed)
-        batches = [(torch.randn(4, *shape, generator=g), torch.randint(0, classes, (4,), generator=g)) for _ in range(2)]
+        batches = [
+            (torch.randn(4, *shape, generator=g), torch.randint(0, classes, (4,), generator=g)) for _ in range(2)
+        ]
         arch_loss, _ = bilevel.architecture_step(*batches[0])
         weight_loss, _ = bilevel.weight_step(*batches[1])
         assert torch.isfinite(arch_loss) and torch.isfinite(weight_loss)
         assert all(torch.isfinite(v).all() for v in supernet.state_dict().values())
 
         result = SearchResult(
-            architecture=supernet.architecture(), probabilities=supernet.probabilities(), history={}, metrics=[],
-            option_names=supernet.option_names(), config={"seed": seed},
-            supernet_state={k: v.detach().clone() for k, v in supernet.state_dict().items()}, space=net,
+            architecture=supernet.architecture(),
+            probabilities=supernet.probabilities(),
+            history={},
+            metrics=[],
+            option_names=supernet.option_names(),
+            config={"seed": seed},
+            supernet_state={k: v.detach().clone() for k, v in supernet.state_dict().items()},
+            space=net,
         )
         exported = result.export(inherit_weights=True)
         fixed = result.discretized()
@@ -242,6 +304,8 @@ def test_fit_supernet_searches_and_resumes_bit_identically(data):
 @pytest.fixture(scope="module", autouse=True)
 def report_counts():
     yield
-    print(f"\nfuzzing: {COUNTS['shape spaces']} spaces x {COUNTS['shape samples']} samples (shapes); "
-          f"{COUNTS['pipeline spaces']} spaces x {COUNTS['pipeline samples']} samples (supernet, export, save/load); "
-          f"{COUNTS['resume spaces']} spaces searched, interrupted and resumed")
+    print(
+        f"\nfuzzing: {COUNTS['shape spaces']} spaces x {COUNTS['shape samples']} samples (shapes); "
+        f"{COUNTS['pipeline spaces']} spaces x {COUNTS['pipeline samples']} samples (supernet, export, save/load); "
+        f"{COUNTS['resume spaces']} spaces searched, interrupted and resumed"
+    )

@@ -1,11 +1,21 @@
 """One SGD step through the BasicExecutor trains exactly the active weights (their active slices)."""
+
 from functools import partial
 
 import torch
 import torch.nn.functional as F
 
 from ops import AdaptiveAvgPooling, BatchNorm, Flatten, Identity, Relu, conv1d, conv2d, linear
-from supernet import BasicExecutor, CategoricalParameter, ChoiceOp, IntScalarParameter, Tensor, lazy, scope, search_space
+from supernet import (
+    BasicExecutor,
+    CategoricalParameter,
+    ChoiceOp,
+    IntScalarParameter,
+    Tensor,
+    lazy,
+    scope,
+    search_space,
+)
 
 
 @scope
@@ -24,7 +34,9 @@ def make_space(dims=2):
         net = conv_bn_relu(x, width, CategoricalParameter([1, 3, 5], name="k"), dims=dims)
         net = ChoiceOp(
             partial(conv_bn_relu, out_channels=width.new(), kernel_size=3, dims=dims),
-            partial(conv_bn_relu, out_channels=width.new(), kernel_size=CategoricalParameter([1, 3], name="k"), dims=dims),
+            partial(
+                conv_bn_relu, out_channels=width.new(), kernel_size=CategoricalParameter([1, 3], name="k"), dims=dims
+            ),
             Identity(),
         )(net)
         net = Flatten()(AdaptiveAvgPooling(1)(net))
@@ -57,10 +69,14 @@ def check_one_step(net, choice, dims):
     torch.manual_seed(0)
     model = BasicExecutor(net).train()
     params = net.parametrization()
-    net.set_parametrization({
-        "space_0.conv_bn_relu_0.Conv2d_0.weight.width" if dims == 2 else "space_0.conv_bn_relu_0.Conv1d_0.weight.width": 8,
-        "space_0.ChoiceOp_0.choice": choice,
-    })
+    net.set_parametrization(
+        {
+            "space_0.conv_bn_relu_0.Conv2d_0.weight.width"
+            if dims == 2
+            else "space_0.conv_bn_relu_0.Conv1d_0.weight.width": 8,
+            "space_0.ChoiceOp_0.choice": choice,
+        }
+    )
     conv_key = "Conv2d_0" if dims == 2 else "Conv1d_0"
     params[f"space_0.conv_bn_relu_0.{conv_key}.weight.k"].set_current(3)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}

@@ -1,4 +1,5 @@
 """Guarded steps: a NaN/inf loss skips the step with a warning; too many in a row stop the search."""
+
 import functools
 import math
 import warnings
@@ -52,7 +53,9 @@ def search(space, loss, **overrides):
 def test_a_skipped_step_leaves_weights_alphas_statistics_and_optimizer_state_untouched():
     supernet = SupernetExecutor(make_space(), seed=0)
     guard = StepGuard(max_bad_steps=3)
-    bilevel = BilevelOptimizer(supernet, guard.watch_loss(poisoned_loss({3, 4})), BilevelConfig(arch_lr=0.1), total_epochs=1)
+    bilevel = BilevelOptimizer(
+        supernet, guard.watch_loss(poisoned_loss({3, 4})), BilevelConfig(arch_lr=0.1), total_epochs=1
+    )
     guard.attach(bilevel.weight_optimizer)
     guard.attach(bilevel.arch_optimizer)
     x, y = make_data(16)
@@ -63,7 +66,10 @@ def test_a_skipped_step_leaves_weights_alphas_statistics_and_optimizer_state_unt
     before = {k: v.clone() for k, v in supernet.state_dict().items()}
     optimizer_state = repr(bilevel.state_dict())
     for kind, step in (("architecture", bilevel.architecture_step), ("weight", bilevel.weight_step)):
-        with pytest.warns(RuntimeWarning, match=rf"search step 1 \(epoch 0\): non-finite {kind} loss \(nan\); skipped this {kind} step \(1 in a row"):
+        with pytest.warns(
+            RuntimeWarning,
+            match=rf"search step 1 \(epoch 0\): non-finite {kind} loss \(nan\); skipped this {kind} step \(1 in a row",
+        ):
             with guard.step(kind, 0, 1, supernet):
                 step(x, y)
         assert guard.skipped
@@ -77,7 +83,10 @@ def test_a_skipped_step_leaves_weights_alphas_statistics_and_optimizer_state_unt
 @pytest.mark.parametrize("value", [math.nan, math.inf])
 def test_fit_skips_bad_steps_with_a_warning_and_finishes(value):
     space = make_space()
-    with pytest.warns(RuntimeWarning, match=r"search step 2 \(epoch 0\): non-finite weight loss \((nan|inf)\); skipped this weight step"):
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"search step 2 \(epoch 0\): non-finite weight loss \((nan|inf)\); skipped this weight step",
+    ):
         result = search(space, poisoned_loss({6}, value))  # call 6: the weight loss of step 2 (0-based)
     assert all(math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"]) for row in result.metrics)
     assert all(torch.isfinite(v).all() for v in result.supernet_state.values())
@@ -90,8 +99,11 @@ def test_consecutive_bad_steps_stop_the_search_and_keep_the_last_good_checkpoint
     from_epoch_1 = set(range(2 * steps_per_epoch + 1, 1000))  # every loss from epoch 1 on is NaN
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        with pytest.raises(FloatingPointError, match=r"3 consecutive architecture steps had a non-finite loss or gradient.*"
-                                                     r"last good checkpoint is .*epoch_0000\.pt \(resume from it with resume=True\)"):
+        with pytest.raises(
+            FloatingPointError,
+            match=r"3 consecutive architecture steps had a non-finite loss or gradient.*"
+            r"last good checkpoint is .*epoch_0000\.pt \(resume from it with resume=True\)",
+        ):
             search(space, poisoned_loss(from_epoch_1), checkpoint_dir=tmp_path, max_bad_steps=3)
     assert [p.name for p in Checkpointer(tmp_path).existing()] == ["epoch_0000.pt"]
     state = torch.load(tmp_path / "epoch_0000.pt", weights_only=True)

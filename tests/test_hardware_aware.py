@@ -1,4 +1,5 @@
 """Hardware-aware search: the cost term steers the search towards cheaper architectures."""
+
 import functools
 
 import pytest
@@ -19,8 +20,13 @@ def cost_space():
 
     @scope
     def block(h):
-        return ChoiceOp(functools.partial(conv_bn, kernel_size=7), functools.partial(conv_bn, kernel_size=3),
-                        MaxPooling(3, 1, 1), Identity(), names=["conv7", "conv3", "maxpool", "skip"])(h)
+        return ChoiceOp(
+            functools.partial(conv_bn, kernel_size=7),
+            functools.partial(conv_bn, kernel_size=3),
+            MaxPooling(3, 1, 1),
+            Identity(),
+            names=["conv7", "conv3", "maxpool", "skip"],
+        )(h)
 
     @search_space
     def space(x):
@@ -35,6 +41,7 @@ def cost_space():
 @pytest.fixture(scope="module")
 def data():
     from search.datasets import load_mnist1d
+
     (x, y), _ = load_mnist1d()
     return x[:768], y[:768]
 
@@ -46,8 +53,16 @@ def exported_flops(result):
 def test_larger_cost_weight_gives_monotonically_fewer_flops(data):
     flops = []
     for weight in (0.0, 0.3, 1.0, 3.0):
-        result = fit_supernet(cost_space(), data, epochs=3, seed=0, progress=False, cost="flops", cost_weight=weight,
-                              optim={"arch_lr": 3e-2})
+        result = fit_supernet(
+            cost_space(),
+            data,
+            epochs=3,
+            seed=0,
+            progress=False,
+            cost="flops",
+            cost_weight=weight,
+            optim={"arch_lr": 3e-2},
+        )
         flops.append(exported_flops(result))
         assert "expected_flops" in result.metrics[-1] and result.config["cost_weight"] == weight
     assert all(a >= b for a, b in zip(flops, flops[1:])), flops
@@ -56,12 +71,30 @@ def test_larger_cost_weight_gives_monotonically_fewer_flops(data):
 
 def test_target_form_only_penalises_above_the_target(data):
     base = fit_supernet(cost_space(), data, epochs=2, seed=0, progress=False, optim={"arch_lr": 3e-2})
-    generous = fit_supernet(cost_space(), data, epochs=2, seed=0, progress=False, cost="flops", cost_weight=5.0,
-                            cost_target=1e12, optim={"arch_lr": 3e-2})
+    generous = fit_supernet(
+        cost_space(),
+        data,
+        epochs=2,
+        seed=0,
+        progress=False,
+        cost="flops",
+        cost_weight=5.0,
+        cost_target=1e12,
+        optim={"arch_lr": 3e-2},
+    )
     assert generous.architecture == base.architecture  # a target never reached adds nothing
     with pytest.warns(RuntimeWarning, match="no architecture reachable .* cost_target 1.0"):  # below every architecture
-        tight = fit_supernet(cost_space(), data, epochs=2, seed=0, progress=False, cost="flops", cost_weight=5.0,
-                             cost_target=1.0, optim={"arch_lr": 3e-2})
+        tight = fit_supernet(
+            cost_space(),
+            data,
+            epochs=2,
+            seed=0,
+            progress=False,
+            cost="flops",
+            cost_weight=5.0,
+            cost_target=1.0,
+            optim={"arch_lr": 3e-2},
+        )
     assert exported_flops(tight) < exported_flops(base)
 
 

@@ -1,5 +1,6 @@
 """The search-space language: parameters, expressions, parametrizations, choices, custom ops, the
 shared-weight store of the executor, train/eval behaviour and the error messages."""
+
 from functools import partial
 
 import numpy as np
@@ -160,8 +161,20 @@ def test_arithmetic_expressions():
     c = IntScalarParameter(1, 10, name="c")
     c.set_current(7)
     cases = {
-        c + 1: 8, 1 + c: 8, c - 2: 5, 10 - c: 3, c * 3: 21, 3 * c: 21, c / 2: 3.5, 14 / c: 2.0,
-        c // 2: 3, 15 // c: 2, c % 3: 1, 15 % c: 1, c + c * 2: 21, (c + 1) // (c - 5): 4,
+        c + 1: 8,
+        1 + c: 8,
+        c - 2: 5,
+        10 - c: 3,
+        c * 3: 21,
+        3 * c: 21,
+        c / 2: 3.5,
+        14 / c: 2.0,
+        c // 2: 3,
+        15 // c: 2,
+        c % 3: 1,
+        15 % c: 1,
+        c + c * 2: 21,
+        (c + 1) // (c - 5): 4,
     }
     for expression, value in cases.items():
         assert lazy(expression) == value, expression
@@ -509,7 +522,7 @@ def test_kernel_slicing_is_centred():
     for k, c in ((1, 2), (3, 4), (5, 3)):
         net.set_parametrization({"space_0.Conv2d_0.weight.k": k, "space_0.Conv2d_0.weight.c": c})
         start = (5 - k) // 2
-        expected = full[:c, :, start:start + k, start:start + k]
+        expected = full[:c, :, start : start + k, start : start + k]
         current = model.weight(weight_node)
         assert torch.equal(current, expected)
         assert current.data_ptr() == expected.data_ptr()  # a view of the shared storage
@@ -724,6 +737,7 @@ def test_op_attributes_may_be_parameters():
 
 def test_rejected_op_leaves_no_trace_in_the_graph():
     from ops import Conv2d
+
     x = Tensor("x", (1, 3, 8, 8), ("N", "C", "H", "W"))
     w = Tensor("weight", (4, 5, 3, 3), ("O", "I", "kH", "kW"))
     with pytest.raises(ValueError, match="Conv2d_0: input has 3 channels"):

@@ -1,4 +1,5 @@
 """Measured latency: the table (cache, JSON), the differentiable expected latency, the budget, the front."""
+
 import functools
 import itertools
 import json
@@ -8,7 +9,16 @@ import torch
 
 from ops import AdaptiveAvgPooling, BatchNorm, Flatten, Identity, MaxPooling, Relu, conv1d, linear
 from search import fit_supernet, pareto_front, plot_pareto
-from supernet import BasicExecutor, CategoricalParameter, ChoiceOp, SupernetExecutor, Tensor, discretize, scope, search_space
+from supernet import (
+    BasicExecutor,
+    CategoricalParameter,
+    ChoiceOp,
+    SupernetExecutor,
+    Tensor,
+    discretize,
+    scope,
+    search_space,
+)
 from supernet.cost import architecture_cost, expected_cost
 from supernet.latency import LatencyTable, MeasureSettings, example_input, measure_module, measure_modules
 
@@ -28,8 +38,13 @@ def toy_space(channels=24, blocks=3):
 
     @scope
     def block(h):
-        return ChoiceOp(functools.partial(conv_bn, kernel_size=7, channels=channels), functools.partial(conv_bn, kernel_size=3, channels=channels),
-                        MaxPooling(3, 1, 1), Identity(), names=["conv7", "conv3", "maxpool", "skip"])(h)
+        return ChoiceOp(
+            functools.partial(conv_bn, kernel_size=7, channels=channels),
+            functools.partial(conv_bn, kernel_size=3, channels=channels),
+            MaxPooling(3, 1, 1),
+            Identity(),
+            names=["conv7", "conv3", "maxpool", "skip"],
+        )(h)
 
     @search_space
     def space(x):
@@ -52,6 +67,7 @@ def uniform_architecture(space, option):
 @pytest.fixture(scope="module")
 def data():
     from search.datasets import load_mnist1d
+
     (x, y), _ = load_mnist1d()
     return x[:512], y[:512]
 
@@ -63,7 +79,11 @@ def test_json_round_trip_and_prediction_match(tmp_path):
     loaded = LatencyTable.load(table.save(tmp_path / "t.json"))
     assert loaded == table
     fixed = discretize(space, uniform_architecture(space, 0))
-    assert loaded.predict(fixed) == pytest.approx(table.predict(fixed)) == pytest.approx(architecture_cost(fixed, "latency", table=table))
+    assert (
+        loaded.predict(fixed)
+        == pytest.approx(table.predict(fixed))
+        == pytest.approx(architecture_cost(fixed, "latency", table=table))
+    )
     (tmp_path / "bad.json").write_text(json.dumps({"format": 99}))
     with pytest.raises(ValueError, match="bad.json has format 99"):
         LatencyTable.load(tmp_path / "bad.json")
@@ -75,8 +95,10 @@ def test_every_option_and_value_is_measured():
 
     @search_space
     def space(x):
-        return ChoiceOp(functools.partial(conv1d, out_channels=width, kernel_size=3),
-                        functools.partial(conv1d, out_channels=width, kernel_size=1))(x)
+        return ChoiceOp(
+            functools.partial(conv1d, out_channels=width, kernel_size=3),
+            functools.partial(conv1d, out_channels=width, kernel_size=1),
+        )(x)
 
     out = space(x)
     table = LatencyTable.measure(out, batch_size=3, progress=False, settings=FAST)
@@ -90,11 +112,15 @@ def test_cache_hits_on_the_same_key_and_misses_when_it_changes(tmp_path, monkeyp
     assert not first.from_cache and len(list(tmp_path.glob("latency-*.json"))) == 1
     measured = []
     original = LatencyTable._measured.__func__
-    monkeypatch.setattr(LatencyTable, "_measured", classmethod(lambda cls, *a, **k: measured.append(a[1]) or original(cls, *a, **k)))
+    monkeypatch.setattr(
+        LatencyTable, "_measured", classmethod(lambda cls, *a, **k: measured.append(a[1]) or original(cls, *a, **k))
+    )
     again = LatencyTable.measure(toy_space(blocks=1), cache_dir=tmp_path, progress=False, settings=FAST)
     assert again.from_cache and again == first and not measured
     LatencyTable.measure(toy_space(blocks=1), batch_size=2, cache_dir=tmp_path, progress=False, settings=FAST)
-    LatencyTable.measure(toy_space(blocks=1), threads=torch.get_num_threads() + 1, cache_dir=tmp_path, progress=False, settings=FAST)
+    LatencyTable.measure(
+        toy_space(blocks=1), threads=torch.get_num_threads() + 1, cache_dir=tmp_path, progress=False, settings=FAST
+    )
     LatencyTable.measure(toy_space(blocks=1, channels=8), cache_dir=tmp_path, progress=False, settings=FAST)
     assert [(k.batch_size, k.threads - torch.get_num_threads()) for k in measured] == [(2, 0), (1, 1), (1, 0)]
     assert len({k.structure for k in measured}) == 2 and len(list(tmp_path.glob("latency-*.json"))) == 4
@@ -113,7 +139,9 @@ def test_expected_latency_is_differentiable_and_one_hot_matches_the_fixed_archit
     for option in range(4):
         one_hot = {sid: torch.nn.functional.one_hot(torch.tensor(option), 4).float() for sid in switches(space)}
         fixed = discretize(space, uniform_architecture(space, option))
-        assert float(expected_cost(space, one_hot, "latency", table=table)) == pytest.approx(architecture_cost(fixed, "latency", table=table))
+        assert float(expected_cost(space, one_hot, "latency", table=table)) == pytest.approx(
+            architecture_cost(fixed, "latency", table=table)
+        )
 
 
 def test_expected_latency_averages_over_value_choices():
@@ -171,13 +199,28 @@ def test_the_budget_holds(data):
     low, high = table.predict(cheapest), table.predict(priciest)
     assert high > 1.5 * low
     tight, generous = low + 0.3 * (high - low), 10 * high
-    runs = {target: fit_supernet(space, data, strategy="darts", epochs=2, seed=0, progress=False, on_undecided="ignore", cost="latency", cost_weight=5.0,
-                                 cost_target=target, latency_table=table, optim={"arch_lr": 3e-2})
-            for target in (tight, generous)}
+    runs = {
+        target: fit_supernet(
+            space,
+            data,
+            strategy="darts",
+            epochs=2,
+            seed=0,
+            progress=False,
+            on_undecided="ignore",
+            cost="latency",
+            cost_weight=5.0,
+            cost_target=target,
+            latency_table=table,
+            optim={"arch_lr": 3e-2},
+        )
+        for target in (tight, generous)
+    }
     predicted = {t: architecture_cost(r.discretized(), "latency", table=table) for t, r in runs.items()}
     assert predicted[tight] <= tight
-    exported, reference = measure_modules([runs[tight].export(), BasicExecutor(priciest)], example_input(space),
-                                          settings=ROBUST, progress=False)
+    exported, reference = measure_modules(
+        [runs[tight].export(), BasicExecutor(priciest)], example_input(space), settings=ROBUST, progress=False
+    )
     assert exported * high / reference <= 1.1 * tight
     assert predicted[generous] > tight and runs[generous].architecture != uniform_architecture(space, 3)
     assert "expected_latency" in runs[tight].metrics[-1]
@@ -196,9 +239,21 @@ def test_front_is_monotone_in_the_target(data, tmp_path):
         costs.append(table.predict(discretize(space, dict(zip(switches(space), (a, b))))))
     low, high = min(costs), max(costs)
     targets = [low * (1 + 1e-9), low + 0.5 * (high - low), 1.5 * high]
-    results = pareto_front(space, data, targets=targets, epochs=2, warmup_epochs=2, latency_table=table, seed=0,
-                           on_undecided="ignore", progress=False, cost_weight=5.0, optim={"arch_lr": 3e-2},
-                           measure_settings=FAST, strategy="darts")  # tuned with darts, as test_the_budget_holds
+    results = pareto_front(
+        space,
+        data,
+        targets=targets,
+        epochs=2,
+        warmup_epochs=2,
+        latency_table=table,
+        seed=0,
+        on_undecided="ignore",
+        progress=False,
+        cost_weight=5.0,
+        optim={"arch_lr": 3e-2},
+        measure_settings=FAST,
+        strategy="darts",
+    )  # tuned with darts, as test_the_budget_holds
     predicted = [r.config["predicted_latency_ms"] for r in results]
     assert predicted[0] == pytest.approx(low) and predicted[1] <= targets[1] < predicted[2], (predicted, targets)
     assert all(r.config["measured_latency_ms"] > 0 and r.config["cost_target"] == t for r, t in zip(results, targets))
@@ -216,7 +271,12 @@ def test_latency_notebook_executes(tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
     root = Path(__file__).resolve().parents[1]
-    for name, value in (("LATENCY_EPOCHS", "1"), ("LATENCY_ARCHS", "4"), ("LATENCY_SAMPLES", "256"), ("LATENCY_ROUNDS", "3")):
+    for name, value in (
+        ("LATENCY_EPOCHS", "1"),
+        ("LATENCY_ARCHS", "4"),
+        ("LATENCY_SAMPLES", "256"),
+        ("LATENCY_ROUNDS", "3"),
+    ):
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("PYTHONPATH", str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     nb = nbformat.read(root / "notebooks" / "latency.ipynb", as_version=4)
@@ -243,14 +303,37 @@ def test_overhead_fit_is_the_nonnegative_least_squares_solution():
 
 def test_fit_measures_a_table_when_none_is_given_and_starts_from_a_state(data):
     space = toy_space(blocks=1)
-    first = fit_supernet(space, data, epochs=1, seed=0, progress=False, on_undecided="ignore", cost="latency", cost_weight=1.0)
+    first = fit_supernet(
+        space, data, epochs=1, seed=0, progress=False, on_undecided="ignore", cost="latency", cost_weight=1.0
+    )
     assert first.metrics[-1]["expected_latency"] > 0 and first.config["cost"] == "latency"
     frozen = {"weight_lr": 0.0, "weight_lr_min": 0.0, "weight_decay": 0.0, "arch_lr": 0.0}
-    again = fit_supernet(space, data, epochs=1, seed=1, progress=False, on_undecided="ignore", optim=frozen,
-                         initial_state=first.supernet_state)
+    again = fit_supernet(
+        space,
+        data,
+        epochs=1,
+        seed=1,
+        progress=False,
+        on_undecided="ignore",
+        optim=frozen,
+        initial_state=first.supernet_state,
+    )
     conv = "space_0.conv_bn_0.Conv1d_0.weight"
     assert torch.equal(again.supernet_state[conv], first.supernet_state[conv])  # started from it, not from seed 1
     with pytest.raises(ValueError, match="latency_table= is used by cost='latency', not cost='flops'"):
-        fit_supernet(space, data, epochs=1, progress=False, cost="flops", latency_table=LatencyTable.measure(space, progress=False, settings=FAST))
+        fit_supernet(
+            space,
+            data,
+            epochs=1,
+            progress=False,
+            cost="flops",
+            latency_table=LatencyTable.measure(space, progress=False, settings=FAST),
+        )
     with pytest.raises(ValueError, match="cost_weight, cost_target and latency_table need cost="):
-        fit_supernet(space, data, epochs=1, progress=False, latency_table=LatencyTable.measure(space, progress=False, settings=FAST))
+        fit_supernet(
+            space,
+            data,
+            epochs=1,
+            progress=False,
+            latency_table=LatencyTable.measure(space, progress=False, settings=FAST),
+        )

@@ -1,4 +1,5 @@
 """The built-in loggers read back: CSV files and TensorBoard event files, and resume without duplicates."""
+
 import csv
 
 import numpy as np
@@ -42,7 +43,13 @@ def test_csv_logger_resume_drops_what_followed_the_checkpoint_and_a_new_run_is_r
     again.log_metrics(4, {"loss": 40.0})
     again.close()
     rows = read_csv(tmp_path / "metrics.csv")
-    assert [(r["step"], r["loss"]) for r in rows] == [("0", "0.0"), ("1", "1.0"), ("2", "2.0"), ("3", "3.0"), ("4", "40.0")]
+    assert [(r["step"], r["loss"]) for r in rows] == [
+        ("0", "0.0"),
+        ("1", "1.0"),
+        ("2", "2.0"),
+        ("3", "3.0"),
+        ("4", "40.0"),
+    ]
     assert sorted(p.stem for p in (tmp_path / "images" / "heatmap").glob("*.png")) == ["0", "1", "2", "3"]
 
 

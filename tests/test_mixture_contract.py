@@ -1,6 +1,7 @@
 """The strategy/mixture contract: the executor tells the mixture the switch id and the phase, a
 strategy's schedule sets the mixture's hyper-parameters through `configure`, and both keep their
 checkpointed state in `state_dict()`."""
+
 import functools
 
 import pytest
@@ -44,8 +45,12 @@ def test_the_mixture_is_told_the_switch_id_and_the_phase_of_every_pass():
     x, y = torch.randn(4, 2, 8), torch.tensor([0, 1, 2, 0])
     sids = list(supernet.alphas)
     seen = {}
-    passes = [("weight", lambda: bilevel.weight_step(x, y)), ("architecture", lambda: bilevel.architecture_step(x, y)),
-              ("training", lambda: supernet.train()(x)), ("evaluation", lambda: supernet.eval()(x))]
+    passes = [
+        ("weight", lambda: bilevel.weight_step(x, y)),
+        ("architecture", lambda: bilevel.architecture_step(x, y)),
+        ("training", lambda: supernet.train()(x)),
+        ("evaluation", lambda: supernet.eval()(x)),
+    ]
     for label, run in passes:
         mixture.calls.clear()
         run()
@@ -102,7 +107,8 @@ def test_fairnas_counts_only_weight_step_passes():
     FairNAS().weight_step(bilevel, (x, y))
     cycle = supernet.mixture.cycle
     assert {sid: c for sid, c in supernet.mixture.counts.items()} == {
-        sid: [cycle // len(a)] * len(a) for sid, a in supernet.alphas.items()}
+        sid: [cycle // len(a)] * len(a) for sid, a in supernet.alphas.items()
+    }
     restored = FairNAS().mixture()
     restored.load_state_dict(supernet.mixture.state_dict())
     assert restored.counts == supernet.mixture.counts and restored.queues == supernet.mixture.queues

@@ -1,4 +1,5 @@
 """NAS-Bench-201 cell spaces: parameters, ids, option names, execution in 1-D and 2-D, training."""
+
 from __future__ import annotations
 
 import re
@@ -9,7 +10,14 @@ import torch.nn.functional as F
 
 from supernet import BasicExecutor, ChoiceOp, IntScalarParameter, Tensor, get_nodes, lazy, search_space
 from search.spaces import (
-    NB201_EDGES, NB201_OPS, cell, cell_switches, genotype_string, nb201_1d_space, nb201_space, nb201_switches,
+    NB201_EDGES,
+    NB201_OPS,
+    cell,
+    cell_switches,
+    genotype_string,
+    nb201_1d_space,
+    nb201_space,
+    nb201_switches,
 )
 
 
@@ -139,8 +147,12 @@ def test_search_a_few_steps_then_export_trains(dims):
     shape = (1, 3, 16) if dims == 1 else (1, 3, 8, 8)
     x = torch.randn(64, *shape[1:])
     y = (x.mean(dim=tuple(range(1, x.dim()))) > 0).long()
-    net = nb201_space(Tensor("x", shape, ("N", "C", "L") if dims == 1 else ("N", "C", "H", "W")),
-                      channels=4, cells_per_stage=1, num_classes=2)
+    net = nb201_space(
+        Tensor("x", shape, ("N", "C", "L") if dims == 1 else ("N", "C", "H", "W")),
+        channels=4,
+        cells_per_stage=1,
+        num_classes=2,
+    )
     result = fit_supernet(net, (x, y), epochs=2, batch_size=16, seed=0, progress=False, on_undecided="ignore")
     model = result.export(seed=0)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)

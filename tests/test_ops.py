@@ -4,6 +4,7 @@ Each case builds a one-op graph, runs it in a BasicExecutor and checks that the 
 `lazy(symbolic shape)` (for the declared and for another batch size) and that the values equal the
 torch functional given the executor's own weights.
 """
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -86,7 +87,9 @@ def test_conv_block_matches_torch(dims, cin, cout, k, stride, dilation, groups, 
         weight = model.get_parameter(weight_id)
         b = model.get_parameter(f"{net.id}.bias") if bias else None
         functional = F.conv1d if dims == 1 else F.conv2d
-        expected = functional(v, weight, b, stride=stride, padding=dilation * (k - 1) // 2, dilation=dilation, groups=groups)
+        expected = functional(
+            v, weight, b, stride=stride, padding=dilation * (k - 1) // 2, dilation=dilation, groups=groups
+        )
         assert torch.allclose(out, expected, atol=1e-6)
         if stride == 1:  # the default padding keeps the size at stride 1 (odd kernels)
             assert out.shape[2:] == v.shape[2:]
@@ -103,25 +106,34 @@ def test_conv_explicit_padding_and_even_kernel(dims):
         (v,) = inputs(x.shape())
         model, out = run(net, v)
         pad = (k - 1) // 2 if padding is None else padding
-        assert torch.allclose(out, functional(v, model.get_parameter("Conv%dd_0.weight" % dims), stride=2, padding=pad), atol=1e-6)
+        assert torch.allclose(
+            out, functional(v, model.get_parameter("Conv%dd_0.weight" % dims), stride=2, padding=pad), atol=1e-6
+        )
 
 
 def test_conv_with_searchable_channels_and_kernel_uses_the_sliced_weight():
     @search_space
     def space():
         x = data("x", (1, 4, 10, 10))
-        return conv2d(x, IntScalarParameter(2, 8, name="c"), CategoricalParameter([1, 3, 5], name="k"),
-                      stride=CategoricalParameter([1, 2], name="s"), bias=True)
+        return conv2d(
+            x,
+            IntScalarParameter(2, 8, name="c"),
+            CategoricalParameter([1, 3, 5], name="k"),
+            stride=CategoricalParameter([1, 2], name="s"),
+            bias=True,
+        )
 
     net = space()
     (v,) = inputs(net.operands[0].shape(), batch=3)
     for c, k, s in ((2, 1, 1), (5, 3, 2), (8, 5, 1), (3, 5, 2)):
-        net.set_parametrization({"space_0.Conv2d_0.weight.c": c, "space_0.Conv2d_0.weight.k": k, "space_0.Conv2d_0.s": s})
+        net.set_parametrization(
+            {"space_0.Conv2d_0.weight.c": c, "space_0.Conv2d_0.weight.k": k, "space_0.Conv2d_0.s": s}
+        )
         model, out = run(net, v)
         full = model.get_parameter("space_0.Conv2d_0.weight")
         bias = model.get_parameter("space_0.Conv2d_0.bias")
         start = (5 - k) // 2
-        weight = full[:c, :, start:start + k, start:start + k]
+        weight = full[:c, :, start : start + k, start : start + k]
         assert torch.allclose(out, F.conv2d(v, weight, bias[:c], stride=s, padding=k // 2), atol=1e-6)
 
 
@@ -172,12 +184,23 @@ def test_batchnorm_matches_torch(shape, training):
         model.get_parameter("BatchNorm_0.bias").uniform_(-1, 1)
         model.get_buffer("BatchNorm_0.running_mean").uniform_(-1, 1)
         model.get_buffer("BatchNorm_0.running_var").uniform_(0.5, 2)
-    mean, var = model.get_buffer("BatchNorm_0.running_mean").clone(), model.get_buffer("BatchNorm_0.running_var").clone()
+    mean, var = (
+        model.get_buffer("BatchNorm_0.running_mean").clone(),
+        model.get_buffer("BatchNorm_0.running_var").clone(),
+    )
     (v,) = inputs(shape, batch=6)
     out = model(v)
     assert list(out.shape) == [6, *lazy(net.shape())[1:]]
-    expected = F.batch_norm(v, mean, var, model.get_parameter("BatchNorm_0.weight"), model.get_parameter("BatchNorm_0.bias"),
-                            training, 0.2, 1e-3)
+    expected = F.batch_norm(
+        v,
+        mean,
+        var,
+        model.get_parameter("BatchNorm_0.weight"),
+        model.get_parameter("BatchNorm_0.bias"),
+        training,
+        0.2,
+        1e-3,
+    )
     assert torch.allclose(out, expected, atol=1e-5)
     # F.batch_norm updated our copies exactly as the executor updated its buffers
     assert torch.allclose(model.get_buffer("BatchNorm_0.running_mean"), mean, atol=1e-6)
@@ -232,7 +255,9 @@ def test_pooling_with_searchable_kernel_and_stride():
     @search_space
     def space():
         x = data("x", (1, 2, 13, 13))
-        return MaxPooling(kernel_size=CategoricalParameter([2, 3], name="k"), stride=CategoricalParameter([1, 2], name="s"))(x)
+        return MaxPooling(
+            kernel_size=CategoricalParameter([2, 3], name="k"), stride=CategoricalParameter([1, 2], name="s")
+        )(x)
 
     net = space()
     (v,) = inputs((1, 2, 13, 13))
@@ -274,7 +299,9 @@ def test_flatten_of_a_searchable_shape():
     @search_space
     def space():
         x = data("x", (1, 3, 8, 8))
-        return Flatten()(conv2d(x, IntScalarParameter(2, 4, name="c"), 3, stride=CategoricalParameter([1, 2], name="s")))
+        return Flatten()(
+            conv2d(x, IntScalarParameter(2, 4, name="c"), 3, stride=CategoricalParameter([1, 2], name="s"))
+        )
 
     net = space()
     (v,) = inputs((1, 3, 8, 8))

@@ -1,4 +1,5 @@
 """The oracle benchmark's API: enumeration of its space, ranks in a table, deterministic training."""
+
 import itertools
 import sys
 from pathlib import Path
@@ -8,15 +9,28 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from oracle import TABLE_SEEDS, all_architectures, architecture_key, load_table, oracle_data, oracle_space, rank_percentile, train_architecture  # noqa: E402
+from oracle import (
+    TABLE_SEEDS,
+    all_architectures,
+    architecture_key,
+    load_table,
+    oracle_data,
+    oracle_space,
+    rank_percentile,
+    train_architecture,
+)  # noqa: E402
 from oracle_table import TABLE_PATH, table_stats  # noqa: E402
 from search.spaces import NB201_OPS  # noqa: E402
 from supernet import BasicExecutor, ChoiceOp, discretize, get_nodes  # noqa: E402
 
 
 def _table(means):
-    return {"architectures": [{"key": architecture_key({"a": i}), "architecture": {"a": i}, "label": str(i), "mean": m, "std": 0.0}
-                              for i, m in enumerate(means)]}
+    return {
+        "architectures": [
+            {"key": architecture_key({"a": i}), "architecture": {"a": i}, "label": str(i), "mean": m, "std": 0.0}
+            for i, m in enumerate(means)
+        ]
+    }
 
 
 def test_rank_percentile_best_worst_and_ties():
@@ -115,26 +129,55 @@ def test_strategies_pass_ranks_picks_and_merges_reruns(tmp_path, monkeypatch, ca
 
     kept, dead = all_architectures()[-1], all_architectures()[0]  # avg-pool everywhere; none everywhere
     picks = {"darts": kept, "gdas": dead}
-    monkeypatch.setattr(oracle_strategies, "search_pick", lambda name, seed, epochs, data, selection, fine_tune_steps: {
-        "architecture": picks[name], "search_time_s": 1.0 + seed, "selection": selection})
+    monkeypatch.setattr(
+        oracle_strategies,
+        "search_pick",
+        lambda name, seed, epochs, data, selection, fine_tune_steps: {
+            "architecture": picks[name],
+            "search_time_s": 1.0 + seed,
+            "selection": selection,
+        },
+    )
     out = tmp_path / "strategies.json"
-    args = argparse.Namespace(strategies="darts,gdas", seeds=2, seed_list=None, epochs=1, no_random=True,
-                              random_budget_s=None, table=TABLE_PATH, out=out, selection="argmax", fine_tune_steps=0)
+    args = argparse.Namespace(
+        strategies="darts,gdas",
+        seeds=2,
+        seed_list=None,
+        epochs=1,
+        no_random=True,
+        random_budget_s=None,
+        table=TABLE_PATH,
+        out=out,
+        selection="argmax",
+        fine_tune_steps=0,
+    )
     oracle_strategies.run_strategies(args)
     table = load_table()
     picks["gdas"] = kept
-    rerun = oracle_strategies.run_strategies(argparse.Namespace(**{**vars(args), "strategies": "gdas", "seed_list": "1"}))
+    rerun = oracle_strategies.run_strategies(
+        argparse.Namespace(**{**vars(args), "strategies": "gdas", "seed_list": "1"})
+    )
     rows = {(r["strategy"], r["seed"]): r for r in rerun["runs"]}
     assert sorted(rows) == [("darts", 0), ("darts", 1), ("gdas", 0), ("gdas", 1)]  # the rerun replaced one row
     assert rows[("gdas", 0)]["rank_percentile"] == round(rank_percentile(dead, table), 2)
-    assert rows[("gdas", 1)]["rank_percentile"] == rows[("darts", 0)]["rank_percentile"] == round(rank_percentile(kept, table), 2)
+    assert (
+        rows[("gdas", 1)]["rank_percentile"]
+        == rows[("darts", 0)]["rank_percentile"]
+        == round(rank_percentile(kept, table), 2)
+    )
     assert rerun["summary"]["gdas"]["worst_rank_percentile"] == round(rank_percentile(dead, table), 2)
     assert rerun["summary"]["darts"]["search_time_s"] == 1.5
     assert "mean rank %" in capsys.readouterr().out
     # rows of another selection sit beside the argmax ones, summarised apart
-    other = oracle_strategies.run_strategies(argparse.Namespace(**{**vars(args), "strategies": "darts", "seed_list": "0",
-                                                                   "selection": "perturbation"}))
+    other = oracle_strategies.run_strategies(
+        argparse.Namespace(**{**vars(args), "strategies": "darts", "seed_list": "0", "selection": "perturbation"})
+    )
     keys = sorted((r["strategy"], r["seed"], r["selection"]) for r in other["runs"])
-    assert keys == [("darts", 0, "argmax"), ("darts", 0, "perturbation"), ("darts", 1, "argmax"),
-                    ("gdas", 0, "argmax"), ("gdas", 1, "argmax")]
+    assert keys == [
+        ("darts", 0, "argmax"),
+        ("darts", 0, "perturbation"),
+        ("darts", 1, "argmax"),
+        ("gdas", 0, "argmax"),
+        ("gdas", 1, "argmax"),
+    ]
     assert other["summary"]["darts+perturbation"]["seeds"] == 1 and other["summary"]["darts"]["seeds"] == 2

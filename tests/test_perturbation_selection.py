@@ -1,4 +1,5 @@
 """Perturbation-based selection (DARTS-PT): each choice takes the option whose removal hurts most."""
+
 import sys
 import warnings
 from pathlib import Path
@@ -47,8 +48,16 @@ def make_data(n=192, seed=5):
 def search(selection="perturbation", space=None, **overrides):
     # no architecture step at all: the alphas stay uniform, so the argmax says nothing (the first
     # option, none, repaired to the first connected one, roll) and only the measurement can decide
-    settings = dict(strategy=DARTS(warmup_epochs=EPOCHS), epochs=EPOCHS, batch_size=16, seed=1, progress=False,
-                    on_undecided="ignore", selection=selection, optim={"weight_lr": 0.05})
+    settings = dict(
+        strategy=DARTS(warmup_epochs=EPOCHS),
+        epochs=EPOCHS,
+        batch_size=16,
+        seed=1,
+        progress=False,
+        on_undecided="ignore",
+        selection=selection,
+        optim={"weight_lr": 0.05},
+    )
     settings.update(overrides)
     space = space if space is not None else make_space()
     return space, fit_supernet(space, make_data(), make_data(96, seed=6), **settings)
@@ -197,8 +206,17 @@ def test_value_choices_are_measured_like_switches():
     from test_value_choices import value_space
 
     net, kernel, width = value_space()
-    result = fit_supernet(net, make_data(), epochs=1, batch_size=16, seed=0, progress=False, on_undecided="ignore",
-                          selection="perturbation", perturbation={"batches": 2})
+    result = fit_supernet(
+        net,
+        make_data(),
+        epochs=1,
+        batch_size=16,
+        seed=0,
+        progress=False,
+        on_undecided="ignore",
+        selection="perturbation",
+        perturbation={"batches": 2},
+    )
     assert set(result.perturbation) == set(result.probabilities) >= {kernel.id, width.id}
     for pid in (kernel.id, width.id):
         assert result.architecture[pid] in result.option_values[pid]

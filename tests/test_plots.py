@@ -1,5 +1,6 @@
 """Plots label every panel and row with its own options and mark the selected one (issues 12, 13), and
 mark what happened: warm-up, the decision phase, resume points, undecided choices (issue 24)."""
+
 import functools
 
 import matplotlib
@@ -31,9 +32,12 @@ def mixed_space():
     @search_space
     def space(x):
         h = conv1d(x, width, 3)
-        h = ChoiceOp(functools.partial(conv1d, out_channels=width, kernel_size=3),
-                     functools.partial(conv1d, out_channels=width, kernel_size=5),
-                     MaxPooling(3, 1, 1), names=NAMES)(h)
+        h = ChoiceOp(
+            functools.partial(conv1d, out_channels=width, kernel_size=3),
+            functools.partial(conv1d, out_channels=width, kernel_size=5),
+            MaxPooling(3, 1, 1),
+            names=NAMES,
+        )(h)
         return linear(Flatten()(AdaptiveAvgPooling(1)(h)), 3)
 
     return space(Tensor("x", (1, 1, 16), ("N", "C", "L"))), width
@@ -63,7 +67,7 @@ def test_each_trajectory_panel_has_its_own_legend_and_marks_the_selection(tmp_pa
     assert (tmp_path / "t.png").stat().st_size > 1000
     # a history alone: the final argmax is marked
     fig = plot_alpha_trajectories(result.history)
-    assert all(ax.get_legend() is not None for ax in fig.axes[:len(switches)])
+    assert all(ax.get_legend() is not None for ax in fig.axes[: len(switches)])
 
 
 def test_heatmap_rows_carry_their_own_option_labels_and_outline_the_selection(tmp_path):
@@ -87,8 +91,15 @@ def phased(warmup_epochs=1, epochs=6, final_temperature=0.02):
     space, _ = mixed_space()
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(64, 1, 16, generator=g), torch.randint(0, 3, (64,), generator=g)
-    return fit_supernet(space, (x, y), epochs=epochs, batch_size=16, progress=False, on_undecided="ignore",
-                        strategy=DrNAS(warmup_epochs=warmup_epochs, final_temperature=final_temperature))
+    return fit_supernet(
+        space,
+        (x, y),
+        epochs=epochs,
+        batch_size=16,
+        progress=False,
+        on_undecided="ignore",
+        strategy=DrNAS(warmup_epochs=warmup_epochs, final_temperature=final_temperature),
+    )
 
 
 def vertical_lines(ax):

@@ -1,4 +1,5 @@
 """benchmarks/ranking.py: inherited-weight scores correlated with the oracle table, and its results file."""
+
 import json
 import sys
 from pathlib import Path
@@ -19,7 +20,9 @@ def test_correlate_follows_the_table():
     assert same["all"]["kendall_tau"] == pytest.approx(1.0) and same["supernet_best_rank_percentile"] == 0.0
     assert same["top10_overlap"] == 10 and same["architectures"] == len(oracle.all_architectures())
     reversed_ = ranking.correlate(oracle, table, {"scores": {k: -v for k, v in truth.items()}})
-    assert reversed_["all"]["kendall_tau"] == pytest.approx(-1.0) and reversed_["supernet_best_rank_percentile"] > 90  # dead networks tie at the bottom
+    assert (
+        reversed_["all"]["kendall_tau"] == pytest.approx(-1.0) and reversed_["supernet_best_rank_percentile"] > 90
+    )  # dead networks tie at the bottom
     assert same["connected_architectures"] == sum(v > ranking.CHANCE for v in truth.values())
 
 

@@ -4,6 +4,7 @@ adapted to our import paths, with the documented ids, parametrizations, shapes a
 Where the reference shows values that HANNAH drew at random when a parameter was created (its
 categoricals start at a random choice, ours at the first one), the test sets those values first.
 """
+
 from functools import partial
 
 import torch
@@ -215,12 +216,16 @@ def test_graphs_and_hierarchy_operands_users_and_get_nodes():
     listing = [(repr(n), [repr(o) for o in n.operands]) for n in get_nodes(out)]
     assert listing == [
         ("Relu(simple_search_space_0.Relu_1)", ["Conv2d(simple_search_space_0.Conv2d_1)"]),
-        ("Conv2d(simple_search_space_0.Conv2d_1)",
-         ["Relu(simple_search_space_0.Relu_0)", "Tensor(simple_search_space_0.Conv2d_1.weight)"]),
+        (
+            "Conv2d(simple_search_space_0.Conv2d_1)",
+            ["Relu(simple_search_space_0.Relu_0)", "Tensor(simple_search_space_0.Conv2d_1.weight)"],
+        ),
         ("Tensor(simple_search_space_0.Conv2d_1.weight)", []),
         ("Relu(simple_search_space_0.Relu_0)", ["Conv2d(simple_search_space_0.Conv2d_0)"]),
-        ("Conv2d(simple_search_space_0.Conv2d_0)",
-         ["Tensor(simple_search_space_0.input)", "Tensor(simple_search_space_0.Conv2d_0.weight)"]),
+        (
+            "Conv2d(simple_search_space_0.Conv2d_0)",
+            ["Tensor(simple_search_space_0.input)", "Tensor(simple_search_space_0.Conv2d_0.weight)"],
+        ),
         ("Tensor(simple_search_space_0.Conv2d_0.weight)", []),
         ("Tensor(simple_search_space_0.input)", []),
     ]
@@ -290,11 +295,13 @@ def test_blocks_share_parameters():
     assert conv_1.stride is params["space_0.Conv2d_0.stride"]
     assert conv_1.operands[1].shape()[0] is params["space_0.Conv2d_0.weight.out_channels"]
 
-    net.set_parametrization({
-        "space_0.Conv2d_0.stride": 2,
-        "space_0.Conv2d_0.weight.kernel_size": 5,
-        "space_0.Conv2d_0.weight.out_channels": 12,
-    })
+    net.set_parametrization(
+        {
+            "space_0.Conv2d_0.stride": 2,
+            "space_0.Conv2d_0.weight.kernel_size": 5,
+            "space_0.Conv2d_0.weight.out_channels": 12,
+        }
+    )
     assert [lazy(i) for i in net.shape()] == [1, 12, 8, 8]  # both convs use stride 2
     assert lazy(conv_1.operands[1].shape()) == (12, 12, 5, 5)
     run_and_check_shape(net)
@@ -328,11 +335,16 @@ def test_blocks_new_parameters_are_separate():
         assert param.id == key
     assert params["space_0.Conv2d_1.weight.out_channels"].current_value == 8
 
-    net.set_parametrization({
-        "space_0.Conv2d_0.stride": 2, "space_0.Conv2d_1.stride": 1,
-        "space_0.Conv2d_0.weight.kernel_size": 5, "space_0.Conv2d_1.weight.kernel_size": 3,
-        "space_0.Conv2d_0.weight.out_channels": 20, "space_0.Conv2d_1.weight.out_channels": 9,
-    })
+    net.set_parametrization(
+        {
+            "space_0.Conv2d_0.stride": 2,
+            "space_0.Conv2d_1.stride": 1,
+            "space_0.Conv2d_0.weight.kernel_size": 5,
+            "space_0.Conv2d_1.weight.kernel_size": 3,
+            "space_0.Conv2d_0.weight.out_channels": 20,
+            "space_0.Conv2d_1.weight.out_channels": 9,
+        }
+    )
     assert [lazy(i) for i in net.shape()] == [1, 9, 16, 16]
     assert lazy(net.operands[0].operands[1].shape()) == (9, 20, 3, 3)
     run_and_check_shape(net)
@@ -457,7 +469,9 @@ def make_choice_space():
 
     @search_space
     def space(input, out_channels, stride, kernel_size):
-        conv = scoped_conv_relu(input, out_channels=out_channels.new(), stride=stride.new(), kernel_size=kernel_size.new())
+        conv = scoped_conv_relu(
+            input, out_channels=out_channels.new(), stride=stride.new(), kernel_size=kernel_size.new()
+        )
         net = choice_block(conv)
         return net
 
@@ -495,13 +509,15 @@ def test_choice_op_parametrization_and_ids():
 def test_choice_op_runs_each_option():
     net = make_choice_space()
     params = net.parametrization()
-    net.set_parametrization({
-        "space_0.conv_relu_0.Conv2d_0.weight.out_channels": 10,
-        "space_0.conv_relu_0.Conv2d_0.stride": 2,
-        "space_0.choice_block_0.conv_relu_0.Conv2d_0.weight.out_channels": 6,
-        "space_0.choice_block_0.conv_relu_0.Conv2d_0.stride": 2,
-        "space_0.choice_block_0.conv_relu_0.Conv2d_0.weight.kernel_size": 3,
-    })
+    net.set_parametrization(
+        {
+            "space_0.conv_relu_0.Conv2d_0.weight.out_channels": 10,
+            "space_0.conv_relu_0.Conv2d_0.stride": 2,
+            "space_0.choice_block_0.conv_relu_0.Conv2d_0.weight.out_channels": 6,
+            "space_0.choice_block_0.conv_relu_0.Conv2d_0.stride": 2,
+            "space_0.choice_block_0.conv_relu_0.Conv2d_0.weight.kernel_size": 3,
+        }
+    )
     expected = {0: [1, 10, 16, 16], 1: [1, 6, 8, 8]}
     torch.manual_seed(0)
     model = BasicExecutor(net).initialize()
@@ -533,7 +549,9 @@ def test_dynamic_depth():
         exits = []
         net = input
         for _ in range(3):
-            net = scoped_conv_relu(net, kernel_size=kernel_size.new(), out_channels=out_channels.new(), stride=stride.new())
+            net = scoped_conv_relu(
+                net, kernel_size=kernel_size.new(), out_channels=out_channels.new(), stride=stride.new()
+            )
             exits.append(net)
         return dynamic_depth(*exits, switch=depth)
 

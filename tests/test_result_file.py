@@ -1,5 +1,6 @@
 """The saved result: a format version, atomic writes that leave nothing partial, and hand edits or
 architectures the space does not allow refused where they enter (issues 26.4, 26.12, 27.2)."""
+
 import json
 import shutil
 import subprocess
@@ -17,7 +18,9 @@ def space():
     @search_space
     def net(x):
         h = Relu()(conv1d(x, CategoricalParameter([4, 8], name="width"), 3))
-        h = ChoiceOp(lambda v: Relu()(conv1d(v, v.shape()[1], 3)), AvgPooling(3, stride=1, padding=1), names=["conv", "pool"])(h)
+        h = ChoiceOp(
+            lambda v: Relu()(conv1d(v, v.shape()[1], 3)), AvgPooling(3, stride=1, padding=1), names=["conv", "pool"]
+        )(h)
         return linear(Flatten()(h), 3)
 
     return net(Tensor("x", (1, 2, 16), ("N", "C", "L")))
@@ -45,8 +48,11 @@ def test_saved_files_carry_the_format_version_and_a_newer_one_is_refused(result,
     assert SearchResult.load(tmp_path, space=space()) == result
     payload["format_version"] = FORMAT_VERSION + 1
     (tmp_path / "result.json").write_text(json.dumps(payload))
-    with pytest.raises(ValueError, match=rf"{tmp_path / 'result.json'} was written by a newer version of supernet "
-                                         rf"\(result format {FORMAT_VERSION + 1}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{tmp_path / 'result.json'} was written by a newer version of supernet "
+        rf"\(result format {FORMAT_VERSION + 1}",
+    ):
         SearchResult.load(tmp_path)
 
 
@@ -87,7 +93,9 @@ def test_with_the_space_an_index_out_of_range_or_edited_labels_are_refused(resul
     relabelled["option_names"][sid] = ["pool", "conv"]
     del relabelled["chosen_options"]
     (tmp_path / "result.json").write_text(json.dumps(relabelled))
-    with pytest.raises(ValueError, match=rf"the option names of {sid} are \['pool', 'conv'\], the space's are \['conv', 'pool'\]"):
+    with pytest.raises(
+        ValueError, match=rf"the option names of {sid} are \['pool', 'conv'\], the space's are \['conv', 'pool'\]"
+    ):
         SearchResult.load(tmp_path, space=space())
 
 
@@ -112,8 +120,11 @@ def test_a_writer_failing_midway_leaves_the_previous_result_and_no_partial_file(
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
 
     monkeypatch.setattr(torch, "save", failing_save)
-    with pytest.raises(OSError, match=rf"cannot save the result to {tmp_path}: writing supernet.pt failed "
-                                      r"\(\[enforce fail.*nothing was changed"):
+    with pytest.raises(
+        OSError,
+        match=rf"cannot save the result to {tmp_path}: writing supernet.pt failed "
+        r"\(\[enforce fail.*nothing was changed",
+    ):
         result.save(tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temporary folder either
 
@@ -134,7 +145,9 @@ def test_a_full_disk_names_the_path_and_leaves_nothing_partial(result, tmp_path)
     mount.mkdir()
     if shutil.which("mount") is None:
         pytest.skip("no mount command here")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip()[:100]})")
     try:

@@ -1,4 +1,5 @@
 """Checkpoint and resume: a search interrupted after epoch k and resumed returns a bit-identical result."""
+
 import functools
 
 import pytest
@@ -36,8 +37,15 @@ def make_data(n=96):
 
 
 def search(space, checkpoint_dir=None, resume=False, **overrides):
-    settings = dict(epochs=EPOCHS, batch_size=16, seed=3, progress=False, optim={"arch_lr": 3e-2},
-                    checkpoint_dir=checkpoint_dir, resume=resume)
+    settings = dict(
+        epochs=EPOCHS,
+        batch_size=16,
+        seed=3,
+        progress=False,
+        optim={"arch_lr": 3e-2},
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+    )
     settings.update(overrides)
     return fit_supernet(space, make_data(), **settings)
 
@@ -94,7 +102,10 @@ def test_crash_in_the_middle_of_an_epoch_resumes_from_the_last_checkpoint(refere
 def test_resuming_a_finished_search_returns_its_result_and_files_are_atomic(reference, tmp_path):
     space, uninterrupted = reference
     first = search(space, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_0002.pt", "epoch_0003.pt"]  # newest two, no temporaries
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "epoch_0002.pt",
+        "epoch_0003.pt",
+    ]  # newest two, no temporaries
     assert search(space, tmp_path, resume=True) == first == uninterrupted
     state = torch.load(tmp_path / "epoch_0003.pt", weights_only=True)
     assert state["finished"] and state["epoch"] == EPOCHS - 1
@@ -156,7 +167,10 @@ def test_callback_state_is_checkpointed_and_a_stop_is_remembered(tmp_path):
     with pytest.raises(Crash):
         search(space, tmp_path, callbacks=[StopAtThirdEpoch(), crash], epochs=5)
     resumed_callback = StopAtThirdEpoch()
-    assert search(space, tmp_path, resume=True, callbacks=[resumed_callback, lambda state: None], epochs=5) == uninterrupted
+    assert (
+        search(space, tmp_path, resume=True, callbacks=[resumed_callback, lambda state: None], epochs=5)
+        == uninterrupted
+    )
     assert resumed_callback.seen == 3  # restored: the checkpoint of epoch 0 had seen 1 epoch
     again = StopAtThirdEpoch()
     assert search(space, tmp_path, resume=True, callbacks=[again, lambda state: None], epochs=5) == uninterrupted

@@ -1,6 +1,7 @@
 """Resume is bit-identical for every strategy: its state and its mixture's go through their own
 `state_dict()` (no reflection), and a search interrupted after an epoch and resumed returns the
 SearchResult of the uninterrupted one."""
+
 import functools
 import warnings
 
@@ -42,8 +43,15 @@ class Crash(Exception):
 
 
 def search(name, checkpoint_dir, **overrides):
-    settings = dict(strategy=name, epochs=EPOCHS, batch_size=16, seed=1, progress=False, checkpoint_dir=checkpoint_dir,
-                    on_undecided="ignore")
+    settings = dict(
+        strategy=name,
+        epochs=EPOCHS,
+        batch_size=16,
+        seed=1,
+        progress=False,
+        checkpoint_dir=checkpoint_dir,
+        on_undecided="ignore",
+    )
     settings.update(overrides)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndecidedWarning)

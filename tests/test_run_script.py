@@ -2,10 +2,10 @@
 
 A stand-in `python` records every call, so the script's logic is checked without a network or a
 real install; the real fresh-clone run is measured by hand (README)."""
+
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -35,9 +35,16 @@ def project(tmp_path):
 def run(project: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
     calls = project / "calls.txt"
     calls.unlink(missing_ok=True)
-    environment = {"PATH": os.environ["PATH"], "CALLS": str(calls), "VENV": str(project / "venv"),
-                   "SUPERNET_VENV": str(project / "venv"), **env}
-    done = subprocess.run(["bash", str(project / "run.sh"), *args], env=environment, capture_output=True, text=True, timeout=60)
+    environment = {
+        "PATH": os.environ["PATH"],
+        "CALLS": str(calls),
+        "VENV": str(project / "venv"),
+        "SUPERNET_VENV": str(project / "venv"),
+        **env,
+    }
+    done = subprocess.run(
+        ["bash", str(project / "run.sh"), *args], env=environment, capture_output=True, text=True, timeout=60
+    )
     return done, calls.read_text().splitlines() if calls.exists() else []
 
 
@@ -48,8 +55,10 @@ def installs(calls: list[str]) -> list[str]:
 def test_first_run_installs_cpu_torch_pin_then_project_then_runs_the_tests(project):
     done, calls = run(project, "test", "-x", "-k", "resume")
     assert done.returncode == 0, done.stderr
-    assert installs(calls) == ["-m pip install --quiet torch==2.13.0 -c constraints.txt",
-                               "-m pip install --quiet -e .[test] -c constraints.txt"]
+    assert installs(calls) == [
+        "-m pip install --quiet torch==2.13.0 -c constraints.txt",
+        "-m pip install --quiet -e .[test] -c constraints.txt",
+    ]
     assert calls[-1] == "-m pytest -q tests -x -k resume"
 
 
@@ -78,7 +87,10 @@ def test_changed_requirements_install_again(project):
 
 def test_torch_spec_and_index_url_are_honoured(project):
     _, calls = run(project, "demo", TORCH_SPEC="torch==2.14.1", TORCH_INDEX_URL="https://example.invalid/cpu")
-    assert installs(calls)[0] == "-m pip install --quiet torch==2.14.1 --index-url https://example.invalid/cpu -c constraints.txt"
+    assert (
+        installs(calls)[0]
+        == "-m pip install --quiet torch==2.14.1 --index-url https://example.invalid/cpu -c constraints.txt"
+    )
 
 
 def test_no_install_and_unknown_verb(project):
@@ -106,8 +118,11 @@ def test_ci_runs_the_readme_test_command():
 def test_the_lock_pins_the_test_tools_and_a_changed_lock_installs_again(project):
     """Every install goes through constraints.txt, which pins the test tools (a fresh venv once got a newer
     pytest than CI had, and a test broke); editing the lock is a new install."""
-    pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
-                if line and not line.startswith("#"))
+    pins = dict(
+        line.split("==")
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     assert {"pytest", "hypothesis", "ruff"} <= set(pins) and "torch" not in pins
     run(project, "test")
     with open(project / "constraints.txt", "a") as f:
@@ -128,16 +143,21 @@ def test_an_install_records_the_versions_it_installed(project):
 def test_docs_installs_the_docs_extras_and_builds_the_site_strictly(project):
     done, calls = run(project, "docs", "--quiet")
     assert done.returncode == 0, done.stderr
-    assert installs(calls) == ["-m pip install --quiet torch==2.13.0 -c constraints.txt",
-                               "-m pip install --quiet -e .[docs] -c constraints.txt"]
+    assert installs(calls) == [
+        "-m pip install --quiet torch==2.13.0 -c constraints.txt",
+        "-m pip install --quiet -e .[docs] -c constraints.txt",
+    ]
     assert calls[-1] == "-m mkdocs build --strict --site-dir build/site --quiet"
     _, again = run(project, "docs")
     assert installs(again) == [] and again[-1] == "-m mkdocs build --strict --site-dir build/site"
 
 
 def test_the_docs_extra_is_pinned_ci_builds_the_site_and_git_ignores_it():
-    pins = {line.split("==")[0] for line in (ROOT / "constraints.txt").read_text().splitlines()
-            if line and not line.startswith("#")}
+    pins = {
+        line.split("==")[0]
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
     tools = {"mkdocs", "mkdocs-material", "mkdocstrings-python"}
     assert tools <= pins
     extra = (ROOT / "setup.cfg").read_text().split("docs =", 1)[1].split("\n\n", 1)[0].split()
@@ -148,3 +168,11 @@ def test_the_docs_extra_is_pinned_ci_builds_the_site_and_git_ignores_it():
         pytest.skip("not a git checkout: cannot ask git what it ignores")
     ignored = subprocess.run(["git", "check-ignore", "-q", "build/site/index.html"], cwd=ROOT, check=False)
     assert ignored.returncode == 0, "the site's build folder must be ignored by git"
+
+
+def test_lint_installs_the_test_extras_and_runs_ruff_check_then_format_check(project):
+    done, calls = run(project, "lint")
+    assert done.returncode == 0, done.stderr
+    assert installs(calls)[-1] == "-m pip install --quiet -e .[test] -c constraints.txt"
+    assert calls[-2:] == ["-m ruff check .", "-m ruff format --check ."]
+    assert "./run.sh lint" in (ROOT / ".ci" / "run").read_text()

@@ -1,5 +1,6 @@
 """The selection pipeline (search.selection), step by step: rule -> perturbation -> connected ->
 within budget -> confidence, and the whole of it."""
+
 import functools
 import warnings
 
@@ -9,8 +10,16 @@ import torch
 from ops import Flatten, Identity, Zero, conv1d, linear
 from search.confidence import UndecidedError, UndecidedWarning
 from search.cost_penalty import CostPenalty
-from search.selection import (Selection, confidence, connected, perturbation_pick, report_undecided, rule_pick,
-                              select_architecture, within_budget)
+from search.selection import (
+    Selection,
+    confidence,
+    connected,
+    perturbation_pick,
+    report_undecided,
+    rule_pick,
+    select_architecture,
+    within_budget,
+)
 from search.settings import SelectionSettings
 from search.strategies import DARTS, SPOS, FairDARTS
 from supernet import ChoiceOp, SupernetExecutor, Tensor, search_space
@@ -80,8 +89,13 @@ def test_select_architecture_runs_the_steps_in_order_and_is_complete():
         chosen = select_architecture(supernet, DARTS(), SelectionSettings(), history=history)
     assert isinstance(chosen, Selection) and chosen.architecture == {sid: 1}  # argmax Zero, repaired
     assert chosen.confidence[sid]["option"] == supernet.option_names()[sid][1] and chosen.record == {"mode": "argmax"}
-    perturbed = select_architecture(supernet, DARTS(), SelectionSettings(mode="perturbation"), history=history,
-                                    perturb=lambda: ({sid: 0}, {sid: {"drop": 0.5}}))
+    perturbed = select_architecture(
+        supernet,
+        DARTS(),
+        SelectionSettings(mode="perturbation"),
+        history=history,
+        perturb=lambda: ({sid: 0}, {sid: {"drop": 0.5}}),
+    )
     assert perturbed.architecture == {sid: 0} and perturbed.perturbation == {sid: {"drop": 0.5}}
     assert perturbed.record["mode"] == "perturbation"
     with pytest.raises(ValueError, match="needs perturb="):
@@ -91,8 +105,9 @@ def test_select_architecture_runs_the_steps_in_order_and_is_complete():
 
 class Result:
     def __init__(self, margin):
-        self.confidence = {"s": {"decided": margin > 0.1, "option": "conv", "probability": 0.5, "margin": margin,
-                                 "stable_since": 0}}
+        self.confidence = {
+            "s": {"decided": margin > 0.1, "option": "conv", "probability": 0.5, "margin": margin, "stable_since": 0}
+        }
 
 
 def test_report_undecided_warns_raises_or_ignores():

@@ -4,6 +4,7 @@ Multi-block spaces with searchable kernel sizes, strides and channel counts and 
 (conv block / pooling / identity), in 1-D and 2-D, with a classifier head whose input size depends on
 the choices. One executor per space: the shared weights must fit every sampled architecture.
 """
+
 from functools import partial
 
 import pytest
@@ -12,7 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ops import AdaptiveAvgPooling, BatchNorm, Flatten, Identity, MaxPooling, Relu, conv1d, conv2d, linear
-from supernet import BasicExecutor, CategoricalParameter, ChoiceOp, IntScalarParameter, Tensor, lazy, scope, search_space
+from supernet import (
+    BasicExecutor,
+    CategoricalParameter,
+    ChoiceOp,
+    IntScalarParameter,
+    Tensor,
+    lazy,
+    scope,
+    search_space,
+)
 
 
 @scope

@@ -1,5 +1,6 @@
 """DARTS cell space: switches and ids, options, shapes in 1-D and 2-D, Concat/Slice, DARTS's
 discretization and genotype, and a short search whose export trains."""
+
 from __future__ import annotations
 
 import re
@@ -11,8 +12,15 @@ import torch.nn.functional as F
 from ops import BatchNorm, Concat, Conv2d, Slice, Zero
 from search import fit_supernet
 from search.spaces import (
-    DARTS_OPS, Genotype, darts_edges, darts_genotype, darts_genotype_text, darts_genotype_tuple, darts_space,
-    darts_switch_ids, reduction_layers,
+    DARTS_OPS,
+    Genotype,
+    darts_edges,
+    darts_genotype,
+    darts_genotype_text,
+    darts_genotype_tuple,
+    darts_space,
+    darts_switch_ids,
+    reduction_layers,
 )
 from supernet import BasicExecutor, ChoiceOp, SupernetExecutor, Tensor, discretize, get_nodes, lazy, search_space
 from supernet.graph import topological_order
@@ -43,9 +51,20 @@ def test_two_genotypes_of_fourteen_switches_named_after_the_first_cell_of_each_k
     # 5 cells x 14 edges, every one a ChoiceOp over the DARTS ops in DARTS's order
     choices = _choices(net)
     assert len(choices) == 70 and all(c.option_names() == list(DARTS_OPS) for c in choices)
-    assert DARTS_OPS == ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
-                         "dil_conv_3x3", "dil_conv_5x5")
-    assert darts_switch_ids(list(params))["reduction"][(0, 2)] == "darts_space_0.reduction_cell_0.edge_0to2_0.ChoiceOp_0.choice"
+    assert DARTS_OPS == (
+        "none",
+        "max_pool_3x3",
+        "avg_pool_3x3",
+        "skip_connect",
+        "sep_conv_3x3",
+        "sep_conv_5x5",
+        "dil_conv_3x3",
+        "dil_conv_5x5",
+    )
+    assert (
+        darts_switch_ids(list(params))["reduction"][(0, 2)]
+        == "darts_space_0.reduction_cell_0.edge_0to2_0.ChoiceOp_0.choice"
+    )
 
 
 def test_cell_layout_channels_and_reductions():
@@ -53,8 +72,14 @@ def test_cell_layout_channels_and_reductions():
     net = darts_space(_image(size=16), channels=4, layers=8, steps=4, multiplier=4, stem_multiplier=3)
     concats = [n for n in topological_order(net) if isinstance(n, Concat) and n.id.count(".") == 2]
     assert [c.id.split(".")[1] for c in concats] == [
-        "normal_cell_0", "normal_cell_1", "reduction_cell_0", "normal_cell_2", "normal_cell_3", "reduction_cell_1",
-        "normal_cell_4", "normal_cell_5",
+        "normal_cell_0",
+        "normal_cell_1",
+        "reduction_cell_0",
+        "normal_cell_2",
+        "normal_cell_3",
+        "reduction_cell_1",
+        "normal_cell_4",
+        "normal_cell_5",
     ]
     shapes = [tuple(lazy(c.shape())[1:]) for c in concats]
     assert shapes == [(16, 16, 16)] * 2 + [(32, 8, 8)] * 3 + [(64, 4, 4)] * 3
@@ -143,12 +168,20 @@ def _probabilities(net, strongest):
 
 def test_darts_genotype_keeps_the_two_strongest_non_none_edges_per_node():
     net = darts_space(_image(), channels=4, layers=3)
-    probs = _probabilities(net, {
-        ("normal", 1, 2): ("sep_conv_3x3", 0.5), ("normal", 0, 2): ("skip_connect", 0.4),
-        ("normal", 2, 3): ("dil_conv_5x5", 0.3), ("normal", 0, 3): ("max_pool_3x3", 0.6),
-        ("normal", 3, 4): ("sep_conv_5x5", 0.3), ("normal", 4, 5): ("avg_pool_3x3", 0.3), ("normal", 0, 5): ("none", 0.9),
-        ("reduction", 0, 2): ("max_pool_3x3", 0.3), ("reduction", 1, 2): ("max_pool_3x3", 0.3),
-    })
+    probs = _probabilities(
+        net,
+        {
+            ("normal", 1, 2): ("sep_conv_3x3", 0.5),
+            ("normal", 0, 2): ("skip_connect", 0.4),
+            ("normal", 2, 3): ("dil_conv_5x5", 0.3),
+            ("normal", 0, 3): ("max_pool_3x3", 0.6),
+            ("normal", 3, 4): ("sep_conv_5x5", 0.3),
+            ("normal", 4, 5): ("avg_pool_3x3", 0.3),
+            ("normal", 0, 5): ("none", 0.9),
+            ("reduction", 0, 2): ("max_pool_3x3", 0.3),
+            ("reduction", 1, 2): ("max_pool_3x3", 0.3),
+        },
+    )
     ids = darts_switch_ids(list(probs))
     architecture = darts_genotype(probs)
     assert set(architecture) == set(probs)
@@ -163,8 +196,14 @@ def test_darts_genotype_keeps_the_two_strongest_non_none_edges_per_node():
     genotype = darts_genotype_tuple(architecture)
     assert isinstance(genotype, Genotype)
     assert genotype.normal == [
-        ("skip_connect", 0), ("sep_conv_3x3", 1), ("max_pool_3x3", 0), ("dil_conv_5x5", 2),
-        ("max_pool_3x3", 0), ("sep_conv_5x5", 3), ("max_pool_3x3", 0), ("avg_pool_3x3", 4),
+        ("skip_connect", 0),
+        ("sep_conv_3x3", 1),
+        ("max_pool_3x3", 0),
+        ("dil_conv_5x5", 2),
+        ("max_pool_3x3", 0),
+        ("sep_conv_5x5", 3),
+        ("max_pool_3x3", 0),
+        ("avg_pool_3x3", 4),
     ]
     assert genotype.reduce[:2] == [("max_pool_3x3", 0), ("max_pool_3x3", 1)]
     text = darts_genotype_text(architecture)

@@ -1,5 +1,6 @@
 """MobileNetV2-style space: per-stage expansion / kernel / width / depth parameters, residuals,
 1-D and 2-D execution, discretization, and a short search on MNIST-1D whose export trains."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,14 +11,26 @@ from ops import Add, Relu6
 from search import fit_supernet
 from search.spaces import mobilenet_parameters, mobilenet_space, stage_widths
 from supernet import (
-    BasicExecutor, CategoricalParameter, ChoiceOp, SupernetExecutor, Tensor, discretize, get_nodes, lazy,
+    BasicExecutor,
+    CategoricalParameter,
+    ChoiceOp,
+    SupernetExecutor,
+    Tensor,
+    discretize,
+    get_nodes,
+    lazy,
     search_space,
 )
 from supernet.cost import architecture_cost
 from supernet.graph import topological_order
 
-SMALL = dict(stem_channels=8, stages=((8, 1, 1), (12, 2, 2), (16, 3, 2)), expansion_ratios=(2, 4), kernel_sizes=(3, 5),
-             width_multipliers=(0.5, 1.0))
+SMALL = dict(
+    stem_channels=8,
+    stages=((8, 1, 1), (12, 2, 2), (16, 3, 2)),
+    expansion_ratios=(2, 4),
+    kernel_sizes=(3, 5),
+    width_multipliers=(0.5, 1.0),
+)
 
 
 def _signal(batch: int = 2) -> Tensor:
@@ -27,10 +40,15 @@ def _signal(batch: int = 2) -> Tensor:
 def test_each_stage_has_its_expansion_kernel_width_and_depth_parameters():
     net = mobilenet_space(_signal(), **SMALL)
     stages = mobilenet_parameters(net)
-    assert [sorted(s) for s in stages] == [["expansion", "kernel", "width"]] + [["depth", "expansion", "kernel", "width"]] * 2
+    assert [sorted(s) for s in stages] == [["expansion", "kernel", "width"]] + [
+        ["depth", "expansion", "kernel", "width"]
+    ] * 2
     assert sum(len(s) for s in stages) == len(net.parametrization())
     assert [s["width"].choices for s in stages] == [[4, 8], [6, 12], [8, 16]]
-    assert all(isinstance(s["width"], CategoricalParameter) and s["width"].current_value == max(s["width"].choices) for s in stages)
+    assert all(
+        isinstance(s["width"], CategoricalParameter) and s["width"].current_value == max(s["width"].choices)
+        for s in stages
+    )
     assert [s["depth"].values() for s in stages[1:]] == [[0, 1], [0, 1, 2]]
     assert all(s["depth"].current_value == s["depth"].max for s in stages[1:])  # deepest unless searched
     assert stages[2]["expansion"].id == "mobilenet_space_0.stage_2.inverted_residual_0.ChoiceOp_0.expansion"
@@ -41,7 +59,10 @@ def test_each_stage_has_its_expansion_kernel_width_and_depth_parameters():
     # blocks: 1 + 2 + 3; each an expansion choice over two bodies with a kernel choice each
     assert sum(c.option_names() == ["expand2", "expand4"] for c in choices) == 6
     assert sum(c.option_names() == ["kernel3", "kernel5"] for c in choices) == 12
-    assert [c.option_names() for c in choices if c.switch.name == "depth"] == [["depth1", "depth2"], ["depth1", "depth2", "depth3"]]
+    assert [c.option_names() for c in choices if c.switch.name == "depth"] == [
+        ["depth1", "depth2"],
+        ["depth1", "depth2", "depth3"],
+    ]
     # the blocks of a stage share its switches
     for s in stages:
         assert len({id(c.switch) for c in choices if c.switch is s["expansion"]}) == 1
@@ -53,11 +74,14 @@ def test_residuals_where_shapes_allow():
     adds = [n for n in topological_order(net) if isinstance(n, Add)]
     # every block after the first of its stage; stage 0's first block changes the (parametrized) width
     assert sorted(a.id.rsplit(".", 1)[0] for a in adds) == [
-        "mobilenet_space_0.stage_1.inverted_residual_1", "mobilenet_space_0.stage_2.inverted_residual_1",
+        "mobilenet_space_0.stage_1.inverted_residual_1",
+        "mobilenet_space_0.stage_2.inverted_residual_1",
         "mobilenet_space_0.stage_2.inverted_residual_2",
     ]
     fixed_width = mobilenet_space(_signal(), **{**SMALL, "width_multipliers": (1.0,)})
-    first = [n for n in topological_order(fixed_width) if isinstance(n, Add) and ".stage_0.inverted_residual_0." in n.id]
+    first = [
+        n for n in topological_order(fixed_width) if isinstance(n, Add) and ".stage_0.inverted_residual_0." in n.id
+    ]
     assert len(first) == 1  # 8 -> 8 channels at stride 1: a residual
 
 

@@ -1,5 +1,6 @@
 """Transformer space and its ops: attention (against torch), LayerNorm, GELU, positional encoding,
 switch ids, pre/post normalisation, execution, and a short search on MNIST-1D tokens whose export trains."""
+
 from __future__ import annotations
 
 import math
@@ -8,7 +9,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ops import Add, Gelu, LayerNorm, MultiHeadSelfAttention, PositionalEncoding, multi_head_self_attention, positional_encoding
+from ops import (
+    Add,
+    Gelu,
+    LayerNorm,
+    MultiHeadSelfAttention,
+    PositionalEncoding,
+    multi_head_self_attention,
+    positional_encoding,
+)
 from search import UndecidedWarning, fit_supernet
 from search.spaces import transformer_space, transformer_switches
 from supernet import BasicExecutor, ChoiceOp, SupernetExecutor, Tensor, discretize, get_nodes, lazy, search_space
@@ -36,7 +45,7 @@ def test_attention_matches_torch_multihead_attention():
         reference.in_proj_weight.copy_(torch.cat([weights[prefix + f"{p}_weight"] for p in "qkv"]))
         reference.in_proj_bias.copy_(torch.randn(24))
         for i, p in enumerate("qkv"):
-            weights[prefix + f"{p}_bias"].copy_(reference.in_proj_bias[8 * i: 8 * (i + 1)])
+            weights[prefix + f"{p}_bias"].copy_(reference.in_proj_bias[8 * i : 8 * (i + 1)])
         reference.out_proj.weight.copy_(weights[prefix + "out_weight"])
         reference.out_proj.bias.copy_(torch.randn(8))
         weights[prefix + "out_bias"].copy_(reference.out_proj.bias)
@@ -89,7 +98,9 @@ def test_layer_norm_gelu_and_positional_encodings():
 
     model = BasicExecutor(learned(x), seed=0)
     assert [k for k, _ in model.named_parameters()] == ["learned_0.PositionalEncoding_0.table"]
-    assert torch.allclose(model(data) - data, model.get_parameter("learned_0.PositionalEncoding_0.table").expand(2, 4, 6))
+    assert torch.allclose(
+        model(data) - data, model.get_parameter("learned_0.PositionalEncoding_0.table").expand(2, 4, 6)
+    )
 
 
 def test_switches_per_block_and_their_options():
@@ -105,14 +116,22 @@ def test_switches_per_block_and_their_options():
     }
     choices = [c for c in topological_order(net) if isinstance(c, ChoiceOp) and c.id.startswith(prefix)]
     names = {c.switch.name: c.option_names() for c in choices}
-    assert names == {"mixer": ["attention", "conv"], "heads": ["heads1", "heads2", "heads4"],
-                     "ffn_ratio": ["ffn1", "ffn2", "ffn4"], "norm": ["pre", "post"]}
+    assert names == {
+        "mixer": ["attention", "conv"],
+        "heads": ["heads1", "heads2", "heads4"],
+        "ffn_ratio": ["ffn1", "ffn2", "ffn4"],
+        "norm": ["pre", "post"],
+    }
     # one norm switch drives the ChoiceOps before and after both sublayers
     assert sum(c.switch is blocks[1]["norm"] for c in choices) == 4
     heads = [c for c in choices if c.switch.name == "heads"][0]
-    assert [o.heads for o in heads.operands] == [1, 2, 4] and all(isinstance(o, MultiHeadSelfAttention) for o in heads.operands)
+    assert [o.heads for o in heads.operands] == [1, 2, 4] and all(
+        isinstance(o, MultiHeadSelfAttention) for o in heads.operands
+    )
     # fixed dimensions have no switch
-    fixed = transformer_space(_tokens(), d_model=16, blocks=1, heads=(2,), ffn_ratios=(2,), norms=("pre",), mixers=("attention",))
+    fixed = transformer_space(
+        _tokens(), d_model=16, blocks=1, heads=(2,), ffn_ratios=(2,), norms=("pre",), mixers=("attention",)
+    )
     assert fixed.parametrization() == {}
     with pytest.raises(ValueError, match="divide"):
         transformer_space(_tokens(), d_model=6, heads=(4,))
@@ -136,7 +155,9 @@ def test_pre_and_post_normalisation_after_discretization(norm):
 
 
 def test_supernet_and_sampled_architectures_run():
-    net = transformer_space(_tokens(3, tokens=12, features=2), d_model=8, blocks=2, num_classes=4, heads=(1, 2), learned_positions=True)
+    net = transformer_space(
+        _tokens(3, tokens=12, features=2), d_model=8, blocks=2, num_classes=4, heads=(1, 2), learned_positions=True
+    )
     data = torch.randn(3, 12, 2)
     assert tuple(SupernetExecutor(net, seed=0)(data).shape) == (3, 4)
     model = BasicExecutor(net, seed=0)
@@ -176,8 +197,23 @@ def test_demo_runs_end_to_end_on_a_small_subset(tmp_path, capsys):
     from search.transformer_demo import main
 
     with pytest.warns(UndecidedWarning, match="undecided after"):  # one epoch decides nothing, and the demo says so
-        summary = main(["--epochs", "1", "--retrain-epochs", "1", "--train-samples", "128", "--d-model", "8", "--blocks", "1",
-                        "--no-progress", "--out", str(tmp_path)])
+        summary = main(
+            [
+                "--epochs",
+                "1",
+                "--retrain-epochs",
+                "1",
+                "--train-samples",
+                "128",
+                "--d-model",
+                "8",
+                "--blocks",
+                "1",
+                "--no-progress",
+                "--out",
+                str(tmp_path),
+            ]
+        )
     assert 0.0 <= summary["retrained_test_accuracy"] <= 1.0
     assert len(summary["chosen_options"]) == 4
     assert (tmp_path / "summary.json").exists() and (tmp_path / "search" / "result.json").exists()

@@ -1,5 +1,6 @@
 """Defaults set from the number of architecture steps: the sampling strategies' learning rate,
 and the opt-in softmax sharpening schedule."""
+
 import sys
 from pathlib import Path
 
@@ -25,8 +26,15 @@ def test_the_step_scaled_learning_rate_keeps_the_darts_step_budget():
 
 def test_a_search_records_the_learning_rate_its_step_count_gave():
     run = dict(epochs=2, batch_size=16, seed=0, progress=False, on_undecided="ignore")  # 2 epochs of 3 batches
-    assert fit_supernet(make_space(), make_data(), strategy="gdas", **run).config["optim"]["arch_lr"] == step_scaled_lr(6)
-    assert fit_supernet(make_space(), make_data(), strategy="gdas", optim={"arch_lr": 1e-3}, **run).config["optim"]["arch_lr"] == 1e-3
+    assert fit_supernet(make_space(), make_data(), strategy="gdas", **run).config["optim"]["arch_lr"] == step_scaled_lr(
+        6
+    )
+    assert (
+        fit_supernet(make_space(), make_data(), strategy="gdas", optim={"arch_lr": 1e-3}, **run).config["optim"][
+            "arch_lr"
+        ]
+        == 1e-3
+    )
 
 
 def test_the_final_temperature_scales_with_the_step_count():
@@ -49,7 +57,16 @@ def test_sharpening_keeps_one_then_falls_geometrically_over_the_last_epochs():
 
 def test_a_sharpened_search_ends_at_the_final_temperature_of_its_steps():
     epochs, batches = 2, 3  # make_data: 96 samples, halves of 48, batch 16 -> 3 batches per epoch
-    result = fit_supernet(make_space(), make_data(), strategy=DARTS(temperature="sharpen"), epochs=epochs, batch_size=16, seed=0, progress=False, on_undecided="ignore")
+    result = fit_supernet(
+        make_space(),
+        make_data(),
+        strategy=DARTS(temperature="sharpen"),
+        epochs=epochs,
+        batch_size=16,
+        seed=0,
+        progress=False,
+        on_undecided="ignore",
+    )
     assert result.config["strategy"]["temperature"] == "sharpen" and result.config["optim"]["arch_lr"] == 3e-4
     temperature = final_temperature(epochs * batches)
     alphas = result.history["logits"]
@@ -60,8 +77,16 @@ def test_a_sharpened_search_ends_at_the_final_temperature_of_its_steps():
     strategy = DARTS(warmup_epochs=2)
     strategy.plan(epochs, batches)
     assert strategy.architecture_steps(epochs) == (epochs - 2) * batches
-    fixed = fit_supernet(make_space(), make_data(), strategy="darts", epochs=1, batch_size=16, seed=0,
-                         progress=False, on_undecided="ignore")
+    fixed = fit_supernet(
+        make_space(),
+        make_data(),
+        strategy="darts",
+        epochs=1,
+        batch_size=16,
+        seed=0,
+        progress=False,
+        on_undecided="ignore",
+    )
     assert fixed.probabilities.keys() == fixed.history["logits"].keys()
     for sid, a in fixed.history["logits"].items():  # per key: pytest >= 9.2 refuses approx of nested dicts
         assert fixed.probabilities[sid] == pytest.approx(torch.softmax(torch.tensor(a[-1]), 0).tolist())

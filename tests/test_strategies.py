@@ -1,4 +1,5 @@
 """Search strategies: each one's defining property, and every strategy end to end by name."""
+
 import collections
 import functools
 
@@ -10,8 +11,20 @@ from torch.func import functional_call
 from ops import Add, AdaptiveAvgPooling, AvgPooling, BatchNorm, Flatten, Identity, Relu, Zero, conv1d, linear
 from search import BilevelConfig, BilevelOptimizer, fit_supernet
 from search.strategies import (
-    DARTS, GDAS, PCDARTS, SNAS, STRATEGIES, BetaDARTS, DARTSMinus, DrNAS, EarlyStopping, FairDARTS, Proxyless,
-    SecondOrderDARTS, get_strategy, parameter_free_winners,
+    DARTS,
+    GDAS,
+    PCDARTS,
+    SNAS,
+    STRATEGIES,
+    BetaDARTS,
+    DARTSMinus,
+    DrNAS,
+    EarlyStopping,
+    FairDARTS,
+    Proxyless,
+    SecondOrderDARTS,
+    get_strategy,
+    parameter_free_winners,
 )
 from search.strategies.pcdarts import channel_shuffle
 from supernet import ChoiceOp, SupernetExecutor, Tensor, get_nodes, lazy, scope, search_space
@@ -33,7 +46,9 @@ def tiny_space(channels=8, length=16, classes=3, batchnorm=True, first="conv3"):
         options = {
             "conv3": functools.partial(conv, kernel_size=3, channels=channels),
             "conv1": functools.partial(conv, kernel_size=1, channels=channels),
-            "skip": Identity(), "avgpool": AvgPooling(3, 1, 1), "none": Zero(),
+            "skip": Identity(),
+            "avgpool": AvgPooling(3, 1, 1),
+            "none": Zero(),
         }
         names = [first] + [n for n in OPTIONS if n != first]
         return ChoiceOp(*[options[n] for n in names], names=names)(h)
@@ -75,6 +90,7 @@ def bilevel_for(supernet, **config):
 
 # --- every strategy, by name, end to end ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_every_strategy_by_name_searches_one_epoch_and_exports(name):
     space = tiny_space()
@@ -96,8 +112,16 @@ def test_every_strategy_by_name_searches_one_epoch_and_exports(name):
 def test_unknown_strategy_and_objects_with_hyper_parameters():
     with pytest.raises(ValueError, match="unknown strategy 'nope'.*gdas"):
         get_strategy("nope")
-    result = fit_supernet(tiny_space(), tiny_data(), strategy=GDAS(tau_max=5.0, tau_min=1.0), epochs=2, batch_size=16, progress=False)
-    assert result.config["strategy"] == {"name": "gdas", "warmup_epochs": 0, "temperature": 5.0, "tau_max": 5.0, "tau_min": 1.0}
+    result = fit_supernet(
+        tiny_space(), tiny_data(), strategy=GDAS(tau_max=5.0, tau_min=1.0), epochs=2, batch_size=16, progress=False
+    )
+    assert result.config["strategy"] == {
+        "name": "gdas",
+        "warmup_epochs": 0,
+        "temperature": 5.0,
+        "tau_max": 5.0,
+        "tau_min": 1.0,
+    }
 
 
 def test_softmax_temperature_schedule():
@@ -106,12 +130,16 @@ def test_softmax_temperature_schedule():
     assert supernet.mixture.temperature == 4.0
     strategy.on_epoch_start(3, 4, supernet)
     assert supernet.mixture.temperature == 1.0 and strategy.config()["temperature"] == [4.0, 1.0]
-    result = fit_supernet(tiny_space(), tiny_data(), strategy=DARTS(temperature=(4.0, 1.0)), epochs=2, batch_size=16, progress=False)
+    result = fit_supernet(
+        tiny_space(), tiny_data(), strategy=DARTS(temperature=(4.0, 1.0)), epochs=2, batch_size=16, progress=False
+    )
     assert result.config["strategy"]["temperature"] == [4.0, 1.0]
 
 
 def test_warmup_epochs_train_only_the_weights():
-    result = fit_supernet(tiny_space(), tiny_data(), strategy=GDAS(warmup_epochs=1), epochs=2, batch_size=16, progress=False)
+    result = fit_supernet(
+        tiny_space(), tiny_data(), strategy=GDAS(warmup_epochs=1), epochs=2, batch_size=16, progress=False
+    )
     epochs = result.history["epochs"]
     for logits in result.history["logits"].values():
         warm = [row for row, epoch in zip(logits, epochs) if epoch == 0]
@@ -120,6 +148,7 @@ def test_warmup_epochs_train_only_the_weights():
 
 
 # --- DARTS, second order --------------------------------------------------------------------------
+
 
 def test_second_order_gradient_matches_finite_differences_of_the_unrolled_objective():
     torch.manual_seed(0)
@@ -170,6 +199,7 @@ def test_second_order_step_updates_only_alphas_and_restores_statistics():
 
 
 # --- GDAS and SNAS --------------------------------------------------------------------------------
+
 
 def test_gdas_runs_exactly_one_option_per_choice_op_and_every_logit_learns():
     supernet = SupernetExecutor(tiny_space(), mixture=GDAS().mixture(), seed=0)
@@ -233,6 +263,7 @@ def test_snas_weights_are_relaxed_random_samples_and_every_option_runs():
 
 # --- FairDARTS -------------------------------------------------------------------------------------
 
+
 def test_fairdarts_weights_are_independent_sigmoids_not_summing_to_one():
     strategy = FairDARTS()
     supernet = SupernetExecutor(tiny_space(), mixture=strategy.mixture(), seed=0)
@@ -252,11 +283,13 @@ def test_fairdarts_selects_by_threshold_and_drops_edges_below_it():
     supernet = SupernetExecutor(tiny_space(), mixture=strategy.mixture())
     into_n2, into_n1, n1_into_n2 = supernet.alphas  # n1 = e(x); n2 = e(x) + e(n1)
     logit = lambda p: float(torch.logit(torch.tensor(p)))  # noqa: E731
-    supernet.set_alphas({
-        into_n2: [logit(0.9), logit(0.95), 0.0, 0.0, 5.0],  # conv1 above the threshold (Zero's own gate ignored)
-        into_n1: [0.0, 0.0, logit(0.86), 0.0, 0.0],
-        n1_into_n2: [logit(0.8), logit(0.6), 0.0, 0.0, -5.0],  # nothing reaches 0.85: the edge is dropped
-    })
+    supernet.set_alphas(
+        {
+            into_n2: [logit(0.9), logit(0.95), 0.0, 0.0, 5.0],  # conv1 above the threshold (Zero's own gate ignored)
+            into_n1: [0.0, 0.0, logit(0.86), 0.0, 0.0],
+            n1_into_n2: [logit(0.8), logit(0.6), 0.0, 0.0, -5.0],  # nothing reaches 0.85: the edge is dropped
+        }
+    )
     assert strategy.select(supernet) == {into_n2: 1, into_n1: 2, n1_into_n2: 4}
     # n1's only edge below the threshold: a node keeps its strongest edge rather than none
     supernet.set_alphas({into_n1: [logit(0.8), logit(0.6), 0.0, 0.0, 0.0]})
@@ -264,6 +297,7 @@ def test_fairdarts_selects_by_threshold_and_drops_edges_below_it():
 
 
 # --- DrNAS ----------------------------------------------------------------------------------------
+
 
 def test_drnas_weights_are_random_in_training_and_the_dirichlet_mean_in_eval():
     strategy = DrNAS()
@@ -302,6 +336,7 @@ def test_drnas_regulariser_is_the_kl_to_the_uniform_dirichlet():
 
 # --- PC-DARTS --------------------------------------------------------------------------------------
 
+
 def test_pcdarts_sends_one_kth_of_the_channels_through_the_options():
     supernet = SupernetExecutor(tiny_space(channels=8), mixture=PCDARTS(k=4).mixture(), seed=0)
     assert set(supernet.mixture.partial) == set(supernet.choices)
@@ -334,7 +369,9 @@ def test_pcdarts_output_is_the_shuffled_partial_mixture_plus_bypass():
 
     @search_space
     def space(x):
-        return ChoiceOp(Identity(), AvgPooling(3, 1, 1), functools.partial(conv1d, out_channels=8, kernel_size=3), Zero())(x)
+        return ChoiceOp(
+            Identity(), AvgPooling(3, 1, 1), functools.partial(conv1d, out_channels=8, kernel_size=3), Zero()
+        )(x)
 
     supernet = SupernetExecutor(space(x), mixture=PCDARTS(k=4).mixture(), seed=0)
     alpha = torch.tensor([0.3, -0.2, 1.0, 0.5])
@@ -343,10 +380,16 @@ def test_pcdarts_output_is_the_shuffled_partial_mixture_plus_bypass():
     w = torch.softmax(alpha, 0)
     (weight,) = [p for n, p in supernet.named_weight_parameters()]
     part = data[:, :2]
-    mixed = w[0] * part + w[1] * nn.functional.avg_pool1d(part, 3, 1, 1) + w[2] * nn.functional.conv1d(part, weight[:2, :2], padding=1)
+    mixed = (
+        w[0] * part
+        + w[1] * nn.functional.avg_pool1d(part, 3, 1, 1)
+        + w[2] * nn.functional.conv1d(part, weight[:2, :2], padding=1)
+    )
     expected = channel_shuffle(torch.cat([mixed, data[:, 2:]], 1), 4)
     assert torch.allclose(supernet(data), expected, atol=1e-6)
-    assert torch.equal(channel_shuffle(torch.arange(8.0).reshape(1, 8, 1), 4).flatten(), torch.tensor([0.0, 2, 4, 6, 1, 3, 5, 7]))
+    assert torch.equal(
+        channel_shuffle(torch.arange(8.0).reshape(1, 8, 1), 4).flatten(), torch.tensor([0.0, 2, 4, 6, 1, 3, 5, 7])
+    )
 
 
 def test_pcdarts_edge_normalisation_weights_the_edges_of_a_sum():
@@ -402,6 +445,7 @@ def test_pcdarts_narrows_depthwise_and_reduction_edges_of_the_darts_space():
 
 # --- ProxylessNAS ----------------------------------------------------------------------------------
 
+
 def saved_activation_bytes(step):
     """Bytes of distinct storages autograd saves for backward while `step()` runs."""
     storages = {}
@@ -449,12 +493,15 @@ def test_proxyless_architecture_step_keeps_the_unsampled_probabilities():
         pair, alpha = supernet.mixture.sampled[sid], param.detach()
         rest = [i for i in range(len(OPTIONS)) if i not in pair]
         assert torch.equal(alpha[rest], before[sid][rest])
-        assert float(torch.logsumexp(alpha[pair], 0)) == pytest.approx(float(torch.logsumexp(before[sid][pair], 0)), abs=1e-5)
+        assert float(torch.logsumexp(alpha[pair], 0)) == pytest.approx(
+            float(torch.logsumexp(before[sid][pair], 0)), abs=1e-5
+        )
         moved += not torch.equal(alpha[pair], before[sid][pair])
     assert moved > 0
 
 
 # --- DARTS- and beta-DARTS -------------------------------------------------------------------------
+
 
 def test_darts_minus_adds_a_decaying_auxiliary_skip_outside_the_softmax():
     x = Tensor("x", (1, 4, 10), ("N", "C", "L"))
@@ -500,22 +547,36 @@ def test_beta_darts_regulariser_is_the_mean_logsumexp_with_increasing_weight():
 
 # --- early stopping --------------------------------------------------------------------------------
 
+
 def test_early_stopping_on_parameter_free_winners():
     space = tiny_space(first="skip")  # at alpha = 0 every edge selects its first option: skip
     supernet = SupernetExecutor(space)
     assert len(parameter_free_winners(supernet, supernet.architecture())) == 3
     stop = EarlyStopping("parameter_free", max_parameter_free=2)
-    result = fit_supernet(space, tiny_data(), strategy="darts", epochs=4, batch_size=16, progress=False, callbacks=[stop])
+    result = fit_supernet(
+        space, tiny_data(), strategy="darts", epochs=4, batch_size=16, progress=False, callbacks=[stop]
+    )
     assert len(result.metrics) == 1 and stop.stopped_epoch == 0
 
     never = EarlyStopping("parameter_free", max_parameter_free=2)
-    result = fit_supernet(tiny_space(), tiny_data(), epochs=2, batch_size=16, progress=False, callbacks=[never], optim={"arch_lr": 0.0})
+    result = fit_supernet(
+        tiny_space(), tiny_data(), epochs=2, batch_size=16, progress=False, callbacks=[never], optim={"arch_lr": 0.0}
+    )
     assert len(result.metrics) == 2 and never.stopped_epoch is None
 
 
 def test_early_stopping_with_a_callable_and_the_stable_criterion():
     by_epoch = EarlyStopping(lambda state: state["epoch"] >= 1)
-    assert len(fit_supernet(tiny_space(), tiny_data(), epochs=5, batch_size=16, progress=False, callbacks=[by_epoch]).metrics) == 2
+    assert (
+        len(
+            fit_supernet(
+                tiny_space(), tiny_data(), epochs=5, batch_size=16, progress=False, callbacks=[by_epoch]
+            ).metrics
+        )
+        == 2
+    )
     stable = EarlyStopping("stable", patience=2)
-    result = fit_supernet(tiny_space(), tiny_data(), epochs=6, batch_size=16, progress=False, callbacks=[stable], optim={"arch_lr": 0.0})
+    result = fit_supernet(
+        tiny_space(), tiny_data(), epochs=6, batch_size=16, progress=False, callbacks=[stable], optim={"arch_lr": 0.0}
+    )
     assert len(result.metrics) == 3 and stable.history == [False, True, True]

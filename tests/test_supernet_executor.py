@@ -1,11 +1,35 @@
 """SupernetExecutor and discretize: mixtures, the arch/weight split, shapes, one-hot equivalence."""
+
 import functools
 
 import pytest
 import torch
 
-from ops import AvgPooling, BatchNorm, Identity, MaxPooling, Relu, Zero, conv1d, conv2d, linear, Flatten, AdaptiveAvgPooling
-from supernet import BasicExecutor, ChoiceOp, IntScalarParameter, SupernetExecutor, Tensor, discretize, get_nodes, lazy, scope, search_space
+from ops import (
+    AvgPooling,
+    BatchNorm,
+    Identity,
+    MaxPooling,
+    Relu,
+    Zero,
+    conv1d,
+    conv2d,
+    linear,
+    Flatten,
+    AdaptiveAvgPooling,
+)
+from supernet import (
+    BasicExecutor,
+    ChoiceOp,
+    IntScalarParameter,
+    SupernetExecutor,
+    Tensor,
+    discretize,
+    get_nodes,
+    lazy,
+    scope,
+    search_space,
+)
 
 
 def conv_bn(x, kernel_size, channels):
@@ -22,7 +46,10 @@ def cell_space(tied: bool = False, channels: int = 4):
         return ChoiceOp(
             functools.partial(conv_bn, kernel_size=3, channels=channels),
             functools.partial(conv_bn, kernel_size=5, channels=channels),
-            Identity(), Zero(), switch=switch, names=["conv3", "conv5", "skip", "none"],
+            Identity(),
+            Zero(),
+            switch=switch,
+            names=["conv3", "conv5", "skip", "none"],
         )(h)
 
     @search_space
@@ -64,7 +91,11 @@ def test_mixture_is_softmax_weighted_sum_of_options():
     model.set_alphas({"space_0.ChoiceOp_0.choice": alpha})
     data = torch.randn(5, 2, 8)
     w = torch.softmax(alpha, 0)
-    expected = w[0] * data + w[1] * torch.nn.functional.max_pool1d(data, 3, 1, 1) + w[2] * torch.nn.functional.avg_pool1d(data, 3, 1, 1)
+    expected = (
+        w[0] * data
+        + w[1] * torch.nn.functional.max_pool1d(data, 3, 1, 1)
+        + w[2] * torch.nn.functional.avg_pool1d(data, 3, 1, 1)
+    )
     assert torch.allclose(model(data), expected, atol=1e-6)
 
 
@@ -103,7 +134,9 @@ def test_one_hot_alphas_match_exported_architecture_with_inherited_weights():
     for a in range(4):
         for b in range(4):
             architecture = {switches[0]: a, switches[1]: b}
-            model.set_alphas({sid: torch.where(torch.arange(4) == idx, 0.0, float("-inf")) for sid, idx in architecture.items()})
+            model.set_alphas(
+                {sid: torch.where(torch.arange(4) == idx, 0.0, float("-inf")) for sid, idx in architecture.items()}
+            )
             fixed = BasicExecutor(discretize(net, architecture))
             fixed.load_state_dict({k: v for k, v in model.state_dict().items() if k in fixed.state_dict()})
             fixed.eval()
@@ -132,7 +165,10 @@ def test_supernet_output_shape_matches_symbolic_shape_2d():
 
     @search_space
     def space(x):
-        h = ChoiceOp(functools.partial(conv2d, out_channels=5, kernel_size=3), functools.partial(conv2d, out_channels=5, kernel_size=1))(x)
+        h = ChoiceOp(
+            functools.partial(conv2d, out_channels=5, kernel_size=3),
+            functools.partial(conv2d, out_channels=5, kernel_size=1),
+        )(x)
         return h
 
     net = space(x)
@@ -143,6 +179,7 @@ def test_supernet_output_shape_matches_symbolic_shape_2d():
 def value_choice_conv():
     """A Conv1d whose width (2..8) and kernel (1, 3, 5) are value choices: (net, kernel, width)."""
     from supernet import CategoricalParameter
+
     x = Tensor("x", (1, 2, 16), ("N", "C", "L"))
     kernel = CategoricalParameter([1, 3, 5], name="k")
     width = IntScalarParameter(2, 8, step_size=2, name="w")

@@ -1,4 +1,5 @@
 """Train once, search many: SPOS / FairNAS training, inherited-weight evaluation, constrained evolution."""
+
 import collections
 import functools
 
@@ -12,7 +13,16 @@ from search.evaluate import PathEvaluator, evaluate_module
 from search.recalibration import recalibrate_statistics, recalibration_batches
 from search.strategies import SPOS, FairNAS, get_strategy
 from search.strategies.paths import UniformPathMixture
-from supernet import BasicExecutor, CategoricalParameter, ChoiceOp, IntScalarParameter, SupernetExecutor, Tensor, scope, search_space
+from supernet import (
+    BasicExecutor,
+    CategoricalParameter,
+    ChoiceOp,
+    IntScalarParameter,
+    SupernetExecutor,
+    Tensor,
+    scope,
+    search_space,
+)
 from supernet.cost import architecture_cost
 from supernet.latency import LatencyTable, MeasureSettings
 
@@ -30,8 +40,14 @@ def mixed_space():
 
     @scope
     def edge(h):
-        return ChoiceOp(functools.partial(conv, kernel_size=3), functools.partial(conv, kernel_size=1), Identity(),
-                        AvgPooling(3, 1, 1), Zero(), names=OPTIONS)(h)
+        return ChoiceOp(
+            functools.partial(conv, kernel_size=3),
+            functools.partial(conv, kernel_size=1),
+            Identity(),
+            AvgPooling(3, 1, 1),
+            Zero(),
+            names=OPTIONS,
+        )(h)
 
     @search_space
     def space(x):
@@ -55,6 +71,7 @@ def bilevel_for(supernet):
 
 
 # --- single-path training -----------------------------------------------------------------------
+
 
 def test_fairnas_trains_every_option_exactly_equally_often():
     supernet = SupernetExecutor(mixed_space(), mixture=FairNAS().mixture(), seed=0)
@@ -112,26 +129,42 @@ def test_single_path_search_trains_weights_only(name):
     strategy = get_strategy(name)
     original = strategy.architecture_step
     strategy.architecture_step = lambda *a: (calls.update(["arch"]), original(*a))[1]
-    result = fit_supernet(mixed_space(), (x, y), val=data(32, seed=1), strategy=strategy, epochs=2, batch_size=16, seed=0, progress=False)
+    result = fit_supernet(
+        mixed_space(), (x, y), val=data(32, seed=1), strategy=strategy, epochs=2, batch_size=16, seed=0, progress=False
+    )
     assert calls["arch"] == 0 and not get_strategy(name).learns_architecture
     assert all(torch.equal(v, torch.zeros_like(v)) for k, v in result.supernet_state.items() if k.startswith("arch."))
     assert result.config["strategy"]["name"] == name
     assert all(torch.isfinite(torch.tensor(r["train_loss"])) for r in result.metrics)
-    again = fit_supernet(mixed_space(), (x, y), val=data(32, seed=1), strategy=name, epochs=2, batch_size=16, seed=0, progress=False)
+    again = fit_supernet(
+        mixed_space(), (x, y), val=data(32, seed=1), strategy=name, epochs=2, batch_size=16, seed=0, progress=False
+    )
     assert all(torch.equal(result.supernet_state[k], again.supernet_state[k]) for k in result.supernet_state)
 
 
 def test_single_path_search_refuses_a_cost_term():
     with pytest.raises(ValueError, match="'spos' learns no architecture.*evolve"):
-        fit_supernet(mixed_space(), data(), strategy=SPOS(), epochs=1, batch_size=16, cost="flops", cost_weight=1.0, progress=False)
+        fit_supernet(
+            mixed_space(),
+            data(),
+            strategy=SPOS(),
+            epochs=1,
+            batch_size=16,
+            cost="flops",
+            cost_weight=1.0,
+            progress=False,
+        )
 
 
 # --- inherited-weight evaluation --------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def spos_result():
     x, y = data()
-    return fit_supernet(mixed_space(), (x, y), val=data(32, seed=1), strategy="spos", epochs=3, batch_size=16, seed=0, progress=False)
+    return fit_supernet(
+        mixed_space(), (x, y), val=data(32, seed=1), strategy="spos", epochs=3, batch_size=16, seed=0, progress=False
+    )
 
 
 def test_recalibration_is_the_exact_mean_of_the_batch_statistics():
@@ -160,9 +193,13 @@ def test_recalibration_is_the_exact_mean_of_the_batch_statistics():
 def test_evaluate_equals_the_exported_module_with_inherited_weights(spos_result, recalibrate):
     val, train = data(40, seed=2), data()
     # a connected architecture (the last option of an edge is none, and a dead network warns on export)
-    architecture = {sid: values[-1] if i % 2 and ".edge_" not in sid else values[1]
-                    for i, (sid, values) in enumerate(PathEvaluator(spos_result).values.items())}
-    metrics = spos_result.evaluate(val, architecture, recalibrate_bn=recalibrate, batches=3, train=train, batch_size=16, seed=5)
+    architecture = {
+        sid: values[-1] if i % 2 and ".edge_" not in sid else values[1]
+        for i, (sid, values) in enumerate(PathEvaluator(spos_result).values.items())
+    }
+    metrics = spos_result.evaluate(
+        val, architecture, recalibrate_bn=recalibrate, batches=3, train=train, batch_size=16, seed=5
+    )
     chosen = spos_result.with_architecture(architecture)
     exported = chosen.export(inherit_weights=True)
     trained = {k: v.clone() for k, v in exported.state_dict().items()}
@@ -187,8 +224,9 @@ def test_evaluate_equals_the_exported_module_with_inherited_weights(spos_result,
 
 
 def test_evaluate_defaults_to_the_result_architecture_for_any_strategy():
-    result = fit_supernet(mixed_space(), data(), strategy="darts", epochs=1, batch_size=16, progress=False,
-                          on_undecided="ignore")
+    result = fit_supernet(
+        mixed_space(), data(), strategy="darts", epochs=1, batch_size=16, progress=False, on_undecided="ignore"
+    )
     metrics = result.evaluate(data(40, seed=2), train=data(), batch_size=16)
     assert metrics["architecture"] == result.architecture and 0.0 <= metrics["accuracy"] <= 1.0
     with pytest.raises(ValueError, match="allows"):
@@ -199,6 +237,7 @@ def test_evaluate_defaults_to_the_result_architecture_for_any_strategy():
 
 # --- constrained evolution --------------------------------------------------------------------
 
+
 def flops_of(result, architecture):
     return architecture_cost(result.with_architecture(architecture).discretized(), "flops")
 
@@ -206,12 +245,19 @@ def flops_of(result, architecture):
 @pytest.mark.parametrize("kind", ["flops", "params", "latency"])
 def test_evolution_never_evaluates_a_candidate_over_a_constraint(spos_result, monkeypatch, kind):
     # latency: one measured table prices every candidate, so the bound is checked on the same numbers
-    table = LatencyTable.measure(spos_result.space, progress=False, settings=MeasureSettings(rounds=1, block_seconds=1e-5, calibration=0)) \
-        if kind == "latency" else None
+    table = (
+        LatencyTable.measure(
+            spos_result.space, progress=False, settings=MeasureSettings(rounds=1, block_seconds=1e-5, calibration=0)
+        )
+        if kind == "latency"
+        else None
+    )
     costs = lambda arch: float(architecture_cost(spos_result.with_architecture(arch).discretized(), kind, table=table))  # noqa: E731
     evaluator = PathEvaluator(spos_result)
     torch.manual_seed(0)
-    everything = [costs({sid: v[int(torch.randint(len(v), ()))] for sid, v in evaluator.values.items()}) for _ in range(40)]
+    everything = [
+        costs({sid: v[int(torch.randint(len(v), ()))] for sid, v in evaluator.values.items()}) for _ in range(40)
+    ]
     bound = sorted(everything)[len(everything) // 2]  # about half of the space is over it
     evaluated = []
     original = PathEvaluator.evaluate
@@ -221,21 +267,44 @@ def test_evolution_never_evaluates_a_candidate_over_a_constraint(spos_result, mo
         return original(self, data, architecture, **kwargs)
 
     monkeypatch.setattr(PathEvaluator, "evaluate", spy)
-    picks = evolve(spos_result, data(40, seed=2), population=6, generations=3, constraints={kind: bound}, train=data(),
-                   batches=2, batch_size=16, seed=3, progress=False, latency_table=table)
+    picks = evolve(
+        spos_result,
+        data(40, seed=2),
+        population=6,
+        generations=3,
+        constraints={kind: bound},
+        train=data(),
+        batches=2,
+        batch_size=16,
+        seed=3,
+        progress=False,
+        latency_table=table,
+    )
     assert evaluated and all(costs(a) <= bound for a in evaluated)
     assert len({tuple(sorted(a.items())) for a in evaluated}) == len(evaluated)  # nothing scored twice
     assert 1 <= len(picks) <= 5
     scores = [p.config["evolution"]["val_accuracy"] for p in picks]
-    assert scores == sorted(scores, reverse=True) and [p.config["evolution"]["rank"] for p in picks] == list(range(1, len(picks) + 1))
+    assert scores == sorted(scores, reverse=True) and [p.config["evolution"]["rank"] for p in picks] == list(
+        range(1, len(picks) + 1)
+    )
     for pick in picks:
         assert costs(pick.architecture) <= bound and pick.config["evolution"]["costs"][kind] == costs(pick.architecture)
         assert pick.export(inherit_weights=True)(data(4)[0]).shape == (4, 3)
 
 
 def test_evolution_is_seeded(spos_result):
-    run = functools.partial(evolve, spos_result, data(40, seed=2), population=5, generations=2, constraints={"flops": 2e4},
-                            train=data(), batches=2, batch_size=16, progress=False)
+    run = functools.partial(
+        evolve,
+        spos_result,
+        data(40, seed=2),
+        population=5,
+        generations=2,
+        constraints={"flops": 2e4},
+        train=data(),
+        batches=2,
+        batch_size=16,
+        progress=False,
+    )
     first, again, other = run(seed=1), run(seed=1), run(seed=2)
     assert [p.architecture for p in first] == [p.architecture for p in again]
     assert [p.config["evolution"] for p in first] == [p.config["evolution"] for p in again]
@@ -261,7 +330,9 @@ def test_fairnas_search_resumes_bit_identically(tmp_path):
         if state["epoch"] == 1:
             raise Crash
 
-    run = functools.partial(fit_supernet, mixed_space(), data(64), strategy="fairnas", epochs=2, batch_size=16, seed=1, progress=False)
+    run = functools.partial(
+        fit_supernet, mixed_space(), data(64), strategy="fairnas", epochs=2, batch_size=16, seed=1, progress=False
+    )
     uninterrupted = run()
     with pytest.raises(Crash):
         run(checkpoint_dir=tmp_path, callbacks=[crash])
@@ -281,6 +352,7 @@ def test_a_weights_only_result_selects_no_architecture_and_says_so(spos_result):
 
 def test_a_weights_only_search_raises_no_undecided_warning():
     import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fit_supernet(mixed_space(), data(), strategy="spos", epochs=1, batch_size=16, progress=False)
@@ -288,6 +360,8 @@ def test_a_weights_only_search_raises_no_undecided_warning():
 
 def test_fairdarts_selects_value_choices_too():
     # its threshold selection once looked value-choice switches up among the op switches (KeyError)
-    result = fit_supernet(mixed_space(), data(), strategy="fairdarts", epochs=1, batch_size=16, progress=False, on_undecided="ignore")
+    result = fit_supernet(
+        mixed_space(), data(), strategy="fairdarts", epochs=1, batch_size=16, progress=False, on_undecided="ignore"
+    )
     values = PathEvaluator(result).values
     assert set(result.architecture) == set(values) and all(result.architecture[k] in v for k, v in values.items())

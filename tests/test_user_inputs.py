@@ -1,5 +1,6 @@
 """What a new user passes (loaders, labels, losses, metrics, dtypes, NumPy data, saved files, choices)
 does what it says or fails at once with an error naming the culprit (issue 13, items 2-11)."""
+
 import functools
 import json
 import math
@@ -39,6 +40,7 @@ def counting(loss=torch.nn.functional.cross_entropy):
 
 # 2. a DataLoader with val=None keeps its batching, and the result records what ran
 
+
 def test_dataloader_with_val_none_keeps_its_batch_size_and_the_config_records_it():
     loss, sizes = counting()
     loader = DataLoader(TensorDataset(*data()), batch_size=16, shuffle=True)
@@ -65,11 +67,15 @@ def test_split_of_a_loader_batches_and_shuffles_each_half_as_the_loader_does():
 def test_a_loader_whose_sampling_cannot_be_split_is_refused():
     dataset = TensorDataset(*data())
     weighted = DataLoader(dataset, batch_size=8, sampler=WeightedRandomSampler(torch.ones(64), 64))
-    with pytest.raises(TypeError, match=r"val=None splits train in halves, but this DataLoader draws from a WeightedRandomSampler.*pass val= explicitly"):
+    with pytest.raises(
+        TypeError,
+        match=r"val=None splits train in halves, but this DataLoader draws from a WeightedRandomSampler.*pass val= explicitly",
+    ):
         fit_supernet(classifier(), weighted, **QUIET)
 
 
 # 3. one-hot / probability labels
+
 
 def test_one_hot_labels_train_as_class_indices_and_metrics_use_their_argmax():
     x, y = data()
@@ -89,11 +95,14 @@ def test_probability_labels_with_a_custom_loss_get_accuracy_and_regression_targe
 
     result = fit_supernet(classifier(), (x, soft), loss=soft_cross_entropy, **QUIET)
     assert "train_accuracy" in result.metrics[0]
-    regression = fit_supernet(classifier(), (x, torch.randn(len(y), CLASSES)), loss=torch.nn.functional.mse_loss, **QUIET)
+    regression = fit_supernet(
+        classifier(), (x, torch.randn(len(y), CLASSES)), loss=torch.nn.functional.mse_loss, **QUIET
+    )
     assert set(regression.metrics[0]) == {"epoch", "train_loss", "val_loss"}
 
 
 # 4. a custom classification loss keeps accuracy and the label check; metric keys are distinct
+
 
 def test_custom_cross_entropy_loss_keeps_the_accuracy_metric_and_the_label_range_check():
     x, y = data()
@@ -119,6 +128,7 @@ def test_two_metrics_of_one_class_get_distinct_keys_and_a_dict_names_them():
 
 # 5. NaN data raises
 
+
 def test_an_all_nan_dataset_raises_before_training():
     x, y = data()
     loss, sizes = counting()
@@ -139,6 +149,7 @@ def test_an_epoch_in_which_every_step_was_skipped_raises():
 
 # 6. an empty architecture does not export
 
+
 def test_a_result_with_an_empty_or_incomplete_architecture_refuses_to_export():
     space = classifier()
     with pytest.raises(ValueError, match=r"architecture is empty"):
@@ -150,18 +161,23 @@ def test_a_result_with_an_empty_or_incomplete_architecture_refuses_to_export():
         h = ChoiceOp(Identity(), Relu())(x)
         return ChoiceOp(Identity(), Relu())(h)
 
-    partial = SearchResult(architecture={"two_0.ChoiceOp_0.choice": 1}, probabilities={}, history={}, metrics=[], space=two(x))
+    partial = SearchResult(
+        architecture={"two_0.ChoiceOp_0.choice": 1}, probabilities={}, history={}, metrics=[], space=two(x)
+    )
     with pytest.raises(ValueError, match=r"chooses no option for switch\(es\) \['two_0\.ChoiceOp_1\.choice'\]"):
         partial.export()
 
 
 # 7. dtypes
 
+
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int64, torch.float64])
 def test_inputs_of_another_dtype_are_refused_naming_it_and_converting_works(dtype):
     x, y = data()
     loss, sizes = counting()
-    with pytest.raises(TypeError, match=rf"train inputs are {str(dtype)[6:]}, but input x takes float32 .*x\.to\(torch\.float32\)"):
+    with pytest.raises(
+        TypeError, match=rf"train inputs are {str(dtype)[6:]}, but input x takes float32 .*x\.to\(torch\.float32\)"
+    ):
         fit_supernet(classifier(), ((x * 10).to(dtype), y), loss=loss, **QUIET)
     assert not sizes
     assert fit_supernet(classifier(), ((x * 10).to(dtype).float(), y), **QUIET).metrics
@@ -169,26 +185,37 @@ def test_inputs_of_another_dtype_are_refused_naming_it_and_converting_works(dtyp
 
 def test_labels_of_the_wrong_dtype_for_cross_entropy_are_refused():
     x, y = data()
-    with pytest.raises(TypeError, match=r"train labels are float32 of shape \(8,\), but cross-entropy .* takes int64 class indices "
-                                         r"of shape \(N,\) \(convert float class numbers with y\.long\(\)\) or float class probabilities of shape \(N, 3\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"train labels are float32 of shape \(8,\), but cross-entropy .* takes int64 class indices "
+        r"of shape \(N,\) \(convert float class numbers with y\.long\(\)\) or float class probabilities of shape \(N, 3\)",
+    ):
         fit_supernet(classifier(), (x, y.float()), **QUIET)
-    with pytest.raises(TypeError, match=r"train labels are int32; cross-entropy takes int64 class indices: convert them with y\.long\(\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"train labels are int32; cross-entropy takes int64 class indices: convert them with y\.long\(\)",
+    ):
         fit_supernet(classifier(), (x, y.int()), **QUIET)
 
 
 # 8. NumPy arrays
 
+
 def test_numpy_arrays_are_accepted_as_tensors():
     x, y = data()
     from_numpy = fit_supernet(classifier(), (x.numpy(), y.numpy()), **QUIET)
     assert from_numpy == fit_supernet(classifier(), (x, y), **QUIET)
-    with pytest.raises(TypeError, match=r"train must be an \(x, y\) pair of tensors or NumPy arrays.*got tuple of \(list, Tensor\) \(convert with torch\.as_tensor\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"train must be an \(x, y\) pair of tensors or NumPy arrays.*got tuple of \(list, Tensor\) \(convert with torch\.as_tensor\)",
+    ):
         fit_supernet(classifier(), (x.tolist(), y), **QUIET)
     with pytest.raises(TypeError, match=r"train inputs are float64"):  # NumPy's default dtype: converted as it is
         fit_supernet(classifier(), (x.numpy().astype(np.float64), y.numpy()), **QUIET)
 
 
 # 9. corrupt files and another space
+
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
@@ -203,7 +230,9 @@ def test_a_truncated_result_json_or_garbage_weights_are_named_as_corrupt(saved, 
     with pytest.raises(ValueError, match=rf"{tmp_path / 'result.json'} is corrupt \(not valid JSON"):
         SearchResult.load(tmp_path)
     (tmp_path / "result.json").write_text(json.dumps({"architecture": {}}))
-    with pytest.raises(ValueError, match=r"result\.json is corrupt or not a saved SearchResult \(it lacks \['probabilities'"):
+    with pytest.raises(
+        ValueError, match=r"result\.json is corrupt or not a saved SearchResult \(it lacks \['probabilities'"
+    ):
         SearchResult.load(tmp_path)
     (tmp_path / "result.json").write_text(text)
     for garbage in (b"garbage" * 50, (saved / "supernet.pt").read_bytes()[:300]):
@@ -214,29 +243,41 @@ def test_a_truncated_result_json_or_garbage_weights_are_named_as_corrupt(saved, 
 
 def test_loading_with_another_space_fails_at_load(saved):
     assert SearchResult.load(saved, space=classifier()).export(inherit_weights=True)(data()[0]).shape == (64, CLASSES)
-    with pytest.raises(ValueError, match=r"was searched on another space than the one given: .*weight shapes differ "
-                                         r"\(space_0\.Linear_0\.bias: \(3,\) saved, \(4,\) in the space"):
+    with pytest.raises(
+        ValueError,
+        match=r"was searched on another space than the one given: .*weight shapes differ "
+        r"\(space_0\.Linear_0\.bias: \(3,\) saved, \(4,\) in the space",
+    ):
         SearchResult.load(saved, space=classifier(classes=4))
     x = Tensor("x", (1, 2, 16), ("N", "C", "L"))
 
     @search_space
     def space(x):  # same weights, another switch
-        h = ChoiceOp(functools.partial(conv1d, out_channels=2, kernel_size=3), AvgPooling(3, 1, 1), MaxPooling(3, 1, 1))(x)
+        h = ChoiceOp(
+            functools.partial(conv1d, out_channels=2, kernel_size=3), AvgPooling(3, 1, 1), MaxPooling(3, 1, 1)
+        )(x)
         return linear(Flatten()(Relu()(h)), CLASSES)
 
-    with pytest.raises(ValueError, match=r"the numbers of options differ \(space_0\.ChoiceOp_0\.choice: 2 in the result, 3 in the space\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"the numbers of options differ \(space_0\.ChoiceOp_0\.choice: 2 in the result, 3 in the space\)",
+    ):
         SearchResult.load(saved, space=space(x))
 
 
 # 10. a per-sample loss
 
+
 def test_a_loss_returning_a_vector_is_refused_naming_its_shape():
     loss = functools.partial(torch.nn.functional.cross_entropy, reduction="none")
-    with pytest.raises(ValueError, match=r"the loss must return a scalar tensor .*got a tensor of shape \(8,\); reduce it"):
+    with pytest.raises(
+        ValueError, match=r"the loss must return a scalar tensor .*got a tensor of shape \(8,\); reduce it"
+    ):
         fit_supernet(classifier(), data(), loss=loss, **QUIET)
 
 
 # 11. ChoiceOp options whose shapes never agree
+
 
 def test_choice_options_that_never_share_a_shape_are_refused_when_mixed():
     # the language accepts options of different shapes (one-path executors run them); the
@@ -247,27 +288,37 @@ def test_choice_options_that_never_share_a_shape_are_refused_when_mixed():
         @search_space
         def space(x):
             return ChoiceOp(*options, **kwargs)(x)
+
         return space(x)
 
     def mixed(*options, **kwargs):
         return SupernetExecutor(build(*options, **kwargs))
 
     conv = functools.partial(conv1d, kernel_size=3)
-    with pytest.raises(ValueError, match=r"ChoiceOp space_0\.ChoiceOp_0: options must have equal output shapes to be mixed.*"
-                                         r"\(axis 1: a: 8, b: 4; shapes now a: \(1, 8, 16\), b: \(1, 4, 16\)\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"ChoiceOp space_0\.ChoiceOp_0: options must have equal output shapes to be mixed.*"
+        r"\(axis 1: a: 8, b: 4; shapes now a: \(1, 8, 16\), b: \(1, 4, 16\)\)",
+    ):
         mixed(functools.partial(conv, out_channels=8), functools.partial(conv, out_channels=4), names=["a", "b"])
-    with pytest.raises(ValueError, match=r"ChoiceOp space_0\.ChoiceOp_0: its options can never have the same output shape"):
+    with pytest.raises(
+        ValueError, match=r"ChoiceOp space_0\.ChoiceOp_0: its options can never have the same output shape"
+    ):
         build(functools.partial(conv, out_channels=8), functools.partial(conv, out_channels=4), same_shape=True)
     with pytest.raises(ValueError, match=r"axis 1: Conv1d: 8\.\.16 \(now 8\), Conv1d: 4"):
         mixed(functools.partial(conv, out_channels=IntScalarParameter(8, 16)), functools.partial(conv, out_channels=4))
     with pytest.raises(ValueError, match=r"axis 2: MaxPooling: 8, Identity: 16"):
         mixed(MaxPooling(2), Identity())
-    with pytest.raises(ValueError, match=r"options have output shapes of different rank \(Flatten: 2 axes, Identity: 3 axes\)"):
+    with pytest.raises(
+        ValueError, match=r"options have output shapes of different rank \(Flatten: 2 axes, Identity: 3 axes\)"
+    ):
         build(Flatten(), Identity())
     # sizes that agree for some parameter values, symbolically equal sizes, and one-path choices build
     width = IntScalarParameter(1, 4)
     assert lazy(build(functools.partial(conv, out_channels=width), Identity()).shape()) == (1, 1, 16)
-    assert lazy(build(functools.partial(conv1d, out_channels=2, kernel_size=5, dilation=2), MaxPooling(3, 1, 1)).shape()) == (1, 2, 16)
+    assert lazy(
+        build(functools.partial(conv1d, out_channels=2, kernel_size=5, dilation=2), MaxPooling(3, 1, 1)).shape()
+    ) == (1, 2, 16)
     one_path = build(MaxPooling(2), Identity(), same_shape=False)
     assert lazy(one_path.shape()) == (1, 2, 8)
 

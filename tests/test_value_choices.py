@@ -1,10 +1,20 @@
 """Differentiable value choices: kernel sizes and widths searched over one shared weight."""
+
 import pytest
 import torch
 
 from ops import AdaptiveAvgPooling, BatchNorm, Flatten, Relu, conv1d, linear
 from search import fit_supernet, plot_alpha_trajectories
-from supernet import get_nodes, BasicExecutor, CategoricalParameter, IntScalarParameter, SupernetExecutor, Tensor, discretize, search_space
+from supernet import (
+    get_nodes,
+    BasicExecutor,
+    CategoricalParameter,
+    IntScalarParameter,
+    SupernetExecutor,
+    Tensor,
+    discretize,
+    search_space,
+)
 
 
 def value_space(kernel=None, width=None, tie=False):
@@ -101,8 +111,16 @@ def test_sampling_search_finds_the_kernel_size_of_a_five_tap_target(tmp_path):
     def space(x):
         return conv1d(x, 1, kernel)
 
-    result = fit_supernet(space(xt), (x, y), strategy="gdas", epochs=15, loss=torch.nn.functional.mse_loss, seed=0, progress=False,
-                          optim={"arch_lr": 3e-2})
+    result = fit_supernet(
+        space(xt),
+        (x, y),
+        strategy="gdas",
+        epochs=15,
+        loss=torch.nn.functional.mse_loss,
+        seed=0,
+        progress=False,
+        optim={"arch_lr": 3e-2},
+    )
     assert result.architecture == {kernel.id: 5} or result.architecture == {kernel.id: 7}  # 7 contains the 5 taps
     assert result.chosen_options[kernel.id] == f"k={result.architecture[kernel.id]}"
     assert len(result.history["probabilities"][kernel.id]) == len(result.history["steps"])

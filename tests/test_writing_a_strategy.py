@@ -1,5 +1,6 @@
 """The README's "Writing a strategy" example, run exactly as written: it searches, its schedule
 reaches the mixture, its state is checkpointed and a resumed search is bit-identical."""
+
 import functools
 import re
 import warnings
@@ -19,8 +20,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def readme_example() -> str:
     """The first python block of the README's "Writing a strategy" section."""
     text = README.read_text()
-    section = text[text.index("## Writing a strategy"):]
-    section = section[:section.index("\n## ", 1)]
+    section = text[text.index("## Writing a strategy") :]
+    section = section[: section.index("\n## ", 1)]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
@@ -52,8 +53,17 @@ def data(n=64):
 def search(strategy, **settings):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndecidedWarning)
-        return fit_supernet(space(), data(), strategy=strategy, epochs=3, batch_size=16, seed=0, progress=False,
-                            optim={"arch_lr": 3e-2}, **settings)
+        return fit_supernet(
+            space(),
+            data(),
+            strategy=strategy,
+            epochs=3,
+            batch_size=16,
+            seed=0,
+            progress=False,
+            optim={"arch_lr": 3e-2},
+            **settings,
+        )
 
 
 def test_the_readme_example_is_about_thirty_lines():
@@ -67,11 +77,17 @@ def test_the_example_strategy_searches_with_its_schedule_and_regulariser(Entropy
     assert supernet.mixture.temperature == pytest.approx(0.5) and strategy.weight == pytest.approx(0.1)
     with torch.no_grad():
         penalty = float(strategy.regularizer(supernet))
-    assert penalty == pytest.approx(0.1 * torch.log(torch.tensor(3.0)).item() / 2
-                              + 0.1 * torch.log(torch.tensor(2.0)).item() / 2, rel=1e-5)
+    assert penalty == pytest.approx(
+        0.1 * torch.log(torch.tensor(3.0)).item() / 2 + 0.1 * torch.log(torch.tensor(2.0)).item() / 2, rel=1e-5
+    )
     result = search(EntropyDARTS())
-    assert result.config["strategy"] == {"name": "entropy-darts", "warmup_epochs": 0, "temperature": 1.0,
-                                         "final_temperature": 0.5, "max_weight": 0.1}
+    assert result.config["strategy"] == {
+        "name": "entropy-darts",
+        "warmup_epochs": 0,
+        "temperature": 1.0,
+        "final_temperature": 0.5,
+        "max_weight": 0.1,
+    }
     assert set(result.architecture) == set(result.probabilities) and len(result.architecture) == 2
     assert result != search("darts")  # its regulariser and schedule changed the search
 

@@ -1,6 +1,7 @@
 """Zero-cost proxies: each against a plain-PyTorch computation of its definition on a two-layer
 network, determinism, the data refusal, `rank` (coverage, one executor, the ensemble), the
 warm start's alphas and the prefilter in evolve."""
+
 import math
 
 import numpy as np
@@ -179,8 +180,12 @@ def grid_space(channels=3):
     def net(x):
         h = x
         for _ in range(2):
-            h = ChoiceOp(Identity(), lambda z: BatchNorm()(Relu()(conv1d(z, channels, 1))),
-                         lambda z: BatchNorm()(Relu()(conv1d(z, channels, 3))), names=["skip", "conv1", "conv3"])(h)
+            h = ChoiceOp(
+                Identity(),
+                lambda z: BatchNorm()(Relu()(conv1d(z, channels, 1))),
+                lambda z: BatchNorm()(Relu()(conv1d(z, channels, 3))),
+                names=["skip", "conv1", "conv3"],
+            )(h)
         return linear(Flatten()(AdaptiveAvgPooling(1)(h)), 2)
 
     return net(x)
@@ -208,6 +213,7 @@ def test_rank_covers_every_architecture_exactly_once_with_one_executor(monkeypat
         assert zero_cost.score(space, "synflow", e["architecture"]) == e["score"]
     assert entries[0]["options"] == {sid: "conv3" for sid in ids}
     import json
+
     json.dumps(entries)  # plain data
 
 
@@ -247,8 +253,17 @@ def test_warm_start_orders_alphas_by_the_options_scores_and_loads_into_fit():
         assert alpha[0] < alpha[1] < alpha[2] and abs(float(alpha.sum())) < 1e-6
     x = torch.randn(32, 3, 8, generator=torch.Generator().manual_seed(0))
     y = (x[:, 0].mean(1) > 0).long()
-    result = fit_supernet(space, (x, y), strategy="darts", epochs=1, batch_size=16, seed=0, initial_state=state,
-                          progress=False, on_undecided="ignore")
+    result = fit_supernet(
+        space,
+        (x, y),
+        strategy="darts",
+        epochs=1,
+        batch_size=16,
+        seed=0,
+        initial_state=state,
+        progress=False,
+        on_undecided="ignore",
+    )
     assert set(result.architecture.values()) == {2}  # the warm start's favourite, after one short epoch
 
 

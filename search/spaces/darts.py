@@ -21,6 +21,7 @@ search as DARTS does (top-2 incoming edges per node, by their strongest non-`non
 `SearchResult.with_architecture` puts that architecture into a result for `export()`; `darts_genotype_tuple`
 and `darts_genotype_text` give DARTS's `Genotype(normal=[...], normal_concat=range(2, 6), ...)`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,13 +32,32 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import torch
 
 from ops import (
-    Add, AdaptiveAvgPooling, AvgPooling, BatchNorm, Concat, Flatten, Identity, MaxPooling, Relu, Slice, Zero, conv1d,
-    conv2d, linear,
+    Add,
+    AdaptiveAvgPooling,
+    AvgPooling,
+    BatchNorm,
+    Concat,
+    Flatten,
+    Identity,
+    MaxPooling,
+    Relu,
+    Slice,
+    Zero,
+    conv1d,
+    conv2d,
+    linear,
 )
 from supernet import ChoiceOp, IntScalarParameter, Node, Parameter, Tensor, lazy, scope, search_space
 
 DARTS_OPS = (
-    "none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
+    "none",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
 )
 NONE = DARTS_OPS.index("none")
 CELL_KINDS = ("normal", "reduction")
@@ -57,6 +77,7 @@ def darts_switches(steps: int = 4) -> dict[tuple[int, int], IntScalarParameter]:
 
 
 # --- the operations ------------------------------------------------------------------------------
+
 
 def _conv(x: Node, out_channels: Any, kernel_size: int, stride: int = 1, dilation: int = 1, groups: int = 1) -> Node:
     rank = len(x.shape())
@@ -83,8 +104,10 @@ def factorized_reduce(x: Node, out_channels: int, affine: bool = False) -> Node:
     spatial axis) concatenated along channels, then BatchNorm: halves even spatial sizes."""
     spatial = lazy(x.shape()[2:])
     if any(size % 2 for size in spatial):
-        raise ValueError(f"FactorizedReduce halves even spatial sizes, got {spatial} (DARTS needs sizes that stay even "
-                         "down to the last reduction)")
+        raise ValueError(
+            f"FactorizedReduce halves even spatial sizes, got {spatial} (DARTS needs sizes that stay even "
+            "down to the last reduction)"
+        )
     x = Relu()(x)
     shifted = x
     for axis in range(2, len(x.shape())):
@@ -144,19 +167,27 @@ def avg_pool_3x3(x: Node, stride: int = 1, affine: bool = False) -> Node:
 
 def _options(x: Node, stride: int, affine: bool) -> list[Any]:
     """The DARTS_OPS options of one edge, in order."""
+
     def block(function: Callable[..., Node]) -> Callable[[Node], Node]:
         return functools.partial(function, stride=stride, affine=affine)
 
     skip = Identity() if stride == 1 else functools.partial(factorized_reduce, out_channels=_channels(x), affine=affine)
     return [
-        Zero(stride=stride), block(max_pool_3x3), block(avg_pool_3x3), skip,
-        block(sep_conv_3x3), block(sep_conv_5x5), block(dil_conv_3x3), block(dil_conv_5x5),
+        Zero(stride=stride),
+        block(max_pool_3x3),
+        block(avg_pool_3x3),
+        skip,
+        block(sep_conv_3x3),
+        block(sep_conv_5x5),
+        block(dil_conv_3x3),
+        block(dil_conv_5x5),
     ]
 
 
 @functools.lru_cache(maxsize=None)
 def _edge(i: int, j: int) -> Callable[..., Node]:
     """The scoped block of edge i -> j: a ChoiceOp over the DARTS ops on its input."""
+
     def edge(x: Node, stride: int, switch: Optional[Parameter], affine: bool) -> Node:
         return ChoiceOp(*_options(x, stride, affine), switch=switch, names=list(DARTS_OPS))(x)
 
@@ -166,15 +197,26 @@ def _edge(i: int, j: int) -> Callable[..., Node]:
 
 # --- cells and network -----------------------------------------------------------------------------
 
-def _cell(s0: Node, s1: Node, channels: int, reduction: bool, switches: Optional[Mapping[tuple[int, int], Parameter]],
-          steps: int, multiplier: int, affine: bool) -> Node:
+
+def _cell(
+    s0: Node,
+    s1: Node,
+    channels: int,
+    reduction: bool,
+    switches: Optional[Mapping[tuple[int, int], Parameter]],
+    steps: int,
+    multiplier: int,
+    affine: bool,
+) -> Node:
     if lazy(s0.shape()[2:]) != lazy(s1.shape()[2:]):
         s0 = factorized_reduce(s0, channels, affine=affine)
     else:
         s0 = relu_conv_bn(s0, channels, 1, affine=affine)
     s1 = relu_conv_bn(s1, channels, 1, affine=affine)
     if lazy(s0.shape()) != lazy(s1.shape()):
-        raise ValueError(f"DARTS cell inputs do not match after preprocessing: {lazy(s0.shape())} and {lazy(s1.shape())}")
+        raise ValueError(
+            f"DARTS cell inputs do not match after preprocessing: {lazy(s0.shape())} and {lazy(s1.shape())}"
+        )
     states = [s0, s1]
     for j in range(2, steps + 2):
         incoming = [
@@ -186,15 +228,29 @@ def _cell(s0: Node, s1: Node, channels: int, reduction: bool, switches: Optional
 
 
 @scope
-def normal_cell(s0: Node, s1: Node, channels: int, switches: Optional[Mapping[tuple[int, int], Parameter]] = None,
-                steps: int = 4, multiplier: int = 4, affine: bool = False) -> Node:
+def normal_cell(
+    s0: Node,
+    s1: Node,
+    channels: int,
+    switches: Optional[Mapping[tuple[int, int], Parameter]] = None,
+    steps: int = 4,
+    multiplier: int = 4,
+    affine: bool = False,
+) -> Node:
     """A normal DARTS cell on the previous two cell outputs; outputs `multiplier * channels` channels."""
     return _cell(s0, s1, channels, False, switches, steps, multiplier, affine)
 
 
 @scope
-def reduction_cell(s0: Node, s1: Node, channels: int, switches: Optional[Mapping[tuple[int, int], Parameter]] = None,
-                   steps: int = 4, multiplier: int = 4, affine: bool = False) -> Node:
+def reduction_cell(
+    s0: Node,
+    s1: Node,
+    channels: int,
+    switches: Optional[Mapping[tuple[int, int], Parameter]] = None,
+    steps: int = 4,
+    multiplier: int = 4,
+    affine: bool = False,
+) -> Node:
     """A reduction DARTS cell: the edges from the two inputs have stride 2."""
     return _cell(s0, s1, channels, True, switches, steps, multiplier, affine)
 
@@ -217,8 +273,16 @@ def reduction_layers(layers: int) -> tuple[int, ...]:
 
 
 @search_space
-def darts_space(input: Tensor, channels: int = 16, layers: int = 8, num_classes: int = 10, steps: int = 4,
-                multiplier: int = 4, stem_multiplier: int = 3, affine: bool = False) -> Node:
+def darts_space(
+    input: Tensor,
+    channels: int = 16,
+    layers: int = 8,
+    num_classes: int = 10,
+    steps: int = 4,
+    multiplier: int = 4,
+    stem_multiplier: int = 3,
+    affine: bool = False,
+) -> Node:
     """DARTS's search network on `input` (N, C, H, W) or (N, C, L): stem of `stem_multiplier *
     channels`, `layers` cells (reduction cells at `reduction_layers(layers)` double the channels),
     global pooling and a Linear classifier. `affine`: whether cell BatchNorms learn a scale and
@@ -241,7 +305,9 @@ def darts_space(input: Tensor, channels: int = 16, layers: int = 8, num_classes:
 
 # --- discretization --------------------------------------------------------------------------------
 
-_SWITCH_ID = re.compile(r"(?:^|\.)(?P<kind>normal|reduction)_cell_\d+\.edge_(?P<i>\d+)to(?P<j>\d+)_\d+\.ChoiceOp_0\.choice$")
+_SWITCH_ID = re.compile(
+    r"(?:^|\.)(?P<kind>normal|reduction)_cell_\d+\.edge_(?P<i>\d+)to(?P<j>\d+)_\d+\.ChoiceOp_0\.choice$"
+)
 
 Probabilities = Mapping[str, Sequence[float]]
 
@@ -256,8 +322,10 @@ def darts_switch_ids(switch_ids: Sequence[str]) -> dict[str, dict[tuple[int, int
             edges = cells.setdefault(match["kind"], {})
             edge = (int(match["i"]), int(match["j"]))
             if edge in edges and edges[edge] != sid:
-                raise ValueError(f"two {match['kind']} switches for edge {edge}: {edges[edge]} and {sid}; "
-                                 "darts_genotype expects tied cells (one genotype per cell kind)")
+                raise ValueError(
+                    f"two {match['kind']} switches for edge {edge}: {edges[edge]} and {sid}; "
+                    "darts_genotype expects tied cells (one genotype per cell kind)"
+                )
             edges[edge] = sid
     return cells
 
@@ -270,10 +338,14 @@ def _probabilities_of(source: Any) -> tuple[dict[str, list[float]], dict[str, in
     if hasattr(source, "probabilities") and hasattr(source, "architecture"):  # a SearchResult
         return dict(source.probabilities), dict(source.architecture), dict(source.option_names)
     if isinstance(source, Mapping):
-        probabilities = {k: [float(p) for p in (v.tolist() if isinstance(v, torch.Tensor) else v)] for k, v in source.items()}
+        probabilities = {
+            k: [float(p) for p in (v.tolist() if isinstance(v, torch.Tensor) else v)] for k, v in source.items()
+        }
         argmax = {k: max(range(len(v)), key=v.__getitem__) for k, v in probabilities.items()}
         return probabilities, argmax, {}
-    raise TypeError(f"expected a SearchResult, a SupernetExecutor or a switch id -> probabilities mapping, got {type(source).__name__}")
+    raise TypeError(
+        f"expected a SearchResult, a SupernetExecutor or a switch id -> probabilities mapping, got {type(source).__name__}"
+    )
 
 
 def darts_genotype(result_or_probabilities: Any, edges_per_node: int = 2) -> dict[str, int]:
@@ -288,13 +360,17 @@ def darts_genotype(result_or_probabilities: Any, edges_per_node: int = 2) -> dic
     probabilities, argmax, names = _probabilities_of(result_or_probabilities)
     cells = darts_switch_ids(list(probabilities))
     if not cells:
-        raise ValueError("no DARTS edge switch (…normal_cell_<k>.edge_<i>to<j>_0.ChoiceOp_0.choice) among "
-                         f"{sorted(probabilities)[:4]}…; is this a darts_space search?")
+        raise ValueError(
+            "no DARTS edge switch (…normal_cell_<k>.edge_<i>to<j>_0.ChoiceOp_0.choice) among "
+            f"{sorted(probabilities)[:4]}…; is this a darts_space search?"
+        )
     architecture = dict(argmax)
     for kind, edges in cells.items():
         for sid in edges.values():
             if len(probabilities[sid]) != len(DARTS_OPS) or (sid in names and list(names[sid]) != list(DARTS_OPS)):
-                raise ValueError(f"switch {sid} weighs options {names.get(sid, len(probabilities[sid]))}, not the DARTS ops {DARTS_OPS}")
+                raise ValueError(
+                    f"switch {sid} weighs options {names.get(sid, len(probabilities[sid]))}, not the DARTS ops {DARTS_OPS}"
+                )
         for j in sorted({j for _, j in edges}):
             incoming = sorted((i, sid) for (i, jj), sid in edges.items() if jj == j)
 
@@ -322,8 +398,11 @@ def darts_genotype_tuple(architecture: Union[Mapping[str, int], Any], multiplier
     steps = 0
     for kind in CELL_KINDS:
         edges = cells.get(kind, {})
-        genes[kind] = [(DARTS_OPS[int(architecture[edges[e]])], e[0]) for e in sorted(edges, key=lambda e: (e[1], e[0]))
-                       if int(architecture[edges[e]]) != NONE]
+        genes[kind] = [
+            (DARTS_OPS[int(architecture[edges[e]])], e[0])
+            for e in sorted(edges, key=lambda e: (e[1], e[0]))
+            if int(architecture[edges[e]]) != NONE
+        ]
         steps = max([steps, *(j - 1 for _, j in edges)])
     concat = range(2 + steps - multiplier, steps + 2)
     return Genotype(normal=genes["normal"], normal_concat=concat, reduce=genes["reduction"], reduce_concat=concat)

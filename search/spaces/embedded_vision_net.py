@@ -32,6 +32,7 @@ Parameter ids equal HANNAH's: `embedded_vision_net_0.ChoiceOp_0.num_blocks`,
 `...pattern_<p>.reduce_expand_0.reduction_0.Conv2d_0.weight.reduce_ratio`, and
 `...stem_0.Conv2d_0.stride` / `.weight.kernel_size` / `.weight.out_channels`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -39,7 +40,17 @@ from typing import Any, Mapping, Sequence
 
 from ops import AdaptiveAvgPooling, Add, AvgPooling, BatchNorm, Conv2d, Flatten, MaxPooling, Relu, linear
 from supernet import (
-    CategoricalParameter, ChoiceOp, Ceil, Int, IntScalarParameter, Node, Op, Parameter, Tensor, scope, search_space,
+    CategoricalParameter,
+    ChoiceOp,
+    Ceil,
+    Int,
+    IntScalarParameter,
+    Node,
+    Op,
+    Parameter,
+    Tensor,
+    scope,
+    search_space,
 )
 from supernet.cost_expression import CostExpression
 
@@ -117,7 +128,9 @@ def sandglass_block(x: Node, out_channels: Any, reduce_ratio: Any, kernel_size: 
 
 
 @scope
-def pattern(x: Node, stride: Any, out_channels: Any, kernel_size: Any, expand_ratio: Any, reduce_ratio: Any) -> ChoiceOp:
+def pattern(
+    x: Node, stride: Any, out_channels: Any, kernel_size: Any, expand_ratio: Any, reduce_ratio: Any
+) -> ChoiceOp:
     shared = {"kernel_size": kernel_size, "stride": stride}
     options = [
         functools.partial(conv_relu, out_channels=out_channels, **shared),
@@ -136,14 +149,27 @@ def residual(x: Node, main_shape: tuple) -> Op:
 
 
 @scope
-def block(x: Node, depth: IntScalarParameter, stride: Any, out_channels: Parameter, kernel_size: Parameter,
-          expand_ratio: Parameter, reduce_ratio: Parameter) -> ChoiceOp:
+def block(
+    x: Node,
+    depth: IntScalarParameter,
+    stride: Any,
+    out_channels: Parameter,
+    kernel_size: Parameter,
+    expand_ratio: Parameter,
+    reduce_ratio: Parameter,
+) -> ChoiceOp:
     if not isinstance(depth, IntScalarParameter):
         raise TypeError(f"block: depth must be an IntScalarParameter, got {depth!r}")
     out, exits = x, []
     for i in range(depth.max + 1):
-        out = pattern(out, stride=stride.new() if i == 0 else 1, out_channels=out_channels.new(),
-                      kernel_size=kernel_size.new(), expand_ratio=expand_ratio.new(), reduce_ratio=reduce_ratio.new())
+        out = pattern(
+            out,
+            stride=stride.new() if i == 0 else 1,
+            out_channels=out_channels.new(),
+            kernel_size=kernel_size.new(),
+            expand_ratio=expand_ratio.new(),
+            reduce_ratio=reduce_ratio.new(),
+        )
         exits.append(out)
     out = ChoiceOp(*exits, switch=depth)()
     with_residual = Add()(out, residual(x, out.shape()))
@@ -169,12 +195,23 @@ def backbone(x: Node, num_classes: int = 10, max_channels: int = 512, max_blocks
     reduce_ratio = IntScalarParameter(2, 4, name="reduce_ratio")
     depth = IntScalarParameter(0, 2, name="depth")
     num_blocks = IntScalarParameter(0, max_blocks, name="num_blocks")
-    out = stem(x, CategoricalParameter([3, 5], name="kernel_size"), stride.new(),
-               IntScalarParameter(16, 64, step_size=4, name="out_channels"))
+    out = stem(
+        x,
+        CategoricalParameter([3, 5], name="kernel_size"),
+        stride.new(),
+        IntScalarParameter(16, 64, step_size=4, name="out_channels"),
+    )
     exits = []
     for _ in range(num_blocks.max + 1):
-        out = block(out, depth=depth.new(), stride=stride.new(), out_channels=out_channels.new(),
-                    kernel_size=kernel_size.new(), expand_ratio=expand_ratio.new(), reduce_ratio=reduce_ratio.new())
+        out = block(
+            out,
+            depth=depth.new(),
+            stride=stride.new(),
+            out_channels=out_channels.new(),
+            kernel_size=kernel_size.new(),
+            expand_ratio=expand_ratio.new(),
+            reduce_ratio=reduce_ratio.new(),
+        )
         exits.append(out)
     out = ChoiceOp(*exits, switch=num_blocks)()
     output_fmap = out.shape()[2]
@@ -185,8 +222,14 @@ def backbone(x: Node, num_classes: int = 10, max_channels: int = 512, max_blocks
 
 
 @search_space
-def embedded_vision_net(name: str, x: Node, num_classes: int, max_channels: int = 512, max_blocks: int = 9,
-                        constraints: Sequence[Mapping[str, Any]] = ()) -> Op:
+def embedded_vision_net(
+    name: str,
+    x: Node,
+    num_classes: int,
+    max_channels: int = 512,
+    max_blocks: int = 9,
+    constraints: Sequence[Mapping[str, Any]] = (),
+) -> Op:
     """HANNAH's `embedded_vision_net(name, input, num_classes, max_channels, max_blocks, constraints)`;
     `name` is accepted for compatibility (ids start with `embedded_vision_net_0`). `constraints`:
     dicts {"name": "macs" or "weights", "upper": .., "lower": ..} bounding the architecture's

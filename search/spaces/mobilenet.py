@@ -23,6 +23,7 @@ Ids (stage s, blocks b): `mobilenet_space_0.stage_<s>.inverted_residual_0.Choice
 the width parameter is named `width` under the first weight that uses it; `mobilenet_parameters(net)`
 finds them all, stage by stage.
 """
+
 from __future__ import annotations
 
 import functools
@@ -82,8 +83,15 @@ def depthwise(x: Node, kernel_size: int, stride: int = 1, activation: str = "rel
 
 
 @scope
-def expand(x: Node, ratio: int, out_channels: Any, stride: int, kernel_sizes: Sequence[int], kernel: Optional[Parameter],
-           activation: str) -> Node:
+def expand(
+    x: Node,
+    ratio: int,
+    out_channels: Any,
+    stride: int,
+    kernel_sizes: Sequence[int],
+    kernel: Optional[Parameter],
+    activation: str,
+) -> Node:
     """The body of an inverted-residual block at expansion `ratio`: [Conv1x1 -> BN -> act] (not at
     ratio 1) -> depthwise (a ChoiceOp over `kernel_sizes` on switch `kernel`) -> Conv1x1 -> BN."""
     hidden = x if ratio == 1 else conv_bn_act(x, x.shape()[1] * ratio, 1, activation=activation)
@@ -100,15 +108,29 @@ def _same_size(a: Any, b: Any) -> bool:
 
 
 @scope
-def inverted_residual(x: Node, out_channels: Any, stride: int = 1, expansion_ratios: Sequence[int] = (6,),
-                      kernel_sizes: Sequence[int] = (3,), expansion: Optional[Parameter] = None,
-                      kernel: Optional[Parameter] = None, activation: str = "relu6") -> Node:
+def inverted_residual(
+    x: Node,
+    out_channels: Any,
+    stride: int = 1,
+    expansion_ratios: Sequence[int] = (6,),
+    kernel_sizes: Sequence[int] = (3,),
+    expansion: Optional[Parameter] = None,
+    kernel: Optional[Parameter] = None,
+    activation: str = "relu6",
+) -> Node:
     """An inverted-residual block; the expansion ratio is a ChoiceOp over whole bodies (switch
     `expansion`), the depthwise kernel a ChoiceOp inside each (switch `kernel`). Residual when
     stride is 1 and `out_channels` is the input's channel count (the same int or parameter)."""
     options = [
-        functools.partial(expand, ratio=r, out_channels=out_channels, stride=stride, kernel_sizes=tuple(kernel_sizes),
-                          kernel=kernel, activation=activation)
+        functools.partial(
+            expand,
+            ratio=r,
+            out_channels=out_channels,
+            stride=stride,
+            kernel_sizes=tuple(kernel_sizes),
+            kernel=kernel,
+            activation=activation,
+        )
         for r in expansion_ratios
     ]
     if len(options) == 1:
@@ -126,9 +148,17 @@ def stage_widths(channels: int, width_multipliers: Sequence[float]) -> list[int]
 
 
 @scope
-def stage(x: Node, channels: int, depth: int, stride: int = 1, expansion_ratios: Sequence[int] = (3, 6),
-          kernel_sizes: Sequence[int] = (3, 5, 7), width_multipliers: Sequence[float] = (0.5, 0.75, 1.0),
-          min_depth: int = 1, activation: str = "relu6") -> Node:
+def stage(
+    x: Node,
+    channels: int,
+    depth: int,
+    stride: int = 1,
+    expansion_ratios: Sequence[int] = (3, 6),
+    kernel_sizes: Sequence[int] = (3, 5, 7),
+    width_multipliers: Sequence[float] = (0.5, 0.75, 1.0),
+    min_depth: int = 1,
+    activation: str = "relu6",
+) -> Node:
     """`depth` inverted-residual blocks (the first with `stride`) sharing the stage's expansion,
     kernel and width parameters; a dynamic-depth ChoiceOp picks the output of block min_depth .. depth."""
     if not 1 <= min_depth <= depth:
@@ -138,13 +168,23 @@ def stage(x: Node, channels: int, depth: int, stride: int = 1, expansion_ratios:
     if len(widths) > 1:
         width = CategoricalParameter(widths, name="width")
         width.set_current(widths[-1])  # widest unless searched
-    expansion = IntScalarParameter(0, len(expansion_ratios) - 1, name="expansion") if len(expansion_ratios) > 1 else None
+    expansion = (
+        IntScalarParameter(0, len(expansion_ratios) - 1, name="expansion") if len(expansion_ratios) > 1 else None
+    )
     kernel = IntScalarParameter(0, len(kernel_sizes) - 1, name="kernel") if len(kernel_sizes) > 1 else None
     exits = []
     h = x
     for b in range(depth):
-        h = inverted_residual(h, width, stride if b == 0 else 1, tuple(expansion_ratios), tuple(kernel_sizes),
-                              expansion, kernel, activation)
+        h = inverted_residual(
+            h,
+            width,
+            stride if b == 0 else 1,
+            tuple(expansion_ratios),
+            tuple(kernel_sizes),
+            expansion,
+            kernel,
+            activation,
+        )
         if b + 1 >= min_depth:
             exits.append(h)
     if len(exits) == 1:
@@ -163,10 +203,19 @@ def head(x: Node, num_classes: int, head_channels: Optional[int] = None, activat
 
 
 @search_space
-def mobilenet_space(input: Tensor, num_classes: int = 10, stem_channels: int = 16, stem_stride: int = 1,
-                    stages: Sequence[Sequence[int]] = DEFAULT_STAGES, expansion_ratios: Sequence[int] = (3, 6),
-                    kernel_sizes: Sequence[int] = (3, 5, 7), width_multipliers: Sequence[float] = (0.5, 0.75, 1.0),
-                    min_depth: int = 1, head_channels: Optional[int] = None, activation: str = "relu6") -> Node:
+def mobilenet_space(
+    input: Tensor,
+    num_classes: int = 10,
+    stem_channels: int = 16,
+    stem_stride: int = 1,
+    stages: Sequence[Sequence[int]] = DEFAULT_STAGES,
+    expansion_ratios: Sequence[int] = (3, 6),
+    kernel_sizes: Sequence[int] = (3, 5, 7),
+    width_multipliers: Sequence[float] = (0.5, 0.75, 1.0),
+    min_depth: int = 1,
+    head_channels: Optional[int] = None,
+    activation: str = "relu6",
+) -> Node:
     """A MobileNetV2-style space on `input` (N, C, L) or (N, C, H, W): stem Conv3 (`stem_channels`,
     `stem_stride`), `stages` of (channels, max depth, stride), head. Searchable per stage: expansion
     ratio, depthwise kernel size, width multiplier and depth (see the module docstring)."""
@@ -175,8 +224,17 @@ def mobilenet_space(input: Tensor, num_classes: int = 10, stem_channels: int = 1
     h = conv_bn_act(input, stem_channels, 3, stride=stem_stride, activation=activation)
     for spec in stages:
         spec = Stage(*spec)
-        h = stage(h, spec.channels, spec.depth, spec.stride, tuple(expansion_ratios), tuple(kernel_sizes),
-                  tuple(width_multipliers), min(min_depth, spec.depth), activation)
+        h = stage(
+            h,
+            spec.channels,
+            spec.depth,
+            spec.stride,
+            tuple(expansion_ratios),
+            tuple(kernel_sizes),
+            tuple(width_multipliers),
+            min(min_depth, spec.depth),
+            activation,
+        )
     return head(h, num_classes, head_channels, activation)
 
 

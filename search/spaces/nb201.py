@@ -8,6 +8,7 @@ Switch ids are `<space>_0.cell_<c>.edge_<i>to<j>_0.ChoiceOp_0.choice` (cells cou
 network, 0 .. 3 * cells_per_stage - 1). With shared switches (`tied=True`), each parameter takes the
 id of its first use, so the ids are those of cell 0.
 """
+
 from __future__ import annotations
 
 import functools
@@ -90,7 +91,9 @@ def cell(x: Node, channels: Any, switches: Optional[Sequence[Parameter]] = None)
     """One NB201 cell on `x`; `channels` must equal x's channel count (skip edges keep it).
     `switches`: 6 switch parameters in `NB201_EDGES` order to share, or None for fresh ones."""
     if lazy(channels) != lazy(x.shape()[1]):
-        raise ValueError(f"NB201 cell keeps its channel count: input has {lazy(x.shape()[1])}, asked for {lazy(channels)}")
+        raise ValueError(
+            f"NB201 cell keeps its channel count: input has {lazy(x.shape()[1])}, asked for {lazy(channels)}"
+        )
     if switches is not None and len(switches) != len(NB201_EDGES):
         raise ValueError(f"an NB201 cell needs {len(NB201_EDGES)} switches, got {len(switches)}")
     nodes = [x]
@@ -138,7 +141,9 @@ def _network(x: Node, channels: int, cells_per_stage: int, num_classes: int, tie
 
 
 @search_space
-def nb201_space(input: Tensor, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10, tied: bool = True) -> Node:
+def nb201_space(
+    input: Tensor, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10, tied: bool = True
+) -> Node:
     """The NB201 network: stem, 3 stages of `cells_per_stage` cells (channels C, 2C, 4C) with
     reduction blocks between them, and a classifier head. `tied`: all cells share one genotype
     (6 switches, as in NB201); otherwise every cell has its own 6."""
@@ -146,7 +151,13 @@ def nb201_space(input: Tensor, channels: int = 16, cells_per_stage: int = 5, num
 
 
 @search_space
-def nb201_1d_space(input: Optional[Tensor] = None, channels: int = 16, cells_per_stage: int = 1, num_classes: int = 10, tied: bool = True) -> Node:
+def nb201_1d_space(
+    input: Optional[Tensor] = None,
+    channels: int = 16,
+    cells_per_stage: int = 1,
+    num_classes: int = 10,
+    tied: bool = True,
+) -> Node:
     """A small NB201 network for MNIST-1D; `input` defaults to a (N, 1, 40) Tensor named `input`."""
     if input is None:
         input = Tensor(name="input", shape=(1, 1, 40), axis=("N", "C", "L"))

@@ -20,6 +20,7 @@ Switch ids of block b (`transformer_switches(net)` lists them by block):
 `...encoder_block_<b>.token_mixer_0.attention_0.ChoiceOp_0.heads`,
 `...encoder_block_<b>.ffn_0.ChoiceOp_0.ffn_ratio`, `...encoder_block_<b>.ChoiceOp_0.norm`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,7 +28,16 @@ import re
 from typing import Any, Callable, Optional, Sequence
 
 from ops import (
-    AdaptiveAvgPooling, Add, Flatten, Gelu, Identity, LayerNorm, Permute, conv1d, linear, multi_head_self_attention,
+    AdaptiveAvgPooling,
+    Add,
+    Flatten,
+    Gelu,
+    Identity,
+    LayerNorm,
+    Permute,
+    conv1d,
+    linear,
+    multi_head_self_attention,
     positional_encoding,
 )
 from supernet import ChoiceOp, IntScalarParameter, Node, Parameter, Tensor, lazy, scope, search_space
@@ -61,10 +71,14 @@ def conv_mixer(x: Node, kernel_size: int = 5) -> Node:
 
 
 @scope
-def token_mixer(x: Node, heads: Sequence[int] = (1, 2, 4), mixers: Sequence[str] = MIXERS, kernel_size: int = 5) -> Node:
+def token_mixer(
+    x: Node, heads: Sequence[int] = (1, 2, 4), mixers: Sequence[str] = MIXERS, kernel_size: int = 5
+) -> Node:
     """A ChoiceOp over the token mixers: "attention" (heads searched inside) and/or "conv"."""
-    builders = {"attention": functools.partial(attention, heads=tuple(heads)),
-                "conv": functools.partial(conv_mixer, kernel_size=kernel_size)}
+    builders = {
+        "attention": functools.partial(attention, heads=tuple(heads)),
+        "conv": functools.partial(conv_mixer, kernel_size=kernel_size),
+    }
     return _choice([builders[m] for m in mixers], mixers, "mixer", x)
 
 
@@ -95,8 +109,14 @@ def _sublayer(x: Node, body: Callable[[Node], Node], norms: Sequence[str], norm:
 
 
 @scope
-def encoder_block(x: Node, heads: Sequence[int] = (1, 2, 4), ffn_ratios: Sequence[int] = (1, 2, 4),
-                  norms: Sequence[str] = NORMS, mixers: Sequence[str] = MIXERS, kernel_size: int = 5) -> Node:
+def encoder_block(
+    x: Node,
+    heads: Sequence[int] = (1, 2, 4),
+    ffn_ratios: Sequence[int] = (1, 2, 4),
+    norms: Sequence[str] = NORMS,
+    mixers: Sequence[str] = MIXERS,
+    kernel_size: int = 5,
+) -> Node:
     """Token-mixer sublayer then FFN sublayer, both residual, normalised before or after (one switch)."""
     norm = IntScalarParameter(0, len(norms) - 1, name="norm") if len(norms) > 1 else None
     h = _sublayer(x, functools.partial(token_mixer, heads=heads, mixers=mixers, kernel_size=kernel_size), norms, norm)
@@ -116,7 +136,9 @@ def classifier(x: Node, num_classes: int) -> Node:
     return linear(Flatten()(pooled), num_classes)
 
 
-def _check(d_model: int, heads: Sequence[int], ffn_ratios: Sequence[int], norms: Sequence[str], mixers: Sequence[str]) -> None:
+def _check(
+    d_model: int, heads: Sequence[int], ffn_ratios: Sequence[int], norms: Sequence[str], mixers: Sequence[str]
+) -> None:
     for name, values, allowed in (("norms", norms, NORMS), ("mixers", mixers, MIXERS)):
         if not values or any(v not in allowed for v in values) or len(set(values)) != len(values):
             raise ValueError(f"{name} must be distinct values among {allowed}, got {tuple(values)}")
@@ -127,10 +149,18 @@ def _check(d_model: int, heads: Sequence[int], ffn_ratios: Sequence[int], norms:
 
 
 @search_space
-def transformer_space(input: Tensor, d_model: int = 32, blocks: int = 2, num_classes: int = 10,
-                      heads: Sequence[int] = (1, 2, 4), ffn_ratios: Sequence[int] = (1, 2, 4),
-                      norms: Sequence[str] = NORMS, mixers: Sequence[str] = MIXERS, kernel_size: int = 5,
-                      learned_positions: bool = False) -> Node:
+def transformer_space(
+    input: Tensor,
+    d_model: int = 32,
+    blocks: int = 2,
+    num_classes: int = 10,
+    heads: Sequence[int] = (1, 2, 4),
+    ffn_ratios: Sequence[int] = (1, 2, 4),
+    norms: Sequence[str] = NORMS,
+    mixers: Sequence[str] = MIXERS,
+    kernel_size: int = 5,
+    learned_positions: bool = False,
+) -> Node:
     """A transformer encoder classifier on `input` tokens (N, T, F): per block a searchable token
     mixer (`mixers`: attention with `heads` heads, or a Conv1d of `kernel_size`), FFN ratio and
     pre/post normalisation (see the module docstring). A choice with one value is fixed.

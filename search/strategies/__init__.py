@@ -3,6 +3,7 @@
 Each strategy is one module behind the `Strategy` interface (base.py): its Mixture (how a ChoiceOp
 mixes its options), its regulariser, schedules and architecture step, and its selection.
 """
+
 from __future__ import annotations
 
 from typing import Union
@@ -24,7 +25,20 @@ from .spos import SPOS
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
-    for cls in (DARTS, SecondOrderDARTS, GDAS, SNAS, FairDARTS, DrNAS, PCDARTS, Proxyless, DARTSMinus, BetaDARTS, SPOS, FairNAS)
+    for cls in (
+        DARTS,
+        SecondOrderDARTS,
+        GDAS,
+        SNAS,
+        FairDARTS,
+        DrNAS,
+        PCDARTS,
+        Proxyless,
+        DARTSMinus,
+        BetaDARTS,
+        SPOS,
+        FairNAS,
+    )
 }
 
 # fit_supernet's strategy when none is given: measured on the oracle benchmark, the one that picks
@@ -42,6 +56,22 @@ def get_strategy(strategy: Union[str, Strategy]) -> Strategy:
 
 
 __all__ = [
-    "DEFAULT_STRATEGY", "BetaDARTS", "DARTS", "DARTSMinus", "DrNAS", "EarlyStopping", "FairDARTS", "FairNAS", "GDAS", "PCDARTS", "Proxyless",
-    "SNAS", "SPOS", "STRATEGIES", "SecondOrderDARTS", "Strategy", "get_strategy", "parameter_free_winners",
+    "DEFAULT_STRATEGY",
+    "BetaDARTS",
+    "DARTS",
+    "DARTSMinus",
+    "DrNAS",
+    "EarlyStopping",
+    "FairDARTS",
+    "FairNAS",
+    "GDAS",
+    "PCDARTS",
+    "Proxyless",
+    "SNAS",
+    "SPOS",
+    "STRATEGIES",
+    "SecondOrderDARTS",
+    "Strategy",
+    "get_strategy",
+    "parameter_free_winners",
 ]

@@ -1,4 +1,5 @@
 """The strategy interface: how options are mixed and how the architecture is stepped and chosen."""
+
 from __future__ import annotations
 
 from typing import Any, Optional, Union
@@ -63,7 +64,9 @@ class Strategy:
         self.warmup_epochs = warmup_epochs
         self.initial_temperature = temperature
         # the current one
-        self.temperature = temperature[0] if isinstance(temperature, tuple) else 1.0 if temperature == "sharpen" else temperature
+        self.temperature = (
+            temperature[0] if isinstance(temperature, tuple) else 1.0 if temperature == "sharpen" else temperature
+        )
         self.steps_per_epoch = 0  # set by plan()
         self._mixture: Optional[Mixture] = None
 
@@ -119,7 +122,9 @@ class Strategy:
         terms = [t for t in terms if t is not None]
         return sum(terms[1:], terms[0]) if terms else None
 
-    def architecture_step(self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def architecture_step(
+        self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = val_batch
         return bilevel.architecture_step(x, y, regularizer=lambda: self.architecture_penalty(bilevel))
 
@@ -141,5 +146,8 @@ class Strategy:
     def config(self) -> dict[str, Any]:
         """The strategy's hyper-parameters (plain values, for results)."""
         temperature = self.initial_temperature
-        return {"name": self.name, "warmup_epochs": self.warmup_epochs,
-                "temperature": list(temperature) if isinstance(temperature, tuple) else temperature}
+        return {
+            "name": self.name,
+            "warmup_epochs": self.warmup_epochs,
+            "temperature": list(temperature) if isinstance(temperature, tuple) else temperature,
+        }

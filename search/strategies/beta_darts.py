@@ -5,6 +5,7 @@ switch's logits, averaged over switches), which keeps the softmax's inputs from 
 lambda grows linearly per epoch, lambda_e = lambda_max * min(1, e / ramp_epochs); the defaults
 (50, 100) are the reference code's `50 * epoch / 100`; `ramp_epochs=None` ramps over the run.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional

@@ -1,5 +1,6 @@
 """The nodes of a cell: the ChoiceOps (edges) that one sum (an op declaring `traits.sum`, as `Add`) adds up,
 as DARTS and NB201 cells do."""
+
 from __future__ import annotations
 
 from supernet import ChoiceOp, Node, Op, SupernetExecutor, get_nodes

@@ -1,4 +1,5 @@
 """DARTS, first order (Liu et al., 2019): softmax mixture, alphas stepped on the validation loss."""
+
 from __future__ import annotations
 
 from .base import Strategy

@@ -13,6 +13,7 @@ xi defaults to the current weight learning rate (the paper's xi = eta). The unro
 plain gradient step of the paper's equation (no momentum or weight decay). The loss and logits
 returned (for the search metrics) are those of the unrolled weights.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -37,7 +38,9 @@ class SecondOrderDARTS(Strategy):
         super().__init__(warmup_epochs=warmup_epochs)
         self.xi, self.r = xi, r
 
-    def architecture_step(self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def architecture_step(
+        self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         grads, loss, logits = self.unrolled_gradient(bilevel, train_batch, val_batch)
         bilevel.arch_optimizer.zero_grad(set_to_none=True)
         for alpha, grad in zip(bilevel.alphas, grads):
@@ -45,7 +48,9 @@ class SecondOrderDARTS(Strategy):
         bilevel.arch_optimizer.step()
         return loss, logits
 
-    def unrolled_gradient(self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    def unrolled_gradient(
+        self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch
+    ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
         """(gradient for each of `bilevel.alphas`, unrolled validation loss, its logits)."""
         supernet, loss_fn, alphas = bilevel.supernet, bilevel.loss, list(bilevel.alphas)
         (x_train, y_train), (x_val, y_val) = train_batch, val_batch
@@ -66,7 +71,7 @@ class SecondOrderDARTS(Strategy):
             extra = self.architecture_penalty(bilevel)
             total = val_loss if extra is None else val_loss + extra
             grads = _grads(total, [*alphas, *unrolled.values()])
-            d_alpha, v = grads[: len(alphas)], grads[len(alphas):]
+            d_alpha, v = grads[: len(alphas)], grads[len(alphas) :]
             norm = torch.cat([g.reshape(-1) for g in v]).norm()
             if float(norm) > 0:
                 r = self.r / norm

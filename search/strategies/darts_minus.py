@@ -7,6 +7,7 @@ not an architecture parameter, it decays linearly per epoch, beta_e = beta0 * (1
 in the reference code's linear schedule, beta0 = 1), and the exported architecture has no
 auxiliary skip. ChoiceOps whose options change the shape (reductions) get no auxiliary skip.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional

@@ -24,6 +24,7 @@ Why frozen: with the alphas still learning, an edge whose options perform alike 
 at T = 0.02). The architecture learning rate is set from the steps before the phase.
 `final_temperature=1` turns the phase off.
 """
+
 from __future__ import annotations
 
 import math
@@ -69,8 +70,9 @@ class DirichletMixture(Mixture):
         excess = (log_c.max() - math.log(MAX_CONCENTRATION)).clamp_min(0.0)
         return (log_c - excess).exp().clamp_min(MIN_CONCENTRATION)
 
-    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None,
-                phase: Optional[Phase] = None) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+    def weights(
+        self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None, phase: Optional[Phase] = None
+    ) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         if training:
             return Dirichlet(self.concentration(alpha)).rsample(), None
         return self.distribution(alpha), None
@@ -85,12 +87,23 @@ class DrNAS(Strategy):
 
     name = "drnas"
 
-    def __init__(self, reg_type: str = "kl", reg_scale: float = 1e-3, warmup_epochs: int = 0,
-                 final_temperature: float = DECISION_TEMPERATURE) -> None:
+    def __init__(
+        self,
+        reg_type: str = "kl",
+        reg_scale: float = 1e-3,
+        warmup_epochs: int = 0,
+        final_temperature: float = DECISION_TEMPERATURE,
+    ) -> None:
         if reg_type not in ("kl", "l2"):
             raise ValueError(f"reg_type must be 'kl' or 'l2', got {reg_type!r}")
-        if isinstance(final_temperature, bool) or not isinstance(final_temperature, (int, float)) or not 0 < final_temperature <= 1:
-            raise ValueError(f"final_temperature must be a number in (0, 1] (1: no decision phase), got {final_temperature!r}")
+        if (
+            isinstance(final_temperature, bool)
+            or not isinstance(final_temperature, (int, float))
+            or not 0 < final_temperature <= 1
+        ):
+            raise ValueError(
+                f"final_temperature must be a number in (0, 1] (1: no decision phase), got {final_temperature!r}"
+            )
         super().__init__(warmup_epochs=warmup_epochs)
         self.reg_type, self.reg_scale = reg_type, reg_scale
         self.epochs = 0  # set by plan()
@@ -136,5 +149,9 @@ class DrNAS(Strategy):
         return self.reg_scale * torch.stack(terms).sum()
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "reg_type": self.reg_type, "reg_scale": self.reg_scale,
-                "final_temperature": self.final_temperature}
+        return {
+            **super().config(),
+            "reg_type": self.reg_type,
+            "reg_scale": self.reg_scale,
+            "final_temperature": self.final_temperature,
+        }

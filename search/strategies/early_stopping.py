@@ -11,6 +11,7 @@
   ranking", with `patience` epochs).
 The selection is the strategy's (`strategy.select`), so FairDARTS's threshold rule counts.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Optional, Union
@@ -20,7 +21,9 @@ from supernet import Op, SupernetExecutor, Tensor
 State = dict[str, Any]
 
 
-def parameter_free_winners(supernet: SupernetExecutor, architecture: dict[str, int], count_zero: bool = False) -> list[str]:
+def parameter_free_winners(
+    supernet: SupernetExecutor, architecture: dict[str, int], count_zero: bool = False
+) -> list[str]:
     """The switch ids whose selected option has no trainable weight (Zero only if `count_zero`)."""
     winners, seen = [], set()
     for choice in supernet.choices:
@@ -77,8 +80,12 @@ class EarlyStopping:
 
     def state_dict(self) -> dict[str, Any]:
         """The criterion's progress (for checkpoints: a resumed search stops where this one would)."""
-        return {"stopped_epoch": self.stopped_epoch, "history": list(self.history), "streak": self._streak,
-                "previous": dict(self._previous) if self._previous is not None else None}
+        return {
+            "stopped_epoch": self.stopped_epoch,
+            "history": list(self.history),
+            "streak": self._streak,
+            "previous": dict(self._previous) if self._previous is not None else None,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
@@ -91,7 +98,9 @@ class EarlyStopping:
             return self.criterion(state)
         architecture = state["strategy"].select(state["supernet"])
         if self.criterion == "parameter_free":
-            return len(parameter_free_winners(state["supernet"], architecture, self.count_zero)) >= self.max_parameter_free
+            return (
+                len(parameter_free_winners(state["supernet"], architecture, self.count_zero)) >= self.max_parameter_free
+            )
         stable = architecture == self._previous
         self._previous = architecture
         return stable

@@ -13,6 +13,7 @@ whose sigmoids never reach the threshold would otherwise drop every edge). At DA
 logit per node, is the selection; measured on the oracle benchmark it is the robust one (a
 learning rate scaled with the step count saturated several gates at 1 and picked skip/pool).
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
@@ -31,8 +32,9 @@ from .cell_nodes import cell_nodes
 class SigmoidMixture(Mixture):
     """sum_i sigmoid(alpha_i) * option_i(x)."""
 
-    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None,
-                phase: Optional[Phase] = None) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+    def weights(
+        self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None, phase: Optional[Phase] = None
+    ) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         return torch.sigmoid(alpha), None
 
     def probabilities(self, alpha: torch.Tensor, sid: Optional[str] = None) -> torch.Tensor:
@@ -45,8 +47,7 @@ def zero_positions(supernet: SupernetExecutor) -> dict[str, set[int]]:
     for choice in supernet.choices:
         sid = choice.switch.id
         if sid not in zeros:
-            zeros[sid] = {j for j, i in enumerate(switch_values(choice.switch))
-                          if data_independent(choice.operands[i])}
+            zeros[sid] = {j for j, i in enumerate(switch_values(choice.switch)) if data_independent(choice.operands[i])}
     return zeros
 
 

@@ -9,6 +9,7 @@ the option counts (capped by `max_paths`). Forward passes outside weight steps (
 validation metrics) draw uniformly and count for nothing. No architecture logits are learned; the
 result carries the trained supernet for `SearchResult.evaluate` and `search.evolve`.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,9 @@ class FairMixture(Mixture):
         self.cycle = math.lcm(*sizes) if sizes else 1
         self.counts = {sid: [0] * len(alpha) for sid, alpha in supernet.alphas.items()}
 
-    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None,
-                phase: Optional[Phase] = None) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+    def weights(
+        self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None, phase: Optional[Phase] = None
+    ) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         if not training:
             index = int(torch.argmax(alpha))
         elif phase is not Phase.WEIGHT_STEP or sid is None:  # passes outside weight steps count for nothing
@@ -54,8 +56,11 @@ class FairMixture(Mixture):
 
     def state_dict(self) -> dict[str, Any]:
         """The schedule's plain state (for checkpoints)."""
-        return {"cycle": self.cycle, "queues": {k: list(v) for k, v in self.queues.items()},
-                "counts": {k: list(v) for k, v in self.counts.items()}}
+        return {
+            "cycle": self.cycle,
+            "queues": {k: list(v) for k, v in self.queues.items()},
+            "counts": {k: list(v) for k, v in self.counts.items()},
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.cycle = state["cycle"]

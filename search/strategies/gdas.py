@@ -16,6 +16,7 @@ Two departures from the paper, for short searches (measured on the oracle benchm
 - the default architecture learning rate is scaled with the step count (`step_scaled_lr`): the
   paper's 3e-4 is for 250 epochs, and one sampled path per step learns slowly.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
@@ -66,8 +67,9 @@ class GumbelMixture(Mixture):
         """argmax of `scores` over the options of switch `sid` that may be sampled."""
         return int(torch.argmax(self._masked(scores.detach(), sid)))
 
-    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None,
-                phase: Optional[Phase] = None) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+    def weights(
+        self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None, phase: Optional[Phase] = None
+    ) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         if not training:
             if not self.hard:
                 return torch.softmax(alpha, dim=-1), None

@@ -5,6 +5,7 @@ supernet's shared weights); `UniformPathMixture` draws every switch's option uni
 forward in training (SPOS). Value choices (kernel sizes, widths) get one-hot weights too, so their
 masks select one value. The gates carry no gradient: these mixtures learn no architecture.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
@@ -33,8 +34,9 @@ class FixedPathMixture(Mixture):
         """Positions (into each id's logits) of the options to run from now on."""
         self.path = dict(path)
 
-    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None,
-                phase: Optional[Phase] = None) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+    def weights(
+        self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None, phase: Optional[Phase] = None
+    ) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         index = self.path.get(sid, 0) if sid is not None else 0
         return one_hot_gates(alpha, index), [index]
 
@@ -50,7 +52,8 @@ class UniformPathMixture(Mixture):
     forward (torch's global generator); in evaluation the argmax of the logits (the first option,
     as SPOS leaves its logits at zero) runs."""
 
-    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None,
-                phase: Optional[Phase] = None) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+    def weights(
+        self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None, phase: Optional[Phase] = None
+    ) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         index = int(torch.randint(len(alpha), ())) if training else int(torch.argmax(alpha))
         return one_hot_gates(alpha, index), [index]

@@ -23,6 +23,7 @@ like alpha), registered as extra architecture parameters `arch.edge_beta.<switch
 with the alphas. Selection is the per-switch argmax of alpha (edge weights matter only for
 choosing among edges, which single-choice spaces such as NB201 do not do).
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -88,7 +89,7 @@ class PartialChannelMixture(SoftmaxMixture):
         out = mixed
         stride = self.partial.get(choice)
         if stride is not None and x is not None:
-            bypass = x[:, x.shape[1] // self.k:]
+            bypass = x[:, x.shape[1] // self.k :]
             if stride > 1:  # a reduction edge: the bypassed channels are max-pooled, as in the paper
                 bypass = _MAX_POOL[x.dim() - 2](bypass, stride, stride)
             out = channel_shuffle(torch.cat([mixed, bypass], dim=1), self.k)

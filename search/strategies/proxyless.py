@@ -10,6 +10,7 @@ optimizer step, the logits of the unsampled options are restored and those of th
 so that their logsumexp is unchanged: the unsampled options keep their probabilities, as in the
 paper. In eval mode the argmax option runs alone. The latency loss is not implemented.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -34,8 +35,9 @@ class BinaryGateMixture(Mixture):
         self.paths: Optional[int] = None
         self.sampled: dict[str, list[int]] = {}  # switch id -> the pair of its last two-path draw
 
-    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None,
-                phase: Optional[Phase] = None) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
+    def weights(
+        self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None, phase: Optional[Phase] = None
+    ) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         if not training:
             index = int(torch.argmax(alpha))
             return _one_hot(alpha, index), [index]
@@ -73,7 +75,9 @@ class Proxyless(Strategy):
     def mixture(self) -> Mixture:
         return BinaryGateMixture()
 
-    def architecture_step(self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def architecture_step(
+        self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         supernet = bilevel.supernet
         mixture = supernet.mixture
         before = {sid: a.detach().clone() for sid, a in supernet.alphas.items()}

@@ -1,4 +1,5 @@
 """Per-epoch schedules of strategy hyper-parameters (temperatures, regulariser weights, skip weights)."""
+
 from __future__ import annotations
 
 import math

@@ -7,6 +7,7 @@ alpha through the sample (reparameterisation). tau starts at 1 and decays expone
 objective, no bilevel split): the architecture step uses the training batch (`arch_data="val"`
 uses the validation batch instead). SNAS's resource constraint is not implemented.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,7 +27,14 @@ class SNAS(Strategy):
 
     name = "snas"
 
-    def __init__(self, tau0: float = 1.0, tau_decay: float = 0.97, tau_min: float = 0.03, arch_data: str = "train", warmup_epochs: int = 0) -> None:
+    def __init__(
+        self,
+        tau0: float = 1.0,
+        tau_decay: float = 0.97,
+        tau_min: float = 0.03,
+        arch_data: str = "train",
+        warmup_epochs: int = 0,
+    ) -> None:
         if arch_data not in ("train", "val"):
             raise ValueError(f"arch_data must be 'train' or 'val', got {arch_data!r}")
         super().__init__(warmup_epochs=warmup_epochs, temperature=tau0)
@@ -38,8 +46,16 @@ class SNAS(Strategy):
     def schedule(self, epoch: int, epochs: int) -> dict[str, Any]:
         return {"temperature": exponential(self.tau0, self.tau_decay, epoch, floor=self.tau_min)}
 
-    def architecture_step(self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def architecture_step(
+        self, bilevel: BilevelOptimizer, train_batch: Batch, val_batch: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return super().architecture_step(bilevel, train_batch, train_batch if self.arch_data == "train" else val_batch)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "tau0": self.tau0, "tau_decay": self.tau_decay, "tau_min": self.tau_min, "arch_data": self.arch_data}
+        return {
+            **super().config(),
+            "tau0": self.tau0,
+            "tau_decay": self.tau_decay,
+            "tau_min": self.tau_min,
+            "arch_data": self.arch_data,
+        }

@@ -7,6 +7,7 @@ do. No architecture logits are learned (`learns_architecture = False`: no archit
 the result's `architecture` is empty (export and evaluate ask for one); what the result carries is
 the trained supernet (`supernet_state`), for `SearchResult.evaluate` and `search.evolve`.
 """
+
 from __future__ import annotations
 
 from typing import Any

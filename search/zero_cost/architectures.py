@@ -1,5 +1,6 @@
 """The choices of a space as zero-cost proxies see them: which ids an architecture names, their
 options, validation of a user's architecture, enumeration and seeded sampling."""
+
 from __future__ import annotations
 
 import contextlib
@@ -64,10 +65,14 @@ def resolve(choices: Mapping[str, Choice], architecture: Optional[Mapping[str, A
     architecture = dict(architecture or {})
     unknown = sorted(k for k in architecture if k not in choices)
     if unknown:
-        raise KeyError(f"architecture names unknown switch or parameter {unknown[0]!r}; known: {sorted(choices)[:6]}"
-                       f"{' ...' if len(choices) > 6 else ''}")
-    return {cid: choice.resolve(architecture[cid]) if cid in architecture else choice.parameter.current_value
-            for cid, choice in choices.items()}
+        raise KeyError(
+            f"architecture names unknown switch or parameter {unknown[0]!r}; known: {sorted(choices)[:6]}"
+            f"{' ...' if len(choices) > 6 else ''}"
+        )
+    return {
+        cid: choice.resolve(architecture[cid]) if cid in architecture else choice.parameter.current_value
+        for cid, choice in choices.items()
+    }
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
 """Zero-cost prefiltering of the candidates a search evaluates (`search.evolve(prefilter=...)`)."""
+
 from __future__ import annotations
 
 from typing import Any, Callable, Optional
@@ -20,8 +21,9 @@ class Prefilter:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"prefilter: k must be an int >= 1 (candidates drawn per evaluated one), got {k!r}")
         if proxy == "ensemble":
-            raise ValueError("prefilter: the ensemble ranks a fixed set of architectures; "
-                             "choose one proxy, e.g. 'synflow'")
+            raise ValueError(
+                "prefilter: the ensemble ranks a fixed set of architectures; choose one proxy, e.g. 'synflow'"
+            )
         check_proxy(proxy, data, ())
         self.proxy, self.k = proxy, k
         self.scorer = Scorer(space, data, seed=seed) if k > 1 else None

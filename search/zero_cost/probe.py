@@ -6,6 +6,7 @@ the same initial weights, as in NASLib's benchmark of a space at one seed). A pr
 active path on its own copies of them (absolute values, Gaussian redraws, leaves it takes
 gradients of), so the executor's weights and BatchNorm statistics are never modified.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Optional
@@ -37,8 +38,9 @@ class Probe:
         self.executor.train()
         inputs = self.executor.input_nodes
         if len(inputs) != 1:
-            raise ValueError(f"zero-cost proxies score spaces of one input; this space has {len(inputs)}: "
-                             f"{[t.id for t in inputs]}")
+            raise ValueError(
+                f"zero-cost proxies score spaces of one input; this space has {len(inputs)}: {[t.id for t in inputs]}"
+            )
         self.input = inputs[0]
 
     def input_shape(self, batch_size: int) -> tuple[int, ...]:
@@ -53,11 +55,20 @@ class Probe:
 
     def weights(self) -> dict[Tensor, torch.Tensor]:
         """The active path's weight Tensors -> detached copies of their current slices."""
-        return {n: self.executor.weight(n).detach().clone() for n in self.nodes()
-                if isinstance(n, Tensor) and n.role == "weight"}
+        return {
+            n: self.executor.weight(n).detach().clone()
+            for n in self.nodes()
+            if isinstance(n, Tensor) and n.role == "weight"
+        }
 
-    def run(self, x: torch.Tensor, weights: Mapping[Tensor, torch.Tensor], *, normalise: bool = True,
-            tap: Optional[Tap] = None) -> torch.Tensor:
+    def run(
+        self,
+        x: torch.Tensor,
+        weights: Mapping[Tensor, torch.Tensor],
+        *,
+        normalise: bool = True,
+        tap: Optional[Tap] = None,
+    ) -> torch.Tensor:
         """The current architecture's output on `x` with `weights` (from `weights()`, possibly
         transformed), every op in training mode (BatchNorm on batch statistics); `normalise=False`
         passes the input of every statistics-keeping op through unchanged (NASLib's `bn=False`).

@@ -7,6 +7,7 @@ runs in training mode (statistics of the batch), as NASLib's measures do, except
 docstring says otherwise; the executor's own statistics are never touched. "Layers" are the
 weights of convolutions and linear layers (`probe.is_layer_weight`).
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -5,6 +5,7 @@ Proxies (higher = better): data-free `params`, `flops`, `synflow`, `zen`; on one
 by default); `ensemble`, the mean rank of `ENSEMBLE` members (in `rank` only: a rank needs
 several architectures). Definitions: `search.zero_cost.proxies`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,9 +37,14 @@ class Proxy:
 
 
 PROXIES: dict[str, Proxy] = {
-    "params": Proxy(proxies.params), "flops": Proxy(proxies.flops), "synflow": Proxy(proxies.synflow),
-    "zen": Proxy(proxies.zen), "jacov": Proxy(proxies.jacov, data=True), "nwot": Proxy(proxies.nwot, data=True),
-    "snip": Proxy(proxies.snip, data=True, labels=True), "grad_norm": Proxy(proxies.grad_norm, data=True, labels=True),
+    "params": Proxy(proxies.params),
+    "flops": Proxy(proxies.flops),
+    "synflow": Proxy(proxies.synflow),
+    "zen": Proxy(proxies.zen),
+    "jacov": Proxy(proxies.jacov, data=True),
+    "nwot": Proxy(proxies.nwot, data=True),
+    "snip": Proxy(proxies.snip, data=True, labels=True),
+    "grad_norm": Proxy(proxies.grad_norm, data=True, labels=True),
     "fisher": Proxy(proxies.fisher, data=True, labels=True),
 }
 DATA_FREE = tuple(name for name, p in PROXIES.items() if not p.data)
@@ -59,8 +65,10 @@ def check_proxy(proxy: Any, data: Any, members: Sequence[str] = ENSEMBLE) -> lis
             raise ValueError(f"unknown ensemble member {name!r}; known proxies: {list(PROXIES)}")
         if PROXIES[name].data and data is None:
             what = "inputs and labels" if PROXIES[name].labels else "inputs"
-            raise ValueError(f"proxy {name!r} needs data (a batch of {what}: pass data=(x, y)); "
-                             f"the data-free proxies are {list(DATA_FREE)}")
+            raise ValueError(
+                f"proxy {name!r} needs data (a batch of {what}: pass data=(x, y)); "
+                f"the data-free proxies are {list(DATA_FREE)}"
+            )
     return names
 
 
@@ -82,8 +90,15 @@ def first_batch(data: Data, batch_size: int, seed: int) -> tuple[torch.Tensor, O
 class Scorer:
     """Scores architectures of `space` by proxies, through one executor built once."""
 
-    def __init__(self, space: Node, data: Optional[Data] = None, *, batch_size: int = 64, seed: int = 0,
-                 loss: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None) -> None:
+    def __init__(
+        self,
+        space: Node,
+        data: Optional[Data] = None,
+        *,
+        batch_size: int = 64,
+        seed: int = 0,
+        loss: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
+    ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
             raise ValueError(f"batch_size must be an int >= 2 (correlations across a batch), got {batch_size!r}")
         self.space, self.seed, self.batch_size = space, seed, batch_size
@@ -116,21 +131,33 @@ class Scorer:
         if architectures is None:
             total = count(self.choices)
             if total > ENUMERABLE:
-                raise ValueError(f"the space has {total} architectures (more than {ENUMERABLE}); "
-                                 "pass architectures=<n> to rank n of them drawn at random")
+                raise ValueError(
+                    f"the space has {total} architectures (more than {ENUMERABLE}); "
+                    "pass architectures=<n> to rank n of them drawn at random"
+                )
             return enumerate_all(self.choices)
         if isinstance(architectures, int) and not isinstance(architectures, bool):
             if architectures < 1:
                 raise ValueError(f"architectures must be >= 1 (how many to sample), got {architectures}")
             return sample(self.choices, architectures, self.seed, ENUMERABLE)
         if isinstance(architectures, (Mapping, str)) or not isinstance(architectures, Sequence):
-            raise TypeError("architectures must be None (all), an int (how many to sample) or a list of architectures, "
-                            f"got {type(architectures).__name__}")
+            raise TypeError(
+                "architectures must be None (all), an int (how many to sample) or a list of architectures, "
+                f"got {type(architectures).__name__}"
+            )
         return [self.resolve(a) for a in architectures]
 
 
-def score(space: Node, proxy: str, architecture: Optional[Mapping[str, Any]] = None, data: Optional[Data] = None, *,
-          batch_size: int = 64, seed: int = 0, loss: Optional[Callable] = None) -> float:
+def score(
+    space: Node,
+    proxy: str,
+    architecture: Optional[Mapping[str, Any]] = None,
+    data: Optional[Data] = None,
+    *,
+    batch_size: int = 64,
+    seed: int = 0,
+    loss: Optional[Callable] = None,
+) -> float:
     """The zero-cost `proxy` score (higher = better) of `architecture` of `space`: switch id ->
     option index or option name, value-parameter id -> value; ids left out (or None) keep the
     space's current choices. `data` ((x, y) tensors, a Dataset or a DataLoader; `batch_size`
@@ -140,9 +167,18 @@ def score(space: Node, proxy: str, architecture: Optional[Mapping[str, Any]] = N
     return Scorer(space, data, batch_size=batch_size, seed=seed, loss=loss).score(proxy, architecture)
 
 
-def rank(space: Node, proxy: str, architectures: Union[None, int, Sequence[Mapping[str, Any]]] = None,
-         data: Optional[Data] = None, *, batch_size: int = 64, seed: int = 0, loss: Optional[Callable] = None,
-         members: Sequence[str] = ENSEMBLE, progress: bool = True) -> list[dict[str, Any]]:
+def rank(
+    space: Node,
+    proxy: str,
+    architectures: Union[None, int, Sequence[Mapping[str, Any]]] = None,
+    data: Optional[Data] = None,
+    *,
+    batch_size: int = 64,
+    seed: int = 0,
+    loss: Optional[Callable] = None,
+    members: Sequence[str] = ENSEMBLE,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
     """Score architectures of `space` by `proxy` through one executor and rank them, best first.
 
     `architectures`: None = every architecture of the space (refused past `ENUMERABLE`), an int n
@@ -174,8 +210,13 @@ def rank(space: Node, proxy: str, architectures: Union[None, int, Sequence[Mappi
     entries = []
     for position, i in enumerate(order, start=1):
         options = {cid: scorer.choices[cid].label(v) for cid, v in chosen[i].items()}
-        entry = {"rank": position, "score": values[i], "architecture": dict(chosen[i]), "options": options,
-                 "ms": round(times[i], 3)}
+        entry = {
+            "rank": position,
+            "score": values[i],
+            "architecture": dict(chosen[i]),
+            "options": options,
+            "ms": round(times[i], 3),
+        }
         if proxy == "ensemble":
             entry["scores"] = dict(table[i])
         entries.append(entry)

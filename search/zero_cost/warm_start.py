@@ -5,6 +5,7 @@ as `fit_supernet(space, ..., strategy=s, seed=t, initial_state=warm_start(space,
 strategy=s, seed=t))`: the supernet's weights exactly as that search would initialise them, and
 each switch's (and value choice's) logits set from the proxy's ranking.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Optional, Sequence, Union
@@ -33,11 +34,20 @@ def option_preferences(entries: list[dict[str, Any]], values: dict[str, list]) -
     return preferences
 
 
-def warm_start(space: Node, proxy: str, data: Optional[Data] = None, *,
-               strategy: Union[str, Strategy] = DEFAULT_STRATEGY, seed: int = 0,
-               architectures: Union[None, int, Sequence] = None, strength: float = 4.0, batch_size: int = 64,
-               loss: Optional[Callable] = None, members: Sequence[str] = ENSEMBLE,
-               progress: bool = False) -> dict[str, torch.Tensor]:
+def warm_start(
+    space: Node,
+    proxy: str,
+    data: Optional[Data] = None,
+    *,
+    strategy: Union[str, Strategy] = DEFAULT_STRATEGY,
+    seed: int = 0,
+    architectures: Union[None, int, Sequence] = None,
+    strength: float = 4.0,
+    batch_size: int = 64,
+    loss: Optional[Callable] = None,
+    members: Sequence[str] = ENSEMBLE,
+    progress: bool = False,
+) -> dict[str, torch.Tensor]:
     """A supernet state for `fit_supernet(..., initial_state=...)` whose alphas favour the options
     `proxy` ranks well: `rank(space, proxy, architectures, data, ...)` (every architecture, or n
     sampled), then per switch and option m = the mean rank percentile of the architectures taking
@@ -47,8 +57,17 @@ def warm_start(space: Node, proxy: str, data: Optional[Data] = None, *,
     parameters its mixture adds) so that only the alphas differ from a cold start."""
     if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not strength >= 0:
         raise ValueError(f"strength must be a number >= 0 (logit spread), got {strength!r}")
-    entries = rank(space, proxy, architectures, data, batch_size=batch_size, seed=seed, loss=loss, members=members,
-                   progress=progress)
+    entries = rank(
+        space,
+        proxy,
+        architectures,
+        data,
+        batch_size=batch_size,
+        seed=seed,
+        loss=loss,
+        members=members,
+        progress=progress,
+    )
     supernet = SupernetExecutor(space, mixture=get_strategy(strategy).mixture(), seed=seed)
     preferences = option_preferences(entries, supernet.option_values())
     supernet.set_alphas({cid: [strength * (m - sum(ms) / len(ms)) for m in ms] for cid, ms in preferences.items()})

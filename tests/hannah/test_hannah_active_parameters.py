@@ -1,7 +1,16 @@
 """HANNAH's test_random_walk_constrainer / test_active_parameters: `get_active_parameters` gives the
 parameters that influence the network under the current choices (7 / 10 / 13 at depth 0 / 1 / 2)."""
+
 from ops import AdaptiveAvgPooling, Add, Flatten, Relu, conv2d, linear
-from supernet import CategoricalParameter, ChoiceOp, IntScalarParameter, Tensor, get_active_parameters, scope, search_space
+from supernet import (
+    CategoricalParameter,
+    ChoiceOp,
+    IntScalarParameter,
+    Tensor,
+    get_active_parameters,
+    scope,
+    search_space,
+)
 
 
 def conv_relu(x, out_channels, kernel_size, stride):

@@ -1,5 +1,6 @@
 """HANNAH's test_arithmetic: expressions print, evaluate, combine; & and comparisons; operators the
 language does not define raise NotImplementedError."""
+
 import pytest
 
 from supernet import Constant, IntScalarParameter, lazy
@@ -44,10 +45,18 @@ def test_complex_expressions():
     assert expr.bounds() == (0, 70)
 
 
-@pytest.mark.parametrize("x,y", [(IntScalarParameter(0, 0), 2), (IntScalarParameter(0, 0), IntScalarParameter(0, 0)),
-                                 (Constant(0), 2)])
+@pytest.mark.parametrize(
+    "x,y", [(IntScalarParameter(0, 0), 2), (IntScalarParameter(0, 0), IntScalarParameter(0, 0)), (Constant(0), 2)]
+)
 def test_unsupported_operators_raise_not_implemented(x, y):
-    for apply in (lambda: x ** y, lambda: divmod(x, y), lambda: x << y, lambda: x >> y, lambda: x ^ y,
-                  lambda: 2 ** x, lambda: divmod(2, x)):
+    for apply in (
+        lambda: x**y,
+        lambda: divmod(x, y),
+        lambda: x << y,
+        lambda: x >> y,
+        lambda: x ^ y,
+        lambda: 2**x,
+        lambda: divmod(2, x),
+    ):
         with pytest.raises(NotImplementedError, match="do not support this operator"):
             apply()

@@ -1,6 +1,7 @@
 """HANNAH's test_conditions: constraints stated with `cond` on parameters and nodes are kept in the
 graph, sampling and evolution respect them, and a chosen architecture's conditions are reported.
 (HANNAH states them on a `@parametrize` class; we state them on graph nodes and parameters.)"""
+
 import types
 
 import pytest
@@ -9,8 +10,14 @@ import torch
 from ops import Relu, conv2d
 from search.evolution import ConstrainedSpace
 from supernet import (
-    ChoiceOp, IntScalarParameter, Tensor, check_conditions, condition_report, graph_conditions,
-    search_space, violated,
+    ChoiceOp,
+    IntScalarParameter,
+    Tensor,
+    check_conditions,
+    condition_report,
+    graph_conditions,
+    search_space,
+    violated,
 )
 from supernet.conditions import architecture_report, condition_masks, satisfies
 from supernet.cost_expression import CostExpression

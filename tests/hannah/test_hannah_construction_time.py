@@ -1,5 +1,6 @@
 """Construction stays linear in the graph with nested choices (issue 22: HANNAH's
 embedded_vision_net took minutes, bounds being recomputed over shared shape expressions)."""
+
 import functools
 import time
 
@@ -19,6 +20,7 @@ def chain(depth: int, same_shape=None):
             conv = functools.partial(conv2d, out_channels=out.shape()[1], kernel_size=IntScalarParameter(1, 3, 2))
             out = ChoiceOp(conv, MaxPooling(3, 1, 1), Identity(), same_shape=same_shape)(out)
         return out
+
     return space(x)
 
 
@@ -30,6 +32,7 @@ def count_bounds(monkeypatch):
         def counted(self, _original=original):
             calls["n"] += 1
             return _original(self)
+
         monkeypatch.setattr(cls, "bounds", counted)
     return calls
 

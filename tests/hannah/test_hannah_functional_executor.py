@@ -1,5 +1,6 @@
 """HANNAH's test_functional_executor: a BasicExecutor over conv-relu blocks and a Linear trains
 (a loss backward and an optimizer step change the shared weights)."""
+
 import torch
 from torch import nn
 from torch.optim import SGD
@@ -15,10 +16,18 @@ def conv_relu(x, out_channels, kernel_size, stride):
 
 @search_space
 def network(x):
-    out = conv_relu(x, IntScalarParameter(32, 64, name="out_channels"), CategoricalParameter([3, 5], name="kernel_size"),
-                    CategoricalParameter([2], name="stride"))
-    out = conv_relu(out, IntScalarParameter(16, 32, name="out_channels"), CategoricalParameter([3, 5], name="kernel_size"),
-                    CategoricalParameter([1], name="stride"))
+    out = conv_relu(
+        x,
+        IntScalarParameter(32, 64, name="out_channels"),
+        CategoricalParameter([3, 5], name="kernel_size"),
+        CategoricalParameter([2], name="stride"),
+    )
+    out = conv_relu(
+        out,
+        IntScalarParameter(16, 32, name="out_channels"),
+        CategoricalParameter([3, 5], name="kernel_size"),
+        CategoricalParameter([1], name="stride"),
+    )
     return linear(Flatten()(out), 10)  # HANNAH's Linear flattens (C, H, W) itself
 
 

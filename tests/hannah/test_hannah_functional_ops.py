@@ -1,6 +1,7 @@
 """HANNAH's test_functional_ops: graphs of functional ops, shape propagation through new(), blocks,
 residual branches with an Int(Ceil(..)) stride, scopes, choices (of different shapes), OptionalOp,
 dynamic depth, Reshape (with -1 and HANNAH's whole-shape convention) and Permute."""
+
 from functools import partial
 
 import pytest
@@ -8,13 +9,25 @@ import torch
 
 from ops import Add, Conv2d, Identity, OptionalOp, Permute, Relu, Reshape
 from supernet import (
-    BasicExecutor, CategoricalParameter, Ceil, ChoiceOp, Int, IntScalarParameter, SupernetExecutor, Tensor, get_nodes,
-    lazy, scope, search_space,
+    BasicExecutor,
+    CategoricalParameter,
+    Ceil,
+    ChoiceOp,
+    Int,
+    IntScalarParameter,
+    SupernetExecutor,
+    Tensor,
+    get_nodes,
+    lazy,
+    scope,
+    search_space,
 )
 
 
 def conv2d(x, out_channels, kernel_size=1, stride=1, dilation=1):
-    weight = Tensor(name="weight", shape=(out_channels, x.shape()[1], kernel_size, kernel_size), axis=("O", "I", "kH", "kW"))
+    weight = Tensor(
+        name="weight", shape=(out_channels, x.shape()[1], kernel_size, kernel_size), axis=("O", "I", "kH", "kW")
+    )
     return Conv2d(stride, dilation)(x, weight)
 
 
@@ -23,8 +36,11 @@ def conv_relu(x, out_channels, kernel_size, stride):
 
 
 def parameters():
-    return (CategoricalParameter([1, 3, 5], name="kernel_size"), IntScalarParameter(min=4, max=64, name="out_channels"),
-            CategoricalParameter([1, 2], name="stride"))
+    return (
+        CategoricalParameter([1, 3, 5], name="kernel_size"),
+        IntScalarParameter(min=4, max=64, name="out_channels"),
+        CategoricalParameter([1, 2], name="stride"),
+    )
 
 
 @scope
@@ -57,8 +73,11 @@ def test_functional_ops_build_and_run():
         return Relu()(Conv2d(stride=stride)(x, weight))
 
     net = test_space()
-    assert sorted(net.parametrization()) == ["test_space_0.Conv2d_0.stride", "test_space_0.Conv2d_0.weight.kernel_size",
-                                             "test_space_0.Conv2d_0.weight.out_channels"]
+    assert sorted(net.parametrization()) == [
+        "test_space_0.Conv2d_0.stride",
+        "test_space_0.Conv2d_0.weight.kernel_size",
+        "test_space_0.Conv2d_0.weight.out_channels",
+    ]
     run(net)
 
 
@@ -74,7 +93,9 @@ def test_chained_convolutions_refuse_a_weight_of_the_wrong_input_channels():
         w1 = Tensor(name="weight", shape=(out_channels, 3, kernel_size, kernel_size), axis=("O", "I", "kH", "kW"))
         return Relu()(Conv2d(stride=stride.new())(net, w1))
 
-    with pytest.raises(ValueError, match=r"test_space_0\.Conv2d_1: input has 4 channels but weight expects 3 x 1 groups"):
+    with pytest.raises(
+        ValueError, match=r"test_space_0\.Conv2d_1: input has 4 channels but weight expects 3 x 1 groups"
+    ):
         test_space()
 
 
@@ -132,7 +153,9 @@ def test_choice_over_options_of_different_shapes():
         kernel_size, out_channels, stride = parameters()
         x = Tensor(name="input", shape=(1, 3, 32, 32), axis=("N", "C", "H", "W"))
         conv = conv2d(x, out_channels=out_channels.new(), stride=stride.new(), kernel_size=kernel_size.new())
-        optional_conv = partial(conv2d, out_channels=out_channels.new(), stride=stride.new(), kernel_size=kernel_size.new())
+        optional_conv = partial(
+            conv2d, out_channels=out_channels.new(), stride=stride.new(), kernel_size=kernel_size.new()
+        )
         net = ChoiceOp(Identity(), Relu(), optional_conv)(conv)
         return conv2d(net, out_channels=out_channels.new(), stride=stride.new(), kernel_size=kernel_size.new())
 
@@ -213,8 +236,11 @@ def test_an_uncalled_choice_op_is_named_when_used_as_a_node():
         exit1 = conv_relu(exit0, 4, 1, 2)
         return conv_relu(ChoiceOp(exit0, exit1, switch=IntScalarParameter(0, 1, name="depth")), 8, 1, 1)
 
-    with pytest.raises(TypeError, match=r"ChoiceOp ChoiceOp is not part of a graph yet: call it .*"
-                                        r"`ChoiceOp\(\*exits, switch=depth\)\(\)`"):
+    with pytest.raises(
+        TypeError,
+        match=r"ChoiceOp ChoiceOp is not part of a graph yet: call it .*"
+        r"`ChoiceOp\(\*exits, switch=depth\)\(\)`",
+    ):
         test_space(x)
 
 

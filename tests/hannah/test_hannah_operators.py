@@ -1,6 +1,7 @@
 """HANNAH's test_operators: embedded_vision_net's grouped pointwise block (two grouped 1x1
 convolutions around a channel interleave, summed) equals its torch.nn reference; the `Groups`
 parameter keeps to the common divisors of the channel counts."""
+
 import numpy as np
 import pytest
 import torch
@@ -36,7 +37,7 @@ class GroupedPW(nn.Module):
 
     def forward(self, x):
         out_0 = self.pw_k(x)
-        out = torch.cat([out_0[:, shift::self.groups] for shift in range(self.groups)], dim=1)
+        out = torch.cat([out_0[:, shift :: self.groups] for shift in range(self.groups)], dim=1)
         return self.pw_l(out) + out_0
 
 
@@ -54,8 +55,12 @@ def test_grouped_pointwise_matches_torch(groups):
     data = torch.randn(2, 64, 8, 8)
     reference = GroupedPW(64, groups, 128)
     with torch.no_grad():
-        reference.pw_k.weight.copy_(model.get_parameter("pw_space_0.grouped_pointwise_0.Conv2d_0.weight")[:, : 64 // groups])
-        reference.pw_l.weight.copy_(model.get_parameter("pw_space_0.grouped_pointwise_0.Conv2d_1.weight")[:, : 128 // groups])
+        reference.pw_k.weight.copy_(
+            model.get_parameter("pw_space_0.grouped_pointwise_0.Conv2d_0.weight")[:, : 64 // groups]
+        )
+        reference.pw_l.weight.copy_(
+            model.get_parameter("pw_space_0.grouped_pointwise_0.Conv2d_1.weight")[:, : 128 // groups]
+        )
     assert_close(model(data), reference(data))
 
 

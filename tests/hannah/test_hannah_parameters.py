@@ -1,5 +1,6 @@
 """HANNAH's test_parameters: sampling covers the domain evenly for every kind of `rng=`; new()
 copies the current value; SubsetParameter; initial values."""
+
 from collections import Counter
 
 import numpy as np
