@@ -77,7 +77,7 @@ class FairDARTS(Strategy):
             zero = zeros.get(sid, set())
             candidates = [j for j in range(len(slots)) if j not in zero] or list(range(len(slots)))
             # by logit, not gate: gates the zero-one loss drove to 1 are equal in float32
-            best = max(candidates, key=lambda j: float(alpha[j]))
+            best = max(candidates, key=lambda j: float(alpha[j].detach()))
             strongest[sid] = (slots[best], float(alpha[best]))
             chosen[sid] = slots[best]
             if float(gates[best]) < self.threshold and zero:
