@@ -1,39 +1,23 @@
 """Checkpoint and resume: a search interrupted after epoch k and resumed returns a bit-identical result."""
 
-import functools
-
 import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from ops import AvgPooling, BatchNorm, Dropout, Flatten, Identity, MaxPooling, Relu, conv1d, linear
 from search import fit_supernet
 from search.checkpoint import Checkpointer
 from search.loaders import BatchStream, search_loader
-from supernet import ChoiceOp, Tensor, search_space
+
+from helpers import resume_data, resume_space
 
 EPOCHS = 4
 
 
-def make_space():
-    x = Tensor("x", (1, 2, 16), ("N", "C", "L"))
-
-    @search_space
-    def space(x):
-        h = ChoiceOp(functools.partial(conv1d, out_channels=2, kernel_size=3), MaxPooling(3, 1, 1), Identity())(x)
-        h = Relu()(BatchNorm()(h))
-        h = ChoiceOp(functools.partial(conv1d, out_channels=2, kernel_size=5), AvgPooling(3, 1, 1))(h)
-        h = Dropout(0.2)(h)  # draws from torch's global generator: resuming must restore it
-        return linear(Flatten()(h), 3)
-
-    return space(x)
+make_space = resume_space
 
 
 def make_data(n=96):
-    g = torch.Generator().manual_seed(7)
-    x = torch.randn(n, 2, 16, generator=g)
-    y = (x[:, 0, :4].sum(dim=1) > 0).long() + (x[:, 1, :4].sum(dim=1) > 1).long()
-    return x, y
+    return resume_data(n)
 
 
 def search(space, checkpoint_dir=None, resume=False, **overrides):

@@ -2,40 +2,27 @@
 `state_dict()` (no reflection), and a search interrupted after an epoch and resumed returns the
 SearchResult of the uninterrupted one."""
 
-import functools
 import warnings
 
 import pytest
 import torch
 
-from ops import AvgPooling, BatchNorm, Dropout, Flatten, Identity, MaxPooling, Relu, conv1d, linear
 from search import fit_supernet
 from search.checkpoint import Checkpointer
 from search.confidence import UndecidedWarning
 from search.strategies import STRATEGIES
-from supernet import ChoiceOp, Tensor, search_space
+
+from helpers import resume_data, resume_space
 
 EPOCHS = 3
 
 
 def tiny_space():
-    x = Tensor("x", (1, 4, 8), ("N", "C", "L"))
-
-    @search_space
-    def space(x):
-        h = ChoiceOp(functools.partial(conv1d, out_channels=4, kernel_size=3), MaxPooling(3, 1, 1), Identity())(x)
-        h = Relu()(BatchNorm()(h))
-        h = ChoiceOp(functools.partial(conv1d, out_channels=4, kernel_size=5), AvgPooling(3, 1, 1))(h)
-        h = Dropout(0.2)(h)  # draws from torch's global generator: resuming must restore it
-        return linear(Flatten()(h), 3)
-
-    return space(x)
+    return resume_space(channels=4, length=8)
 
 
 def tiny_data(n=48):
-    g = torch.Generator().manual_seed(5)
-    x = torch.randn(n, 4, 8, generator=g)
-    return x, (x[:, 0, :3].sum(dim=1) > 0).long() + (x[:, 1, :3].sum(dim=1) > 1).long()
+    return resume_data(n, channels=4, length=8, seed=5, window=3)
 
 
 class Crash(Exception):
