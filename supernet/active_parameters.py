@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from .choice import active_subgraph
-from .expression import Expression, Select, lazy
+from .expression import Select, lazy, walk
 from .graph import topological_order
 from .node import Op, Tensor
 from .parameters import Parameter
@@ -19,20 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def active_walk(value: Any) -> Iterator[Any]:
     """Every sub-expression of `value` that its current value depends on: a `Select` (the size of
     a ChoiceOp's output) contributes its switch and the option it selects, not the others."""
-    stack, seen = [value], set()
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (Expression, tuple, list)):
-            if id(item) in seen:
-                continue
-            seen.add(id(item))
-        yield item
-        if isinstance(item, Select):
-            stack.extend([item.index, item.values[lazy(item.index)]])
-        elif isinstance(item, Expression):
-            stack.extend(item.children())
-        elif isinstance(item, (tuple, list)):
-            stack.extend(item)
+    return walk(value, lambda e: [e.index, e.values[lazy(e.index)]] if isinstance(e, Select) else e.children())
 
 
 def get_active_parameters(

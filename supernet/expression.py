@@ -308,9 +308,10 @@ def upper_bound(value: Any) -> int:
     return int(math.floor(bounds(value)[1]))
 
 
-def walk(value: Any) -> Iterator[Any]:
+def walk(value: Any, children: Callable[[Expression], Sequence[Any]] = lambda e: e.children()) -> Iterator[Any]:
     """Every sub-expression of `value` (itself included) once, depth first; descends into
-    tuples/lists. Shared sub-expressions are visited once: shape expressions are DAGs."""
+    tuples/lists. Shared sub-expressions are visited once: shape expressions are DAGs.
+    `children(expression)` says which sub-expressions to descend into (default: all)."""
     stack, seen = [value], set()
     while stack:
         item = stack.pop()
@@ -320,6 +321,6 @@ def walk(value: Any) -> Iterator[Any]:
             seen.add(id(item))
         yield item
         if isinstance(item, Expression):
-            stack.extend(reversed(item.children()))
+            stack.extend(reversed(children(item)))
         elif isinstance(item, (tuple, list)):
             stack.extend(reversed(item))
