@@ -24,6 +24,7 @@ from .bilevel_search import BilevelSearch, Callback
 from .checkpoint import Checkpointer
 from .cost_penalty import CostPenalty
 from .distributed import DistributedContext, average_gradients_before_step, setup_distributed, wrap_weights
+from .generators import SearchGenerators
 from .guard import StepGuard
 from .loaders import Data, SearchLoaders, batch_size_of, dataset_size, is_resumable, search_loaders
 from .metrics import Metrics, metric_set
@@ -157,6 +158,8 @@ def fit_supernet(
     targets = context.agree(lambda: check_first_batches(*first))
     checkpoints, guard = _resilience(settings.resilience, context)
     bilevel = _optimizer(supernet, strategy, loss, settings, epochs, context, device, guard)
+    generators = SearchGenerators(seed)  # from here on, the mixture draws from the search's own streams
+    supernet.mixture.draw_from(generators)
     search = BilevelSearch(
         supernet,
         bilevel,
@@ -174,6 +177,7 @@ def fit_supernet(
         device=device,
         selection=settings.selection,
         targets=targets,
+        generators=generators,
     )
     _resume(search, checkpoints, settings.resilience.resume, context, loaders)
     search.run(epochs, settings.logging.progress)
