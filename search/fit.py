@@ -18,6 +18,7 @@ import torch
 
 from supernet import SupernetExecutor
 from supernet.node import Node
+from supernet.seeds import as_seed, draw_seed
 
 from .bilevel import BilevelConfig, BilevelOptimizer
 from .bilevel_search import BilevelSearch, Callback
@@ -47,7 +48,8 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) generators."""
+    """Seed Python, NumPy and torch (CPU and CUDA) generators (`seed`: any integer, `supernet.seeds`)."""
+    seed = as_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -63,7 +65,7 @@ def fit_supernet(
     batch_size: int = 64,
     loss: Optional[Loss] = None,
     metrics: Optional[Metrics] = None,
-    seed: int = 0,
+    seed: Optional[int] = 0,
     device: Union[str, torch.device, None] = None,
     progress: Optional[bool] = None,
     callbacks: Optional[Sequence[Callback]] = None,
@@ -103,6 +105,9 @@ def fit_supernet(
     `on_undecided` -> `logging`; `distributed`, `initial_state` -> `execution`. A keyword and its
     group with another value for that field is an error.
 
+    - `seed`: any integer (int, numpy.int64...) in [0, 2**63); the search's draws, data order and
+      initial weights follow it alone (`search.generators`). None draws a seed from the system's
+      entropy and records it in `result.config["seed"]` (pass it to repeat the search).
     - `optim` (`BilevelConfig` or a dict of its fields): the optimizers; `arch_lr=None` lets the
       strategy decide it for the search's step count (`search.bilevel.architecture_lr`).
     - `execution` (`ExecutionSettings`): `distributed=True` runs on torch.distributed (launch with
@@ -148,7 +153,10 @@ def fit_supernet(
     groups = dict(budget=budget, resilience=resilience, selection=selection, logging=logging, execution=execution)
     settings = resolve_settings(optim, groups, {**keywords, **({"progress": progress} if progress is not None else {})})
     _check_run(epochs, batch_size)
+    seed = as_seed(seed) if seed is not None else None
     context, device = setup_distributed(settings.execution.distributed, _device(device))
+    if seed is None:  # drawn once, by rank 0: every process searches with the same seed
+        seed = context.broadcast_object(draw_seed() if context.is_main else None)
     seed_everything(seed)
     strategy = _strategy(strategy, settings, context)
     loaders = search_loaders(train, val, batch_size, seed, context.rank, context.world_size)

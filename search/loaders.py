@@ -26,6 +26,8 @@ from torch.utils.data import (
     TensorDataset,
 )
 
+from supernet.seeds import as_seed
+
 Data = Union[tuple, list, Dataset, DataLoader]
 
 
@@ -56,7 +58,7 @@ def as_loader(data: Data, batch_size: int, shuffle: bool, seed: int, argument: s
     dataset = as_dataset(data, argument)
     if shuffle:
         _check_one_batch(dataset, batch_size, argument)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(as_seed(seed))
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=shuffle)
 
 
@@ -281,7 +283,7 @@ def search_loaders(
 ) -> SearchLoaders:
     """The loaders of `fit_supernet(train, val, batch_size=..., seed=...)` for process `rank` of
     `world_size` (val=None: train split in halves)."""
-    val_argument = "val"
+    val_argument, seed = "val", as_seed(seed)
     if val is None:
         train, val = split_in_halves(train, seed, batch_size)
         val_argument = "val (the half of train that val=None holds out)"

@@ -330,3 +330,50 @@ def test_can_agree_compares_symbolic_sizes_over_the_parameter_values():
     assert can_agree([p * 2, 6]) and not can_agree([p * 2, 7]) and not can_agree([p, q + 100])
     assert can_agree([p + q, 2 * q]) and not can_agree([p, 5])
     assert p.current_value == 1 and q.current_value == 1  # the search leaves the parameters as they were
+
+
+# issue 26.7: seeds are any integer; None draws one and records it; anything else is refused naming `seed`
+
+SILENT = {**QUIET, "on_undecided": "ignore"}  # short searches are undecided: not what these tests test
+
+
+def test_a_numpy_integer_seed_searches_as_the_same_int_does():
+    with_numpy = fit_supernet(classifier(), data(), **{**SILENT, "seed": np.int64(3)})
+    assert with_numpy == fit_supernet(classifier(), data(), **{**SILENT, "seed": 3})
+    assert type(with_numpy.config["seed"]) is int  # recorded as a plain int (result.json holds it)
+
+
+def test_seed_none_draws_a_seed_records_it_and_that_seed_repeats_the_search():
+    drawn = fit_supernet(classifier(), data(), **{**SILENT, "seed": None})
+    seed = drawn.config["seed"]
+    assert type(seed) is int and 0 <= seed < 2**32
+    assert fit_supernet(classifier(), data(), **{**SILENT, "seed": seed}) == drawn
+
+
+@pytest.mark.parametrize("seed", ["3", 2.5, True, [1]])
+def test_a_seed_that_is_not_an_integer_is_refused_naming_seed(seed):
+    with pytest.raises(TypeError, match=r"seed must be an integer \(int or numpy integer\), got"):
+        fit_supernet(classifier(), data(), **{**SILENT, "seed": seed})
+
+
+def test_a_negative_seed_is_refused_naming_seed():
+    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*63\), got -1"):
+        fit_supernet(classifier(), data(), **{**SILENT, "seed": -1})
+
+
+def test_numpy_integer_seeds_work_for_executors_and_evolution():
+    from search import evolve
+
+    space = classifier()
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            SupernetExecutor(space, seed=np.int64(4)).state_dict().values(),
+            SupernetExecutor(space, seed=4).state_dict().values(),
+        )
+    )
+    result = fit_supernet(space, data(), **SILENT)
+    found = evolve(result, data(), population=2, generations=1, seed=np.int32(1), top=1, progress=False)
+    assert found[0].config["evolution"]["seed"] == 1
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        evolve(result, data(), population=2, generations=1, seed="1", progress=False)
