@@ -377,3 +377,32 @@ def test_numpy_integer_seeds_work_for_executors_and_evolution():
     assert found[0].config["evolution"]["seed"] == 1
     with pytest.raises(TypeError, match="seed must be an integer"):
         evolve(result, data(), population=2, generations=1, seed="1", progress=False)
+
+
+# issue 26.8: optimizer settings are checked, naming the setting
+
+
+@pytest.mark.parametrize(
+    "optim, error, message",
+    [
+        ({"weight_lr": "fast"}, TypeError, r"optim setting weight_lr must be a positive number, got str 'fast'"),
+        ({"weight_lr": 0}, ValueError, r"optim setting weight_lr must be a positive number, got 0"),
+        ({"arch_lr": -1e-3}, ValueError, r"optim setting arch_lr must be a positive number \(None: the strategy"),
+        ({"weight_momentum": 1.5}, ValueError, r"optim setting weight_momentum must be a number in \[0, 1\]"),
+        ({"weight_decay": float("nan")}, ValueError, r"optim setting weight_decay must be a number >= 0, got nan"),
+        ({"grad_clip": True}, TypeError, r"optim setting grad_clip must be a number >= 0"),
+        ({"arch_betas": (0.5,)}, ValueError, r"optim setting arch_betas must be two numbers in \[0, 1\)"),
+    ],
+)
+def test_an_optimizer_setting_of_the_wrong_type_or_range_is_refused_naming_it(optim, error, message):
+    from search import BilevelConfig
+
+    with pytest.raises(error, match=message):
+        fit_supernet(classifier(), data(), optim=optim, **SILENT)
+    with pytest.raises(error, match=message):
+        BilevelConfig(**optim)
+
+
+def test_valid_optimizer_settings_pass():
+    result = fit_supernet(classifier(), data(), optim={"arch_lr": np.float32(0.01), "grad_clip": None}, **SILENT)
+    assert result.config["optim"]["grad_clip"] is None
