@@ -24,6 +24,7 @@ from .bilevel import BilevelConfig, BilevelOptimizer
 from .bilevel_search import BilevelSearch, Callback
 from .checkpoint import Checkpointer
 from .cost_penalty import CostPenalty
+from .devices import check_device, refuse_meta
 from .distributed import DistributedContext, average_gradients_before_step, setup_distributed, wrap_weights
 from .generators import SearchGenerators
 from .guard import StepGuard
@@ -220,6 +221,8 @@ def _supernet(
     """The supernet of `space` with the strategy's mixture, on `device`, from `initial_state` if given."""
     supernet = SupernetExecutor(space, mixture=strategy.mixture(), seed=seed).to(device)
     if initial_state is not None:
+        for key, value in initial_state.items():
+            refuse_meta(value, f"initial_state[{key!r}]")
         supernet.load_state_dict(initial_state)
     if not supernet.arch_parameters():
         raise ValueError(
@@ -230,7 +233,7 @@ def _supernet(
 
 
 def _device(device: Union[str, torch.device, None]) -> Optional[torch.device]:
-    return torch.device(device) if device is not None else None
+    return check_device(device)  # a device this machine lacks is named before anything runs
 
 
 def _resilience(

@@ -28,6 +28,8 @@ from torch.utils.data import (
 
 from supernet.seeds import as_seed
 
+from .devices import refuse_meta
+
 Data = Union[tuple, list, Dataset, DataLoader]
 
 
@@ -41,6 +43,8 @@ def as_dataset(data: Data, argument: str = "data") -> Dataset:
         and all(isinstance(t, (torch.Tensor, np.ndarray)) for t in data)
     ):
         x, y = (torch.as_tensor(t) for t in data)
+        refuse_meta(x, f"{argument} x")
+        refuse_meta(y, f"{argument} y")
         if len(x) != len(y):
             raise ValueError(f"{argument}: x has {len(x)} samples but y has {len(y)}")
         return TensorDataset(x, y)

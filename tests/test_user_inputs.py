@@ -406,3 +406,42 @@ def test_an_optimizer_setting_of_the_wrong_type_or_range_is_refused_naming_it(op
 def test_valid_optimizer_settings_pass():
     result = fit_supernet(classifier(), data(), optim={"arch_lr": np.float32(0.01), "grad_clip": None}, **SILENT)
     assert result.config["optim"]["grad_clip"] is None
+
+
+# issue 26.9: the device is checked before anything runs, saying which devices there are
+
+
+def test_cuda_without_cuda_is_refused_up_front_naming_the_devices_there_are(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"device='cuda' asks for CUDA, but .*; available here: cpu"):
+        fit_supernet(classifier(), data(), device="cuda", **SILENT)
+
+
+def test_a_cuda_device_index_this_machine_lacks_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match=r"device='cuda:3': there is no CUDA device 3; available here: cpu, cuda:0"):
+        fit_supernet(classifier(), data(), device="cuda:3", **SILENT)
+
+
+@pytest.mark.parametrize("device", ["gpu", "meta"])
+def test_a_device_name_torch_does_not_know_or_the_meta_device_is_refused(device):
+    with pytest.raises(ValueError, match=rf"device='{device}'.*available here: cpu"):
+        fit_supernet(classifier(), data(), device=device, **SILENT)
+
+
+# issue 27.12: data and weights on the meta device are refused, naming them
+
+
+def test_data_on_the_meta_device_is_refused_naming_it():
+    x, y = data()
+    with pytest.raises(ValueError, match=r"train x: a tensor on the meta device \(shape \(64, 2, 16\)\) has no values"):
+        fit_supernet(classifier(), (x.to("meta"), y.to("meta")), **SILENT)
+    with pytest.raises(ValueError, match=r"val inputs: a tensor on the meta device"):
+        fit_supernet(classifier(), (x, y), TensorDataset(x.to("meta"), y), **SILENT)
+
+
+def test_an_initial_state_on_the_meta_device_is_refused_naming_the_weight():
+    state = {k: v.to("meta") for k, v in SupernetExecutor(classifier()).state_dict().items()}
+    with pytest.raises(ValueError, match=r"initial_state\['space_0\.Conv1d_0\.weight'\]: a tensor on the meta device"):
+        fit_supernet(classifier(), data(), initial_state=state, **SILENT)
