@@ -145,6 +145,8 @@ class BilevelSearch:
         stop = self.context.any(any(callback(state) for callback in self.callbacks))
         self.next_epoch, self.val_position = epoch + 1, val_stream.position
         self.finished = stop or epoch == epochs - 1
+        if self.finished and self.history.steps[-1] != self.step:  # the final state, whatever record_every
+            self.history.record(self.step, epoch, self.supernet)
         if self.checkpoints is not None:
             checkpoint = self.state_dict()  # collective: gathers every process's random state
             if self.context.is_main:

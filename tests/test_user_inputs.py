@@ -445,3 +445,18 @@ def test_an_initial_state_on_the_meta_device_is_refused_naming_the_weight():
     state = {k: v.to("meta") for k, v in SupernetExecutor(classifier()).state_dict().items()}
     with pytest.raises(ValueError, match=r"initial_state\['space_0\.Conv1d_0\.weight'\]: a tensor on the meta device"):
         fit_supernet(classifier(), data(), initial_state=state, **SILENT)
+
+
+# issue 26.5: the history always ends at the last step, and confidence is judged on it
+
+
+def test_record_every_beyond_the_steps_still_records_the_last_step_and_judges_it():
+    result = fit_supernet(
+        classifier(), data(), strategy="darts", optim={"arch_lr": 0.05}, record_every=1000, **{**SILENT, "seed": 2}
+    )
+    assert result.history["steps"] == [0, 4]  # one epoch over the 32-sample half of train, at batch size 8
+    selected = result.architecture["space_0.ChoiceOp_0.choice"]
+    final = result.history["probabilities"]["space_0.ChoiceOp_0.choice"][-1]
+    assert final == result.probabilities["space_0.ChoiceOp_0.choice"] and selected == 1 and final[1] > final[0]
+    # judged on the final state: the selection is the winner there, not "not the most probable option"
+    assert result.confidence["space_0.ChoiceOp_0.choice"]["stable_since"] is not None
