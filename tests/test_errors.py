@@ -7,7 +7,8 @@ import torch
 
 from ops import Add, AvgPooling, Flatten, MaxPooling, Relu, conv1d, linear
 from search import SearchResult, fit_supernet
-from supernet import CategoricalParameter, ChoiceOp, IntScalarParameter, SupernetExecutor, Tensor, search_space
+from supernet import CategoricalParameter, ChoiceOp, IntScalarParameter, Op, SupernetExecutor, Tensor, search_space
+from supernet.export_module import export_module
 
 QUIET = dict(epochs=1, batch_size=8, progress=False)
 
@@ -174,3 +175,30 @@ def test_a_space_without_choice_op_has_nothing_to_search():
         ValueError, match=r"the space ending at fixed_0\.Linear_0 has no ChoiceOp: there is no architecture to search"
     ):
         fit_supernet(fixed(x), data(), **QUIET)
+
+
+class _Square(Op):
+    """A user op that declares no torch code (no `source()`)."""
+
+    def _forward_implementation(self, x):
+        return x * x
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+def test_scripting_an_architecture_with_an_op_without_source_names_the_op():
+    x_in = Tensor("x", (2, 1, 16), ("N", "C", "L"))
+
+    @search_space
+    def space(x):
+        return _Square()(conv1d(x, 2, 3))
+
+    model = export_module(space(x_in), seed=0)
+    with pytest.raises(
+        TypeError,
+        match=r"op space_0\._Square_0 \(_Square\) declares no torch code \(`Op\.source`\), "
+        r"so its architecture cannot be scripted \(torch\.jit\.script\); give the op a `source` method",
+    ):
+        torch.jit.script(model)
+    exported = torch.export.export(model, (torch.randn(2, 1, 16),))  # tracing runs the op as it is
+    x = torch.randn(2, 1, 16)
+    assert torch.equal(exported.module()(x), model(x))
