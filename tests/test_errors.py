@@ -202,3 +202,21 @@ def test_scripting_an_architecture_with_an_op_without_source_names_the_op():
     exported = torch.export.export(model, (torch.randn(2, 1, 16),))  # tracing runs the op as it is
     x = torch.randn(2, 1, 16)
     assert torch.equal(exported.module()(x), model(x))
+
+
+@pytest.mark.parametrize("name, expected", [("Darts", "darts"), ("drnas ", "drnas"), (" GDAS\n", "gdas")])
+def test_strategy_names_are_case_insensitive_and_whitespace_stripped(name, expected):
+    from search.strategies import get_strategy
+
+    assert get_strategy(name).name == expected
+
+
+def test_an_unknown_strategy_name_is_refused_naming_the_closest_one():
+    from search.strategies import get_strategy
+
+    with pytest.raises(ValueError, match=r"unknown strategy 'drnsa'; did you mean 'drnas'\? known: \["):
+        get_strategy("drnsa")
+    with pytest.raises(ValueError, match=r"unknown strategy 'zzz'; known: \["):
+        get_strategy("zzz")
+    with pytest.raises(TypeError, match=r"strategy must be a name \(\[.*\]\) or a Strategy object, got int"):
+        get_strategy(3)
