@@ -22,7 +22,7 @@ from supernet.seeds import as_seed, draw_seed
 
 from .bilevel import BilevelConfig, BilevelOptimizer
 from .bilevel_search import BilevelSearch, Callback
-from .checkpoint import Checkpointer
+from .checkpoint import Checkpointer, interrupted_message
 from .cost_penalty import CostPenalty
 from .devices import check_device, refuse_meta
 from .distributed import DistributedContext, average_gradients_before_step, setup_distributed, wrap_weights
@@ -189,7 +189,10 @@ def fit_supernet(
         generators=generators,
     )
     _resume(search, checkpoints, settings.resilience.resume, context, loaders)
-    search.run(epochs, settings.logging.progress)
+    try:
+        search.run(epochs, settings.logging.progress)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C: say which checkpoint a resume continues from
+        raise KeyboardInterrupt(interrupted_message(checkpoints, search.next_epoch)) from interrupt
     result = search.result(space)
     report_undecided(result, settings.logging.on_undecided, strategy.name, search.step, context.is_main)
     return result
@@ -241,6 +244,8 @@ def _resilience(
 ) -> tuple[Optional[Checkpointer], Optional[StepGuard]]:
     """The checkpoints (None without checkpoint_dir) and the bad-step guard (None with max_bad_steps=None)."""
     checkpoints = Checkpointer(resilience.checkpoint_dir) if resilience.checkpoint_dir is not None else None
+    if checkpoints is not None:
+        context.agree(lambda: checkpoints.check_writable() if context.is_main else None)  # before any training
     if resilience.max_bad_steps is None:
         return checkpoints, None
     return checkpoints, StepGuard(resilience.max_bad_steps, context, lambda: _newest(checkpoints))
