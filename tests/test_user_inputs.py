@@ -403,9 +403,13 @@ def test_an_optimizer_setting_of_the_wrong_type_or_range_is_refused_naming_it(op
         BilevelConfig(**optim)
 
 
-def test_valid_optimizer_settings_pass():
-    result = fit_supernet(classifier(), data(), optim={"arch_lr": np.float32(0.01), "grad_clip": None}, **SILENT)
+def test_valid_optimizer_settings_pass_and_numpy_numbers_are_stored_as_floats(tmp_path):
+    optim = {"arch_lr": np.float32(0.01), "grad_clip": None, "arch_betas": (np.float64(0.5), 0.9)}
+    result = fit_supernet(classifier(), data(), optim=optim, **SILENT)
     assert result.config["optim"]["grad_clip"] is None
+    assert type(result.config["optim"]["arch_lr"]) is float and result.config["optim"]["arch_betas"] == (0.5, 0.9)
+    result.save(tmp_path / "r")  # JSON-ready
+    assert SearchResult.load(tmp_path / "r").config["optim"]["arch_lr"] == pytest.approx(0.01)
 
 
 # issue 26.9: the device is checked before anything runs, saying which devices there are
