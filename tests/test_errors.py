@@ -17,7 +17,7 @@ from supernet.export_module import export_module
 
 from helpers import resume_data, resume_space
 
-QUIET = dict(epochs=1, batch_size=8, progress=False)
+QUIET = dict(epochs=1, batch_size=8, progress=False, on_undecided="ignore")  # one epoch is undecided
 
 
 def classifier(classes=3):
