@@ -108,6 +108,12 @@ class SearchResult:
             f"{name} search, {self.config.get('epochs', '?')} epochs, {steps} steps: "
             f"{len(self.confidence) - undecided} of {len(self.confidence)} choices decided"
         )
+        derivation = self.config.get("selection", {}).get("derivation")
+        if derivation:  # the space's rule made the architecture: say so, and how dropped edges read
+            head += (
+                f"\narchitecture derived by the space's rule: {derivation} "
+                "(a dropped edge's margin: to its node's weakest kept input)"
+            )
         table = head + "\n" + summary_table(self.confidence, short_id)
         if self.perturbation:
             batches = self.config.get("selection", {}).get("batches")
