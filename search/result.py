@@ -245,7 +245,7 @@ class SearchResult:
         `supernet.pt` (weights) to a directory, atomically (`search.result_file`): on a failure,
         e.g. a full disk, an OSError names the path and the cause, and nothing partial is left."""
         payload = self.to_dict()
-        if self.space is not None:
+        if self.space is not None and self.architecture:  # a weights-only result has no architecture to spell out
             payload["spec"] = self.spec()
         return write_result(Path(path), payload, self.supernet_state)
 
@@ -316,7 +316,8 @@ def _check_same_space(
     other numbers of options, or weights of other ids or shapes."""
     known = space.parametrization()
     problems = []
-    unknown, missing = sorted(set(architecture) - set(known)), sorted(_switches(space) - set(architecture))
+    chosen = set(architecture) or set(probabilities)  # a weights-only result chooses nothing, but weighed them all
+    unknown, missing = sorted(chosen - set(known)), sorted(_switches(space) - chosen)
     if unknown:
         problems.append(f"the result chooses {unknown[:3]}, which the space lacks")
     if missing:
