@@ -7,19 +7,30 @@ Procedure of `pareto_front`:
    option's weights are trained alike;
 3. for each target T, a search of `epochs` epochs starts from those weights (fresh, uniform logits)
    with `cost_target=T`, and its selection is brought within T (`CostPenalty.within_target`);
-4. each exported architecture (with its inherited weights) is measured end to end, all of them in
-   interleaved rounds, and its predicted and measured latency are recorded in `result.config`
-   (`predicted_latency_ms`, `measured_latency_ms`).
+4. each exported architecture (with its inherited weights) is re-measured end to end at the end,
+   all of them in interleaved rounds, with the table's protocol (its `MeasureSettings`: rounds,
+   block, quantile, clock) unless `measure_settings` is given, and both numbers are recorded in
+   `result.config`, each with its spread over the rounds (lower and upper quartile, ms):
+   `predicted_latency_ms` and `predicted_latency_spread_ms` (every op at the quartiles of the
+   table's rounds; None for a table without spreads), `measured_latency_ms` and
+   `measured_latency_spread_ms`, `measure_rounds`; `measured_over_target` is True where the
+   re-measurement exceeds the target, which `over_target="warn"` (the default) also says in an
+   `OverTargetWarning` (the machine's load, or what the table cannot see, moved it over).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
+import numpy as np
+import torch
+
 from supernet.cost import architecture_cost
-from supernet.latency import LatencyTable, MeasureSettings, example_input, measure_modules
+from supernet.latency import LatencyTable, MeasureSettings, example_input, interleaved_samples, module_calls, spread_ms
 from supernet.node import Node
 
 from .fit import fit_supernet
@@ -40,12 +51,16 @@ def pareto_front(
     strategy: Union[str, Strategy] = DEFAULT_STRATEGY,
     latency_table: Optional[LatencyTable] = None,
     measure_settings: Optional[MeasureSettings] = None,
+    over_target: str = "warn",
     **fit_kwargs: Any,
 ) -> list[SearchResult]:
     """One search result per target (in the order of `targets`, ms per forward pass at the table's
     batch size), all starting from the same shared weights trained once for `warmup_epochs`
     (default: `epochs`); `fit_kwargs` go to every `fit_supernet` call (seed, batch_size, optim,
-    cost_weight, device...). See the module docstring for the procedure."""
+    cost_weight, device...). `over_target`: "warn" or "ignore" when a pick's re-measured latency
+    exceeds its target (it is recorded either way). See the module docstring for the procedure."""
+    if over_target not in OVER_TARGET:
+        raise ValueError(f"over_target must be one of {OVER_TARGET}, got {over_target!r}")
     if cost != "latency":
         raise ValueError(f"pareto_front prices latency: cost must be 'latency', got {cost!r}")
     if not targets or any(not isinstance(t, (int, float)) or isinstance(t, bool) or t <= 0 for t in targets):
@@ -89,19 +104,66 @@ def pareto_front(
     ]
 
     modules = [result.export(inherit_weights=True) for result in results]
-    measured = measure_modules(
-        modules,
-        example_input(space, latency_table.key.batch_size),
-        device=fit_kwargs.get("device"),
-        threads=latency_table.key.threads,
-        settings=measure_settings,
-        progress=progress,
+    settings = measure_settings if measure_settings is not None else table_protocol(latency_table)
+    device = fit_kwargs.get("device")
+    calls = module_calls(modules, example_input(space, latency_table.key.batch_size), device)
+    rounds = interleaved_samples(
+        calls,
+        latency_table.key.threads,
+        settings,
+        progress,
+        "end-to-end latency",
+        torch.device(device) if device is not None else torch.device("cpu"),
     )
-    for result, ms in zip(results, measured):
-        result.config["predicted_latency_ms"] = architecture_cost(result.discretized(), "latency", table=latency_table)
-        result.config["measured_latency_ms"] = ms
-        result.config["shared_weight_epochs"] = warmup_epochs
+    for result, samples in zip(results, rounds):
+        fixed = result.discretized()
+        spread = latency_table.predict_spread(fixed)
+        measured = float(np.quantile(samples, settings.quantile)) * 1e3
+        result.config.update(
+            predicted_latency_ms=architecture_cost(fixed, "latency", table=latency_table),
+            predicted_latency_spread_ms=None if spread is None else list(spread),
+            measured_latency_ms=measured,
+            measured_latency_spread_ms=list(spread_ms(samples)),
+            measure_rounds=settings.rounds,
+            measured_over_target=measured > result.config["cost_target"],
+            shared_weight_epochs=warmup_epochs,
+        )
+    over = [r for r in results if r.config["measured_over_target"]]
+    if over and over_target == "warn":
+        warnings.warn(over_target_message(over), OverTargetWarning, stacklevel=2)
     return results
+
+
+OVER_TARGET = ("warn", "ignore")
+
+
+class OverTargetWarning(RuntimeWarning):
+    """A pick of `pareto_front`, within its target as predicted, re-measures over it."""
+
+
+def table_protocol(table: LatencyTable) -> MeasureSettings:
+    """The `MeasureSettings` the table was measured with (the defaults for a table that records none)."""
+    known = {f.name for f in dataclasses.fields(MeasureSettings)}
+    return MeasureSettings(**{k: v for k, v in table.settings.items() if k in known})
+
+
+def over_target_message(results: Sequence[SearchResult]) -> str:
+    """What `OverTargetWarning` says: per pick over its target, the target, prediction and re-measurement."""
+
+    def spread(values: Optional[Sequence[float]]) -> str:
+        return "" if values is None else f" (quartiles {values[0]:.3g}-{values[1]:.3g})"
+
+    picks = "; ".join(
+        f"target {r.config['cost_target']:.3g} ms: predicted {r.config['predicted_latency_ms']:.3g}"
+        f"{spread(r.config['predicted_latency_spread_ms'])}, re-measured {r.config['measured_latency_ms']:.3g}"
+        f"{spread(r.config['measured_latency_spread_ms'])} over {r.config['measure_rounds']} rounds"
+        for r in results
+    )
+    return (
+        f"{len(results)} pick(s) of pareto_front re-measure over their latency target: {picks}. The table's "
+        "prediction missed what the exported module does, or the machine's load changed between the table and "
+        "the re-measurement (a loaded machine: a lower MeasureSettings.quantile, or measure again when it is idle)"
+    )
 
 
 Accuracy = Union[Sequence[float], Callable[[SearchResult], float], None]
