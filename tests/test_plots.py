@@ -237,7 +237,7 @@ def test_many_trajectory_panels_are_grouped_by_scope_at_full_panel_size(tmp_path
     }
     assert trajectory_groups(ids) == {cell: [s for s in ids if f".{cell}." in s] for cell in cells}
     fig = plot_alpha_trajectories(history, tmp_path / "grouped.png", columns=4)
-    assert [sub._suptitle.get_text() for sub in fig.subfigs] == [f"{cell}: 14 choices" for cell in cells]
+    assert [sub.get_suptitle() for sub in fig.subfigs] == [f"{cell}: 14 choices" for cell in cells]
     panels = [ax for ax in fig.axes if ax.lines]
     assert len(panels) == 28 and panels[0].get_title().startswith("edge_0_0\nselected: a")
     width, height = fig.get_size_inches()
