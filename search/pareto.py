@@ -179,7 +179,10 @@ def plot_pareto(
     """Accuracy against measured latency, one labelled point per result (its target), the points
     joined in latency order. `accuracy`: one value per result, a function of a result, or None for
     each result's last validation accuracy; `latency`: one value per result, or None for the
-    `measured_latency_ms` that `pareto_front` records. Saves to `path` when given; returns the figure."""
+    `measured_latency_ms` that `pareto_front` records. With those, each point also shows its
+    re-measured spread (error bar), its prediction with the table's spread (hollow marker), and a
+    pick that re-measured over its target is labelled so, in red. Saves to `path` when given;
+    returns the figure."""
     if not results:
         raise ValueError("plot_pareto needs at least one search result")
     accuracies = _accuracies(results, accuracy)
@@ -188,6 +191,7 @@ def plot_pareto(
         if missing:
             raise ValueError(f"results {missing} carry no measured_latency_ms (from pareto_front); pass latency=")
         latency = [r.config["measured_latency_ms"] for r in results]
+    measured = list(latency) == [r.config.get("measured_latency_ms") for r in results]
     if len(latency) != len(results):
         raise ValueError(f"latency has {len(latency)} values for {len(results)} results")
     import matplotlib.pyplot as plt  # imported when drawing: `import search` stays fast
@@ -199,7 +203,21 @@ def plot_pareto(
     for i, result in enumerate(results):
         target = result.config.get("cost_target")
         label = f"T={target:.3g} ms" if isinstance(target, (int, float)) else f"#{i}"
-        ax.annotate(label, (latency[i], accuracies[i]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        over = measured and result.config.get("measured_over_target")
+        if over:
+            label += " (re-measured over T)"
+        ax.annotate(
+            label,
+            (latency[i], accuracies[i]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=8,
+            color=OVER_COLOR if over else "black",
+        )
+        if measured:
+            _spreads(ax, result.config, accuracies[i])
+    if measured and any("predicted_latency_ms" in r.config for r in results):
+        ax.legend(fontsize=7, loc="best", framealpha=0.8)
     ax.set_xlabel("measured latency (ms per forward pass)")
     ax.set_ylabel("accuracy")
     ax.set_title(title)
@@ -208,6 +226,41 @@ def plot_pareto(
         fig.savefig(path, dpi=120)
         plt.close(fig)
     return fig
+
+
+OVER_COLOR = "tab:red"
+MEASURED_SPREAD_LABEL = "re-measured (quartiles over the rounds)"
+PREDICTED_LABEL = "predicted (table's quartiles)"
+
+
+def _spreads(ax: Any, config: dict[str, Any], accuracy: float) -> None:
+    """A pick's re-measured spread (error bar) and its prediction with the table's spread (hollow marker)."""
+    spread = config.get("measured_latency_spread_ms")
+    if spread is not None:
+        ms = config["measured_latency_ms"]
+        first = not any(c.get_label() == MEASURED_SPREAD_LABEL for c in ax.containers)
+        ax.errorbar(
+            [ms],
+            [accuracy],
+            xerr=[[ms - spread[0]], [spread[1] - ms]],
+            fmt="none",
+            ecolor="tab:blue",
+            capsize=3,
+            label=MEASURED_SPREAD_LABEL if first else "_",
+        )
+    if "predicted_latency_ms" in config:
+        predicted, band = config["predicted_latency_ms"], config.get("predicted_latency_spread_ms")
+        first = not any(c.get_label() == PREDICTED_LABEL for c in ax.containers)
+        ax.errorbar(
+            [predicted],
+            [accuracy],
+            xerr=None if band is None else [[predicted - band[0]], [band[1] - predicted]],
+            fmt="o",
+            mfc="none",
+            color="0.45",
+            capsize=2,
+            label=PREDICTED_LABEL if first else "_",
+        )
 
 
 def _accuracies(results: Sequence[SearchResult], accuracy: Accuracy) -> list[float]:

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from ops import AdaptiveAvgPooling, Flatten, Identity, MaxPooling, conv1d, linear
-from search import pareto_front
-from search.pareto import OverTargetWarning, table_protocol
+from search import pareto_front, plot_pareto
+from search.pareto import MEASURED_SPREAD_LABEL, PREDICTED_LABEL, OverTargetWarning, table_protocol
 from supernet import ChoiceOp, Tensor, discretize, search_space
 from supernet.latency import LatencyTable, MeasureSettings
 
@@ -38,7 +38,7 @@ def test_table_records_the_spread_of_its_rounds_and_keeps_it_in_its_file(tmp_pat
     assert LatencyTable(table.key, table.entries).predict_spread(fixed) is None  # an older table: no spreads
 
 
-def test_pareto_front_reports_prediction_and_re_measurement_and_says_when_over_target():
+def test_pareto_front_reports_prediction_and_re_measurement_and_says_when_over_target(tmp_path):
     net = space()
     table = LatencyTable.measure(net, progress=False, settings=PROTOCOL)
     g = torch.Generator().manual_seed(0)
@@ -66,5 +66,11 @@ def test_pareto_front_reports_prediction_and_re_measurement_and_says_when_over_t
         assert 0 < low <= config["measured_latency_ms"] <= high
         assert config["measure_rounds"] == PROTOCOL.rounds  # the table's protocol
     assert tight.config["measured_over_target"] and not generous.config["measured_over_target"]
+    figure = plot_pareto([tight, generous], tmp_path / "front.png", accuracy=[0.5, 0.6])
+    (ax,) = figure.axes
+    labels = [t.get_text() for t in ax.texts]
+    assert labels == ["T=1e-09 ms (re-measured over T)", "T=1e+09 ms"]
+    assert [c.get_label() for c in ax.containers] == [MEASURED_SPREAD_LABEL, PREDICTED_LABEL, "_", "_"]
+    assert (tmp_path / "front.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="over_target"):
         pareto_front(net, data, targets=[1.0], epochs=1, latency_table=table, over_target="shout")
