@@ -26,6 +26,7 @@ WARMUP_LABEL = "warm-up"
 RESUME_LABEL = "resumed"
 UNDECIDED_LABEL = "undecided"
 UNDECIDED_COLOR = "darkorange"
+DROPPED_LABEL = "input dropped by the space's rule"
 WEIGHTS_ONLY_TITLE = "weights-only search (uniform sampling, no architecture learned)"
 EVIDENCE_TITLE = "before the decision phase"
 MAX_PANELS = 12  # more choices than this are grouped by scope
@@ -75,7 +76,7 @@ def plot_alpha_trajectories(
     phases = search_phases(history, warmup_epochs)
     for section, (name, members), count in zip(sections, groups.items(), rows):
         axes = section.subplots(count, columns, squeeze=False, sharex=True)
-        _trajectory_panels(axes, members, history, selected, phases, strip=name)
+        _trajectory_panels(axes, members, history, selected, phases, strip=name, dropped=dropped_switches(source))
         if len(groups) > 1:
             section.suptitle(f"{name or 'top level'}: {len(members)} choices", fontsize=10, fontweight="bold")
     if len(groups) == 1:
@@ -121,6 +122,7 @@ class _Subset:
     def __init__(self, result: Any, history: Mapping[str, Any]) -> None:
         self.history, self.architecture = history, result.architecture
         self.option_values, self.config = result.option_values, result.config
+        self.confidence = getattr(result, "confidence", {})
 
 
 def _trajectory_panels(
@@ -130,6 +132,7 @@ def _trajectory_panels(
     selected: Mapping[str, int],
     phases: Mapping[str, Any],
     strip: str,
+    dropped: Sequence[str] = (),
 ) -> None:
     """Draw one trajectory panel per switch into `axes` (a grid); titles drop the group's `strip` prefix."""
     steps = history["steps"]
@@ -150,7 +153,8 @@ def _trajectory_panels(
         label = short_id(sid)
         if strip and label.startswith(strip + "."):
             label = label[len(strip) + 1 :]
-        ax.set_title(f"{label}\nselected: {names[winner]} (p={series[-1][winner]:.2f})", fontsize=8)
+        why = f"; {DROPPED_LABEL}" if sid in dropped else ""
+        ax.set_title(f"{label}\nselected: {names[winner]} (p={series[-1][winner]:.2f}{why})", fontsize=8)
         peak = max(max(p) for p in series)
         # probabilities that stay low (DARTS's 8 ops near 1/8) get a zoomed axis, said in the label
         ax.set_ylim(0, 1 if peak > 0.6 else math.ceil(12.5 * peak) / 10)
@@ -337,6 +341,13 @@ def search_phases(history: Mapping[str, Any], warmup_epochs: int = 0) -> dict[st
         "decision_start": None if decision is None else _epoch_boundary(steps, epochs, decision),
         "resumed": resumed,
     }
+
+
+def dropped_switches(result: Any) -> list[str]:
+    """The switch ids the space's derivation rule set to `none` (`dropped` in `result.confidence`:
+    a DARTS edge outside its node's top-2 inputs)."""
+    confidence: Mapping = getattr(result, "confidence", None) or {}
+    return [sid for sid, entry in confidence.items() if entry.get("dropped")]
 
 
 def undecided_switches(result: Any) -> list[str]:

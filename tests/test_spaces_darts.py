@@ -268,6 +268,22 @@ def test_default_export_of_a_darts_search_is_the_darts_genotype_network():
     dropped = [sid for edges in ids.values() for sid in edges.values() if result.architecture[sid] == 0]
     assert len(dropped) == 2 * (14 - 8)
     assert all(result.confidence[sid]["dropped"] and result.confidence[sid]["margin"] >= 0 for sid in dropped)
+    # the trajectories, grouped by cell, say which edges the rule dropped
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from search import plot_alpha_trajectories
+    from search.plots import DROPPED_LABEL
+
+    figure = plot_alpha_trajectories(result)
+    assert [sub.get_suptitle() for sub in figure.subfigs] == [
+        "normal_cell_0: 14 choices",
+        "reduction_cell_0: 14 choices",
+    ]
+    titles = [ax.get_title() for ax in figure.axes if ax.lines]
+    assert sum(DROPPED_LABEL in t for t in titles) == len(dropped) and all(
+        "selected: none" in t for t in titles if DROPPED_LABEL in t
+    )
 
 
 def _supernet_with(net, probabilities):
