@@ -170,7 +170,8 @@ def _trajectory_panels(
 def plot_alpha_heatmap(result: Any, path: Union[str, Path, None] = None):
     """Choices (rows) x options (columns): the final probabilities, each cell labelled with its
     row's own option (column headers only when every row has the same options), the selected
-    option outlined, undecided choices marked (orange label, dashed outline).
+    option outlined, undecided choices marked (orange label, dashed outline), edges the space's
+    derivation rule dropped (DARTS: outside their node's top-2 inputs) labelled `[dropped]`.
 
     After a decision phase (which drives every final probability towards 1, decided or not) a
     first panel shows the evidence: the probabilities at the last recorded step before the phase
@@ -184,7 +185,7 @@ def plot_alpha_heatmap(result: Any, path: Union[str, Path, None] = None):
     switches = list(probabilities)
     width = max(len(p) for p in probabilities.values())
     labels = {sid: _names(names, sid, len(probabilities[sid])) for sid in switches}
-    undecided = undecided_switches(result)
+    undecided, dropped = undecided_switches(result), dropped_switches(result)
     history = getattr(result, "history", None) or {}
     before = evidence_index(history)
     series = history.get("probabilities", {})
@@ -205,7 +206,9 @@ def plot_alpha_heatmap(result: Any, path: Union[str, Path, None] = None):
     if undecided and before is not None:
         note += ", judged on the evidence"
     for k, (ax, (grid, title)) in enumerate(zip(axes[0], panels)):
-        image = _heatmap_panel(ax, grid, switches, labels, selected, undecided, title + note, row_labels=k == 0)
+        image = _heatmap_panel(
+            ax, grid, switches, labels, selected, undecided, title + note, row_labels=k == 0, dropped=dropped
+        )
     fig.colorbar(image, ax=list(axes[0]), label="probability")
     return _save(fig, path, tight=False)
 
@@ -223,6 +226,7 @@ def _heatmap_panel(
     undecided: Sequence[str],
     title: str,
     row_labels: bool,
+    dropped: Sequence[str] = (),
 ) -> Any:
     """One heat map of `grid` (a row per switch): cells labelled, the selected option outlined."""
     from matplotlib.patches import Rectangle
@@ -237,7 +241,12 @@ def _heatmap_panel(
     if row_labels:
         ax.set_yticks(
             range(len(switches)),
-            [short_id(s) + (f" ({UNDECIDED_LABEL})" if s in undecided else "") for s in switches],
+            [
+                short_id(s)
+                + (" [dropped]" if s in dropped else "")
+                + (f" ({UNDECIDED_LABEL})" if s in undecided else "")
+                for s in switches
+            ],
             fontsize=8,
         )
         for label, sid in zip(ax.get_yticklabels(), switches):

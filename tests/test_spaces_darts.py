@@ -272,7 +272,7 @@ def test_default_export_of_a_darts_search_is_the_darts_genotype_network():
     import matplotlib
 
     matplotlib.use("Agg")
-    from search import plot_alpha_trajectories
+    from search import plot_alpha_heatmap, plot_alpha_trajectories
     from search.plots import DROPPED_LABEL
 
     figure = plot_alpha_trajectories(result)
@@ -280,6 +280,9 @@ def test_default_export_of_a_darts_search_is_the_darts_genotype_network():
         "normal_cell_0: 14 choices",
         "reduction_cell_0: 14 choices",
     ]
+    heat = plot_alpha_heatmap(result).axes[0]
+    rows = [label.get_text() for label in heat.get_yticklabels()]
+    assert [sid for sid, row in zip(result.probabilities, rows) if "[dropped]" in row] == dropped
     titles = [ax.get_title() for ax in figure.axes if ax.lines]
     assert sum(DROPPED_LABEL in t for t in titles) == len(dropped) and all(
         "selected: none" in t for t in titles if DROPPED_LABEL in t
