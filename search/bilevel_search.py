@@ -12,10 +12,9 @@ import contextlib
 import math
 import warnings
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Optional, Sequence
 
 import torch
-import torchmetrics
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -34,6 +33,9 @@ from .selection import select_architecture
 from .settings import SelectionSettings
 from .strategies import Strategy
 from .validation import Targets
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torchmetrics  # not at run time: it loads matplotlib, and `import search` stays fast
 
 Callback = Callable[[dict[str, Any]], Optional[bool]]
 

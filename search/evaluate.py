@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 import torch
-import torchmetrics
 
 from supernet import SupernetExecutor
 
@@ -24,6 +23,8 @@ from .recalibration import recalibrate_statistics, recalibration_batches
 from .strategies.paths import FixedPathMixture
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torchmetrics
+
     from .result import SearchResult
 
 
@@ -32,6 +33,8 @@ def evaluate_module(
     model: torch.nn.Module, data: Data, batch_size: int = 256, device: Optional[torch.device] = None
 ) -> dict[str, float]:
     """Top-1 accuracy and mean cross-entropy of a classifier (in eval mode) on `data`."""
+    import torchmetrics  # here, not with `search`: it loads matplotlib
+
     loader = as_loader(data, batch_size, shuffle=False, seed=0, argument="data")
     model.eval()
     metric: Optional[torchmetrics.Metric] = None

@@ -38,6 +38,7 @@ import torch
 from torch.utils import benchmark
 from tqdm import tqdm
 
+from .axis_role import AxisRole, is_batch
 from .basic_executor import BasicExecutor
 from .choice import ChoiceOp, active_subgraph
 from .discretize import discretize
@@ -445,11 +446,9 @@ def spread_ms(seconds: Sequence[float]) -> tuple[float, float]:
 
 
 def example_input(space: Node, batch_size: int = 1) -> tuple[torch.Tensor, ...]:
-    """Random inputs for every input Tensor of `space`, batch axis N at `batch_size`."""
+    """Random inputs for every input Tensor of `space`, its batch axis (`AxisRole.BATCH`) at `batch_size`."""
     inputs = [n for n in topological_order(space) if isinstance(n, Tensor) and n.role != "weight"]
-    return tuple(
-        _random(_batched(lazy(t.shape()), t.axis, batch_size, t.id), t.dtype, torch.device("cpu")) for t in inputs
-    )
+    return tuple(_random(_batched(lazy(t.shape()), t, batch_size, t.id), t.dtype, torch.device("cpu")) for t in inputs)
 
 
 def random_architectures(space: Node, count: int, seed: int) -> list[dict[str, Any]]:
@@ -559,7 +558,7 @@ def op_signature(node: Op, batch_size: int) -> str:
         shape = list(lazy(operand.shape()))
         is_weight = isinstance(operand, Tensor) and operand.owner is node
         if not is_weight:
-            shape = list(_batched(shape, _axes(operand), batch_size, node.id))
+            shape = list(_batched(shape, operand, batch_size, node.id))
         operands.append(["w" if is_weight else "x", shape])
     attributes = {k: _plain(lazy(v)) for k, v in sorted(node.attributes.items())}
     return json.dumps([_type_name(node), attributes, operands], sort_keys=True)
@@ -583,7 +582,7 @@ def _op_calls(space: Node, executor: BasicExecutor, batch_size: int, device: tor
                 if isinstance(operand, Tensor) and operand.owner is node:
                     args.append(executor.weight(operand).detach().contiguous().clone())
                 else:
-                    shape = _batched(lazy(operand.shape()), _axes(operand), batch_size, node.id)
+                    shape = _batched(lazy(operand.shape()), operand, batch_size, node.id)
                     args.append(_random(shape, operand.dtype if isinstance(operand, Tensor) else None, device))
             calls[signature] = Call(_op_call(node, args), _evaluation_setup(node, params, assignment))
     return calls
@@ -623,16 +622,14 @@ def _no_grad_call(module: torch.nn.Module, args: tuple) -> Any:
     return call
 
 
-def _axes(node: Node) -> tuple:
-    """Axis names of a data operand: declared on Tensors; op outputs keep the batch first."""
-    return node.axis if isinstance(node, Tensor) else ("N",) + ("",) * (len(node.shape()) - 1)
-
-
-def _batched(shape: Sequence[int], axes: Sequence[str], batch_size: int, where: str) -> tuple[int, ...]:
-    if "N" not in axes:
+def _batched(shape: Sequence[int], node: Node, batch_size: int, where: str) -> tuple[int, ...]:
+    """`shape` with the batch axis at `batch_size`: a Tensor's axis of role `AxisRole.BATCH` (declared,
+    or by the convention that "N" is the batch axis), an op output's first axis."""
+    roles = node.axis_roles if isinstance(node, Tensor) else (AxisRole.BATCH,) + (None,) * (len(shape) - 1)
+    if not any(map(is_batch, roles)):
         return tuple(shape)
-    if axes.index("N") != 0:
-        raise ValueError(f"{where}: latency tables need the batch axis N first, got axes {tuple(axes)}")
+    if not is_batch(roles[0]):  # only a Tensor can declare its batch axis elsewhere
+        raise ValueError(f"{where}: latency tables need the batch axis (AxisRole.BATCH) first, got axes {node.axis}")
     return (batch_size, *shape[1:])
 
 
