@@ -20,7 +20,7 @@ from supernet.graph import weight_tensors
 from supernet.standalone import write_standalone
 from supernet.node import Node
 
-from .confidence import summary_table
+from .confidence import is_active, summary_table
 from .connectivity import is_connected
 from .evaluate import evaluate
 from .perturbation import perturbation_rows
@@ -87,6 +87,12 @@ class SearchResult:
         """Switch id -> label of the chosen option."""
         return {sid: self._label(sid, choice) for sid, choice in self.architecture.items()}
 
+    @property
+    def inactive(self) -> list[str]:
+        """The ids of `chosen_options` the selected architecture does not run (choices inside an
+        unused option or block): kept in `architecture`, shown as inactive, never undecided."""
+        return [sid for sid, entry in self.confidence.items() if not is_active(entry)]
+
     def _label(self, sid: str, choice: Any) -> str:
         names, values = self.option_names.get(sid), self.option_values.get(sid)
         if names is None:
@@ -103,10 +109,12 @@ class SearchResult:
         steps = (self.history.get("steps") or [0])[-1]
         if not self.confidence:
             return f"{name} search, {steps} steps: no confidence recorded"
-        undecided = sum(not e["decided"] for e in self.confidence.values())
+        active = [e for e in self.confidence.values() if is_active(e)]
+        undecided = sum(not e["decided"] for e in active)
         head = (
             f"{name} search, {self.config.get('epochs', '?')} epochs, {steps} steps: "
-            f"{len(self.confidence) - undecided} of {len(self.confidence)} choices decided"
+            f"{len(active) - undecided} of {len(active)} {'active ' if self.inactive else ''}choices decided"
+            + (f"; {len(self.inactive)} inactive (not run by the selected architecture)" if self.inactive else "")
         )
         table = head + "\n" + summary_table(self.confidence, short_id)
         if self.perturbation:
@@ -224,6 +232,7 @@ class SearchResult:
         return {
             "architecture": self.architecture,
             "chosen_options": self.chosen_options,
+            "inactive": self.inactive,  # derived from `confidence`, written for readers of the file
             "probabilities": self.probabilities,
             "history": self.history,
             "metrics": self.metrics,

@@ -84,14 +84,18 @@ class ChoiceOp(Op):
         if self._names is not None:
             return list(self._names)
         prefix = self.id.rpartition(".")[0]
-        labels = []
+        heads, labels = [], []
         for option in options:
             option_id = option.id if isinstance(option, Node) else getattr(option, "__name__", repr(option))
             rest = option_id[len(prefix) + 1 :] if prefix and option_id.startswith(prefix + ".") else option_id
             head = rest.split(".")[0]
             stem, _, count = head.rpartition("_")
+            heads.append(head)
             labels.append(stem if count.isdigit() and stem else head)
-        return labels
+        # options of one kind (the exits of a chain of blocks) keep their numbered heads: the labels
+        # must tell the chosen option apart
+        labels = [head if labels.count(label) > 1 else label for label, head in zip(labels, heads)]
+        return [f"{label}[{i}]" if labels.count(label) > 1 else label for i, label in enumerate(labels)]
 
     def active_index(self) -> int:
         """Index of the option the switch currently selects."""
