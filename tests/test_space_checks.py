@@ -1,12 +1,15 @@
 """Spaces refused where they are built or first checked: repeated option names or choices (issues
-26.3, 27.3), a space whose output ignores its input (26.2)."""
+26.3, 27.3), a space whose output ignores its input (26.2), and options of different shapes in
+every fit_supernet strategy (22.3: they build and run one path, but every strategy mixes)."""
 
 from __future__ import annotations
+
+import functools
 
 import pytest
 import torch
 
-from ops import Flatten, Identity, Relu, linear
+from ops import Flatten, Identity, Relu, conv1d, linear
 from search import fit_supernet
 from supernet import (
     BasicExecutor,
@@ -98,3 +101,34 @@ def test_a_space_reading_its_input_is_accepted():
 
     assert [t.id for t in BasicExecutor(used(x)).input_nodes] == ["x"]
     assert space_inputs(used(x)) == (x,)
+
+
+def _stride_choice():
+    """The reference document's choice: Identity beside a conv with stride 2 and fixed channels."""
+    x = Tensor("x", (1, 2, 16), ("N", "C", "L"))
+
+    @search_space
+    def strided(x):
+        conv = functools.partial(conv1d, out_channels=2, kernel_size=3, stride=2)
+        return linear(Flatten()(ChoiceOp(Identity(), conv, names=["skip", "conv"])(x)), 3)
+
+    return strided(x)
+
+
+def test_options_of_different_shapes_build_and_run_one_path():
+    space = _stride_choice()
+    for choice in (0, 1):
+        space.set_parametrization({"strided_0.ChoiceOp_0.choice": choice})
+        assert tuple(BasicExecutor(space)(torch.zeros(4, 2, 16)).shape) == (4, 3)
+
+
+@pytest.mark.parametrize("strategy", ["spos", "gdas", "darts"])
+def test_every_strategy_refuses_them_saying_how_to_search_them(strategy):
+    # one-path strategies too: they train in the one SupernetExecutor, which mixes every option
+    with pytest.raises(
+        ValueError,
+        match=r"ChoiceOp strided_0\.ChoiceOp_0: options must have equal output shapes to be mixed, got "
+        r"skip: \(1, 2, 16\), conv: \(1, 2, 8\).*the one-path ones \(spos, fairnas, gdas\) too.*"
+        r"sample\(\) each architecture and train it with BasicExecutor",
+    ):
+        fit_supernet(_stride_choice(), _data(), strategy=strategy, epochs=1, batch_size=8, progress=False)
