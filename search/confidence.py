@@ -211,10 +211,13 @@ def undecided_message(confidence: Mapping[str, Mapping[str, Any]], strategy: str
     )
 
 
-def summary_table(confidence: Mapping[str, Mapping[str, Any]], label: Any = str) -> str:
+def summary_table(
+    confidence: Mapping[str, Mapping[str, Any]], label: Any = str, inactive: Optional[Collection[str]] = None
+) -> str:
     """A plain-text table: one row per choice (label(switch id)), its selection and confidence
     (and, after a decision phase, the evidence before it); an inactive choice reads "inactive"
-    (the selected architecture does not run it) instead of UNDECIDED."""
+    (the selected architecture does not run it) instead of UNDECIDED; `inactive` (None: the
+    entries' own marks) names those choices."""
     phased = any("evidence" in e for e in confidence.values())
     header = ("choice", "selected", "p", "margin", "entropy", "stable since")
     header += ("p before decision", "margin before", "") if phased else ("",)
@@ -231,6 +234,7 @@ def summary_table(confidence: Mapping[str, Mapping[str, Any]], label: Any = str)
         if phased:
             before = e.get("evidence")
             row += (f"{before['probability']:.3f}", f"{before['margin']:+.3f}") if before else ("-", "-")
-        rows.append(row + ("inactive" if not is_active(e) else "" if e["decided"] else "UNDECIDED",))
+        off = not is_active(e) if inactive is None else sid in inactive
+        rows.append(row + ("inactive" if off else "" if e["decided"] else "UNDECIDED",))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)

@@ -13,6 +13,7 @@ from typing import Any, Mapping, Optional, Union
 import torch
 
 from supernet import ChoiceOp, describe, discretize, get_nodes, topological_order
+from supernet.active_parameters import inactive_choices
 from supernet.discretize import check_architecture
 from supernet.export_module import ExportedModule, export_module
 from supernet.expression import upper_bound
@@ -89,8 +90,11 @@ class SearchResult:
 
     @property
     def inactive(self) -> list[str]:
-        """The ids of `chosen_options` the selected architecture does not run (choices inside an
-        unused option or block): kept in `architecture`, shown as inactive, never undecided."""
+        """The ids of `chosen_options` the architecture does not run (choices inside an unused
+        option or block): kept in `architecture`, shown as inactive, never undecided. Read from
+        the attached space (so it follows `with_architecture`), else from the confidence marks."""
+        if self.space is not None and self.architecture:
+            return inactive_choices(self.space, self.architecture)
         return [sid for sid, entry in self.confidence.items() if not is_active(entry)]
 
     def _label(self, sid: str, choice: Any) -> str:
@@ -109,14 +113,15 @@ class SearchResult:
         steps = (self.history.get("steps") or [0])[-1]
         if not self.confidence:
             return f"{name} search, {steps} steps: no confidence recorded"
-        active = [e for e in self.confidence.values() if is_active(e)]
+        inactive = self.inactive
+        active = [e for sid, e in self.confidence.items() if sid not in inactive]
         undecided = sum(not e["decided"] for e in active)
         head = (
             f"{name} search, {self.config.get('epochs', '?')} epochs, {steps} steps: "
-            f"{len(active) - undecided} of {len(active)} {'active ' if self.inactive else ''}choices decided"
-            + (f"; {len(self.inactive)} inactive (not run by the selected architecture)" if self.inactive else "")
+            f"{len(active) - undecided} of {len(active)} {'active ' if inactive else ''}choices decided"
+            + (f"; {len(inactive)} inactive (not run by the selected architecture)" if inactive else "")
         )
-        table = head + "\n" + summary_table(self.confidence, short_id)
+        table = head + "\n" + summary_table(self.confidence, short_id, inactive)
         if self.perturbation:
             batches = self.config.get("selection", {}).get("batches")
             table += (

@@ -77,9 +77,12 @@ def test_a_search_stopping_at_depth_one_reports_the_second_block_inactive(tmp_pa
     rows = {line.split()[0]: line for line in result.summary().splitlines()[2:]}
     assert rows["block_1"].endswith("inactive") and "UNDECIDED" not in rows["block_1"]
     assert "1 inactive (not run by the selected architecture)" in result.summary().splitlines()[0]
+    deeper = result.with_architecture({DEPTH: 1})  # the second block runs now: nothing is inactive
+    assert deeper.inactive == [] and "inactive" not in deeper.summary()
     saved = result.save(tmp_path / "run")
     assert json.loads((saved / "result.json").read_text())["inactive"] == [SECOND]
     assert SearchResult.load(saved, space=space).inactive == [SECOND]
+    assert SearchResult.load(saved).inactive == [SECOND]  # without the space: from the saved marks
 
 
 def test_exits_of_one_kind_get_labels_that_tell_them_apart():
