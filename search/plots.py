@@ -360,9 +360,10 @@ def dropped_switches(result: Any) -> list[str]:
 
 
 def undecided_switches(result: Any) -> list[str]:
-    """The switch ids `result.confidence` calls undecided (`decided` False), in its order."""
+    """The switch ids `result.confidence` calls undecided (`decided` False), in its order; inactive
+    choices (not run by the selected architecture) are not."""
     confidence: Mapping = getattr(result, "confidence", None) or {}
-    return [sid for sid, entry in confidence.items() if not entry.get("decided", True)]
+    return [sid for sid, e in confidence.items() if not e.get("decided", True) and e.get("active", True)]
 
 
 def _epoch_boundary(steps: Sequence[int], epochs: Sequence[int], epoch: int) -> Optional[int]:

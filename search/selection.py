@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from supernet import SupernetExecutor
+from supernet.active_parameters import inactive_choices
 
 from .confidence import UndecidedError, UndecidedWarning, result_confidence, undecided_message
 from .connectivity import connected_architecture
@@ -104,8 +105,9 @@ def confidence(
     """Step 5: the confidence of the architecture handed out (search.confidence)."""
     if not architecture:
         return {}
+    inactive = inactive_choices(supernet.output_node, architecture)  # choices the architecture does not run
     return result_confidence(
-        architecture, supernet.probabilities(), supernet.option_values(), supernet.option_names(), history
+        architecture, supernet.probabilities(), supernet.option_values(), supernet.option_names(), history, inactive
     )
 
 
