@@ -24,6 +24,7 @@ from supernet.node import Node
 from .bilevel import Batch, BilevelOptimizer, frozen_buffers
 from .checkpoint import Checkpointer, callback_states, capture_rng_state, load_callback_states, restore_rng_state
 from .distributed import SINGLE_PROCESS, DistributedContext
+from .generators import SearchGenerators
 from .guard import StepGuard
 from .history import AlphaHistory
 from .loaders import BatchStream, move, set_pass
@@ -82,6 +83,7 @@ class BilevelSearch:
         device: torch.device = torch.device("cpu"),
         selection: SelectionSettings = SelectionSettings(),
         targets: Targets = Targets(),
+        generators: Optional[SearchGenerators] = None,
     ) -> None:
         self.supernet, self.bilevel, self.strategy = supernet, bilevel, strategy
         self.train_loader, self.val_loader, self.val_argument = train_loader, val_loader, val_argument
@@ -89,6 +91,7 @@ class BilevelSearch:
         self.callbacks, self.guard, self.checkpoints = list(callbacks), guard, checkpoints
         self.context, self.device = context, device
         self.selection, self.targets = selection, targets
+        self.generators = generators  # the search's own random streams (search.generators), checkpointed
         self.train_meters = {k: m.clone().to(device) for k, m in (meters or {}).items()}
         self.val_meters = {k: m.clone().to(device) for k, m in (meters or {}).items()}
         self.history = AlphaHistory(supernet)
@@ -144,6 +147,8 @@ class BilevelSearch:
         stop = self.context.any(any(callback(state) for callback in self.callbacks))
         self.next_epoch, self.val_position = epoch + 1, val_stream.position
         self.finished = stop or epoch == epochs - 1
+        if self.finished and self.history.steps[-1] != self.step:  # the final state, whatever record_every
+            self.history.record(self.step, epoch, self.supernet)
         if self.checkpoints is not None:
             checkpoint = self.state_dict()  # collective: gathers every process's random state
             if self.context.is_main:
@@ -249,7 +254,7 @@ class BilevelSearch:
             "callbacks": callback_states(self.callbacks),
             "history": self.history.state_dict(),
             "guard": self.guard.state_dict() if self.guard is not None else None,
-            "rng": self.context.all_gather_object(capture_rng_state(self.device)),
+            "rng": self.context.all_gather_object(capture_rng_state(self.device, self.generators)),
         }
 
     def load_state_dict(self, state: dict[str, Any], path: Path) -> None:
@@ -273,7 +278,7 @@ class BilevelSearch:
                 "to an uninterrupted run",
                 RuntimeWarning,
             )
-        restore_rng_state(rng[rank] if rank < len(rng) else rng[0], self.device)
+        restore_rng_state(rng[rank] if rank < len(rng) else rng[0], self.device, self.generators)
 
 
 class _EpochLosses:

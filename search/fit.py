@@ -18,12 +18,15 @@ import torch
 
 from supernet import SupernetExecutor
 from supernet.node import Node
+from supernet.seeds import as_seed, draw_seed
 
 from .bilevel import BilevelConfig, BilevelOptimizer
 from .bilevel_search import BilevelSearch, Callback
 from .checkpoint import Checkpointer
 from .cost_penalty import CostPenalty
+from .devices import check_device, refuse_meta
 from .distributed import DistributedContext, average_gradients_before_step, setup_distributed, wrap_weights
+from .generators import SearchGenerators
 from .guard import StepGuard
 from .loaders import Data, SearchLoaders, batch_size_of, dataset_size, is_resumable, search_loaders
 from .metrics import Metrics, metric_set
@@ -46,7 +49,8 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) generators."""
+    """Seed Python, NumPy and torch (CPU and CUDA) generators (`seed`: any integer, `supernet.seeds`)."""
+    seed = as_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -62,7 +66,7 @@ def fit_supernet(
     batch_size: int = 64,
     loss: Optional[Loss] = None,
     metrics: Optional[Metrics] = None,
-    seed: int = 0,
+    seed: Optional[int] = 0,
     device: Union[str, torch.device, None] = None,
     progress: Optional[bool] = None,
     callbacks: Optional[Sequence[Callback]] = None,
@@ -102,6 +106,9 @@ def fit_supernet(
     `on_undecided` -> `logging`; `distributed`, `initial_state` -> `execution`. A keyword and its
     group with another value for that field is an error.
 
+    - `seed`: any integer (int, numpy.int64...) in [0, 2**63); the search's draws, data order and
+      initial weights follow it alone (`search.generators`). None draws a seed from the system's
+      entropy and records it in `result.config["seed"]` (pass it to repeat the search).
     - `optim` (`BilevelConfig` or a dict of its fields): the optimizers; `arch_lr=None` lets the
       strategy decide it for the search's step count (`search.bilevel.architecture_lr`).
     - `execution` (`ExecutionSettings`): `distributed=True` runs on torch.distributed (launch with
@@ -147,7 +154,10 @@ def fit_supernet(
     groups = dict(budget=budget, resilience=resilience, selection=selection, logging=logging, execution=execution)
     settings = resolve_settings(optim, groups, {**keywords, **({"progress": progress} if progress is not None else {})})
     _check_run(epochs, batch_size)
+    seed = as_seed(seed) if seed is not None else None
     context, device = setup_distributed(settings.execution.distributed, _device(device))
+    if seed is None:  # drawn once, by rank 0: every process searches with the same seed
+        seed = context.broadcast_object(draw_seed() if context.is_main else None)
     seed_everything(seed)
     strategy = _strategy(strategy, settings, context)
     loaders = search_loaders(train, val, batch_size, seed, context.rank, context.world_size)
@@ -157,6 +167,8 @@ def fit_supernet(
     targets = context.agree(lambda: check_first_batches(*first))
     checkpoints, guard = _resilience(settings.resilience, context)
     bilevel = _optimizer(supernet, strategy, loss, settings, epochs, context, device, guard)
+    generators = SearchGenerators(seed)  # from here on, the mixture draws from the search's own streams
+    supernet.mixture.draw_from(generators)
     search = BilevelSearch(
         supernet,
         bilevel,
@@ -174,6 +186,7 @@ def fit_supernet(
         device=device,
         selection=settings.selection,
         targets=targets,
+        generators=generators,
     )
     _resume(search, checkpoints, settings.resilience.resume, context, loaders)
     search.run(epochs, settings.logging.progress)
@@ -208,6 +221,8 @@ def _supernet(
     """The supernet of `space` with the strategy's mixture, on `device`, from `initial_state` if given."""
     supernet = SupernetExecutor(space, mixture=strategy.mixture(), seed=seed).to(device)
     if initial_state is not None:
+        for key, value in initial_state.items():
+            refuse_meta(value, f"initial_state[{key!r}]")
         supernet.load_state_dict(initial_state)
     if not supernet.arch_parameters():
         raise ValueError(
@@ -218,7 +233,7 @@ def _supernet(
 
 
 def _device(device: Union[str, torch.device, None]) -> Optional[torch.device]:
-    return torch.device(device) if device is not None else None
+    return check_device(device)  # a device this machine lacks is named before anything runs
 
 
 def _resilience(

@@ -126,7 +126,7 @@ def test_selection_keywords_take_effect():
 
 
 def test_logging_keywords_take_effect(capsys):
-    assert fit(record_every=2, epochs=3).history["steps"] == [0, 2]
+    assert fit(record_every=2, epochs=3).history["steps"] == [0, 2, 3]  # every 2nd step, then the last
     with pytest.raises(UndecidedError):
         fit(on_undecided="raise")
     with pytest.warns(UndecidedWarning):
