@@ -280,3 +280,17 @@ def test_tensorboard_logger_without_tensorboard_names_the_extra(tmp_path, monkey
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were not installed
     with pytest.raises(ImportError, match=r"pip install 'supernet\[tensorboard\]'"):
         TensorBoardLogger(tmp_path)
+
+
+def test_the_demo_logs_its_search_to_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard")
+    from search import UndecidedWarning
+    from search.demo import main
+
+    arguments = ["--out", str(tmp_path / "demo"), "--epochs", "1", "--retrain-epochs", "1", "--channels", "4"]
+    with pytest.warns(UndecidedWarning):  # one epoch decides nothing
+        main([*arguments, "--no-progress", "--tensorboard", str(tmp_path / "tb")])
+    events = scalars(tmp_path / "tb")
+    probabilities = [tag for tag in events.Tags()["scalars"] if tag.startswith("prob/")]
+    assert len(probabilities) == 6 * 5  # the six edges of the NB201 cell, five options each
+    assert {"train_loss", "epoch/val_accuracy", "lr/arch"} <= set(events.Tags()["scalars"])
