@@ -28,7 +28,9 @@ from .devices import check_device, refuse_meta
 from .distributed import DistributedContext, average_gradients_before_step, setup_distributed, wrap_weights
 from .generators import SearchGenerators
 from .guard import StepGuard
+from .live_log import LiveLog
 from .loaders import Data, SearchLoaders, batch_size_of, dataset_size, is_resumable, search_loaders
+from .loggers import Logger
 from .metrics import Metrics, metric_set
 from .perturbation import check_selection
 from .result import SearchResult
@@ -69,6 +71,7 @@ def fit_supernet(
     seed: Optional[int] = 0,
     device: Union[str, torch.device, None] = None,
     progress: Optional[bool] = None,
+    loggers: Optional[Sequence[Logger]] = None,
     callbacks: Optional[Sequence[Callback]] = None,
     optim: Union[BilevelConfig, dict, None] = None,
     budget: Optional[CostSettings] = None,
@@ -100,7 +103,7 @@ def fit_supernet(
 
     Settings come in groups (search.settings), each a dataclass that can be built and passed alone;
     every keyword fit_supernet took before the groups still works and sets its group's field
-    (`LEGACY_KEYWORDS`): `progress` -> `logging.progress`, and in `**keywords`: `cost`,
+    (`LEGACY_KEYWORDS`): `progress`, `loggers` -> `logging`, and in `**keywords`: `cost`,
     `cost_weight`, `cost_target`, `latency_table` -> `budget`; `checkpoint_dir`, `resume`,
     `max_bad_steps` -> `resilience`; `perturbation` -> `selection`; `record_every`,
     `on_undecided` -> `logging`; `distributed`, `initial_state` -> `execution`. A keyword and its
@@ -145,14 +148,19 @@ def fit_supernet(
       has led (`search.confidence`); a choice whose margin is below 0.1, or whose winner changed in
       the last quarter of the steps, is undecided: "warn" (default) warns (UndecidedWarning) naming
       each such switch id, "raise" raises UndecidedError (its `.result` holds the result), "ignore"
-      does neither.
+      does neither. `loggers` (search.loggers: `TensorBoardLogger(dir)`, `CSVLogger(dir)` or any
+      `Logger`) get every `record_every`-th step's losses, learning rates, probabilities
+      (`prob/<switch id>/<option>`), margins, expected cost and phase, and every epoch's metrics,
+      architecture text and pictures (search.live_log); rank 0 alone logs, and a resumed search
+      continues the same logs without duplicate steps.
 
     Returns a SearchResult whose `export()` gives the selected architecture: the strategy's
     selection (argmax for most) or the perturbation one, never a dead network (if it leaves no path of non-Zero ops from
     the input to the output, the connected alternative of lowest regret is taken, with a warning).
     """
     groups = dict(budget=budget, resilience=resilience, selection=selection, logging=logging, execution=execution)
-    settings = resolve_settings(optim, groups, {**keywords, **({"progress": progress} if progress is not None else {})})
+    plain = {k: v for k, v in (("progress", progress), ("loggers", loggers)) if v is not None}
+    settings = resolve_settings(optim, groups, {**keywords, **plain})
     _check_run(epochs, batch_size)
     seed = as_seed(seed) if seed is not None else None
     context, device = setup_distributed(settings.execution.distributed, _device(device))
@@ -187,12 +195,30 @@ def fit_supernet(
         selection=settings.selection,
         targets=targets,
         generators=generators,
+        live=_live_log(settings, supernet, bilevel, strategy, space, epochs, context),
     )
-    _resume(search, checkpoints, settings.resilience.resume, context, loaders)
-    search.run(epochs, settings.logging.progress)
+    try:
+        _resume(search, checkpoints, settings.resilience.resume, context, loaders)
+        search.run(epochs, settings.logging.progress)
+    finally:  # a search that stops with an error keeps what it logged
+        search.live.close()
     result = search.result(space)
     report_undecided(result, settings.logging.on_undecided, strategy.name, search.step, context.is_main)
     return result
+
+
+def _live_log(
+    settings: FitSettings,
+    supernet: SupernetExecutor,
+    bilevel: BilevelOptimizer,
+    strategy: Strategy,
+    space: Node,
+    epochs: int,
+    context: DistributedContext,
+) -> LiveLog:
+    """What the search sends to `settings.logging.loggers` (rank 0 alone logs)."""
+    loggers = settings.logging.loggers
+    return LiveLog(loggers, supernet, bilevel, strategy, space, settings.budget.label(), epochs, context.is_main)
 
 
 def _check_run(epochs: Any, batch_size: Any) -> None:

@@ -58,7 +58,7 @@ class SearchResult:
 
     def __eq__(self, other: object) -> bool:
         """Bit-identical results: equal plain fields (NaN equals NaN) and equal weight tensors
-        (`torch.equal`); the attached search space is not compared."""
+        (`torch.equal`); the attached search space and the history's `resumed_at_step` are not compared."""
         if not isinstance(other, SearchResult):
             return NotImplemented
         fields = (
@@ -72,7 +72,8 @@ class SearchResult:
             "confidence",
             "perturbation",
         )
-        if not all(_same(getattr(self, f), getattr(other, f)) for f in fields):
+        # where a search resumed is a note on the run, not part of its result: resumed equals uninterrupted
+        if not all(_same(_compared(self, f), _compared(other, f)) for f in fields):
             return False
         mine, theirs = self.supernet_state, other.supernet_state
         if mine is None or theirs is None:
@@ -363,6 +364,14 @@ def _check_same_space(
             f"the result at {path} was searched on another space than the one given: {'; '.join(problems)}; "
             "pass the search space that produced it"
         )
+
+
+def _compared(result: "SearchResult", name: str) -> Any:
+    """The field `name` as `__eq__` compares it (the history without its `resumed_at_step`)."""
+    value = getattr(result, name)
+    if name == "history" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "resumed_at_step"}
+    return value
 
 
 def _same(a: Any, b: Any) -> bool:
