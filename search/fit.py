@@ -28,6 +28,7 @@ from .guard import StepGuard
 from .loaders import Data, SearchLoaders, batch_size_of, dataset_size, is_resumable, search_loaders
 from .metrics import Metrics, metric_set
 from .perturbation import check_selection
+from .precision import MixedPrecision, check_precision
 from .result import SearchResult
 from .selection import report_undecided
 from .settings import (
@@ -99,7 +100,7 @@ def fit_supernet(
     (`LEGACY_KEYWORDS`): `progress` -> `logging.progress`, and in `**keywords`: `cost`,
     `cost_weight`, `cost_target`, `latency_table` -> `budget`; `checkpoint_dir`, `resume`,
     `max_bad_steps` -> `resilience`; `perturbation` -> `selection`; `record_every`,
-    `on_undecided` -> `logging`; `distributed`, `initial_state` -> `execution`. A keyword and its
+    `on_undecided` -> `logging`; `distributed`, `initial_state`, `precision`, `compile` -> `execution`. A keyword and its
     group with another value for that field is an error.
 
     - `optim` (`BilevelConfig` or a dict of its fields): the optimizers; `arch_lr=None` lets the
@@ -111,6 +112,8 @@ def fit_supernet(
       same SearchResult and only rank 0 writes checkpoints. Runs agree, within float rounding, with
       a single-process search of the same global batch (BatchNorm statistics aside: per process).
       `initial_state`: a supernet state (e.g. `SearchResult.supernet_state`) to start from.
+      `precision` ("32", "bf16-mixed", "16-mixed"; keyword `precision=`): the forward passes of both
+      steps under autocast, "16-mixed" with gradient scalers (search.precision; docs/precision.md).
     - `resilience` (`ResilienceSettings`): `checkpoint_dir` gets a checkpoint after every epoch (the
       newest two kept), written atomically; `resume=True` continues from the newest one there (or
       starts afresh if there is none), and the resumed search returns a SearchResult bit-identical
@@ -148,6 +151,7 @@ def fit_supernet(
     settings = resolve_settings(optim, groups, {**keywords, **({"progress": progress} if progress is not None else {})})
     _check_run(epochs, batch_size)
     context, device = setup_distributed(settings.execution.distributed, _device(device))
+    precision = MixedPrecision(check_precision(settings.execution.precision, device), device.type)
     seed_everything(seed)
     strategy = _strategy(strategy, settings, context)
     loaders = search_loaders(train, val, batch_size, seed, context.rank, context.world_size)
@@ -156,7 +160,7 @@ def fit_supernet(
     first = (supernet, loaders.train, loaders.val, loss, loaders.val_argument)
     targets = context.agree(lambda: check_first_batches(*first))
     checkpoints, guard = _resilience(settings.resilience, context)
-    bilevel = _optimizer(supernet, strategy, loss, settings, epochs, context, device, guard)
+    bilevel = _optimizer(supernet, strategy, loss, settings, epochs, context, device, guard, precision)
     search = BilevelSearch(
         supernet,
         bilevel,
@@ -194,6 +198,11 @@ def _strategy(strategy: Union[str, Strategy], settings: FitSettings, context: Di
     what the settings ask of it."""
     strategy = copy.deepcopy(get_strategy(strategy))
     check_selection(settings.selection.mode, strategy.learns_architecture, strategy.name, context.enabled)
+    if settings.execution.precision == "16-mixed" and not strategy.scaled_gradients:
+        raise ValueError(
+            f"precision='16-mixed' needs a gradient scaler, and strategy {strategy.name!r} computes its architecture "
+            "gradient by hand (no scaled backward); use precision='bf16-mixed' or '32' with it"
+        )
     if settings.budget.kind is not None and not strategy.learns_architecture:
         raise ValueError(
             f"strategy {strategy.name!r} learns no architecture, so cost= has nothing to steer; "
@@ -240,6 +249,7 @@ def _optimizer(
     context: DistributedContext,
     device: torch.device,
     guard: Optional[StepGuard],
+    precision: MixedPrecision,
 ) -> BilevelOptimizer:
     """The bilevel optimizer: the guarded loss, the cost term, DDP around the weights and averaged
     architecture gradients in a distributed search, the guard's checks on both optimizers."""
@@ -266,6 +276,7 @@ def _optimizer(
         penalty=penalty,
         strategy=strategy,
         model=wrap_weights(supernet, device) if context.enabled else None,
+        precision=precision,
     )
     if context.enabled:
         average_gradients_before_step(bilevel.arch_optimizer, context)  # before the guard's check
@@ -299,6 +310,8 @@ def _recorded(
         "cost": settings.budget.label(),
         "cost_weight": settings.budget.weight,
         "cost_target": settings.budget.target,
+        "precision": settings.execution.precision,
+        "compile": settings.execution.compile,
     }
 
 
