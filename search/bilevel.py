@@ -77,6 +77,8 @@ class BilevelOptimizer:
     (`architecture_lr`); `self.config` holds the one used. `precision` (search.precision): the
     forward passes run under its autocast, the loss is computed in float32 on the logits, the
     regulariser outside autocast, and with "16-mixed" both steps go through its gradient scalers.
+    `forward`: the module both steps run (default: the supernet; its compiled form with
+    `fit_supernet(compile=True)`, search.compiled_step).
     """
 
     def __init__(
@@ -90,11 +92,13 @@ class BilevelOptimizer:
         penalty: Optional[Penalty] = None,
         strategy: Any = None,
         precision: Optional[MixedPrecision] = None,
+        forward: Optional[torch.nn.Module] = None,
     ) -> None:
         arch_lr = architecture_lr(config, strategy, total_epochs)
         self.supernet, self.loss, self.config = supernet, loss, replace(config, arch_lr=arch_lr)
         self.weights = supernet.weight_parameters()
-        self.model: torch.nn.Module = model if model is not None else supernet
+        self.forward: torch.nn.Module = forward if forward is not None else supernet
+        self.model: torch.nn.Module = model if model is not None else self.forward
         self.alphas = supernet.arch_parameters()
         self.penalty = penalty
         self.precision = precision if precision is not None else MixedPrecision()
@@ -144,7 +148,7 @@ class BilevelOptimizer:
         # buffers restored after backward (autograd saved them)
         with frozen_buffers(self.supernet), _in_phase(self.supernet, Phase.ARCHITECTURE_STEP):
             with precision.autocast():
-                logits = self.supernet(x)
+                logits = self.forward(x)
             loss = self.loss(logits.float(), y)
             extra = regularizer() if regularizer is not None else None  # in float32: outside autocast
             total = loss if extra is None else loss + extra

@@ -27,6 +27,7 @@ from .distributed import DistributedContext, average_gradients_before_step, setu
 from .guard import StepGuard
 from .loaders import Data, SearchLoaders, batch_size_of, dataset_size, is_resumable, search_loaders
 from .metrics import Metrics, metric_set
+from .compiled_step import check_compilable, compile_supernet
 from .perturbation import check_selection
 from .precision import MixedPrecision, check_precision
 from .result import SearchResult
@@ -114,6 +115,8 @@ def fit_supernet(
       `initial_state`: a supernet state (e.g. `SearchResult.supernet_state`) to start from.
       `precision` ("32", "bf16-mixed", "16-mixed"; keyword `precision=`): the forward passes of both
       steps under autocast, "16-mixed" with gradient scalers (search.precision; docs/precision.md).
+      `compile=True`: both steps run the supernet through torch.compile (search.compiled_step;
+      strategies sampling a path per step refuse it).
     - `resilience` (`ResilienceSettings`): `checkpoint_dir` gets a checkpoint after every epoch (the
       newest two kept), written atomically; `resume=True` continues from the newest one there (or
       starts afresh if there is none), and the resumed search returns a SearchResult bit-identical
@@ -153,7 +156,7 @@ def fit_supernet(
     context, device = setup_distributed(settings.execution.distributed, _device(device))
     precision = MixedPrecision(check_precision(settings.execution.precision, device), device.type)
     seed_everything(seed)
-    strategy = _strategy(strategy, settings, context)
+    strategy = _strategy(strategy, settings, context, device)
     loaders = search_loaders(train, val, batch_size, seed, context.rank, context.world_size)
     strategy.plan(epochs, len(loaders.train))
     supernet = _supernet(space, strategy, seed, device, settings.execution.initial_state)
@@ -193,7 +196,9 @@ def _check_run(epochs: Any, batch_size: Any) -> None:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
 
 
-def _strategy(strategy: Union[str, Strategy], settings: FitSettings, context: DistributedContext) -> Strategy:
+def _strategy(
+    strategy: Union[str, Strategy], settings: FitSettings, context: DistributedContext, device: torch.device
+) -> Strategy:
     """A copy of the strategy (schedules mutate it; the caller's stays as given), checked against
     what the settings ask of it."""
     strategy = copy.deepcopy(get_strategy(strategy))
@@ -203,6 +208,8 @@ def _strategy(strategy: Union[str, Strategy], settings: FitSettings, context: Di
             f"precision='16-mixed' needs a gradient scaler, and strategy {strategy.name!r} computes its architecture "
             "gradient by hand (no scaled backward); use precision='bf16-mixed' or '32' with it"
         )
+    if settings.execution.compile:
+        check_compilable(strategy.name, strategy.fixed_graph, device, context.enabled)
     if settings.budget.kind is not None and not strategy.learns_architecture:
         raise ValueError(
             f"strategy {strategy.name!r} learns no architecture, so cost= has nothing to steer; "
@@ -277,6 +284,7 @@ def _optimizer(
         strategy=strategy,
         model=wrap_weights(supernet, device) if context.enabled else None,
         precision=precision,
+        forward=compile_supernet(supernet) if settings.execution.compile else None,
     )
     if context.enabled:
         average_gradients_before_step(bilevel.arch_optimizer, context)  # before the guard's check

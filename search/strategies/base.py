@@ -43,12 +43,14 @@ class Strategy:
     `learns_architecture = False` declares a strategy that trains the shared weights only (SPOS,
     FairNAS): the search then makes no architecture step. `scaled_gradients = False` declares one
     whose steps do not run through `BilevelOptimizer`'s scaled backward (precision "16-mixed"
-    refuses it).
+    refuses it); `fixed_graph = False` one whose mixture samples the path each step runs
+    (`compile=True` refuses it: every path is a new graph).
     """
 
     name = "darts"
     learns_architecture = True
     scaled_gradients = True
+    fixed_graph = True
 
     def __init__(self, warmup_epochs: int = 0, temperature: Union[float, tuple[float, float], str] = 1.0) -> None:
         """`warmup_epochs`: epochs of weight training before the first architecture step.
