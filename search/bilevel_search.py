@@ -51,6 +51,8 @@ RESULT_SETTINGS = (
     "cost",
     "cost_weight",
     "cost_target",
+    "precision",
+    "compile",
 )
 
 
@@ -172,7 +174,8 @@ class BilevelSearch:
         else:
             with torch.no_grad(), frozen_buffers(supernet):
                 supernet.train()
-                val_logits = supernet(val_batch[0])
+                with self.bilevel.precision.autocast():
+                    val_logits = supernet(val_batch[0]).float()
                 val_loss = self.bilevel.loss(val_logits, val_batch[1])
         if not skipped:
             _update(self.val_meters, val_logits, val_batch[1])

@@ -63,6 +63,8 @@ def test_every_legacy_keyword_maps_onto_its_group_field():
         "loggers": (Logger(),),
         "distributed": False,
         "initial_state": {"a": torch.zeros(1)},
+        "precision": "bf16-mixed",
+        "compile": True,
     }
     assert set(values) == set(LEGACY_KEYWORDS)
     settings = resolve_settings(None, {"selection": "perturbation"}, values)
