@@ -19,6 +19,7 @@ from .expression import lazy, upper_bound
 from .graph import Graph, check_unique_ids, input_tensors, weight_tensors
 from .node import Node, Tensor
 from .seeds import optional_seed
+from .space_inputs import check_inputs_used
 
 _INITIALIZERS = {
     "zeros": lambda t, fan_in, g: t.zero_(),
@@ -41,6 +42,7 @@ class GraphExecutor(nn.Module):
         self._graph = Graph(output)  # built once: what every pass and walk of this executor reads
         self._nodes = list(self._graph.nodes)
         check_unique_ids(self._nodes)
+        check_inputs_used(output, self._nodes)  # a space whose output ignores its input Tensor
         self._inputs = input_tensors(self._nodes)
         self._weights = weight_tensors(self._nodes)
         self._allocated: dict[str, tuple[int, ...]] = {}

@@ -10,27 +10,14 @@ import subprocess
 import pytest
 import torch
 
-from ops import Add, AvgPooling, Flatten, MaxPooling, Relu, conv1d, linear
+from ops import Add, Flatten, MaxPooling, Relu, conv1d, linear
 from search import SearchResult, fit_supernet
 from supernet import CategoricalParameter, ChoiceOp, IntScalarParameter, Op, SupernetExecutor, Tensor, search_space
 from supernet.export_module import export_module
 
-from helpers import resume_data, resume_space
+from helpers import classifier, resume_space, threshold_data
 
 QUIET = dict(epochs=1, batch_size=8, progress=False, on_undecided="ignore")  # one epoch is undecided
-
-
-def classifier(classes=3):
-    x = Tensor("x", (1, 2, 16), ("N", "C", "L"))
-
-    @search_space
-    def space(x):
-        h = ChoiceOp(
-            functools.partial(conv1d, out_channels=2, kernel_size=3), AvgPooling(3, 1, 1), names=["conv", "pool"]
-        )(x)
-        return linear(Flatten()(Relu()(h)), classes)
-
-    return space(x)
 
 
 def data(n=32, classes=3, shape=(2, 16)):
@@ -235,7 +222,7 @@ def test_an_unknown_strategy_name_is_refused_naming_the_closest_one():
 def _checkpointed(checkpoint_dir, callbacks=(), resume=False, epochs=3):
     return fit_supernet(
         resume_space(),
-        resume_data(48),
+        threshold_data(48),
         epochs=epochs,
         batch_size=16,
         seed=3,

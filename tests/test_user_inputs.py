@@ -16,7 +16,7 @@ from ops import AvgPooling, Flatten, Identity, MaxPooling, Relu, conv1d, linear
 from search import SearchResult, fit_supernet
 from search.loaders import split_in_halves
 from supernet import ChoiceOp, IntScalarParameter, SupernetExecutor, Tensor, lazy, search_space
-from test_errors import classifier  # the same small classifier space: 3 classes over (2, 16) inputs
+from helpers import classifier
 
 QUIET = dict(epochs=1, batch_size=8, progress=False, seed=0, on_undecided="ignore")  # one epoch is undecided
 CLASSES = 3
@@ -305,7 +305,7 @@ def test_choice_options_that_never_share_a_shape_are_refused_when_mixed():
         ValueError, match=r"ChoiceOp space_0\.ChoiceOp_0: its options can never have the same output shape"
     ):
         build(functools.partial(conv, out_channels=8), functools.partial(conv, out_channels=4), same_shape=True)
-    with pytest.raises(ValueError, match=r"axis 1: Conv1d: 8\.\.16 \(now 8\), Conv1d: 4"):
+    with pytest.raises(ValueError, match=r"axis 1: Conv1d_0: 8\.\.16 \(now 8\), Conv1d_1: 4"):
         mixed(functools.partial(conv, out_channels=IntScalarParameter(8, 16)), functools.partial(conv, out_channels=4))
     with pytest.raises(ValueError, match=r"axis 2: MaxPooling: 8, Identity: 16"):
         mixed(MaxPooling(2), Identity())

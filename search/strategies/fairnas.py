@@ -73,6 +73,7 @@ class FairNAS(Strategy):
     """Strict-fairness single-path training, weights only."""
 
     name = "fairnas"
+    fixed_graph = False  # a sampled path per step
     learns_architecture = False
 
     def __init__(self, max_paths: int = 60) -> None:

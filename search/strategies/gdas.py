@@ -97,6 +97,7 @@ class GDAS(Strategy):
     """Hard Gumbel-softmax sampling, one path per ChoiceOp, tau annealed linearly per epoch."""
 
     name = "gdas"
+    fixed_graph = False  # a sampled path per step
 
     def __init__(self, tau_max: float = 10.0, tau_min: float = 0.1, warmup_epochs: int = 0) -> None:
         super().__init__(warmup_epochs=warmup_epochs, temperature=tau_max)

@@ -72,6 +72,7 @@ class Proxyless(Strategy):
     """Binary gates: 1 path per weight step, 2 per architecture step, rescaled logits."""
 
     name = "proxyless"
+    fixed_graph = False  # a sampled path per step
 
     def mixture(self) -> Mixture:
         return BinaryGateMixture()
