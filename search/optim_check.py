@@ -13,12 +13,12 @@ from typing import Any, Callable
 
 # setting -> (what it must be, the test of a number, whether None is allowed)
 _RULES: dict[str, tuple[str, Callable[[float], bool], bool]] = {
-    "weight_lr": ("a positive number", lambda v: v > 0, False),
+    "weight_lr": ("a number >= 0 (0: the weights stay as they are)", lambda v: v >= 0, False),
     "weight_lr_min": ("a number >= 0", lambda v: v >= 0, False),
     "weight_momentum": ("a number in [0, 1]", lambda v: 0 <= v <= 1, False),
     "weight_decay": ("a number >= 0", lambda v: v >= 0, False),
     "grad_clip": ("a number >= 0 (0 or None: no clipping)", lambda v: v >= 0, True),
-    "arch_lr": ("a positive number (None: the strategy's default)", lambda v: v > 0, True),
+    "arch_lr": ("a number >= 0 (0: the alphas stay frozen; None: the strategy's default)", lambda v: v >= 0, True),
     "arch_weight_decay": ("a number >= 0", lambda v: v >= 0, False),
 }
 

@@ -383,9 +383,9 @@ def test_numpy_integer_seeds_work_for_executors_and_evolution():
 @pytest.mark.parametrize(
     "optim, error, message",
     [
-        ({"weight_lr": "fast"}, TypeError, r"optim setting weight_lr must be a positive number, got str 'fast'"),
-        ({"weight_lr": 0}, ValueError, r"optim setting weight_lr must be a positive number, got 0"),
-        ({"arch_lr": -1e-3}, ValueError, r"optim setting arch_lr must be a positive number \(None: the strategy"),
+        ({"weight_lr": "fast"}, TypeError, r"optim setting weight_lr must be a number >= 0 \(0: the weights stay"),
+        ({"weight_lr": -1}, ValueError, r"optim setting weight_lr must be a number >= 0 .*, got -1"),
+        ({"arch_lr": -1e-3}, ValueError, r"optim setting arch_lr must be a number >= 0 \(0: the alphas stay frozen"),
         ({"weight_momentum": 1.5}, ValueError, r"optim setting weight_momentum must be a number in \[0, 1\]"),
         ({"weight_decay": float("nan")}, ValueError, r"optim setting weight_decay must be a number >= 0, got nan"),
         ({"grad_clip": True}, TypeError, r"optim setting grad_clip must be a number >= 0"),
