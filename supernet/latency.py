@@ -113,6 +113,8 @@ class LatencyTable:
     per_op_ms: float = 0.0
     per_weight_ms: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
+    #: signature -> (lower, upper) quartile over the measuring rounds, ms: the spread behind each entry
+    spreads: dict[str, tuple[float, float]] = field(default_factory=dict)
     from_cache: bool = field(default=False, compare=False)
     _lookups: "weakref.WeakKeyDictionary[Node, Expression]" = field(
         default_factory=weakref.WeakKeyDictionary, init=False, repr=False, compare=False
@@ -169,15 +171,16 @@ class LatencyTable:
         try:
             executor = BasicExecutor(space, seed=0).to(device)
             calls = _op_calls(space, executor, key.batch_size, device)
-            seconds = interleaved_times(
+            rounds = interleaved_samples(
                 [*calls.values(), *modules], key.threads, settings, progress, "latency table", device
             )
         finally:
             set_parametrization(space, saved)
             for node, training in modes.items():
                 node.training = training
-        ms = [t * 1e3 for t in seconds]
-        table = cls(key, dict(zip(calls, ms)), settings=dataclasses.asdict(settings))
+        ms = [float(np.quantile(r, settings.quantile)) * 1e3 for r in rounds]
+        spreads = {k: spread_ms(r) for k, r in zip(calls, rounds)}
+        table = cls(key, dict(zip(calls, ms)), settings=dataclasses.asdict(settings), spreads=spreads)
         if fixed:
             table._calibrate(fixed, ms[len(calls) :])
         return table
@@ -228,6 +231,21 @@ class LatencyTable:
         """Predicted end-to-end latency (ms) of the architecture `output` currently selects."""
         return self.constant_ms + self.op_sum_ms(output)
 
+    def predict_spread(self, output: Node) -> Optional[tuple[float, float]]:
+        """The prediction's spread over the measuring rounds: (lower, upper) latency in ms, each op
+        at the lower / upper quartile of its rounds (overheads added as in `predict`); None for a
+        table that recorded no spreads (loaded from an older file)."""
+        low = high = self.constant_ms
+        for node in active_subgraph(output, topological_order(output)):
+            if not isinstance(node, Op) or isinstance(node, ChoiceOp):
+                continue
+            spread = self.spreads.get(op_signature(node, self.key.batch_size))
+            if spread is None:
+                return None
+            fitted = self.per_op_ms + self.per_weight_ms * len(owned_weights(node))
+            low, high = low + spread[0] + fitted, high + spread[1] + fitted
+        return low, high
+
     def rows(self) -> list[dict[str, Any]]:
         """The entries as plain rows (op type, operand shapes, ms), slowest first: for display."""
         rows = []
@@ -253,6 +271,7 @@ class LatencyTable:
             "per_weight_ms": self.per_weight_ms,
             "settings": self.settings,
             "entries": self.entries,
+            "spreads": self.spreads,
         }
 
     def save(self, path: Union[str, Path]) -> Path:
@@ -286,6 +305,7 @@ class LatencyTable:
                 float(payload["per_op_ms"]),
                 float(payload["per_weight_ms"]),
                 dict(payload.get("settings", {})),
+                {str(k): (float(v[0]), float(v[1])) for k, v in payload.get("spreads", {}).items()},
             )
         except (KeyError, TypeError) as err:
             raise ValueError(f"latency table {path} lacks or mistypes a field: {err}") from err
@@ -378,10 +398,23 @@ def interleaved_times(
     description: str,
     device: torch.device,
 ) -> list[float]:
-    """Seconds per call of each zero-argument callable on `device`: a warm-up, then
+    """Seconds per call of each zero-argument callable on `device`: the `settings.quantile` (the
+    median by default) over the rounds of `interleaved_samples`."""
+    rounds = interleaved_samples(calls, threads, settings, progress, description, device)
+    return [float(np.quantile(r, settings.quantile)) for r in rounds]
+
+
+def interleaved_samples(
+    calls: Sequence["Call"],
+    threads: int,
+    settings: MeasureSettings,
+    progress: bool,
+    description: str,
+    device: torch.device,
+) -> list[list[float]]:
+    """Seconds per call of each zero-argument callable in every round: a warm-up, then
     `settings.rounds` rounds taking turns over all callables, each a `torch.utils.benchmark`
-    block of at least `settings.block_seconds`; the `settings.quantile` over rounds (the median
-    by default)."""
+    block of at least `settings.block_seconds`."""
     clock = _clock(settings.clock, device, threads)
     timers = [
         benchmark.Timer(
@@ -404,7 +437,12 @@ def interleaved_times(
             samples[i].append(timer.timeit(number=number).median)
             bar.update()
     bar.close()
-    return [float(np.quantile(s, settings.quantile)) for s in samples]
+    return samples
+
+
+def spread_ms(seconds: Sequence[float]) -> tuple[float, float]:
+    """(lower, upper) quartile of per-round times in seconds, in ms."""
+    return float(np.quantile(seconds, 0.25)) * 1e3, float(np.quantile(seconds, 0.75)) * 1e3
 
 
 def example_input(space: Node, batch_size: int = 1) -> tuple[torch.Tensor, ...]:

@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from supernet import Node
+from supernet.seeds import as_seed
 
 from ..loaders import Data, as_loader
 from . import proxies
@@ -100,12 +101,12 @@ class Scorer:
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
             raise ValueError(f"batch_size must be an int >= 2 (correlations across a batch), got {batch_size!r}")
-        self.space, self.seed, self.batch_size = space, seed, batch_size
+        self.space, self.seed, self.batch_size = space, as_seed(seed), batch_size
         self.choices = space_choices(space)
-        self.probe = Probe(space, seed)
+        self.probe = Probe(space, self.seed)
         self.data, self.x, self.y = data, None, None
         if data is not None:
-            self.x, self.y = first_batch(data, batch_size, seed)
+            self.x, self.y = first_batch(data, batch_size, self.seed)
         self.loss = loss if loss is not None else torch.nn.functional.cross_entropy
 
     def resolve(self, architecture: Optional[Mapping[str, Any]]) -> Architecture:
