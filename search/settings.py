@@ -4,9 +4,9 @@
 - `CostSettings` (`budget=`): the hardware cost term and its target;
 - `ResilienceSettings` (`resilience=`): checkpoints, resume, the bad-step guard;
 - `SelectionSettings` (`selection=`): how the architecture is selected at the end;
-- `LoggingSettings` (`logging=`): progress bar, history resolution, what an undecided result does;
+- `LoggingSettings` (`logging=`): progress bar, history resolution, loggers, what an undecided result does;
 - `ExecutionSettings` (`execution=`): how and from what the search runs (torch.distributed, a
-  warm start).
+  warm start, the precision, torch.compile).
 
 A new option is one field in one of these groups (and the piece of `search.fit` that reads it).
 `fit_supernet` still takes every keyword it took before the groups existed (`cost_weight=`,
@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
 
@@ -28,7 +28,9 @@ from supernet.latency import LatencyTable
 
 from .bilevel import BilevelConfig
 from .confidence import ON_UNDECIDED
+from .loggers import Logger, check_loggers
 from .perturbation import SELECTIONS, PerturbationSettings
+from .precision import check_precision
 
 
 @dataclass(frozen=True)
@@ -102,14 +104,17 @@ class SelectionSettings:
 
 @dataclass(frozen=True)
 class LoggingSettings:
-    """`progress`: a progress bar; `record_every`: the alpha history keeps every n-th step;
-    `on_undecided`: "warn", "raise" or "ignore" when choices are undecided (search.confidence)."""
+    """`progress`: a progress bar; `record_every`: the alpha history keeps every n-th step (and the
+    `loggers`, search.loggers, get that step's scalars); `on_undecided`: "warn", "raise" or
+    "ignore" when choices are undecided (search.confidence)."""
 
     progress: bool = True
     record_every: int = 1
     on_undecided: str = "warn"
+    loggers: Sequence[Logger] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "loggers", tuple(check_loggers(self.loggers)))
         if isinstance(self.record_every, bool) or not isinstance(self.record_every, int) or self.record_every < 1:
             raise ValueError(f"record_every must be a positive int, got {self.record_every!r}")
         if self.on_undecided not in ON_UNDECIDED:
@@ -120,10 +125,18 @@ class LoggingSettings:
 class ExecutionSettings:
     """`distributed`: True runs on torch.distributed (torchrun), None when torchrun started more
     than one process; `initial_state`: a supernet state (e.g. `SearchResult.supernet_state`) to
-    start from."""
+    start from; `precision`: "32", "bf16-mixed" or "16-mixed" (search.precision); `compile`: run
+    the supernet through torch.compile (search.compiled_step)."""
 
     distributed: Optional[bool] = None
     initial_state: Optional[dict[str, torch.Tensor]] = field(default=None, compare=False)
+    precision: str = "32"
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        check_precision(self.precision)
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be True or False, got {self.compile!r}")
 
 
 @dataclass(frozen=True)
@@ -151,8 +164,11 @@ LEGACY_KEYWORDS: dict[str, tuple[str, str]] = {
     "progress": ("logging", "progress"),
     "record_every": ("logging", "record_every"),
     "on_undecided": ("logging", "on_undecided"),
+    "loggers": ("logging", "loggers"),
     "distributed": ("execution", "distributed"),
     "initial_state": ("execution", "initial_state"),
+    "precision": ("execution", "precision"),
+    "compile": ("execution", "compile"),
 }
 _GROUPS = {
     "budget": CostSettings,
@@ -194,6 +210,8 @@ def _merged(group: str, cls: type, given: Any, overrides: dict[str, Any]) -> Any
     for name, value in overrides.items():
         if name == "perturbation" and value is not None:
             value = PerturbationSettings.from_any(value)  # a dict of its fields is the same settings
+        if name == "loggers":
+            value = tuple(check_loggers(value))  # a list of the same loggers is the same setting
         if not _same(getattr(given, name), value):
             keyword = next(k for k, (g, f) in LEGACY_KEYWORDS.items() if (g, f) == (group, name))
             current = f"{cls.__name__}({name}={getattr(given, name)!r})"
