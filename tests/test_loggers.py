@@ -55,6 +55,13 @@ def test_csv_logger_resume_drops_what_followed_the_checkpoint_and_a_new_run_is_r
     assert sorted(p.stem for p in (tmp_path / "images" / "heatmap").glob("*.png")) == ["0", "1", "2", "3"]
 
 
+def test_csv_logger_refuses_a_step_that_goes_back(tmp_path):
+    log = CSVLogger(tmp_path)
+    log.log_metrics(5, {"loss": 1.0})
+    with pytest.raises(ValueError, match=r"got step 2 after step 5: steps only go forward"):
+        log.log_metrics(2, {"loss": 1.0})
+
+
 def test_log_image_refuses_what_is_not_an_rgb_uint8_array(tmp_path):
     with pytest.raises(ValueError, match="H x W x 3 uint8"):
         CSVLogger(tmp_path).log_image(0, "x", np.zeros((4, 4)))
