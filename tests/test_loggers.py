@@ -173,7 +173,7 @@ def test_a_search_logs_steps_epochs_texts_and_images_to_both_loggers(tmp_path):
     chosen = result.chosen_options
     assert architecture[-1][1] == "\n".join(f"{sid}: {label}" for sid, label in chosen.items())
     assert texts(events, "events") == [
-        (2, "warm-up: weights only for epochs 0-0"),
+        (2, "warm-up: weights only in epoch 0"),
         (4, "searching from epoch 1"),
         (8, "decision phase from epoch 2"),
     ]
