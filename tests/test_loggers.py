@@ -301,3 +301,28 @@ def test_the_demo_logs_its_search_to_tensorboard(tmp_path):
     probabilities = [tag for tag in events.Tags()["scalars"] if tag.startswith("prob/")]
     assert len(probabilities) == 6 * 5  # the six edges of the NB201 cell, five options each
     assert {"train_loss", "epoch/val_accuracy", "lr/arch"} <= set(events.Tags()["scalars"])
+
+
+def test_in_a_distributed_search_only_rank_0_writes(tmp_path):
+    """torchrun with 2 CPU processes (gloo), each given loggers: one event file, one CSV log."""
+    pytest.importorskip("tensorboard")
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("ddp_logging.py")
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(script.parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
+    for variable in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(variable, None)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
+    done = subprocess.run([*command, str(tmp_path)], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 1  # rank 1 opened no event file
+    assert [e.step for e in scalars(tmp_path / "tb").Scalars("train_loss")] == [1, 2]  # 32 samples a side, batch 16
+    assert (tmp_path / "csv0" / "metrics.csv").exists()
+    assert not any((tmp_path / "csv1").iterdir())  # rank 1's logger was never written to
