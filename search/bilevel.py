@@ -17,6 +17,9 @@ import torch
 from supernet import SupernetExecutor
 from supernet.mixture import Phase
 
+from .optim_check import check_optim_settings
+
+from .precision import MixedPrecision
 
 DEFAULT_ARCH_LR = 3e-4  # DARTS's, for 50 epochs of CIFAR-10 (about 20,000 steps)
 
@@ -33,6 +36,9 @@ class BilevelConfig:
     arch_lr: Optional[float] = None  # None: the strategy's default for the search's step count
     arch_betas: tuple[float, float] = (0.5, 0.999)
     arch_weight_decay: float = 1e-3
+
+    def __post_init__(self) -> None:
+        check_optim_settings(self)  # each setting's type and range, named
 
     @classmethod
     def from_any(cls, value: "BilevelConfig | dict | None") -> "BilevelConfig":
@@ -73,7 +79,11 @@ class BilevelOptimizer:
     it in a distributed search); `penalty` is a term every strategy adds to the architecture loss
     (e.g. the hardware cost of `fit_supernet(cost=...)`), None for none. `strategy` (planned for
     `total_epochs`) decides the architecture learning rate when `config` sets none
-    (`architecture_lr`); `self.config` holds the one used.
+    (`architecture_lr`); `self.config` holds the one used. `precision` (search.precision): the
+    forward passes run under its autocast, the loss is computed in float32 on the logits, the
+    regulariser outside autocast, and with "16-mixed" both steps go through its gradient scalers.
+    `forward`: the module both steps run (default: the supernet; its compiled form with
+    `fit_supernet(compile=True)`, search.compiled_step).
     """
 
     def __init__(
@@ -86,13 +96,17 @@ class BilevelOptimizer:
         model: Optional[torch.nn.Module] = None,
         penalty: Optional[Penalty] = None,
         strategy: Any = None,
+        precision: Optional[MixedPrecision] = None,
+        forward: Optional[torch.nn.Module] = None,
     ) -> None:
         arch_lr = architecture_lr(config, strategy, total_epochs)
         self.supernet, self.loss, self.config = supernet, loss, replace(config, arch_lr=arch_lr)
         self.weights = supernet.weight_parameters()
-        self.model: torch.nn.Module = model if model is not None else supernet
+        self.forward: torch.nn.Module = forward if forward is not None else supernet
+        self.model: torch.nn.Module = model if model is not None else self.forward
         self.alphas = supernet.arch_parameters()
         self.penalty = penalty
+        self.precision = precision if precision is not None else MixedPrecision()
         self.weight_optimizer = torch.optim.SGD(
             self.weights, lr=config.weight_lr, momentum=config.weight_momentum, weight_decay=config.weight_decay
         )
@@ -112,18 +126,21 @@ class BilevelOptimizer:
             raise ValueError(f"passes must be a positive int, got {passes!r}")
         self.supernet.train()
         self.weight_optimizer.zero_grad(set_to_none=True)
+        precision = self.precision
         total = 0.0
         with _frozen_architecture(self.supernet), _in_phase(self.supernet, Phase.WEIGHT_STEP):  # alphas get no gradient
             for _ in range(passes):
-                logits = self.model(x)
-                loss = self.loss(logits, y)
-                loss.backward(inputs=self.weights)
+                with precision.autocast():
+                    logits = self.model(x)
+                loss = self.loss(logits.float(), y)
+                precision.backward(loss, self.weights, "weight")
                 total = total + loss.detach()
         loss = total / passes
+        precision.unscale(self.weight_optimizer, "weight")
         if self.config.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
-        self.weight_optimizer.step()
-        return loss.detach(), logits.detach()
+        precision.step(self.weight_optimizer, "weight", loss)
+        return loss.detach(), logits.detach().float()
 
     def architecture_step(
         self, x: torch.Tensor, y: torch.Tensor, regularizer: Optional[Callable[[], Any]] = None
@@ -132,15 +149,18 @@ class BilevelOptimizer:
         statistics are left exactly as they were. Returns (loss, logits) detached."""
         self.supernet.train()
         self.arch_optimizer.zero_grad(set_to_none=True)
+        precision = self.precision
         # buffers restored after backward (autograd saved them)
         with frozen_buffers(self.supernet), _in_phase(self.supernet, Phase.ARCHITECTURE_STEP):
-            logits = self.supernet(x)
-            loss = self.loss(logits, y)
-            extra = regularizer() if regularizer is not None else None
+            with precision.autocast():
+                logits = self.forward(x)
+            loss = self.loss(logits.float(), y)
+            extra = regularizer() if regularizer is not None else None  # in float32: outside autocast
             total = loss if extra is None else loss + extra
-            total.backward(inputs=self.alphas)
-        self.arch_optimizer.step()
-        return loss.detach(), logits.detach()
+            precision.backward(total, self.alphas, "architecture")
+        precision.unscale(self.arch_optimizer, "architecture")
+        precision.step(self.arch_optimizer, "architecture", total)
+        return loss.detach(), logits.detach().float()
 
     def end_epoch(self) -> None:
         """Advance the weight learning-rate schedule by one epoch."""
@@ -148,17 +168,22 @@ class BilevelOptimizer:
 
     def state_dict(self) -> dict:
         """The optimizer and scheduler states (for checkpoints)."""
-        return {
+        state = {
             "weights": self.weight_optimizer.state_dict(),
             "alphas": self.arch_optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
         }
+        if self.precision.enabled:  # "32" keeps the checkpoint as it was before precisions existed
+            state["precision"] = self.precision.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what `state_dict` returned."""
         self.weight_optimizer.load_state_dict(state["weights"])
         self.arch_optimizer.load_state_dict(state["alphas"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if "precision" in state or self.precision.enabled:
+            self.precision.load_state_dict(state.get("precision", {"precision": "32"}))
 
 
 def _frozen_architecture(model: Any) -> Any:

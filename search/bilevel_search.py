@@ -12,10 +12,9 @@ import contextlib
 import math
 import warnings
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Optional, Sequence
 
 import torch
-import torchmetrics
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -25,6 +24,7 @@ from supernet.node import Node
 from .bilevel import Batch, BilevelOptimizer, frozen_buffers
 from .checkpoint import Checkpointer, callback_states, capture_rng_state, load_callback_states, restore_rng_state
 from .distributed import SINGLE_PROCESS, DistributedContext
+from .generators import SearchGenerators
 from .guard import StepGuard
 from .history import AlphaHistory
 from .live_log import LiveLog
@@ -35,6 +35,9 @@ from .selection import select_architecture
 from .settings import SelectionSettings
 from .strategies import Strategy
 from .validation import Targets
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torchmetrics  # not at run time: it loads matplotlib, and `import search` stays fast
 
 Callback = Callable[[dict[str, Any]], Optional[bool]]
 
@@ -48,6 +51,8 @@ RESULT_SETTINGS = (
     "cost",
     "cost_weight",
     "cost_target",
+    "precision",
+    "compile",
 )
 
 
@@ -82,6 +87,7 @@ class BilevelSearch:
         device: torch.device = torch.device("cpu"),
         selection: SelectionSettings = SelectionSettings(),
         targets: Targets = Targets(),
+        generators: Optional[SearchGenerators] = None,
         live: Optional[LiveLog] = None,
     ) -> None:
         self.supernet, self.bilevel, self.strategy = supernet, bilevel, strategy
@@ -90,6 +96,7 @@ class BilevelSearch:
         self.callbacks, self.guard, self.checkpoints = list(callbacks), guard, checkpoints
         self.context, self.device = context, device
         self.selection, self.targets, self.live = selection, targets, live
+        self.generators = generators  # the search's own random streams (search.generators), checkpointed
         self.train_meters = {k: m.clone().to(device) for k, m in (meters or {}).items()}
         self.val_meters = {k: m.clone().to(device) for k, m in (meters or {}).items()}
         self.history = AlphaHistory(supernet)
@@ -147,6 +154,8 @@ class BilevelSearch:
         stop = self.context.any(any(callback(state) for callback in self.callbacks))
         self.next_epoch, self.val_position = epoch + 1, val_stream.position
         self.finished = stop or epoch == epochs - 1
+        if self.finished and self.history.steps[-1] != self.step:  # the final state, whatever record_every
+            self.history.record(self.step, epoch, self.supernet)
         if self.checkpoints is not None:
             checkpoint = self.state_dict()  # collective: gathers every process's random state
             if self.context.is_main:
@@ -165,7 +174,8 @@ class BilevelSearch:
         else:
             with torch.no_grad(), frozen_buffers(supernet):
                 supernet.train()
-                val_logits = supernet(val_batch[0])
+                with self.bilevel.precision.autocast():
+                    val_logits = supernet(val_batch[0]).float()
                 val_loss = self.bilevel.loss(val_logits, val_batch[1])
         if not skipped:
             _update(self.val_meters, val_logits, val_batch[1])
@@ -256,7 +266,7 @@ class BilevelSearch:
             "callbacks": callback_states(self.callbacks),
             "history": self.history.state_dict(),
             "guard": self.guard.state_dict() if self.guard is not None else None,
-            "rng": self.context.all_gather_object(capture_rng_state(self.device)),
+            "rng": self.context.all_gather_object(capture_rng_state(self.device, self.generators)),
         }
 
     def load_state_dict(self, state: dict[str, Any], path: Path) -> None:
@@ -284,7 +294,7 @@ class BilevelSearch:
                 "to an uninterrupted run",
                 RuntimeWarning,
             )
-        restore_rng_state(rng[rank] if rank < len(rng) else rng[0], self.device)
+        restore_rng_state(rng[rank] if rank < len(rng) else rng[0], self.device, self.generators)
 
 
 class _EpochLosses:

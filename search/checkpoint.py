@@ -2,9 +2,9 @@
 
 A checkpoint holds the weights and alphas, the optimizer and scheduler states, the `state_dict()`
 of the strategy, of its mixture and of every callback that has one, the alpha history and epoch
-metrics, the position of the validation stream and the
-Python, NumPy and torch random states. Since each epoch's data order is a pure function of (seed,
-epoch) (see `search.loaders`), restoring these at an epoch boundary makes the resumed search draw
+metrics, the position of the validation stream, the Python, NumPy and torch random states and
+those of the search's own generators (search.generators). Since each epoch's data order is a pure
+function of (seed, epoch) (see `search.loaders`), restoring these at an epoch boundary makes the resumed search draw
 and compute exactly what the uninterrupted one would have: its `SearchResult` is bit-identical.
 
 Files are `epoch_0003.pt`, written to a temporary file in the same directory and renamed over
@@ -24,6 +24,8 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import torch
+
+from .generators import SearchGenerators
 
 FORMAT = 2  # 2: strategies, mixtures and callbacks saved by their own state_dict()
 _NAME = re.compile(r"^epoch_(\d+)\.pt$")
@@ -96,8 +98,11 @@ def atomic_save(obj: Any, path: Union[str, Path]) -> None:
         raise
 
 
-def capture_rng_state(device: Optional[torch.device] = None) -> dict[str, Any]:
-    """The Python, NumPy and torch (CPU, and CUDA of `device`) random states, as plain data."""
+def capture_rng_state(
+    device: Optional[torch.device] = None, generators: Optional[SearchGenerators] = None
+) -> dict[str, Any]:
+    """The Python, NumPy and torch (CPU, and CUDA of `device`) random states, and those of the
+    search's own `generators`, as plain data."""
     kind, keys, position, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
         "python": random.getstate(),
@@ -106,10 +111,14 @@ def capture_rng_state(device: Optional[torch.device] = None) -> dict[str, Any]:
     }
     if device is not None and device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
+    if generators is not None:
+        state["generators"] = generators.state_dict()
     return state
 
 
-def restore_rng_state(state: dict[str, Any], device: Optional[torch.device] = None) -> None:
+def restore_rng_state(
+    state: dict[str, Any], device: Optional[torch.device] = None, generators: Optional[SearchGenerators] = None
+) -> None:
     """Restore what `capture_rng_state` captured."""
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
@@ -118,6 +127,8 @@ def restore_rng_state(state: dict[str, Any], device: Optional[torch.device] = No
     torch.set_rng_state(state["torch"])
     if "cuda" in state and device is not None and device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda"], device)
+    if generators is not None and "generators" in state:
+        generators.load_state_dict(state["generators"])
 
 
 def callback_states(callbacks: Sequence[Any]) -> list[Optional[dict[str, Any]]]:

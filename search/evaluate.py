@@ -15,30 +15,42 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 import torch
-import torchmetrics
 
 from supernet import SupernetExecutor
 
 from .loaders import Data, as_loader, move
+from .precision import MixedPrecision, check_precision
 from .recalibration import recalibrate_statistics, recalibration_batches
 from .strategies.paths import FixedPathMixture
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torchmetrics
+
     from .result import SearchResult
 
 
 @torch.no_grad()
 def evaluate_module(
-    model: torch.nn.Module, data: Data, batch_size: int = 256, device: Optional[torch.device] = None
+    model: torch.nn.Module,
+    data: Data,
+    batch_size: int = 256,
+    device: Optional[torch.device] = None,
+    precision: str = "32",
 ) -> dict[str, float]:
-    """Top-1 accuracy and mean cross-entropy of a classifier (in eval mode) on `data`."""
+    """Top-1 accuracy and mean cross-entropy of a classifier (in eval mode) on `data`, its forward
+    passes at `precision` ("32", "bf16-mixed", "16-mixed": search.precision; the loss in float32)."""
+    import torchmetrics  # here, not with `search`: it loads matplotlib
+
+    device = device or torch.device("cpu")
+    amp = MixedPrecision(check_precision(precision, device), torch.device(device).type)
     loader = as_loader(data, batch_size, shuffle=False, seed=0, argument="data")
     model.eval()
     metric: Optional[torchmetrics.Metric] = None
     loss, count = 0.0, 0
     for batch in loader:
-        x, y = move(batch, device or torch.device("cpu"))
-        logits = model(x)
+        x, y = move(batch, device)
+        with amp.autocast():
+            logits = model(x).float()
         if metric is None:
             metric = torchmetrics.classification.MulticlassAccuracy(num_classes=logits.shape[-1], average="micro").to(
                 logits.device
@@ -54,7 +66,9 @@ def evaluate_module(
 class PathEvaluator:
     """The trained supernet of a search result, running one architecture at a time."""
 
-    def __init__(self, result: "SearchResult", device: Union[str, torch.device, None] = None) -> None:
+    def __init__(
+        self, result: "SearchResult", device: Union[str, torch.device, None] = None, precision: str = "32"
+    ) -> None:
         if result.space is None:
             raise ValueError(
                 "this result has no search space attached: SearchResult.load(path, space=...) to evaluate it"
@@ -63,6 +77,7 @@ class PathEvaluator:
             raise ValueError("this result holds no supernet weights to evaluate architectures with")
         self.result = result
         self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.precision = check_precision(precision, self.device)
         self.mixture = FixedPathMixture()
         self.supernet = SupernetExecutor(result.space, mixture=self.mixture, seed=0)
         own = {k for k in self.supernet.state_dict() if not k.startswith("arch.")}
@@ -116,12 +131,13 @@ class PathEvaluator:
         recalibrated = 0
         if recalibrate_bn:
             source = train if train is not None else data
-            recalibrated = recalibrate_statistics(
-                self.supernet, recalibration_batches(source, batch_size, batches, seed), self.device
-            )
+            with MixedPrecision(self.precision, self.device.type).autocast():
+                recalibrated = recalibrate_statistics(
+                    self.supernet, recalibration_batches(source, batch_size, batches, seed), self.device
+                )
         else:  # the trained statistics, whatever an earlier recalibration left
             self.supernet.load_state_dict(self.state, strict=False)
-        metrics = evaluate_module(self.supernet, data, batch_size, self.device)
+        metrics = evaluate_module(self.supernet, data, batch_size, self.device, self.precision)
         return {**metrics, "recalibration_batches": recalibrated, "architecture": chosen}
 
 
@@ -136,6 +152,7 @@ def evaluate(
     batch_size: int = 256,
     seed: int = 0,
     device: Union[str, torch.device, None] = None,
+    precision: str = "32",
 ) -> dict[str, Any]:
     """Accuracy and loss on `data` of `architecture` (switch id -> option index, value-parameter id
     -> value; ids left out keep the result's choices; None: the result's own architecture) run with
@@ -145,9 +162,10 @@ def evaluate(
     architecture on `batches` batches (None: all) of a seeded shuffle of `train` (None: of `data`'s
     inputs, whose labels are never used; pass the training data for a strict held-out score): the
     statistics the supernet kept average over every path it trained, which misjudges any single
-    one. Returns {"accuracy", "loss", "samples", "recalibration_batches", "architecture"}.
+    one. `precision` ("32", "bf16-mixed", "16-mixed"): the forward passes under that autocast, as in
+    `fit_supernet`. Returns {"accuracy", "loss", "samples", "recalibration_batches", "architecture"}.
     """
-    return PathEvaluator(result, device).evaluate(
+    return PathEvaluator(result, device, precision).evaluate(
         data,
         architecture,
         recalibrate_bn=recalibrate_bn,

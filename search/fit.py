@@ -18,18 +18,23 @@ import torch
 
 from supernet import SupernetExecutor
 from supernet.node import Node
+from supernet.seeds import as_seed, draw_seed
 
 from .bilevel import BilevelConfig, BilevelOptimizer
 from .bilevel_search import BilevelSearch, Callback
 from .checkpoint import Checkpointer
 from .cost_penalty import CostPenalty
+from .devices import check_device, refuse_meta
 from .distributed import DistributedContext, average_gradients_before_step, setup_distributed, wrap_weights
+from .generators import SearchGenerators
 from .guard import StepGuard
 from .live_log import LiveLog
 from .loaders import Data, SearchLoaders, batch_size_of, dataset_size, is_resumable, search_loaders
 from .loggers import Logger
 from .metrics import Metrics, metric_set
+from .compiled_step import check_compilable, compile_supernet
 from .perturbation import check_selection
+from .precision import MixedPrecision, check_precision
 from .result import SearchResult
 from .selection import report_undecided
 from .settings import (
@@ -48,7 +53,8 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) generators."""
+    """Seed Python, NumPy and torch (CPU and CUDA) generators (`seed`: any integer, `supernet.seeds`)."""
+    seed = as_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -64,7 +70,7 @@ def fit_supernet(
     batch_size: int = 64,
     loss: Optional[Loss] = None,
     metrics: Optional[Metrics] = None,
-    seed: int = 0,
+    seed: Optional[int] = 0,
     device: Union[str, torch.device, None] = None,
     progress: Optional[bool] = None,
     loggers: Optional[Sequence[Logger]] = None,
@@ -102,9 +108,12 @@ def fit_supernet(
     (`LEGACY_KEYWORDS`): `progress`, `loggers` -> `logging`, and in `**keywords`: `cost`,
     `cost_weight`, `cost_target`, `latency_table` -> `budget`; `checkpoint_dir`, `resume`,
     `max_bad_steps` -> `resilience`; `perturbation` -> `selection`; `record_every`,
-    `on_undecided` -> `logging`; `distributed`, `initial_state` -> `execution`. A keyword and its
+    `on_undecided` -> `logging`; `distributed`, `initial_state`, `precision`, `compile` -> `execution`. A keyword and its
     group with another value for that field is an error.
 
+    - `seed`: any integer (int, numpy.int64...) in [0, 2**63); the search's draws, data order and
+      initial weights follow it alone (`search.generators`). None draws a seed from the system's
+      entropy and records it in `result.config["seed"]` (pass it to repeat the search).
     - `optim` (`BilevelConfig` or a dict of its fields): the optimizers; `arch_lr=None` lets the
       strategy decide it for the search's step count (`search.bilevel.architecture_lr`).
     - `execution` (`ExecutionSettings`): `distributed=True` runs on torch.distributed (launch with
@@ -114,6 +123,10 @@ def fit_supernet(
       same SearchResult and only rank 0 writes checkpoints. Runs agree, within float rounding, with
       a single-process search of the same global batch (BatchNorm statistics aside: per process).
       `initial_state`: a supernet state (e.g. `SearchResult.supernet_state`) to start from.
+      `precision` ("32", "bf16-mixed", "16-mixed"; keyword `precision=`): the forward passes of both
+      steps under autocast, "16-mixed" with gradient scalers (search.precision; docs/precision.md).
+      `compile=True`: both steps run the supernet through torch.compile (search.compiled_step;
+      strategies sampling a path per step refuse it).
     - `resilience` (`ResilienceSettings`): `checkpoint_dir` gets a checkpoint after every epoch (the
       newest two kept), written atomically; `resume=True` continues from the newest one there (or
       starts afresh if there is none), and the resumed search returns a SearchResult bit-identical
@@ -155,16 +168,22 @@ def fit_supernet(
     plain = {k: v for k, v in (("progress", progress), ("loggers", loggers)) if v is not None}
     settings = resolve_settings(optim, groups, {**keywords, **plain})
     _check_run(epochs, batch_size)
+    seed = as_seed(seed) if seed is not None else None
     context, device = setup_distributed(settings.execution.distributed, _device(device))
+    if seed is None:  # drawn once, by rank 0: every process searches with the same seed
+        seed = context.broadcast_object(draw_seed() if context.is_main else None)
+    precision = MixedPrecision(check_precision(settings.execution.precision, device), device.type)
     seed_everything(seed)
-    strategy = _strategy(strategy, settings, context)
+    strategy = _strategy(strategy, settings, context, device)
     loaders = search_loaders(train, val, batch_size, seed, context.rank, context.world_size)
     strategy.plan(epochs, len(loaders.train))
     supernet = _supernet(space, strategy, seed, device, settings.execution.initial_state)
     first = (supernet, loaders.train, loaders.val, loss, loaders.val_argument)
     targets = context.agree(lambda: check_first_batches(*first))
     checkpoints, guard = _resilience(settings.resilience, context)
-    bilevel = _optimizer(supernet, strategy, loss, settings, epochs, context, device, guard)
+    bilevel = _optimizer(supernet, strategy, loss, settings, epochs, context, device, guard, precision)
+    generators = SearchGenerators(seed)  # from here on, the mixture draws from the search's own streams
+    supernet.mixture.draw_from(generators)
     search = BilevelSearch(
         supernet,
         bilevel,
@@ -182,6 +201,7 @@ def fit_supernet(
         device=device,
         selection=settings.selection,
         targets=targets,
+        generators=generators,
         live=_live_log(settings, supernet, bilevel, strategy, space, epochs, context),
     )
     try:
@@ -215,11 +235,20 @@ def _check_run(epochs: Any, batch_size: Any) -> None:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
 
 
-def _strategy(strategy: Union[str, Strategy], settings: FitSettings, context: DistributedContext) -> Strategy:
+def _strategy(
+    strategy: Union[str, Strategy], settings: FitSettings, context: DistributedContext, device: torch.device
+) -> Strategy:
     """A copy of the strategy (schedules mutate it; the caller's stays as given), checked against
     what the settings ask of it."""
     strategy = copy.deepcopy(get_strategy(strategy))
     check_selection(settings.selection.mode, strategy.learns_architecture, strategy.name, context.enabled)
+    if settings.execution.precision == "16-mixed" and not strategy.scaled_gradients:
+        raise ValueError(
+            f"precision='16-mixed' needs a gradient scaler, and strategy {strategy.name!r} computes its architecture "
+            "gradient by hand (no scaled backward); use precision='bf16-mixed' or '32' with it"
+        )
+    if settings.execution.compile:
+        check_compilable(strategy.name, strategy.fixed_graph, device, context.enabled)
     if settings.budget.kind is not None and not strategy.learns_architecture:
         raise ValueError(
             f"strategy {strategy.name!r} learns no architecture, so cost= has nothing to steer; "
@@ -234,6 +263,8 @@ def _supernet(
     """The supernet of `space` with the strategy's mixture, on `device`, from `initial_state` if given."""
     supernet = SupernetExecutor(space, mixture=strategy.mixture(), seed=seed).to(device)
     if initial_state is not None:
+        for key, value in initial_state.items():
+            refuse_meta(value, f"initial_state[{key!r}]")
         supernet.load_state_dict(initial_state)
     if not supernet.arch_parameters():
         raise ValueError(
@@ -244,7 +275,7 @@ def _supernet(
 
 
 def _device(device: Union[str, torch.device, None]) -> Optional[torch.device]:
-    return torch.device(device) if device is not None else None
+    return check_device(device)  # a device this machine lacks is named before anything runs
 
 
 def _resilience(
@@ -266,6 +297,7 @@ def _optimizer(
     context: DistributedContext,
     device: torch.device,
     guard: Optional[StepGuard],
+    precision: MixedPrecision,
 ) -> BilevelOptimizer:
     """The bilevel optimizer: the guarded loss, the cost term, DDP around the weights and averaged
     architecture gradients in a distributed search, the guard's checks on both optimizers."""
@@ -292,6 +324,8 @@ def _optimizer(
         penalty=penalty,
         strategy=strategy,
         model=wrap_weights(supernet, device) if context.enabled else None,
+        precision=precision,
+        forward=compile_supernet(supernet) if settings.execution.compile else None,
     )
     if context.enabled:
         average_gradients_before_step(bilevel.arch_optimizer, context)  # before the guard's check
@@ -325,6 +359,8 @@ def _recorded(
         "cost": settings.budget.label(),
         "cost_weight": settings.budget.weight,
         "cost_target": settings.budget.target,
+        "precision": settings.execution.precision,
+        "compile": settings.execution.compile,
     }
 
 

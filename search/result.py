@@ -13,6 +13,7 @@ from typing import Any, Mapping, Optional, Union
 import torch
 
 from supernet import ChoiceOp, describe, discretize, get_nodes, topological_order
+from supernet.active_parameters import inactive_choices
 from supernet.discretize import check_architecture
 from supernet.export_module import ExportedModule, export_module
 from supernet.expression import upper_bound
@@ -20,7 +21,7 @@ from supernet.graph import weight_tensors
 from supernet.standalone import write_standalone
 from supernet.node import Node
 
-from .confidence import summary_table
+from .confidence import is_active, summary_table
 from .connectivity import is_connected
 from .evaluate import evaluate
 from .perturbation import perturbation_rows
@@ -88,6 +89,15 @@ class SearchResult:
         """Switch id -> label of the chosen option."""
         return {sid: self._label(sid, choice) for sid, choice in self.architecture.items()}
 
+    @property
+    def inactive(self) -> list[str]:
+        """The ids of `chosen_options` the architecture does not run (choices inside an unused
+        option or block): kept in `architecture`, shown as inactive, never undecided. Read from
+        the attached space (so it follows `with_architecture`), else from the confidence marks."""
+        if self.space is not None and self.architecture:
+            return inactive_choices(self.space, self.architecture)
+        return [sid for sid, entry in self.confidence.items() if not is_active(entry)]
+
     def _label(self, sid: str, choice: Any) -> str:
         names, values = self.option_names.get(sid), self.option_values.get(sid)
         if names is None:
@@ -104,12 +114,21 @@ class SearchResult:
         steps = (self.history.get("steps") or [0])[-1]
         if not self.confidence:
             return f"{name} search, {steps} steps: no confidence recorded"
-        undecided = sum(not e["decided"] for e in self.confidence.values())
+        inactive = self.inactive
+        active = [e for sid, e in self.confidence.items() if sid not in inactive]
+        undecided = sum(not e["decided"] for e in active)
         head = (
             f"{name} search, {self.config.get('epochs', '?')} epochs, {steps} steps: "
-            f"{len(self.confidence) - undecided} of {len(self.confidence)} choices decided"
+            f"{len(active) - undecided} of {len(active)} {'active ' if inactive else ''}choices decided"
+            + (f"; {len(inactive)} inactive (not run by the selected architecture)" if inactive else "")
         )
-        table = head + "\n" + summary_table(self.confidence, short_id)
+        derivation = self.config.get("selection", {}).get("derivation")
+        if derivation:  # the space's rule made the architecture: say so, and how dropped edges read
+            head += (
+                f"\narchitecture derived by the space's rule: {derivation} "
+                "(a dropped edge's margin: to its node's weakest kept input)"
+            )
+        table = head + "\n" + summary_table(self.confidence, short_id, inactive)
         if self.perturbation:
             batches = self.config.get("selection", {}).get("batches")
             table += (
@@ -225,6 +244,7 @@ class SearchResult:
         return {
             "architecture": self.architecture,
             "chosen_options": self.chosen_options,
+            "inactive": self.inactive,  # derived from `confidence`, written for readers of the file
             "probabilities": self.probabilities,
             "history": self.history,
             "metrics": self.metrics,
@@ -240,7 +260,7 @@ class SearchResult:
         `supernet.pt` (weights) to a directory, atomically (`search.result_file`): on a failure,
         e.g. a full disk, an OSError names the path and the cause, and nothing partial is left."""
         payload = self.to_dict()
-        if self.space is not None:
+        if self.space is not None and self.architecture:  # a weights-only result has no architecture to spell out
             payload["spec"] = self.spec()
         return write_result(Path(path), payload, self.supernet_state)
 
@@ -311,7 +331,8 @@ def _check_same_space(
     other numbers of options, or weights of other ids or shapes."""
     known = space.parametrization()
     problems = []
-    unknown, missing = sorted(set(architecture) - set(known)), sorted(_switches(space) - set(architecture))
+    chosen = set(architecture) or set(probabilities)  # a weights-only result chooses nothing, but weighed them all
+    unknown, missing = sorted(chosen - set(known)), sorted(_switches(space) - chosen)
     if unknown:
         problems.append(f"the result chooses {unknown[:3]}, which the space lacks")
     if missing:

@@ -6,7 +6,7 @@
 - `SelectionSettings` (`selection=`): how the architecture is selected at the end;
 - `LoggingSettings` (`logging=`): progress bar, history resolution, loggers, what an undecided result does;
 - `ExecutionSettings` (`execution=`): how and from what the search runs (torch.distributed, a
-  warm start).
+  warm start, the precision, torch.compile).
 
 A new option is one field in one of these groups (and the piece of `search.fit` that reads it).
 `fit_supernet` still takes every keyword it took before the groups existed (`cost_weight=`,
@@ -30,6 +30,7 @@ from .bilevel import BilevelConfig
 from .confidence import ON_UNDECIDED
 from .loggers import Logger, check_loggers
 from .perturbation import SELECTIONS, PerturbationSettings
+from .precision import check_precision
 
 
 @dataclass(frozen=True)
@@ -124,10 +125,18 @@ class LoggingSettings:
 class ExecutionSettings:
     """`distributed`: True runs on torch.distributed (torchrun), None when torchrun started more
     than one process; `initial_state`: a supernet state (e.g. `SearchResult.supernet_state`) to
-    start from."""
+    start from; `precision`: "32", "bf16-mixed" or "16-mixed" (search.precision); `compile`: run
+    the supernet through torch.compile (search.compiled_step)."""
 
     distributed: Optional[bool] = None
     initial_state: Optional[dict[str, torch.Tensor]] = field(default=None, compare=False)
+    precision: str = "32"
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        check_precision(self.precision)
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be True or False, got {self.compile!r}")
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,8 @@ LEGACY_KEYWORDS: dict[str, tuple[str, str]] = {
     "loggers": ("logging", "loggers"),
     "distributed": ("execution", "distributed"),
     "initial_state": ("execution", "initial_state"),
+    "precision": ("execution", "precision"),
+    "compile": ("execution", "compile"),
 }
 _GROUPS = {
     "budget": CostSettings,

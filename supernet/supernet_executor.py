@@ -321,7 +321,8 @@ class SupernetExecutor(GraphExecutor):
         active: dict[str, tuple[int, ...]] = {}
         sampled = False
         phase = (self._phase or Phase.TRAINING) if self.training else Phase.EVALUATION
-        with torch.no_grad() if frozen else contextlib.nullcontext():
+        # the mixing weights in the alphas' float32 whatever autocast does to the ops they weigh
+        with torch.no_grad() if frozen else contextlib.nullcontext(), _without_autocast(self.arch_parameters()):
             for sid, alpha in self.alphas.items():
                 override = self._overrides.get(sid)
                 w, run = (
@@ -435,6 +436,13 @@ class SupernetExecutor(GraphExecutor):
             return self._plan_for(
                 {sid: tuple(indices) for sid, indices in self._option_indices.items() if sid in self.switches}
             )
+
+
+def _without_autocast(alphas: Sequence[torch.Tensor]) -> Any:
+    """Autocast disabled on the alphas' device type if it is enabled there, else nothing."""
+    kind = alphas[0].device.type if alphas else "cpu"
+    enabled = torch.amp.is_autocast_available(kind) and torch.is_autocast_enabled(kind)
+    return torch.autocast(kind, enabled=False) if enabled else contextlib.nullcontext()
 
 
 def _check_option_shapes(choice: ChoiceOp) -> None:

@@ -5,24 +5,12 @@ import functools
 import pytest
 import torch
 
-from ops import Add, AvgPooling, Flatten, MaxPooling, Relu, conv1d, linear
+from ops import Add, Flatten, MaxPooling, Relu, conv1d, linear
 from search import SearchResult, fit_supernet
+from helpers import classifier
 from supernet import CategoricalParameter, ChoiceOp, IntScalarParameter, SupernetExecutor, Tensor, search_space
 
 QUIET = dict(epochs=1, batch_size=8, progress=False)
-
-
-def classifier(classes=3):
-    x = Tensor("x", (1, 2, 16), ("N", "C", "L"))
-
-    @search_space
-    def space(x):
-        h = ChoiceOp(
-            functools.partial(conv1d, out_channels=2, kernel_size=3), AvgPooling(3, 1, 1), names=["conv", "pool"]
-        )(x)
-        return linear(Flatten()(Relu()(h)), classes)
-
-    return space(x)
 
 
 def data(n=32, classes=3, shape=(2, 16)):

@@ -25,6 +25,8 @@ from search.settings import LEGACY_KEYWORDS, resolve_settings
 from supernet import ChoiceOp, SupernetExecutor, Tensor, search_space
 from supernet.latency import LatencyTable, MeasureSettings
 
+from helpers import threshold_data
+
 
 def tiny_space():
     x = Tensor("x", (1, 2, 8), ("N", "C", "L"))
@@ -37,18 +39,12 @@ def tiny_space():
     return space(x)
 
 
-def tiny_data(n=48):
-    g = torch.Generator().manual_seed(3)
-    x = torch.randn(n, 2, 8, generator=g)
-    return x, (x[:, 0, :3].sum(dim=1) > 0).long() + (x[:, 1, :3].sum(dim=1) > 1).long()
-
-
 def fit(**settings):
     run = dict(strategy="darts", epochs=1, batch_size=16, seed=0)
     if "logging" not in settings:  # with the group, these would be keywords conflicting with it
         run.update(progress=False, on_undecided="ignore")
     run.update(settings)
-    return fit_supernet(tiny_space(), tiny_data(), **run)
+    return fit_supernet(tiny_space(), threshold_data(48, length=8, seed=3, window=3), **run)
 
 
 def test_every_legacy_keyword_maps_onto_its_group_field():
@@ -67,6 +63,8 @@ def test_every_legacy_keyword_maps_onto_its_group_field():
         "loggers": (Logger(),),
         "distributed": False,
         "initial_state": {"a": torch.zeros(1)},
+        "precision": "bf16-mixed",
+        "compile": True,
     }
     assert set(values) == set(LEGACY_KEYWORDS)
     settings = resolve_settings(None, {"selection": "perturbation"}, values)
@@ -132,7 +130,7 @@ def test_selection_keywords_take_effect():
 
 
 def test_logging_keywords_take_effect(capsys):
-    assert fit(record_every=2, epochs=3).history["steps"] == [0, 2]
+    assert fit(record_every=2, epochs=3).history["steps"] == [0, 2, 3]  # every 2nd step, then the last
     with pytest.raises(UndecidedError):
         fit(on_undecided="raise")
     with pytest.warns(UndecidedWarning):

@@ -8,7 +8,7 @@ from search import fit_supernet
 from search.checkpoint import Checkpointer
 from search.loaders import BatchStream, search_loader
 
-from helpers import resume_data, resume_space
+from helpers import threshold_data, resume_space
 
 EPOCHS = 4
 
@@ -17,7 +17,7 @@ make_space = resume_space
 
 
 def make_data(n=96):
-    return resume_data(n)
+    return threshold_data(n)
 
 
 def search(space, checkpoint_dir=None, resume=False, **overrides):
@@ -26,6 +26,7 @@ def search(space, checkpoint_dir=None, resume=False, **overrides):
         batch_size=16,
         seed=3,
         progress=False,
+        on_undecided="ignore",
         optim={"arch_lr": 3e-2},
         checkpoint_dir=checkpoint_dir,
         resume=resume,

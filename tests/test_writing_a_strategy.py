@@ -15,6 +15,8 @@ from search import fit_supernet
 from search.confidence import UndecidedWarning
 from supernet import ChoiceOp, SupernetExecutor, Tensor, search_space
 
+from helpers import threshold_data
+
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "strategies.md"
 
 
@@ -45,18 +47,12 @@ def space():
     return build(x)
 
 
-def data(n=64):
-    g = torch.Generator().manual_seed(2)
-    x = torch.randn(n, 2, 8, generator=g)
-    return x, (x[:, 0, :3].sum(dim=1) > 0).long() + (x[:, 1, :3].sum(dim=1) > 1).long()
-
-
 def search(strategy, **settings):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndecidedWarning)
         return fit_supernet(
             space(),
-            data(),
+            threshold_data(64, length=8, seed=2, window=3),
             strategy=strategy,
             epochs=3,
             batch_size=16,

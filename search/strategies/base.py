@@ -41,11 +41,19 @@ class Strategy:
     `BilevelOptimizer.weight_step` and `.architecture_step` in those phases.
 
     `learns_architecture = False` declares a strategy that trains the shared weights only (SPOS,
-    FairNAS): the search then makes no architecture step.
+    FairNAS): the search then makes no architecture step. `derives_architecture = True` declares a
+    `select` that is a derivation of its own (FairDARTS's threshold): the space's derivation rule
+    (search.derivation, DARTS's top-2 inputs per node) is then not applied to its pick. `scaled_gradients = False` declares one
+    whose steps do not run through `BilevelOptimizer`'s scaled backward (precision "16-mixed"
+    refuses it); `fixed_graph = False` one whose mixture samples the path each step runs
+    (`compile=True` refuses it: every path is a new graph).
     """
 
     name = "darts"
     learns_architecture = True
+    derives_architecture = False
+    scaled_gradients = True
+    fixed_graph = True
 
     def __init__(self, warmup_epochs: int = 0, temperature: Union[float, tuple[float, float], str] = 1.0) -> None:
         """`warmup_epochs`: epochs of weight training before the first architecture step.

@@ -33,6 +33,7 @@ class SecondOrderDARTS(Strategy):
     """DARTS with the unrolled (second-order) architecture gradient."""
 
     name = "darts2"
+    scaled_gradients = False  # the unrolled gradient is taken by hand (autograd.grad), past any scaler
 
     def __init__(self, xi: Optional[float] = None, r: float = 0.01, warmup_epochs: int = 0) -> None:
         super().__init__(warmup_epochs=warmup_epochs)
@@ -62,11 +63,18 @@ class SecondOrderDARTS(Strategy):
             # Parameters, not plain tensors: the executor reads weights with get_parameter
             return {n: nn.Parameter(v.detach(), requires_grad=requires_grad) for n, v in zip(names, values)}
 
+        autocast = bilevel.precision.autocast  # forward passes only: the losses in float32
+
+        def forward(params: Optional[dict[str, nn.Parameter]], x: torch.Tensor) -> torch.Tensor:
+            with autocast():
+                out = supernet(x) if params is None else functional_call(supernet, params, (x,))
+            return out.float()
+
         with frozen_buffers(supernet), supernet.in_phase(Phase.ARCHITECTURE_STEP):
-            train_loss = loss_fn(supernet(x_train), y_train)
+            train_loss = loss_fn(forward(None, x_train), y_train)
             dw = _grads(train_loss, weights)
             unrolled = at([w - xi * g for w, g in zip(weights, dw)], requires_grad=True)
-            logits = functional_call(supernet, unrolled, (x_val,))
+            logits = forward(unrolled, x_val)
             val_loss = loss_fn(logits, y_val)
             extra = self.architecture_penalty(bilevel)
             total = val_loss if extra is None else val_loss + extra
@@ -78,7 +86,7 @@ class SecondOrderDARTS(Strategy):
                 sides = []
                 for sign in (1.0, -1.0):
                     perturbed = at([w + sign * r * g for w, g in zip(weights, v)], requires_grad=False)
-                    sides.append(_grads(loss_fn(functional_call(supernet, perturbed, (x_train,)), y_train), alphas))
+                    sides.append(_grads(loss_fn(forward(perturbed, x_train), y_train), alphas))
                 d_alpha = [d - xi * (p - m) / (2 * r) for d, p, m in zip(d_alpha, *sides)]
         return [d.detach() for d in d_alpha], val_loss.detach(), logits.detach()
 

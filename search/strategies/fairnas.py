@@ -44,12 +44,13 @@ class FairMixture(Mixture):
         if not training:
             index = int(torch.argmax(alpha))
         elif phase is not Phase.WEIGHT_STEP or sid is None:  # passes outside weight steps count for nothing
-            index = int(torch.randint(len(alpha), ()))
+            index = int(torch.randint(len(alpha), (), generator=self.generator(torch.device("cpu"))))
         else:
             queue = self.queues.get(sid)
             if not queue:
                 repeated = torch.arange(len(alpha)).repeat(self.cycle // len(alpha))
-                queue = self.queues[sid] = repeated[torch.randperm(len(repeated))].tolist()
+                order = torch.randperm(len(repeated), generator=self.generator(torch.device("cpu")))
+                queue = self.queues[sid] = repeated[order].tolist()
             index = queue.pop(0)
             self.counts[sid][index] += 1
         return one_hot_gates(alpha, index), [index]
@@ -72,6 +73,7 @@ class FairNAS(Strategy):
     """Strict-fairness single-path training, weights only."""
 
     name = "fairnas"
+    fixed_graph = False  # a sampled path per step
     learns_architecture = False
 
     def __init__(self, max_paths: int = 60) -> None:

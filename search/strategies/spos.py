@@ -22,6 +22,7 @@ class SPOS(Strategy):
     """Uniform single-path sampling, weights only."""
 
     name = "spos"
+    fixed_graph = False  # a sampled path per step
     learns_architecture = False
 
     def __init__(self) -> None:
