@@ -14,8 +14,7 @@ import torch
 
 from search import CSVLogger, TensorBoardLogger, fit_supernet
 
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers import resume_data, resume_space  # noqa: E402
+from helpers import resume_space, threshold_data  # the script's folder is first on sys.path
 
 
 def main(out: Path) -> None:
@@ -23,7 +22,7 @@ def main(out: Path) -> None:
     loggers = [TensorBoardLogger(out / "tb"), CSVLogger(out / f"csv{os.environ['RANK']}")]
     fit_supernet(
         resume_space(),
-        resume_data(64),
+        threshold_data(64),
         epochs=1,
         batch_size=16,
         progress=False,

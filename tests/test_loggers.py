@@ -117,11 +117,11 @@ def logged_search(directory, record_every=1, resume=False, callbacks=(), images=
     from search import fit_supernet
     from search.strategies.drnas import DrNAS
 
-    from helpers import resume_data, resume_space
+    from helpers import resume_space, threshold_data
 
     return fit_supernet(
         resume_space(),
-        resume_data(),
+        threshold_data(),
         strategy=DrNAS(warmup_epochs=1),  # epoch 0 warm-up, 1 search, 2-3 the decision phase
         epochs=EPOCHS,
         batch_size=16,
@@ -264,10 +264,10 @@ def tiny_search(loggers):
     """One epoch of a tiny search, logged to `loggers`."""
     from search import fit_supernet
 
-    from helpers import resume_data, resume_space
+    from helpers import resume_space, threshold_data
 
     settings = dict(epochs=1, batch_size=16, progress=False, on_undecided="ignore")
-    return fit_supernet(resume_space(), resume_data(48), loggers=loggers, **settings)
+    return fit_supernet(resume_space(), threshold_data(48), loggers=loggers, **settings)
 
 
 def test_a_logger_without_images_gets_none_drawn(tmp_path, monkeypatch):
