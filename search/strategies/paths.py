@@ -55,5 +55,6 @@ class UniformPathMixture(Mixture):
     def weights(
         self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None, phase: Optional[Phase] = None
     ) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
-        index = int(torch.randint(len(alpha), ())) if training else int(torch.argmax(alpha))
+        # drawn on the host on purpose: an index read back at once (no device sync), from torch's CPU generator
+        index = int(torch.randint(len(alpha), (), device="cpu")) if training else int(torch.argmax(alpha))
         return one_hot_gates(alpha, index), [index]
