@@ -22,7 +22,7 @@ from supernet.seeds import as_seed, draw_seed
 
 from .bilevel import BilevelConfig, BilevelOptimizer
 from .bilevel_search import BilevelSearch, Callback
-from .checkpoint import Checkpointer
+from .checkpoint import Checkpointer, interrupted_message
 from .cost_penalty import CostPenalty
 from .devices import check_device, refuse_meta
 from .distributed import DistributedContext, average_gradients_before_step, setup_distributed, wrap_weights
@@ -175,7 +175,8 @@ def fit_supernet(
     precision = MixedPrecision(check_precision(settings.execution.precision, device), device.type)
     seed_everything(seed)
     strategy = _strategy(strategy, settings, context, device)
-    loaders = search_loaders(train, val, batch_size, seed, context.rank, context.world_size)
+    pinned = device.type == "cuda"  # page-locked batches, copied with non_blocking (loaders.move)
+    loaders = search_loaders(train, val, batch_size, seed, context.rank, context.world_size, pinned)
     strategy.plan(epochs, len(loaders.train))
     supernet = _supernet(space, strategy, seed, device, settings.execution.initial_state)
     first = (supernet, loaders.train, loaders.val, loss, loaders.val_argument)
@@ -207,6 +208,8 @@ def fit_supernet(
     try:
         _resume(search, checkpoints, settings.resilience.resume, context, loaders)
         search.run(epochs, settings.logging.progress)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C: say which checkpoint a resume continues from
+        raise KeyboardInterrupt(interrupted_message(checkpoints, search.next_epoch)) from interrupt
     finally:  # a search that stops with an error keeps what it logged
         search.live.close()
     result = search.result(space)
@@ -283,6 +286,8 @@ def _resilience(
 ) -> tuple[Optional[Checkpointer], Optional[StepGuard]]:
     """The checkpoints (None without checkpoint_dir) and the bad-step guard (None with max_bad_steps=None)."""
     checkpoints = Checkpointer(resilience.checkpoint_dir) if resilience.checkpoint_dir is not None else None
+    if checkpoints is not None:
+        context.agree(lambda: checkpoints.check_writable() if context.is_main else None)  # before any training
     if resilience.max_bad_steps is None:
         return checkpoints, None
     return checkpoints, StepGuard(resilience.max_bad_steps, context, lambda: _newest(checkpoints))

@@ -116,7 +116,8 @@ class LiveLog:
         if phase != self._phase:
             self._phase = phase
             text = {
-                "warm-up": f"warm-up: weights only for epochs 0-{self.warmup_epochs - 1}",
+                "warm-up": f"warm-up: weights only in epoch{'s 0-' if self.warmup_epochs > 1 else ' '}"
+                f"{self.warmup_epochs - 1}",
                 "search": f"searching from epoch {epoch}",
                 "decision": f"decision phase from epoch {self.decision_epoch}",
             }[phase]

@@ -92,13 +92,20 @@ class ShardedSampler(DistributedSampler):
 
 
 def search_loader(
-    data: Data, batch_size: int, seed: int, argument: str = "data", rank: int = 0, world_size: int = 1
+    data: Data,
+    batch_size: int,
+    seed: int,
+    argument: str = "data",
+    rank: int = 0,
+    world_size: int = 1,
+    pin_memory: bool = False,
 ) -> DataLoader:
     """A shuffling DataLoader over `data` whose batches are a pure function of (seed, pass).
 
     `batch_size` is the global batch: each of the `world_size` processes loads `batch_size //
     world_size` samples of it. Incomplete batches are dropped. A DataLoader passed as `data` is
     rejected in a distributed search (its sampler cannot be sharded) and returned as is otherwise.
+    `pin_memory` (for a CUDA device): batches in page-locked memory, copied with `non_blocking`.
     """
     if isinstance(data, DataLoader):
         if world_size > 1:
@@ -117,7 +124,12 @@ def search_loader(
     # a generator of its own: each iteration draws a worker seed from it, not from torch's global one
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
-        dataset, batch_size=batch_size // world_size, sampler=sampler, drop_last=True, generator=generator
+        dataset,
+        batch_size=batch_size // world_size,
+        sampler=sampler,
+        drop_last=True,
+        generator=generator,
+        pin_memory=pin_memory,
     )
 
 
@@ -283,7 +295,13 @@ class SearchLoaders:
 
 
 def search_loaders(
-    train: Data, val: Optional[Data], batch_size: int, seed: int, rank: int = 0, world_size: int = 1
+    train: Data,
+    val: Optional[Data],
+    batch_size: int,
+    seed: int,
+    rank: int = 0,
+    world_size: int = 1,
+    pin_memory: bool = False,
 ) -> SearchLoaders:
     """The loaders of `fit_supernet(train, val, batch_size=..., seed=...)` for process `rank` of
     `world_size` (val=None: train split in halves)."""
@@ -291,8 +309,8 @@ def search_loaders(
     if val is None:
         train, val = split_in_halves(train, seed, batch_size)
         val_argument = "val (the half of train that val=None holds out)"
-    train_loader = search_loader(train, batch_size, seed, "train", rank, world_size)
-    val_loader = search_loader(val, batch_size, seed + VAL_SEED_OFFSET, val_argument, rank, world_size)
+    train_loader = search_loader(train, batch_size, seed, "train", rank, world_size, pin_memory)
+    val_loader = search_loader(val, batch_size, seed + VAL_SEED_OFFSET, val_argument, rank, world_size, pin_memory)
     if len(train_loader) == 0:
         raise ValueError("train yields no batch")
     return SearchLoaders(train_loader, val_loader, val_argument)

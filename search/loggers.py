@@ -115,6 +115,11 @@ class CSVLogger(Logger):
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         self._check_fresh()
         row = {"step": int(step), **{k: float(v) for k, v in metrics.items()}}
+        if self.rows and row["step"] < self.rows[-1]["step"]:
+            raise ValueError(
+                f"CSVLogger({str(self.directory)!r}) got step {row['step']} after step {self.rows[-1]['step']}: "
+                "steps only go forward in one log (a new search needs a new CSVLogger and directory)"
+            )
         if self.rows and self.rows[-1]["step"] == row["step"]:  # several calls at one step: one row
             self.rows[-1].update(row)
         else:

@@ -13,12 +13,12 @@ from typing import Any, Callable
 
 # setting -> (what it must be, the test of a number, whether None is allowed)
 _RULES: dict[str, tuple[str, Callable[[float], bool], bool]] = {
-    "weight_lr": ("a positive number", lambda v: v > 0, False),
+    "weight_lr": ("a number >= 0 (0: the weights stay as they are)", lambda v: v >= 0, False),
     "weight_lr_min": ("a number >= 0", lambda v: v >= 0, False),
     "weight_momentum": ("a number in [0, 1]", lambda v: 0 <= v <= 1, False),
     "weight_decay": ("a number >= 0", lambda v: v >= 0, False),
     "grad_clip": ("a number >= 0 (0 or None: no clipping)", lambda v: v >= 0, True),
-    "arch_lr": ("a positive number (None: the strategy's default)", lambda v: v > 0, True),
+    "arch_lr": ("a number >= 0 (0: the alphas stay frozen; None: the strategy's default)", lambda v: v >= 0, True),
     "arch_weight_decay": ("a number >= 0", lambda v: v >= 0, False),
 }
 
@@ -29,7 +29,8 @@ def _is_number(value: Any) -> bool:
 
 def check_optim_settings(config: Any) -> None:
     """Raise TypeError (not a number) or ValueError (out of range) naming the first wrong setting
-    of `config` (a BilevelConfig); settings without a rule here are left to their users."""
+    of `config` (a BilevelConfig); settings without a rule here are left to their users. Numbers of
+    other types (numpy.float32...) are stored as plain floats, so the settings stay JSON-ready."""
     names = {f.name for f in fields(config)}
     for name, (wanted, within, optional) in _RULES.items():
         if name not in names:
@@ -41,9 +42,13 @@ def check_optim_settings(config: Any) -> None:
             raise TypeError(f"optim setting {name} must be {wanted}, got {type(value).__name__} {value!r}")
         if not (math.isfinite(value) and within(value)):
             raise ValueError(f"optim setting {name} must be {wanted}, got {value!r}")
+        if type(value) not in (int, float):
+            object.__setattr__(config, name, float(value))
     if "arch_betas" in names:
         betas = config.arch_betas
         if not (
             isinstance(betas, (tuple, list)) and len(betas) == 2 and all(_is_number(b) and 0 <= b < 1 for b in betas)
         ):
             raise ValueError(f"optim setting arch_betas must be two numbers in [0, 1) (Adam's betas), got {betas!r}")
+        if any(type(b) not in (int, float) for b in betas):
+            object.__setattr__(config, "arch_betas", tuple(float(b) for b in betas))

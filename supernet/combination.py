@@ -12,6 +12,8 @@ dot product), and a term cheap to compute again need not be kept for it.
 
 from __future__ import annotations
 
+import contextlib
+
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import torch
@@ -101,6 +103,7 @@ class LinearCombination(torch.autograd.Function):
             else:
                 cs.append(term.value if isinstance(term, Constant) else None)
         ctx.terms, ctx.n, ctx.kept = terms, n, len(kept)
+        ctx.autocast = _autocast_state(args[0].device.type if args else "cpu")
         ctx.save_for_backward(*kept, *args[n:])
         return linear_combination(ys, cs)
 
@@ -124,7 +127,10 @@ class LinearCombination(torch.autograd.Function):
             else:
                 y, compute = None, term.compute
             if needs[ctx.n + len(grad_cs)]:
-                grad_cs.append(_dot(grad, y if y is not None else compute()).to(c.dtype).reshape(c.shape))
+                if y is None:
+                    with ctx.autocast():  # computed again as the forward pass computed it (autocast or not)
+                        y = compute()
+                grad_cs.append(_dot(grad, y).to(c.dtype).reshape(c.shape))
             else:
                 grad_cs.append(None)
         return (None, *grad_ys, *grad_cs)
@@ -144,6 +150,14 @@ class ScaledGradient(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple:
         return grad * ctx.c, None
+
+
+def _autocast_state(kind: str) -> Callable[[], Any]:
+    """A context factory re-entering the autocast state of device type `kind` as it is now."""
+    if not (torch.amp.is_autocast_available(kind) and torch.is_autocast_enabled(kind)):
+        return contextlib.nullcontext
+    dtype = torch.get_autocast_dtype(kind)
+    return lambda: torch.autocast(kind, dtype=dtype)
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

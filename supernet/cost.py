@@ -124,7 +124,8 @@ def expected_cost(
     gradients flowing into the distributions (hence into the architecture logits). A node whose
     cost depends on value parameters with a distribution (kernel size, width) is averaged over them.
     For `kind="latency"` the table's per-network constant is added."""
-    total: Any = torch.zeros(()) + _constant(kind, table)
+    device = next(iter(distributions.values())).device if distributions else None  # the logits' device
+    total: Any = torch.zeros((), device=device) + _constant(kind, table)
     for node, probability in activation_probabilities(output, distributions).items():
         cost = expected_value(node_cost(node, kind, table), distributions)
         if isinstance(cost, torch.Tensor) or cost:

@@ -140,7 +140,9 @@ class CallScaledAffine(Step):
                 args[self.affine.bias] = args[self.affine.bias] * c
             else:  # contiguous: BatchNorm's channels-last backward miscomputes with a stride-0 weight
                 n = args[0].shape[axis]
-                args += [args[0].new_full((n,), c) if type(c) is float else c.expand(n).contiguous(), None]
+                # at least float32: a scale standing in for parameters (float32 under autocast's bf16 x)
+                dtype = torch.promote_types(args[0].dtype, torch.float32)
+                args += [args[0].new_full((n,), c, dtype=dtype) if type(c) is float else c.expand(n).contiguous(), None]
         vals[self.out] = self.node.compute(*args, training=ctx.training)
 
 

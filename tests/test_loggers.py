@@ -55,6 +55,13 @@ def test_csv_logger_resume_drops_what_followed_the_checkpoint_and_a_new_run_is_r
     assert sorted(p.stem for p in (tmp_path / "images" / "heatmap").glob("*.png")) == ["0", "1", "2", "3"]
 
 
+def test_csv_logger_refuses_a_step_that_goes_back(tmp_path):
+    log = CSVLogger(tmp_path)
+    log.log_metrics(5, {"loss": 1.0})
+    with pytest.raises(ValueError, match=r"got step 2 after step 5: steps only go forward"):
+        log.log_metrics(2, {"loss": 1.0})
+
+
 def test_log_image_refuses_what_is_not_an_rgb_uint8_array(tmp_path):
     with pytest.raises(ValueError, match="H x W x 3 uint8"):
         CSVLogger(tmp_path).log_image(0, "x", np.zeros((4, 4)))
@@ -110,7 +117,7 @@ def logged_search(directory, record_every=1, resume=False, callbacks=(), images=
     from search import fit_supernet
     from search.strategies.drnas import DrNAS
 
-    from helpers import threshold_data, resume_space
+    from helpers import resume_space, threshold_data
 
     return fit_supernet(
         resume_space(),
@@ -166,7 +173,7 @@ def test_a_search_logs_steps_epochs_texts_and_images_to_both_loggers(tmp_path):
     chosen = result.chosen_options
     assert architecture[-1][1] == "\n".join(f"{sid}: {label}" for sid, label in chosen.items())
     assert texts(events, "events") == [
-        (2, "warm-up: weights only for epochs 0-0"),
+        (2, "warm-up: weights only in epoch 0"),
         (4, "searching from epoch 1"),
         (8, "decision phase from epoch 2"),
     ]
@@ -257,7 +264,7 @@ def tiny_search(loggers):
     """One epoch of a tiny search, logged to `loggers`."""
     from search import fit_supernet
 
-    from helpers import threshold_data, resume_space
+    from helpers import resume_space, threshold_data
 
     settings = dict(epochs=1, batch_size=16, progress=False, on_undecided="ignore")
     return fit_supernet(resume_space(), threshold_data(48), loggers=loggers, **settings)
@@ -294,3 +301,28 @@ def test_the_demo_logs_its_search_to_tensorboard(tmp_path):
     probabilities = [tag for tag in events.Tags()["scalars"] if tag.startswith("prob/")]
     assert len(probabilities) == 6 * 5  # the six edges of the NB201 cell, five options each
     assert {"train_loss", "epoch/val_accuracy", "lr/arch"} <= set(events.Tags()["scalars"])
+
+
+def test_in_a_distributed_search_only_rank_0_writes(tmp_path):
+    """torchrun with 2 CPU processes (gloo), each given loggers: one event file, one CSV log."""
+    pytest.importorskip("tensorboard")
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("ddp_logging.py")
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(script.parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
+    for variable in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(variable, None)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
+    done = subprocess.run([*command, str(tmp_path)], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 1  # rank 1 opened no event file
+    assert [e.step for e in scalars(tmp_path / "tb").Scalars("train_loss")] == [1, 2]  # 32 samples a side, batch 16
+    assert (tmp_path / "csv0" / "metrics.csv").exists()
+    assert not any((tmp_path / "csv1").iterdir())  # rank 1's logger was never written to

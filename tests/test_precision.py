@@ -13,6 +13,7 @@ from search.checkpoint import Checkpointer
 from search.evaluate import evaluate, evaluate_module
 from search.precision import PRECISIONS, MixedPrecision, check_precision
 from search.retrain import train_classifier
+from search.strategies import STRATEGIES, get_strategy
 from search.settings import ExecutionSettings
 from supernet import SoftmaxMixture, SupernetExecutor
 
@@ -280,3 +281,53 @@ def test_evaluate_of_a_result_takes_the_precision(uninterrupted):
     assert abs(full["accuracy"] - low["accuracy"]) <= 0.05 and abs(full["loss"] - low["loss"]) < 0.05
     with pytest.raises(ValueError, match="precision must be one of"):
         evaluate(result, data, precision="half")
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_every_strategy_searches_in_bf16(strategy):
+    """Including the sampling ones, whose off gates compute their option again in the backward
+    pass: under the forward pass's autocast, or its bf16 input meets float32 weights."""
+    result = search("bf16-mixed", strategy=strategy, epochs=1)
+    assert result.config["precision"] == "bf16-mixed"
+    assert all(math.isfinite(v) for k, v in result.metrics[0].items() if k.endswith("loss"))
+
+
+@pytest.mark.parametrize("strategy", ["gdas", "proxyless"])
+def test_off_gates_recompute_their_option_under_the_forward_autocast(strategy):
+    from search.spaces import nb201_space
+    from supernet import Tensor
+
+    torch.manual_seed(0)
+    space = nb201_space(Tensor("x", (1, 3, 8, 8), ("N", "C", "H", "W")), channels=4, cells_per_stage=1)
+    chosen = get_strategy(strategy)
+    supernet = SupernetExecutor(space, mixture=chosen.mixture(), seed=0)
+    bilevel = BilevelOptimizer(
+        supernet,
+        torch.nn.functional.cross_entropy,
+        BilevelConfig(arch_lr=0.1),
+        1,
+        precision=MixedPrecision("bf16-mixed"),
+        strategy=chosen,
+    )
+    batch = (torch.randn(8, 3, 8, 8), torch.randint(0, 10, (8,)))
+    before = [a.detach().clone() for a in bilevel.alphas]
+    chosen.architecture_step(bilevel, batch, batch)
+    assert any(not torch.equal(a, b) for a, b in zip(bilevel.alphas, before))
+
+
+def test_the_darts_space_steps_in_bf16():
+    """Its BatchNorms without affine parameters get the mixing weight as a float32 scale (a bf16
+    scale next to float32 statistics is refused by batch_norm)."""
+    from search.spaces import darts_space
+    from supernet import Tensor
+
+    torch.manual_seed(0)
+    supernet = SupernetExecutor(darts_space(Tensor("x", (1, 3, 8, 8), ("N", "C", "H", "W")), channels=4, layers=3))
+    bilevel = BilevelOptimizer(
+        supernet, torch.nn.functional.cross_entropy, BilevelConfig(), 1, precision=MixedPrecision("bf16-mixed")
+    )
+    batch = (torch.randn(4, 3, 8, 8), torch.randint(0, 10, (4,)))
+    for _ in range(2):
+        bilevel.architecture_step(*batch)
+        loss, _ = bilevel.weight_step(*batch)
+    assert math.isfinite(float(loss))

@@ -48,7 +48,7 @@ class FairMixture(Mixture):
         else:
             queue = self.queues.get(sid)
             if not queue:
-                repeated = torch.arange(len(alpha)).repeat(self.cycle // len(alpha))
+                repeated = torch.arange(len(alpha), device="cpu").repeat(self.cycle // len(alpha))
                 order = torch.randperm(len(repeated), generator=self.generator(torch.device("cpu")))
                 queue = self.queues[sid] = repeated[order].tolist()
             index = queue.pop(0)
