@@ -233,6 +233,12 @@ MEASURED_SPREAD_LABEL = "re-measured (quartiles over the rounds)"
 PREDICTED_LABEL = "predicted (table's quartiles)"
 
 
+def _bar(value: float, spread: Sequence[float]) -> list[list[float]]:
+    """An error bar from `value` to the ends of `spread`, which need not bracket it (a median of whole-model
+    rounds against quartiles summed over ops, or a re-measurement against an earlier one): never negative."""
+    return [[max(0.0, value - spread[0])], [max(0.0, spread[1] - value)]]
+
+
 def _spreads(ax: Any, config: dict[str, Any], accuracy: float) -> None:
     """A pick's re-measured spread (error bar) and its prediction with the table's spread (hollow marker)."""
     spread = config.get("measured_latency_spread_ms")
@@ -242,7 +248,7 @@ def _spreads(ax: Any, config: dict[str, Any], accuracy: float) -> None:
         ax.errorbar(
             [ms],
             [accuracy],
-            xerr=[[ms - spread[0]], [spread[1] - ms]],
+            xerr=_bar(ms, spread),
             fmt="none",
             ecolor="tab:blue",
             capsize=3,
@@ -254,7 +260,7 @@ def _spreads(ax: Any, config: dict[str, Any], accuracy: float) -> None:
         ax.errorbar(
             [predicted],
             [accuracy],
-            xerr=None if band is None else [[predicted - band[0]], [band[1] - predicted]],
+            xerr=None if band is None else _bar(predicted, band),
             fmt="o",
             mfc="none",
             color="0.45",

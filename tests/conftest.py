@@ -8,9 +8,8 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
-def close_figures():
-    """Close the figures a test drew: pyplot keeps every open figure alive, so they would pile up
-    across tests (and matplotlib warns past 20). Tests that never plot do not import matplotlib."""
+def _close_figures():
+    """Close the figures a test leaves open: pyplot keeps them, and past 20 it warns (an error in this suite)."""
     yield
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:

@@ -74,3 +74,11 @@ def test_pareto_front_reports_prediction_and_re_measurement_and_says_when_over_t
     assert (tmp_path / "front.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="over_target"):
         pareto_front(net, data, targets=[1.0], epochs=1, latency_table=table, over_target="shout")
+
+
+def test_plot_pareto_draws_a_value_outside_its_spread_without_negative_bars(tmp_path):
+    # a whole-model median can fall outside the quartiles summed over ops (found by the latency notebook)
+    from search.pareto import _bar
+
+    assert _bar(0.368, [0.40, 0.55]) == [[0.0], [pytest.approx(0.182)]]
+    assert _bar(1.0, [0.5, 0.9]) == [[0.5], [0.0]]

@@ -107,6 +107,7 @@ def test_a_resumed_mixed_precision_search_is_bit_identical(uninterrupted, tmp_pa
     assert saved["bilevel"]["precision"]["precision"] == name
     resumed = search(name, tmp_path, resume=True)
     assert resumed == uninterrupted[name]
+    assert resumed.history.pop("resumed_at_step") == [6]  # the resume point is recorded; the rest is identical
     assert resumed.metrics == uninterrupted[name].metrics and resumed.history == uninterrupted[name].history
 
 
