@@ -60,6 +60,9 @@ class Identity(Op):
 
     traits = OpTraits(pure=True, layout_agnostic=True)
 
+    def flops(self) -> int:
+        return 0  # declared free: no multiply-accumulate (supernet.cost warns on ops that declare nothing)
+
     def _forward_implementation(self, x):
         return x
 
@@ -71,6 +74,9 @@ class Zero(Op):
     """All zeros of the input's shape (spatial axes reduced by `stride`, as DARTS's `none`)."""
 
     traits = OpTraits(pure=True, zero=True, layout_agnostic=True)
+
+    def flops(self) -> int:
+        return 0  # declared free: no multiply-accumulate (supernet.cost warns on ops that declare nothing)
 
     def __init__(self, stride: Any = 1) -> None:
         super().__init__(stride=stride)
@@ -95,6 +101,10 @@ class Dropout(Op):
     """Zeroes elements with probability `p` in training; the identity in eval."""
 
     traits = OpTraits(layout_agnostic=True)
+
+    def flops(self) -> int:
+        return 0  # declared free: no multiply-accumulate (supernet.cost warns on ops that declare nothing)
+
     mode_arguments = ("training",)
 
     def __init__(self, p: Any = 0.5) -> None:

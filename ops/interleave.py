@@ -16,6 +16,9 @@ class InterleaveChannels(Op):
 
     traits = OpTraits(pure=True)
 
+    def flops(self) -> int:
+        return 0  # declared free: no multiply-accumulate (supernet.cost warns on ops that declare nothing)
+
     def __init__(self, step_size: Any) -> None:
         super().__init__(step_size=step_size)
 

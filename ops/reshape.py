@@ -14,6 +14,9 @@ class Flatten(Op):
 
     traits = OpTraits(pure=True, layout_agnostic=True)
 
+    def flops(self) -> int:
+        return 0  # declared free: no multiply-accumulate (supernet.cost warns on ops that declare nothing)
+
     def __init__(self, start_dim: int = 1) -> None:
         super().__init__(start_dim=start_dim)
 
@@ -40,6 +43,9 @@ class Reshape(Op):
     first axis of the result is whatever the reshape gives at run time."""
 
     traits = OpTraits(pure=True)
+
+    def flops(self) -> int:
+        return 0  # declared free: no multiply-accumulate (supernet.cost warns on ops that declare nothing)
 
     def __init__(self, shape: Sequence[Any], batch: bool = True) -> None:
         super().__init__(new_shape=tuple(shape), batch=batch)
@@ -94,6 +100,9 @@ class Permute(Op):
     """Reorders the axes (a permutation of all of them, batch axis included)."""
 
     traits = OpTraits(pure=True)
+
+    def flops(self) -> int:
+        return 0  # declared free: no multiply-accumulate (supernet.cost warns on ops that declare nothing)
 
     def __init__(self, dims: Sequence[int]) -> None:
         super().__init__(dims=tuple(dims))

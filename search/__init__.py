@@ -14,7 +14,7 @@ from .fit import fit_supernet, seed_everything
 from .loggers import CSVLogger, Logger, TensorBoardLogger
 from .pareto import pareto_front, plot_pareto
 from .perturbation import PerturbationSettings
-from .plots import plot_alpha_heatmap, plot_alpha_trajectories
+from .plots import plot_alpha_heatmap, plot_alpha_trajectories, plot_alpha_trajectory_groups
 from .result import SearchResult
 from .settings import CostSettings, ExecutionSettings, LoggingSettings, ResilienceSettings, SelectionSettings
 from .strategies import STRATEGIES, Strategy, get_strategy
@@ -44,6 +44,7 @@ __all__ = [
     "pareto_front",
     "plot_alpha_heatmap",
     "plot_alpha_trajectories",
+    "plot_alpha_trajectory_groups",
     "plot_architecture",
     "plot_pareto",
     "seed_everything",

@@ -37,6 +37,9 @@ class Diagram:
     labels: dict[str, str] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
     edges: list[tuple[str, str, str]] = field(default_factory=list)
+    #: small texts beside nodes (node key -> text), e.g. the state number of a DARTS cell input
+    tags: dict[str, str] = field(default_factory=dict)
+    note: str = ""
 
     def add(self, key: str, position: tuple[float, float], label: str, kind: str) -> None:
         self.positions[key], self.labels[key], self.kinds[key] = position, label, kind
@@ -70,13 +73,15 @@ def darts_cells(architecture: dict[str, Any], space: Optional[Node] = None) -> l
             continue
         steps = max(j for _, j in edges) - 1
         concatenated = _darts_multiplier(space, kind) or steps
-        diagram = Diagram(f"{kind} cell")
-        # as DARTS's genotype plots: inputs on the left, the intermediate nodes in a column, the output on the right
+        diagram = Diagram(f"{kind} cell", note=DARTS_NUMBERING)
+        # as DARTS's genotype plots: inputs on the left, the intermediate nodes in a column, the output on the right;
+        # nodes are numbered as DARTS's states, the numbers of the switch ids (edge_<i>to<j>) and of the genotype
         diagram.add("0", (0.0, 1.2), "c_{k-2}", "input")
         diagram.add("1", (0.0, -1.2), "c_{k-1}", "input")
+        diagram.tags.update({"0": "0", "1": "1"})
         for j in range(2, steps + 2):
-            diagram.add(str(j), (3.0 + 0.6 * (j % 2), 1.3 * ((steps - 1) / 2 - (j - 2))), str(j - 2), "inner")
-        diagram.add("out", (5.6, 0.0), "c_{k}", "output")
+            diagram.add(str(j), (3.2 + 1.2 * (j % 2), 1.6 * ((steps - 1) / 2 - (j - 2))), str(j), "inner")
+        diagram.add("out", (6.6, 0.0), "c_{k}", "output")
         for (i, j), sid in sorted(edges.items(), key=lambda item: (item[0][1], item[0][0])):
             choice = int(architecture[sid])
             if choice != NONE:
@@ -165,6 +170,12 @@ def _op_details(node: Op) -> str:
     return " ".join(parts)
 
 
+#: how a DARTS cell diagram numbers its nodes (said under each cell)
+DARTS_NUMBERING = (
+    "nodes numbered as the switch ids (edge_<i>to<j>) and the genotype: 0 = c_{k-2}, 1 = c_{k-1}, "
+    "2.. = the intermediate nodes (the paper's figure calls them 0..)"
+)
+
 _CONCAT = re.compile(r"(?:^|\.)(?P<kind>normal|reduction)_cell_\d+\.Concat_\d+$")
 
 
@@ -218,26 +229,6 @@ def _near(point: tuple[float, float], a: tuple[float, float], b: tuple[float, fl
     return ((ax + t * (bx - ax) - px) ** 2 + (ay + t * (by - ay) - py) ** 2) ** 0.5 < distance
 
 
-def _label_position(
-    start: tuple[float, float], end: tuple[float, float], rad: float, placed: list[tuple[float, float]]
-) -> tuple[float, float]:
-    """A point on matplotlib's arc3 curve from `start` to `end` (a quadratic Bezier through its
-    control point) for an edge label: the middle, or nearer an end where the middle is taken by
-    an earlier label (crossing edges)."""
-    (x1, y1), (x2, y2) = start, end
-    cx, cy = (x1 + x2) / 2 + rad * (y2 - y1), (y1 + y2) / 2 - rad * (x2 - x1)
-    candidates = []
-    for t in (0.5, 0.38, 0.62, 0.28, 0.72):
-        x = (1 - t) ** 2 * x1 + 2 * t * (1 - t) * cx + t**2 * x2
-        y = (1 - t) ** 2 * y1 + 2 * t * (1 - t) * cy + t**2 * y2
-        clearance = min((abs(x - px) / 1.2 + abs(y - py) / 0.3 for px, py in placed), default=float("inf"))
-        if clearance >= 1.0:
-            return x, y
-        candidates.append((clearance, x, y))
-    _, x, y = max(candidates)
-    return x, y
-
-
 def _draw_diagram(ax: Any, diagram: Diagram, graph: bool) -> None:
     from matplotlib.patches import FancyArrowPatch
 
@@ -264,7 +255,12 @@ def _draw_diagram(ax: Any, diagram: Diagram, graph: bool) -> None:
             zorder=3,
             bbox={"boxstyle": style, "facecolor": fill, "edgecolor": "#444444"},
         )
-    bends, placed = 0, []
+    for key, tag in diagram.tags.items():
+        x, y = diagram.positions[key]
+        ax.text(x - 0.75, y, tag, ha="right", va="center", fontsize=9, fontweight="bold", color="#08306b", zorder=3)
+    if diagram.note:
+        ax.text(0.5, -0.02, diagram.note, transform=ax.transAxes, ha="center", va="top", fontsize=7, color="0.35")
+    bends, curves = 0, []
     for source, target, label in diagram.edges:
         start, end = diagram.positions[source], diagram.positions[target]
         blocked = any(_near(p, start, end, 0.45) for k, p in diagram.positions.items() if k not in (source, target))
@@ -272,6 +268,7 @@ def _draw_diagram(ax: Any, diagram: Diagram, graph: bool) -> None:
         if blocked:  # bend the edge around the nodes in its way, alternately to either side
             bends += 1
             rad = 0.3 if bends % 2 else -0.3
+        curves.append((source, target, label, rad))
         ax.add_patch(
             FancyArrowPatch(
                 start,
@@ -286,17 +283,77 @@ def _draw_diagram(ax: Any, diagram: Diagram, graph: bool) -> None:
                 zorder=1,
             )
         )
-        if label:
-            mx, my = _label_position(start, end, rad, placed)
-            placed.append((mx, my))
-            ax.text(
-                mx,
-                my,
-                label,
-                ha="center",
-                va="center",
-                fontsize=8,
-                zorder=2,
-                color="#08306b",
-                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.9},
-            )
+    samples = [_curve(diagram.positions[a], diagram.positions[b], rad) for a, b, _, rad in curves]
+    placed: list[tuple[float, float]] = []
+    for k, (source, target, label, rad) in enumerate(curves):
+        if not label:
+            continue
+        others = [p for m, points in enumerate(samples) if m != k for p in points]
+        others += list(diagram.positions.values())
+        (mx, my), angle = _label_place(samples[k], others, placed, CHAR_WIDTH * len(label))
+        placed.append((mx, my))
+        ax.text(
+            mx,
+            my,
+            label,
+            ha="center",
+            va="center",
+            fontsize=8,
+            zorder=2,
+            rotation=angle,
+            rotation_mode="anchor",
+            color="#08306b",
+            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.9},
+        )
+
+
+def _curve(start: tuple[float, float], end: tuple[float, float], rad: float, count: int = 21) -> list:
+    """Points of matplotlib's arc3 curve from `start` to `end` (a quadratic Bezier through its control point)."""
+    (x1, y1), (x2, y2) = start, end
+    cx, cy = (x1 + x2) / 2 + rad * (y2 - y1), (y1 + y2) / 2 - rad * (x2 - x1)
+    ts = [k / (count - 1) for k in range(count)]
+    return [
+        ((1 - t) ** 2 * x1 + 2 * t * (1 - t) * cx + t**2 * x2, (1 - t) ** 2 * y1 + 2 * t * (1 - t) * cy + t**2 * y2)
+        for t in ts
+    ]
+
+
+def _label_place(
+    points: list[tuple[float, float]],
+    others: list[tuple[float, float]],
+    placed: list[tuple[float, float]],
+    length: float,
+) -> tuple[tuple[float, float], float]:
+    """Where on its edge (`points`, sampled) a label of `length` units goes, and its angle (along
+    the edge, upright): the point, clear of both end nodes, whose label stretch lies farthest from
+    the other edges, the nodes and the labels placed before it. An edge too short for its label
+    gets it beside its middle, level."""
+    (ax, ay), (bx, by) = points[0], points[-1]
+    half = length / 2
+    best, where, angle = -1.0, None, 0.0
+    for k in range(1, len(points) - 1):
+        x, y = points[k]
+        if min(math.hypot(x - ax, y - ay), math.hypot(x - bx, y - by)) < half + NODE_CLEARANCE:
+            continue
+        (x0, y0), (x1, y1) = points[k - 1], points[k + 1]
+        theta = math.atan2(y1 - y0, x1 - x0)
+        stretch = [
+            (x + f * half * math.cos(theta), y + f * half * math.sin(theta)) for f in (-1.0, -0.5, 0.0, 0.5, 1.0)
+        ]
+        clearance = min((math.hypot(sx - px, sy - py) for sx, sy in stretch for px, py in others), default=9.0)
+        clearance = min(clearance, *(math.hypot(x - px, y - py) / max(length, 0.5) for px, py in placed), 9.0)
+        if clearance > best + 1e-9:
+            best, where, angle = clearance, (x, y), math.degrees(theta)
+    if where is None:  # too short: level, beside the middle (to the right of a vertical edge, above a level one)
+        x, y = points[len(points) // 2]
+        vertical = abs(bx - ax) < abs(by - ay)
+        return ((x + half + 0.15, y) if vertical else (x, y + 0.25)), 0.0
+    if angle > 90:
+        angle -= 180
+    elif angle <= -90:
+        angle += 180
+    return where, angle
+
+
+NODE_CLEARANCE = 0.4  # data units from a node's centre that a label keeps free (the node's box)
+CHAR_WIDTH = 0.052  # data units per character of an edge label at 8 pt, 1.3 inches per unit

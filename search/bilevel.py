@@ -17,6 +17,8 @@ import torch
 from supernet import SupernetExecutor
 from supernet.mixture import Phase
 
+from .optim_check import check_optim_settings
+
 from .precision import MixedPrecision
 
 DEFAULT_ARCH_LR = 3e-4  # DARTS's, for 50 epochs of CIFAR-10 (about 20,000 steps)
@@ -34,6 +36,9 @@ class BilevelConfig:
     arch_lr: Optional[float] = None  # None: the strategy's default for the search's step count
     arch_betas: tuple[float, float] = (0.5, 0.999)
     arch_weight_decay: float = 1e-3
+
+    def __post_init__(self) -> None:
+        check_optim_settings(self)  # each setting's type and range, named
 
     @classmethod
     def from_any(cls, value: "BilevelConfig | dict | None") -> "BilevelConfig":

@@ -12,10 +12,9 @@ import contextlib
 import math
 import warnings
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Optional, Sequence
 
 import torch
-import torchmetrics
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -25,8 +24,10 @@ from supernet.node import Node
 from .bilevel import Batch, BilevelOptimizer, frozen_buffers
 from .checkpoint import Checkpointer, callback_states, capture_rng_state, load_callback_states, restore_rng_state
 from .distributed import SINGLE_PROCESS, DistributedContext
+from .generators import SearchGenerators
 from .guard import StepGuard
 from .history import AlphaHistory
+from .live_log import LiveLog
 from .loaders import BatchStream, move, set_pass
 from .perturbation import PerturbationSelection
 from .result import SearchResult
@@ -34,6 +35,9 @@ from .selection import select_architecture
 from .settings import SelectionSettings
 from .strategies import Strategy
 from .validation import Targets
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torchmetrics  # not at run time: it loads matplotlib, and `import search` stays fast
 
 Callback = Callable[[dict[str, Any]], Optional[bool]]
 
@@ -60,7 +64,8 @@ class BilevelSearch:
     `settings` are the run's settings, saved in checkpoints (a resume must match them) and partly
     in the result. `callbacks` are called after every epoch; one returning True stops the search.
     `selection`: how the result's architecture is selected (`search.selection`; the perturbation
-    selection scores with `targets`, what the labels are).
+    selection scores with `targets`, what the labels are). `live`: where the recorded steps and
+    the epochs are logged while the search runs (search.live_log).
     """
 
     def __init__(
@@ -82,13 +87,16 @@ class BilevelSearch:
         device: torch.device = torch.device("cpu"),
         selection: SelectionSettings = SelectionSettings(),
         targets: Targets = Targets(),
+        generators: Optional[SearchGenerators] = None,
+        live: Optional[LiveLog] = None,
     ) -> None:
         self.supernet, self.bilevel, self.strategy = supernet, bilevel, strategy
         self.train_loader, self.val_loader, self.val_argument = train_loader, val_loader, val_argument
         self.settings, self.record_every = settings, record_every
         self.callbacks, self.guard, self.checkpoints = list(callbacks), guard, checkpoints
         self.context, self.device = context, device
-        self.selection, self.targets = selection, targets
+        self.selection, self.targets, self.live = selection, targets, live
+        self.generators = generators  # the search's own random streams (search.generators), checkpointed
         self.train_meters = {k: m.clone().to(device) for k, m in (meters or {}).items()}
         self.val_meters = {k: m.clone().to(device) for k, m in (meters or {}).items()}
         self.history = AlphaHistory(supernet)
@@ -132,6 +140,8 @@ class BilevelSearch:
             self.guard.end_epoch(epoch)
         row = self._epoch_row(epoch, losses)
         self.metrics.append(row)
+        if self.live is not None:
+            self.live.epoch_end(self.step, row, self.history)
         state = {
             "epoch": epoch,
             "metrics": row,
@@ -144,6 +154,8 @@ class BilevelSearch:
         stop = self.context.any(any(callback(state) for callback in self.callbacks))
         self.next_epoch, self.val_position = epoch + 1, val_stream.position
         self.finished = stop or epoch == epochs - 1
+        if self.finished and self.history.steps[-1] != self.step:  # the final state, whatever record_every
+            self.history.record(self.step, epoch, self.supernet)
         if self.checkpoints is not None:
             checkpoint = self.state_dict()  # collective: gathers every process's random state
             if self.context.is_main:
@@ -154,7 +166,7 @@ class BilevelSearch:
         """One search step: the architecture on `val_batch` (or only its loss, during warm-up),
         then the weights on `train_batch`; skipped (non-finite) steps count in no metric."""
         supernet, guard = self.supernet, self.guard
-        skipped = False
+        skipped, logged = False, {}
         if self.strategy.learns_architecture and self.strategy.searches_architecture(epoch):
             with _guarded(guard, "architecture", epoch, self.step, supernet):
                 val_loss, val_logits = self.strategy.architecture_step(self.bilevel, train_batch, val_batch)
@@ -168,14 +180,18 @@ class BilevelSearch:
         if not skipped:
             _update(self.val_meters, val_logits, val_batch[1])
             losses.add("val_loss", val_loss)
+            logged["val_loss"] = val_loss
         with _guarded(guard, "weight", epoch, self.step, supernet):
             train_loss, train_logits = self.strategy.weight_step(self.bilevel, train_batch)
         if not (guard is not None and guard.skipped):
             _update(self.train_meters, train_logits, train_batch[1])
             losses.add("train_loss", train_loss)
+            logged["train_loss"] = train_loss
         self.step += 1
         if self.step % self.record_every == 0:
             self.history.record(self.step, epoch, supernet)
+            if self.live is not None:
+                self.live.record(self.step, epoch, logged)
 
     def _epoch_row(self, epoch: int, losses: "_EpochLosses") -> dict[str, float]:
         row = {"epoch": epoch, **losses.means(self.context, self.device)}
@@ -250,7 +266,7 @@ class BilevelSearch:
             "callbacks": callback_states(self.callbacks),
             "history": self.history.state_dict(),
             "guard": self.guard.state_dict() if self.guard is not None else None,
-            "rng": self.context.all_gather_object(capture_rng_state(self.device)),
+            "rng": self.context.all_gather_object(capture_rng_state(self.device, self.generators)),
         }
 
     def load_state_dict(self, state: dict[str, Any], path: Path) -> None:
@@ -262,6 +278,10 @@ class BilevelSearch:
         self.supernet.mixture.load_state_dict(state["mixture"])
         load_callback_states(self.callbacks, state["callbacks"], path)
         self.history.load_state_dict(state["history"])
+        if not state["finished"]:
+            self.history.resumed(state["step"])
+        if self.live is not None:
+            self.live.resume(state["step"])
         if self.guard is not None and state["guard"] is not None:
             self.guard.load_state_dict(state["guard"])
         self.step, self.next_epoch, self.val_position = state["step"], state["epoch"] + 1, state["val_position"]
@@ -274,7 +294,7 @@ class BilevelSearch:
                 "to an uninterrupted run",
                 RuntimeWarning,
             )
-        restore_rng_state(rng[rank] if rank < len(rng) else rng[0], self.device)
+        restore_rng_state(rng[rank] if rank < len(rng) else rng[0], self.device, self.generators)
 
 
 class _EpochLosses:

@@ -2,9 +2,9 @@
 
 A checkpoint holds the weights and alphas, the optimizer and scheduler states, the `state_dict()`
 of the strategy, of its mixture and of every callback that has one, the alpha history and epoch
-metrics, the position of the validation stream and the
-Python, NumPy and torch random states. Since each epoch's data order is a pure function of (seed,
-epoch) (see `search.loaders`), restoring these at an epoch boundary makes the resumed search draw
+metrics, the position of the validation stream, the Python, NumPy and torch random states and
+those of the search's own generators (search.generators). Since each epoch's data order is a pure
+function of (seed, epoch) (see `search.loaders`), restoring these at an epoch boundary makes the resumed search draw
 and compute exactly what the uninterrupted one would have: its `SearchResult` is bit-identical.
 
 Files are `epoch_0003.pt`, written to a temporary file in the same directory and renamed over
@@ -14,6 +14,7 @@ the final name (an interrupted write never leaves a truncated checkpoint). They 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -24,6 +25,8 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import torch
+
+from .generators import SearchGenerators
 
 FORMAT = 2  # 2: strategies, mixtures and callbacks saved by their own state_dict()
 _NAME = re.compile(r"^epoch_(\d+)\.pt$")
@@ -54,9 +57,26 @@ class Checkpointer:
         files = self.existing()
         return files[-1] if files else None
 
+    def check_writable(self) -> None:
+        """Make the directory and write a probe file there, before a search trains: a folder that
+        cannot hold checkpoints is refused (naming it and the cause) at once, not after an epoch."""
+        probe = self.directory / f".write_probe.{os.getpid()}.{uuid.uuid4().hex}"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with open(probe, "xb"):
+                pass
+        except OSError as error:
+            raise _named(error, f"checkpoint_dir {self.directory} is not writable") from error
+        finally:
+            with contextlib.suppress(OSError):  # no probe was made where the folder is not one
+                probe.unlink()
+
     def save(self, state: dict[str, Any], epoch: int) -> Path:
         """Write `state` as the checkpoint of `epoch` (atomically), then drop the oldest beyond `keep`."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise _named(error, f"cannot write checkpoint {self.path(epoch).name} in {self.directory}") from error
         target = self.path(epoch)
         atomic_save({"format": FORMAT, **state}, target)
         if self.keep is not None:
@@ -82,7 +102,9 @@ class Checkpointer:
 
 
 def atomic_save(obj: Any, path: Union[str, Path]) -> None:
-    """torch.save `obj` to a temporary file next to `path`, flush it to disk, rename it to `path`."""
+    """torch.save `obj` to a temporary file next to `path`, flush it to disk, rename it to `path`.
+    A failed write (a full disk...) leaves nothing behind and raises an OSError naming the file, its
+    folder and the cause; an interrupted one (Ctrl-C) leaves nothing behind either."""
     path = Path(path)
     temporary = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
     try:
@@ -91,13 +113,48 @@ def atomic_save(obj: Any, path: Union[str, Path]) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
+    except (OSError, RuntimeError) as error:  # torch.save reports a full disk as a RuntimeError
+        Path(temporary).unlink(missing_ok=True)
+        raise _named(
+            error, f"cannot write checkpoint {path.name} in {path.parent}", "; nothing partial was left"
+        ) from error
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
 
 
-def capture_rng_state(device: Optional[torch.device] = None) -> dict[str, Any]:
-    """The Python, NumPy and torch (CPU, and CUDA of `device`) random states, as plain data."""
+def _named(error: BaseException, what: str, after: str = "") -> OSError:
+    """An OSError saying `what` failed and why (`error`'s errno kept)."""
+    cause = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0][:200]
+    message = f"{what}: {cause}{after}"
+    errno = error.errno if isinstance(error, OSError) else None
+    return OSError(errno, message) if errno is not None else OSError(message)
+
+
+def interrupted_message(checkpoints: Optional["Checkpointer"], epoch: int) -> str:
+    """What to tell a user who interrupted a search (Ctrl-C) in `epoch`: the checkpoint to resume from."""
+    where = f"search interrupted in epoch {epoch}"
+    if checkpoints is None:
+        return (
+            f"{where}; it had no checkpoint_dir, so there is nothing to resume from (pass checkpoint_dir=... next time)"
+        )
+    latest = checkpoints.latest()
+    if latest is None:
+        return (
+            f"{where}, before its first checkpoint (written after epoch 0) in {checkpoints.directory}: "
+            "nothing to resume from yet; run it again"
+        )
+    return (
+        f"{where}; the last complete checkpoint is {latest}: run the same fit_supernet call with resume=True "
+        f"(checkpoint_dir={str(checkpoints.directory)!r}) to continue from it"
+    )
+
+
+def capture_rng_state(
+    device: Optional[torch.device] = None, generators: Optional[SearchGenerators] = None
+) -> dict[str, Any]:
+    """The Python, NumPy and torch (CPU, and CUDA of `device`) random states, and those of the
+    search's own `generators`, as plain data."""
     kind, keys, position, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
         "python": random.getstate(),
@@ -106,10 +163,14 @@ def capture_rng_state(device: Optional[torch.device] = None) -> dict[str, Any]:
     }
     if device is not None and device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
+    if generators is not None:
+        state["generators"] = generators.state_dict()
     return state
 
 
-def restore_rng_state(state: dict[str, Any], device: Optional[torch.device] = None) -> None:
+def restore_rng_state(
+    state: dict[str, Any], device: Optional[torch.device] = None, generators: Optional[SearchGenerators] = None
+) -> None:
     """Restore what `capture_rng_state` captured."""
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
@@ -118,6 +179,8 @@ def restore_rng_state(state: dict[str, Any], device: Optional[torch.device] = No
     torch.set_rng_state(state["torch"])
     if "cuda" in state and device is not None and device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda"], device)
+    if generators is not None and "generators" in state:
+        generators.load_state_dict(state["generators"])
 
 
 def callback_states(callbacks: Sequence[Any]) -> list[Optional[dict[str, Any]]]:

@@ -28,7 +28,7 @@ option the phase picked among near-equals is reported as undecided, however sure
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Collection, Mapping, Optional, Sequence
 
 ON_UNDECIDED = ("warn", "raise", "ignore")
 MIN_MARGIN = 0.1
@@ -98,8 +98,11 @@ def result_confidence(
     option_values: Mapping[str, Sequence],
     option_names: Mapping[str, Sequence[str]],
     history: Mapping[str, Any],
+    inactive: Collection[str] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Switch id -> {option, probability, margin, entropy, stable_since, decided} of the selection."""
+    """Switch id -> {option, probability, margin, entropy, stable_since, decided} of the selection,
+    and `active: False` for the ids in `inactive`: choices the selected architecture does not run
+    (`supernet.active_parameters.inactive_choices`), never reported as undecided."""
     steps = history.get("steps") or [0]
     tracked = history.get("confidence", {})
     evidence_at = evidence_index(history)
@@ -126,6 +129,8 @@ def result_confidence(
         if evidence_at is not None and sid in history.get("probabilities", {}):
             entry["evidence"] = evidence_entry(history, sid, position, evidence_at)
             entry["decided"] = entry["decided"] and is_decided(entry["evidence"], steps[0], steps[evidence_at])
+        if sid in inactive:
+            entry["active"] = False  # absent: active (so results saved before this read the same)
         confidence[sid] = entry
     return confidence
 
@@ -161,11 +166,21 @@ def is_decided(entry: Mapping[str, Any], first_step: int, last_step: int) -> boo
     return last_step - entry["stable_since"] >= MIN_STABLE_FRACTION * (last_step - first_step)
 
 
+def is_active(entry: Mapping[str, Any]) -> bool:
+    """Whether a choice's entry is one the selected architecture runs (results saved before
+    inactive choices were marked count as active)."""
+    return bool(entry.get("active", True))
+
+
 def undecided_message(confidence: Mapping[str, Mapping[str, Any]], strategy: str, steps: int) -> Optional[str]:
-    """The warning for the undecided choices (None when every choice is decided)."""
-    undecided = [sid for sid, entry in confidence.items() if not entry["decided"]]
+    """The warning for the undecided active choices (None when every active choice is decided);
+    inactive choices do not affect the network, so they are left out."""
+    undecided = [sid for sid, entry in confidence.items() if not entry["decided"] and is_active(entry)]
     if not undecided:
         return None
+    active = sum(is_active(entry) for entry in confidence.values())
+    inactive = len(confidence) - active
+    counted = f"{active}" + (f" active (and {inactive} inactive)" if inactive else "")
     shown = "; ".join(
         f"{sid}: {confidence[sid]['option']} at p={confidence[sid]['probability']:.3f}, margin {confidence[sid]['margin']:.3f}, "
         + (
@@ -183,7 +198,7 @@ def undecided_message(confidence: Mapping[str, Mapping[str, Any]], strategy: str
         else ""
     )
     return (
-        f"{len(undecided)} of {len(confidence)} choices are undecided after {steps} steps of {strategy} (margin below "
+        f"{len(undecided)} of {counted} choices are undecided after {steps} steps of {strategy} (margin below "
         f"{MIN_MARGIN} or a winner that changed in the last {MIN_STABLE_FRACTION:.0%} of the steps{phased}): {shown}. "
         "The selection there is close to an argmax of noise; "
         + (
@@ -196,9 +211,13 @@ def undecided_message(confidence: Mapping[str, Mapping[str, Any]], strategy: str
     )
 
 
-def summary_table(confidence: Mapping[str, Mapping[str, Any]], label: Any = str) -> str:
+def summary_table(
+    confidence: Mapping[str, Mapping[str, Any]], label: Any = str, inactive: Optional[Collection[str]] = None
+) -> str:
     """A plain-text table: one row per choice (label(switch id)), its selection and confidence
-    (and, after a decision phase, the evidence before it)."""
+    (and, after a decision phase, the evidence before it); an inactive choice reads "inactive"
+    (the selected architecture does not run it) instead of UNDECIDED; `inactive` (None: the
+    entries' own marks) names those choices."""
     phased = any("evidence" in e for e in confidence.values())
     header = ("choice", "selected", "p", "margin", "entropy", "stable since")
     header += ("p before decision", "margin before", "") if phased else ("",)
@@ -215,6 +234,7 @@ def summary_table(confidence: Mapping[str, Mapping[str, Any]], label: Any = str)
         if phased:
             before = e.get("evidence")
             row += (f"{before['probability']:.3f}", f"{before['margin']:+.3f}") if before else ("-", "-")
-        rows.append(row + ("" if e["decided"] else "UNDECIDED",))
+        off = not is_active(e) if inactive is None else sid in inactive
+        rows.append(row + ("inactive" if off else "" if e["decided"] else "UNDECIDED",))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)

@@ -7,6 +7,7 @@ architecture and, for comparison, one random (connected) architecture of the sam
 same budget and seed, and prints both test accuracies. Writes `architecture.json` (the exported
 architecture as a plain spec), `alpha_trajectories.png`, `alpha_heatmap.png`, `search/` (the saved
 SearchResult) and `summary.json` (search metrics, confidence, both retrained test accuracies).
+`--tensorboard DIR` logs the search to TensorBoard while it runs (`tensorboard --logdir DIR`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .architecture_plot import plot_architecture
 from .connectivity import is_connected
 from .datasets import load_mnist1d
 from .fit import fit_supernet
+from .loggers import TensorBoardLogger
 from .plots import plot_alpha_heatmap, plot_alpha_trajectories
 from .result import SearchResult
 from .retrain import train_classifier
@@ -51,6 +53,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models run fastest with 1)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--tensorboard", metavar="DIR", default=None, help="log the search to a TensorBoard event file in DIR"
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -73,6 +78,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         seed=args.seed,
         progress=not args.no_progress,
         optim=optim,
+        loggers=[TensorBoardLogger(args.tensorboard)] if args.tensorboard else None,
     )
     search_seconds = time.perf_counter() - start
     result.save(out / "search")

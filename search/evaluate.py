@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 import torch
-import torchmetrics
 
 from supernet import SupernetExecutor
 
@@ -25,6 +24,8 @@ from .recalibration import recalibrate_statistics, recalibration_batches
 from .strategies.paths import FixedPathMixture
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torchmetrics
+
     from .result import SearchResult
 
 
@@ -38,6 +39,8 @@ def evaluate_module(
 ) -> dict[str, float]:
     """Top-1 accuracy and mean cross-entropy of a classifier (in eval mode) on `data`, its forward
     passes at `precision` ("32", "bf16-mixed", "16-mixed": search.precision; the loss in float32)."""
+    import torchmetrics  # here, not with `search`: it loads matplotlib
+
     device = device or torch.device("cpu")
     amp = MixedPrecision(check_precision(precision, device), torch.device(device).type)
     loader = as_loader(data, batch_size, shuffle=False, seed=0, argument="data")

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from supernet import discretize
 from supernet.conditions import satisfies
 from supernet.cost import architecture_cost
+from supernet.seeds import as_seed
 
 from .connectivity import is_connected
 from .evaluate import PathEvaluator
@@ -153,6 +154,7 @@ def evolve(
     pick already evaluated is not evaluated again, so fewer distinct candidates may be).
     """
     _check_settings(population, generations, mutation, sample_size, top)
+    seed = as_seed(seed)
     rng = random.Random(seed)
     evaluator = PathEvaluator(result, device)
     space = ConstrainedSpace(result, evaluator.values, constraints or {}, latency_table)

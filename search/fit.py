@@ -18,14 +18,19 @@ import torch
 
 from supernet import SupernetExecutor
 from supernet.node import Node
+from supernet.seeds import as_seed, draw_seed
 
 from .bilevel import BilevelConfig, BilevelOptimizer
 from .bilevel_search import BilevelSearch, Callback
-from .checkpoint import Checkpointer
+from .checkpoint import Checkpointer, interrupted_message
 from .cost_penalty import CostPenalty
+from .devices import check_device, refuse_meta
 from .distributed import DistributedContext, average_gradients_before_step, setup_distributed, wrap_weights
+from .generators import SearchGenerators
 from .guard import StepGuard
+from .live_log import LiveLog
 from .loaders import Data, SearchLoaders, batch_size_of, dataset_size, is_resumable, search_loaders
+from .loggers import Logger
 from .metrics import Metrics, metric_set
 from .compiled_step import check_compilable, compile_supernet
 from .perturbation import check_selection
@@ -48,7 +53,8 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) generators."""
+    """Seed Python, NumPy and torch (CPU and CUDA) generators (`seed`: any integer, `supernet.seeds`)."""
+    seed = as_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -64,9 +70,10 @@ def fit_supernet(
     batch_size: int = 64,
     loss: Optional[Loss] = None,
     metrics: Optional[Metrics] = None,
-    seed: int = 0,
+    seed: Optional[int] = 0,
     device: Union[str, torch.device, None] = None,
     progress: Optional[bool] = None,
+    loggers: Optional[Sequence[Logger]] = None,
     callbacks: Optional[Sequence[Callback]] = None,
     optim: Union[BilevelConfig, dict, None] = None,
     budget: Optional[CostSettings] = None,
@@ -98,12 +105,15 @@ def fit_supernet(
 
     Settings come in groups (search.settings), each a dataclass that can be built and passed alone;
     every keyword fit_supernet took before the groups still works and sets its group's field
-    (`LEGACY_KEYWORDS`): `progress` -> `logging.progress`, and in `**keywords`: `cost`,
+    (`LEGACY_KEYWORDS`): `progress`, `loggers` -> `logging`, and in `**keywords`: `cost`,
     `cost_weight`, `cost_target`, `latency_table` -> `budget`; `checkpoint_dir`, `resume`,
     `max_bad_steps` -> `resilience`; `perturbation` -> `selection`; `record_every`,
     `on_undecided` -> `logging`; `distributed`, `initial_state`, `precision`, `compile` -> `execution`. A keyword and its
     group with another value for that field is an error.
 
+    - `seed`: any integer (int, numpy.int64...) in [0, 2**63); the search's draws, data order and
+      initial weights follow it alone (`search.generators`). None draws a seed from the system's
+      entropy and records it in `result.config["seed"]` (pass it to repeat the search).
     - `optim` (`BilevelConfig` or a dict of its fields): the optimizers; `arch_lr=None` lets the
       strategy decide it for the search's step count (`search.bilevel.architecture_lr`).
     - `execution` (`ExecutionSettings`): `distributed=True` runs on torch.distributed (launch with
@@ -144,16 +154,24 @@ def fit_supernet(
       has led (`search.confidence`); a choice whose margin is below 0.1, or whose winner changed in
       the last quarter of the steps, is undecided: "warn" (default) warns (UndecidedWarning) naming
       each such switch id, "raise" raises UndecidedError (its `.result` holds the result), "ignore"
-      does neither.
+      does neither. `loggers` (search.loggers: `TensorBoardLogger(dir)`, `CSVLogger(dir)` or any
+      `Logger`) get every `record_every`-th step's losses, learning rates, probabilities
+      (`prob/<switch id>/<option>`), margins, expected cost and phase, and every epoch's metrics,
+      architecture text and pictures (search.live_log); rank 0 alone logs, and a resumed search
+      continues the same logs without duplicate steps.
 
     Returns a SearchResult whose `export()` gives the selected architecture: the strategy's
     selection (argmax for most) or the perturbation one, never a dead network (if it leaves no path of non-Zero ops from
     the input to the output, the connected alternative of lowest regret is taken, with a warning).
     """
     groups = dict(budget=budget, resilience=resilience, selection=selection, logging=logging, execution=execution)
-    settings = resolve_settings(optim, groups, {**keywords, **({"progress": progress} if progress is not None else {})})
+    plain = {k: v for k, v in (("progress", progress), ("loggers", loggers)) if v is not None}
+    settings = resolve_settings(optim, groups, {**keywords, **plain})
     _check_run(epochs, batch_size)
+    seed = as_seed(seed) if seed is not None else None
     context, device = setup_distributed(settings.execution.distributed, _device(device))
+    if seed is None:  # drawn once, by rank 0: every process searches with the same seed
+        seed = context.broadcast_object(draw_seed() if context.is_main else None)
     precision = MixedPrecision(check_precision(settings.execution.precision, device), device.type)
     seed_everything(seed)
     strategy = _strategy(strategy, settings, context, device)
@@ -165,6 +183,8 @@ def fit_supernet(
     targets = context.agree(lambda: check_first_batches(*first))
     checkpoints, guard = _resilience(settings.resilience, context)
     bilevel = _optimizer(supernet, strategy, loss, settings, epochs, context, device, guard, precision)
+    generators = SearchGenerators(seed)  # from here on, the mixture draws from the search's own streams
+    supernet.mixture.draw_from(generators)
     search = BilevelSearch(
         supernet,
         bilevel,
@@ -182,12 +202,33 @@ def fit_supernet(
         device=device,
         selection=settings.selection,
         targets=targets,
+        generators=generators,
+        live=_live_log(settings, supernet, bilevel, strategy, space, epochs, context),
     )
-    _resume(search, checkpoints, settings.resilience.resume, context, loaders)
-    search.run(epochs, settings.logging.progress)
+    try:
+        _resume(search, checkpoints, settings.resilience.resume, context, loaders)
+        search.run(epochs, settings.logging.progress)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C: say which checkpoint a resume continues from
+        raise KeyboardInterrupt(interrupted_message(checkpoints, search.next_epoch)) from interrupt
+    finally:  # a search that stops with an error keeps what it logged
+        search.live.close()
     result = search.result(space)
     report_undecided(result, settings.logging.on_undecided, strategy.name, search.step, context.is_main)
     return result
+
+
+def _live_log(
+    settings: FitSettings,
+    supernet: SupernetExecutor,
+    bilevel: BilevelOptimizer,
+    strategy: Strategy,
+    space: Node,
+    epochs: int,
+    context: DistributedContext,
+) -> LiveLog:
+    """What the search sends to `settings.logging.loggers` (rank 0 alone logs)."""
+    loggers = settings.logging.loggers
+    return LiveLog(loggers, supernet, bilevel, strategy, space, settings.budget.label(), epochs, context.is_main)
 
 
 def _check_run(epochs: Any, batch_size: Any) -> None:
@@ -225,6 +266,8 @@ def _supernet(
     """The supernet of `space` with the strategy's mixture, on `device`, from `initial_state` if given."""
     supernet = SupernetExecutor(space, mixture=strategy.mixture(), seed=seed).to(device)
     if initial_state is not None:
+        for key, value in initial_state.items():
+            refuse_meta(value, f"initial_state[{key!r}]")
         supernet.load_state_dict(initial_state)
     if not supernet.arch_parameters():
         raise ValueError(
@@ -235,7 +278,7 @@ def _supernet(
 
 
 def _device(device: Union[str, torch.device, None]) -> Optional[torch.device]:
-    return torch.device(device) if device is not None else None
+    return check_device(device)  # a device this machine lacks is named before anything runs
 
 
 def _resilience(
@@ -243,6 +286,8 @@ def _resilience(
 ) -> tuple[Optional[Checkpointer], Optional[StepGuard]]:
     """The checkpoints (None without checkpoint_dir) and the bad-step guard (None with max_bad_steps=None)."""
     checkpoints = Checkpointer(resilience.checkpoint_dir) if resilience.checkpoint_dir is not None else None
+    if checkpoints is not None:
+        context.agree(lambda: checkpoints.check_writable() if context.is_main else None)  # before any training
     if resilience.max_bad_steps is None:
         return checkpoints, None
     return checkpoints, StepGuard(resilience.max_bad_steps, context, lambda: _newest(checkpoints))

@@ -22,6 +22,8 @@ class AlphaHistory:
         self.confidence = ConfidenceTrack(list(supernet.alphas))
         # the first epoch of the strategy's decision phase (None: it has none), see search.confidence
         self.decision_epoch: Optional[int] = None
+        # the step counts at which the search continued from a checkpoint (the plots mark them)
+        self.resumed_at_step: list[int] = []
 
     def record(self, step: int, epoch: int, supernet: SupernetExecutor) -> None:
         """Append the supernet's current distribution, as at `step` of `epoch`."""
@@ -33,9 +35,15 @@ class AlphaHistory:
             self.logits[sid].append(supernet.alphas[sid].detach().tolist())
         self.confidence.record(step, probabilities)
 
+    def resumed(self, step: int) -> None:
+        """The search continues from a checkpoint taken after `step` steps."""
+        self.resumed_at_step.append(int(step))
+
     def as_dict(self) -> dict[str, Any]:
-        """{"options", "steps", "epochs", "probabilities", "logits", "confidence", "decision_epoch"}:
+        """{"options", "steps", "epochs", "probabilities", "logits", "confidence", "decision_epoch"}
+        and, in a search that resumed, "resumed_at_step" (the step counts it continued from):
         plain Python containers; "confidence" maps switch id -> {statistic: one value per step}."""
+        resumed = {"resumed_at_step": list(self.resumed_at_step)} if self.resumed_at_step else {}
         return {
             "options": self.options,
             "steps": list(self.steps),
@@ -44,6 +52,7 @@ class AlphaHistory:
             "logits": {k: list(v) for k, v in self.logits.items()},
             "confidence": self.confidence.as_dict(),
             "decision_epoch": self.decision_epoch,
+            **resumed,
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -56,6 +65,7 @@ class AlphaHistory:
         self.probabilities = {k: list(v) for k, v in state["probabilities"].items()}
         self.logits = {k: list(v) for k, v in state["logits"].items()}
         self.decision_epoch = state.get("decision_epoch")
+        self.resumed_at_step = [int(step) for step in state.get("resumed_at_step", [])]
         if "confidence" in state:
             self.confidence.load(state["confidence"])
         else:  # a checkpoint written before confidence was recorded: replay the distributions

@@ -1,14 +1,20 @@
 """LiveLog: what a running search sends to its loggers (`search.loggers`), and when.
 
-Every recorded step (`record_every`): the step's losses, the learning rates, each choice's
-probabilities (`prob/<switch id>/<option>`), its confidence margin (`margin/<switch id>`: the
-most probable option's probability minus the runner-up's) and the expected cost when a cost is
-set. Every epoch: the epoch's metrics row, the current (argmax) architecture as text and, as
-images, the architecture diagram and the alpha heatmap. Only the main process logs.
+Every recorded step (`record_every`): the step's losses (`train_loss`, `val_loss`), the learning
+rates (`lr/weight`, `lr/arch`), each choice's probabilities (`prob/<switch id>/<option>`), its
+confidence margin (`margin/<switch id>`: the most probable option's probability minus the
+runner-up's), the expected cost when a cost is set (`expected_<cost>`) and the phase as two 0/1
+scalars (`phase/warmup`: weights only; `phase/decision`: the strategy's decision phase). Every
+epoch, at the step that ends it: the epoch's metrics row (`epoch/<name>`, and `epoch`), the
+current (argmax) architecture as text (tag `architecture`) and, for loggers whose `images` is
+true and when matplotlib is installed, the architecture diagram and the alpha heatmap as images.
+Texts tagged `events` say when a phase starts and when a search resumed from a checkpoint.
+Only the main process (rank 0) logs.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from typing import Any, Mapping, Optional, Sequence
 
@@ -27,25 +33,37 @@ class LiveLog:
         loggers: Sequence[Logger],
         supernet: Any,
         bilevel: Any,
+        strategy: Any,
         space: Any,
         cost_name: Optional[str],
+        epochs: int,
         is_main: bool = True,
     ) -> None:
         self.loggers = list(loggers) if is_main else []
-        self.supernet, self.bilevel, self.space, self.cost_name = supernet, bilevel, space, cost_name
+        self.supernet, self.bilevel, self.strategy, self.space = supernet, bilevel, strategy, space
+        self.cost_name = cost_name
+        self.warmup_epochs = int(getattr(strategy, "warmup_epochs", 0) or 0)
+        self.decision_epoch = strategy.decision_start(epochs)
+        self._phase: Optional[str] = None  # the phase last logged, to log its start once
         self._image_failure_warned = False
 
     def resume(self, step: int) -> None:
-        """The search continues from a checkpoint at `step`: loggers drop what followed it."""
+        """The search continues from a checkpoint at `step`: loggers drop what followed it, and
+        an `events` text marks the resume point."""
         for logger in self.loggers:
-            logger.resume(step)
+            if callable(getattr(logger, "resume", None)):
+                logger.resume(step)
+            logger.log_text(step, "events", f"resumed from the checkpoint at step {step}")
+        self._phase = None
 
-    def record(self, step: int, losses: Mapping[str, float]) -> None:
-        """The scalars of search step `step` (`losses`: e.g. train_loss and val_loss of the step)."""
+    def record(self, step: int, epoch: int, losses: Mapping[str, Any]) -> None:
+        """The scalars of search step `step` of `epoch` (`losses`: the step's train_loss and
+        val_loss, floats or scalar tensors; a skipped step's are left out)."""
         if not self.loggers:
             return
         scalars = {key: float(value) for key, value in losses.items()}
         scalars.update(self._learning_rates())
+        scalars.update(self._phase_flags(step, epoch))
         names = self.supernet.option_names()
         for sid, p in self.supernet.probabilities().items():
             labels = names.get(sid) or [str(i) for i in range(len(p))]
@@ -60,30 +78,52 @@ class LiveLog:
         for logger in self.loggers:
             logger.log_metrics(step, scalars)
 
-    def epoch_end(self, step: int, row: Mapping[str, float], history: Mapping[str, Any]) -> None:
-        """The epoch's metrics row, the current architecture as text and its pictures, at `step`."""
+    def epoch_end(self, step: int, row: Mapping[str, float], history: Any) -> None:
+        """The epoch's metrics row, the current architecture as text and its pictures, at `step`
+        (`history`: the search's AlphaHistory, read only when something is logged)."""
         if not self.loggers:
             return
         snapshot = SearchResult(
             architecture=self.supernet.architecture(),
             probabilities=self.supernet.probabilities(),
-            history=dict(history),
+            history=history.as_dict(),
             metrics=[dict(row)],
             option_names=self.supernet.option_names(),
             option_values=self.supernet.option_values(),
             space=self.space,
         )
         text = "\n".join(f"{sid}: {label}" for sid, label in snapshot.chosen_options.items())
-        images = self._images(snapshot)
+        drawing = [logger for logger in self.loggers if getattr(logger, "images", True)]
+        images = self._images(snapshot) if drawing and importlib.util.find_spec("matplotlib") else {}
+        scalars = {(k if k == "epoch" else f"epoch/{k}"): float(v) for k, v in row.items()}
         for logger in self.loggers:
-            logger.log_metrics(step, {f"epoch/{k}": float(v) for k, v in row.items()})
+            logger.log_metrics(step, scalars)
             logger.log_text(step, "architecture", text)
-            for tag, image in images.items():
-                logger.log_image(step, tag, image)
+            if logger in drawing:
+                for tag, image in images.items():
+                    logger.log_image(step, tag, image)
 
     def close(self) -> None:
+        """Close every logger (also when the search stopped with an error: what was logged is kept)."""
         for logger in self.loggers:
             logger.close()
+
+    def _phase_flags(self, step: int, epoch: int) -> dict[str, float]:
+        """`phase/warmup` and `phase/decision` as 0/1, and an `events` text when the phase changes."""
+        warmup = epoch < self.warmup_epochs
+        decision = self.decision_epoch is not None and epoch >= self.decision_epoch
+        phase = "warm-up" if warmup else "decision" if decision else "search"
+        if phase != self._phase:
+            self._phase = phase
+            text = {
+                "warm-up": f"warm-up: weights only in epoch{'s 0-' if self.warmup_epochs > 1 else ' '}"
+                f"{self.warmup_epochs - 1}",
+                "search": f"searching from epoch {epoch}",
+                "decision": f"decision phase from epoch {self.decision_epoch}",
+            }[phase]
+            for logger in self.loggers:
+                logger.log_text(step, "events", text)
+        return {"phase/warmup": float(warmup), "phase/decision": float(decision)}
 
     def _learning_rates(self) -> dict[str, float]:
         rates = {}

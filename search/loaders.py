@@ -26,6 +26,10 @@ from torch.utils.data import (
     TensorDataset,
 )
 
+from supernet.seeds import as_seed
+
+from .devices import refuse_meta
+
 Data = Union[tuple, list, Dataset, DataLoader]
 
 
@@ -39,6 +43,8 @@ def as_dataset(data: Data, argument: str = "data") -> Dataset:
         and all(isinstance(t, (torch.Tensor, np.ndarray)) for t in data)
     ):
         x, y = (torch.as_tensor(t) for t in data)
+        refuse_meta(x, f"{argument} x")
+        refuse_meta(y, f"{argument} y")
         if len(x) != len(y):
             raise ValueError(f"{argument}: x has {len(x)} samples but y has {len(y)}")
         return TensorDataset(x, y)
@@ -56,7 +62,7 @@ def as_loader(data: Data, batch_size: int, shuffle: bool, seed: int, argument: s
     dataset = as_dataset(data, argument)
     if shuffle:
         _check_one_batch(dataset, batch_size, argument)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(as_seed(seed))
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=shuffle)
 
 
@@ -299,7 +305,7 @@ def search_loaders(
 ) -> SearchLoaders:
     """The loaders of `fit_supernet(train, val, batch_size=..., seed=...)` for process `rank` of
     `world_size` (val=None: train split in halves)."""
-    val_argument = "val"
+    val_argument, seed = "val", as_seed(seed)
     if val is None:
         train, val = split_in_halves(train, seed, batch_size)
         val_argument = "val (the half of train that val=None holds out)"

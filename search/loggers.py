@@ -2,7 +2,9 @@
 
 A logger is any object with four methods (`Logger`): `log_metrics(step, metrics)` (a dict of
 floats), `log_text(step, tag, text)`, `log_image(step, tag, image)` (an H x W x 3 uint8 array) and
-`close()`; `resume(step)` is called instead of starting afresh when a search resumes from a
+`close()`; its `images` attribute (True by default) says whether the search draws its pictures
+for it (drawing takes a moment each epoch: `CSVLogger(dir, images=False)` skips it).
+`resume(step)`, if it has one, is called instead of starting afresh when a search resumes from a
 checkpoint taken at `step`: what was logged after that step is dropped, so the run continues
 without duplicate steps. Two are built in:
 
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Mapping, Union
+from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
@@ -42,6 +44,9 @@ PathLike = Union[str, Path]
 
 class Logger:
     """The interface a search logs through; subclass it or write the four methods yourself."""
+
+    #: whether the search draws the architecture diagram and the alpha heatmap for this logger
+    images: bool = True
 
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         """Scalars at search step `step` (keys such as `train_loss`, `prob/<switch id>/<option>`)."""
@@ -83,9 +88,11 @@ def check_loggers(loggers: object) -> list[Logger]:
 
 
 class CSVLogger(Logger):
-    """Metrics to `<dir>/metrics.csv`, texts to `<dir>/text.csv`, images to `<dir>/images/`."""
+    """Metrics to `<dir>/metrics.csv`, texts to `<dir>/text.csv`, images to `<dir>/images/`
+    (`images=False`: none)."""
 
-    def __init__(self, directory: PathLike) -> None:
+    def __init__(self, directory: PathLike, images: bool = True) -> None:
+        self.images = images
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.directory / "metrics.csv"
@@ -94,6 +101,9 @@ class CSVLogger(Logger):
         self.texts: list[tuple[int, str, str]] = []
         # a log already there is continued by a resumed search (`resume`) and never overwritten by a new one
         self._previous = self.metrics_path.exists() or self.text_path.exists()
+
+    def __repr__(self) -> str:
+        return f"CSVLogger({str(self.directory)!r})"
 
     def _check_fresh(self) -> None:
         if self._previous:
@@ -105,6 +115,11 @@ class CSVLogger(Logger):
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         self._check_fresh()
         row = {"step": int(step), **{k: float(v) for k, v in metrics.items()}}
+        if self.rows and row["step"] < self.rows[-1]["step"]:
+            raise ValueError(
+                f"CSVLogger({str(self.directory)!r}) got step {row['step']} after step {self.rows[-1]['step']}: "
+                "steps only go forward in one log (a new search needs a new CSVLogger and directory)"
+            )
         if self.rows and self.rows[-1]["step"] == row["step"]:  # several calls at one step: one row
             self.rows[-1].update(row)
         else:
@@ -148,9 +163,11 @@ class CSVLogger(Logger):
 
 
 class TensorBoardLogger(Logger):
-    """An event file in `directory`, read by TensorBoard (`tensorboard --logdir directory`)."""
+    """An event file in `directory`, read by TensorBoard (`tensorboard --logdir directory`);
+    `images=False`: no architecture diagram or heatmap (scalars and texts only)."""
 
-    def __init__(self, directory: PathLike) -> None:
+    def __init__(self, directory: PathLike, images: bool = True) -> None:
+        self.images = images
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as error:  # torch's module imports the tensorboard package
@@ -160,7 +177,19 @@ class TensorBoardLogger(Logger):
             ) from error
         self.directory = Path(directory)
         self._writer_class = SummaryWriter
-        self.writer = SummaryWriter(str(self.directory))
+        # opened at the first event: a process that never logs (rank > 0) leaves no empty event file
+        self._writer: Optional[SummaryWriter] = None
+        self._purge_step: Optional[int] = None
+
+    @property
+    def writer(self) -> Any:
+        """The SummaryWriter of the run (opened on first use)."""
+        if self._writer is None:
+            self._writer = self._writer_class(str(self.directory), purge_step=self._purge_step)
+        return self._writer
+
+    def __repr__(self) -> str:
+        return f"TensorBoardLogger({str(self.directory)!r})"
 
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         for key, value in metrics.items():
@@ -174,11 +203,13 @@ class TensorBoardLogger(Logger):
 
     def resume(self, step: int) -> None:
         # purge_step: TensorBoard hides the events at or after it that an interrupted run wrote
-        self.writer.close()
-        self.writer = self._writer_class(str(self.directory), purge_step=int(step) + 1)
+        self.close()
+        self._purge_step = int(step) + 1
 
     def close(self) -> None:
-        self.writer.close()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
 
 def figure_image(figure: object) -> np.ndarray:

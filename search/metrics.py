@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Optional, Sequence, Union
-
-import torch
-import torchmetrics
-from torchmetrics.wrappers.abstract import WrapperMetric
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 from .validation import PROBABILITIES, Targets
 
-Metrics = Union[Sequence[torchmetrics.Metric], Mapping[str, torchmetrics.Metric]]
+if TYPE_CHECKING:  # pragma: no cover
+    import torchmetrics
 
-
-class OnArgmaxTargets(WrapperMetric):
-    """`metric` fed class-probability targets: it sees their argmax over axis 1, the likeliest class."""
-
-    def __init__(self, metric: torchmetrics.Metric) -> None:
-        super().__init__()
-        self.metric = metric
-
-    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
-        self.metric.update(preds, target.argmax(dim=1))
-
-    def compute(self) -> Any:
-        return self.metric.compute()
-
-    def reset(self) -> None:
-        self.metric.reset()
-        super().reset()
+# torchmetrics is imported when a search starts, not with `search`: it loads matplotlib (about 2 s)
+Metrics = Union[Sequence["torchmetrics.Metric"], Mapping[str, "torchmetrics.Metric"]]
 
 
 def metric_set(metrics: Optional[Metrics], targets: Targets) -> dict[str, torchmetrics.Metric]:
@@ -37,6 +19,8 @@ def metric_set(metrics: Optional[Metrics], targets: Targets) -> dict[str, torchm
     (MulticlassAccuracy -> "accuracy"), repeated names numbered ("accuracy", "accuracy_2").
     Without `metrics`, classification labels get accuracy. Metrics of class-probability labels
     see the argmax class."""
+    import torchmetrics
+
     if metrics is None:
         if not targets.classification:
             return {}
@@ -48,6 +32,8 @@ def metric_set(metrics: Optional[Metrics], targets: Targets) -> dict[str, torchm
         if not isinstance(metric, torchmetrics.Metric):
             raise TypeError(f"metrics: {name!r} is {type(metric).__name__}, not a torchmetrics.Metric")
     if targets.kind == PROBABILITIES:
+        from .argmax_targets import OnArgmaxTargets
+
         return {name: OnArgmaxTargets(metric) for name, metric in named.items()}
     return named
 

@@ -7,19 +7,30 @@ Procedure of `pareto_front`:
    option's weights are trained alike;
 3. for each target T, a search of `epochs` epochs starts from those weights (fresh, uniform logits)
    with `cost_target=T`, and its selection is brought within T (`CostPenalty.within_target`);
-4. each exported architecture (with its inherited weights) is measured end to end, all of them in
-   interleaved rounds, and its predicted and measured latency are recorded in `result.config`
-   (`predicted_latency_ms`, `measured_latency_ms`).
+4. each exported architecture (with its inherited weights) is re-measured end to end at the end,
+   all of them in interleaved rounds, with the table's protocol (its `MeasureSettings`: rounds,
+   block, quantile, clock) unless `measure_settings` is given, and both numbers are recorded in
+   `result.config`, each with its spread over the rounds (lower and upper quartile, ms):
+   `predicted_latency_ms` and `predicted_latency_spread_ms` (every op at the quartiles of the
+   table's rounds; None for a table without spreads), `measured_latency_ms` and
+   `measured_latency_spread_ms`, `measure_rounds`; `measured_over_target` is True where the
+   re-measurement exceeds the target, which `over_target="warn"` (the default) also says in an
+   `OverTargetWarning` (the machine's load, or what the table cannot see, moved it over).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
+import numpy as np
+import torch
+
 from supernet.cost import architecture_cost
-from supernet.latency import LatencyTable, MeasureSettings, example_input, measure_modules
+from supernet.latency import LatencyTable, MeasureSettings, example_input, interleaved_samples, module_calls, spread_ms
 from supernet.node import Node
 
 from .fit import fit_supernet
@@ -40,12 +51,16 @@ def pareto_front(
     strategy: Union[str, Strategy] = DEFAULT_STRATEGY,
     latency_table: Optional[LatencyTable] = None,
     measure_settings: Optional[MeasureSettings] = None,
+    over_target: str = "warn",
     **fit_kwargs: Any,
 ) -> list[SearchResult]:
     """One search result per target (in the order of `targets`, ms per forward pass at the table's
     batch size), all starting from the same shared weights trained once for `warmup_epochs`
     (default: `epochs`); `fit_kwargs` go to every `fit_supernet` call (seed, batch_size, optim,
-    cost_weight, device...). See the module docstring for the procedure."""
+    cost_weight, device...). `over_target`: "warn" or "ignore" when a pick's re-measured latency
+    exceeds its target (it is recorded either way). See the module docstring for the procedure."""
+    if over_target not in OVER_TARGET:
+        raise ValueError(f"over_target must be one of {OVER_TARGET}, got {over_target!r}")
     if cost != "latency":
         raise ValueError(f"pareto_front prices latency: cost must be 'latency', got {cost!r}")
     if not targets or any(not isinstance(t, (int, float)) or isinstance(t, bool) or t <= 0 for t in targets):
@@ -89,19 +104,66 @@ def pareto_front(
     ]
 
     modules = [result.export(inherit_weights=True) for result in results]
-    measured = measure_modules(
-        modules,
-        example_input(space, latency_table.key.batch_size),
-        device=fit_kwargs.get("device"),
-        threads=latency_table.key.threads,
-        settings=measure_settings,
-        progress=progress,
+    settings = measure_settings if measure_settings is not None else table_protocol(latency_table)
+    device = fit_kwargs.get("device")
+    calls = module_calls(modules, example_input(space, latency_table.key.batch_size), device)
+    rounds = interleaved_samples(
+        calls,
+        latency_table.key.threads,
+        settings,
+        progress,
+        "end-to-end latency",
+        torch.device(device) if device is not None else torch.device("cpu"),
     )
-    for result, ms in zip(results, measured):
-        result.config["predicted_latency_ms"] = architecture_cost(result.discretized(), "latency", table=latency_table)
-        result.config["measured_latency_ms"] = ms
-        result.config["shared_weight_epochs"] = warmup_epochs
+    for result, samples in zip(results, rounds):
+        fixed = result.discretized()
+        spread = latency_table.predict_spread(fixed)
+        measured = float(np.quantile(samples, settings.quantile)) * 1e3
+        result.config.update(
+            predicted_latency_ms=architecture_cost(fixed, "latency", table=latency_table),
+            predicted_latency_spread_ms=None if spread is None else list(spread),
+            measured_latency_ms=measured,
+            measured_latency_spread_ms=list(spread_ms(samples)),
+            measure_rounds=settings.rounds,
+            measured_over_target=measured > result.config["cost_target"],
+            shared_weight_epochs=warmup_epochs,
+        )
+    over = [r for r in results if r.config["measured_over_target"]]
+    if over and over_target == "warn":
+        warnings.warn(over_target_message(over), OverTargetWarning, stacklevel=2)
     return results
+
+
+OVER_TARGET = ("warn", "ignore")
+
+
+class OverTargetWarning(RuntimeWarning):
+    """A pick of `pareto_front`, within its target as predicted, re-measures over it."""
+
+
+def table_protocol(table: LatencyTable) -> MeasureSettings:
+    """The `MeasureSettings` the table was measured with (the defaults for a table that records none)."""
+    known = {f.name for f in dataclasses.fields(MeasureSettings)}
+    return MeasureSettings(**{k: v for k, v in table.settings.items() if k in known})
+
+
+def over_target_message(results: Sequence[SearchResult]) -> str:
+    """What `OverTargetWarning` says: per pick over its target, the target, prediction and re-measurement."""
+
+    def spread(values: Optional[Sequence[float]]) -> str:
+        return "" if values is None else f" (quartiles {values[0]:.3g}-{values[1]:.3g})"
+
+    picks = "; ".join(
+        f"target {r.config['cost_target']:.3g} ms: predicted {r.config['predicted_latency_ms']:.3g}"
+        f"{spread(r.config['predicted_latency_spread_ms'])}, re-measured {r.config['measured_latency_ms']:.3g}"
+        f"{spread(r.config['measured_latency_spread_ms'])} over {r.config['measure_rounds']} rounds"
+        for r in results
+    )
+    return (
+        f"{len(results)} pick(s) of pareto_front re-measure over their latency target: {picks}. The table's "
+        "prediction missed what the exported module does, or the machine's load changed between the table and "
+        "the re-measurement (a loaded machine: a lower MeasureSettings.quantile, or measure again when it is idle)"
+    )
 
 
 Accuracy = Union[Sequence[float], Callable[[SearchResult], float], None]
@@ -117,7 +179,10 @@ def plot_pareto(
     """Accuracy against measured latency, one labelled point per result (its target), the points
     joined in latency order. `accuracy`: one value per result, a function of a result, or None for
     each result's last validation accuracy; `latency`: one value per result, or None for the
-    `measured_latency_ms` that `pareto_front` records. Saves to `path` when given; returns the figure."""
+    `measured_latency_ms` that `pareto_front` records. With those, each point also shows its
+    re-measured spread (error bar), its prediction with the table's spread (hollow marker), and a
+    pick that re-measured over its target is labelled so, in red. Saves to `path` when given;
+    returns the figure."""
     if not results:
         raise ValueError("plot_pareto needs at least one search result")
     accuracies = _accuracies(results, accuracy)
@@ -126,6 +191,7 @@ def plot_pareto(
         if missing:
             raise ValueError(f"results {missing} carry no measured_latency_ms (from pareto_front); pass latency=")
         latency = [r.config["measured_latency_ms"] for r in results]
+    measured = list(latency) == [r.config.get("measured_latency_ms") for r in results]
     if len(latency) != len(results):
         raise ValueError(f"latency has {len(latency)} values for {len(results)} results")
     import matplotlib.pyplot as plt  # imported when drawing: `import search` stays fast
@@ -137,7 +203,21 @@ def plot_pareto(
     for i, result in enumerate(results):
         target = result.config.get("cost_target")
         label = f"T={target:.3g} ms" if isinstance(target, (int, float)) else f"#{i}"
-        ax.annotate(label, (latency[i], accuracies[i]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        over = measured and result.config.get("measured_over_target")
+        if over:
+            label += " (re-measured over T)"
+        ax.annotate(
+            label,
+            (latency[i], accuracies[i]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=8,
+            color=OVER_COLOR if over else "black",
+        )
+        if measured:
+            _spreads(ax, result.config, accuracies[i])
+    if measured and any("predicted_latency_ms" in r.config for r in results):
+        ax.legend(fontsize=7, loc="best", framealpha=0.8)
     ax.set_xlabel("measured latency (ms per forward pass)")
     ax.set_ylabel("accuracy")
     ax.set_title(title)
@@ -146,6 +226,47 @@ def plot_pareto(
         fig.savefig(path, dpi=120)
         plt.close(fig)
     return fig
+
+
+OVER_COLOR = "tab:red"
+MEASURED_SPREAD_LABEL = "re-measured (quartiles over the rounds)"
+PREDICTED_LABEL = "predicted (table's quartiles)"
+
+
+def _bar(value: float, spread: Sequence[float]) -> list[list[float]]:
+    """An error bar from `value` to the ends of `spread`, which need not bracket it (a median of whole-model
+    rounds against quartiles summed over ops, or a re-measurement against an earlier one): never negative."""
+    return [[max(0.0, value - spread[0])], [max(0.0, spread[1] - value)]]
+
+
+def _spreads(ax: Any, config: dict[str, Any], accuracy: float) -> None:
+    """A pick's re-measured spread (error bar) and its prediction with the table's spread (hollow marker)."""
+    spread = config.get("measured_latency_spread_ms")
+    if spread is not None:
+        ms = config["measured_latency_ms"]
+        first = not any(c.get_label() == MEASURED_SPREAD_LABEL for c in ax.containers)
+        ax.errorbar(
+            [ms],
+            [accuracy],
+            xerr=_bar(ms, spread),
+            fmt="none",
+            ecolor="tab:blue",
+            capsize=3,
+            label=MEASURED_SPREAD_LABEL if first else "_",
+        )
+    if "predicted_latency_ms" in config:
+        predicted, band = config["predicted_latency_ms"], config.get("predicted_latency_spread_ms")
+        first = not any(c.get_label() == PREDICTED_LABEL for c in ax.containers)
+        ax.errorbar(
+            [predicted],
+            [accuracy],
+            xerr=None if band is None else _bar(predicted, band),
+            fmt="o",
+            mfc="none",
+            color="0.45",
+            capsize=2,
+            label=PREDICTED_LABEL if first else "_",
+        )
 
 
 def _accuracies(results: Sequence[SearchResult], accuracy: Accuracy) -> list[float]:

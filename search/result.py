@@ -13,6 +13,7 @@ from typing import Any, Mapping, Optional, Union
 import torch
 
 from supernet import ChoiceOp, describe, discretize, get_nodes, topological_order
+from supernet.active_parameters import inactive_choices
 from supernet.discretize import check_architecture
 from supernet.export_module import ExportedModule, export_module
 from supernet.expression import upper_bound
@@ -20,7 +21,7 @@ from supernet.graph import weight_tensors
 from supernet.standalone import write_standalone
 from supernet.node import Node
 
-from .confidence import summary_table
+from .confidence import is_active, summary_table
 from .connectivity import is_connected
 from .evaluate import evaluate
 from .perturbation import perturbation_rows
@@ -57,7 +58,7 @@ class SearchResult:
 
     def __eq__(self, other: object) -> bool:
         """Bit-identical results: equal plain fields (NaN equals NaN) and equal weight tensors
-        (`torch.equal`); the attached search space is not compared."""
+        (`torch.equal`); the attached search space and the history's `resumed_at_step` are not compared."""
         if not isinstance(other, SearchResult):
             return NotImplemented
         fields = (
@@ -71,7 +72,8 @@ class SearchResult:
             "confidence",
             "perturbation",
         )
-        if not all(_same(getattr(self, f), getattr(other, f)) for f in fields):
+        # where a search resumed is a note on the run, not part of its result: resumed equals uninterrupted
+        if not all(_same(_compared(self, f), _compared(other, f)) for f in fields):
             return False
         mine, theirs = self.supernet_state, other.supernet_state
         if mine is None or theirs is None:
@@ -86,6 +88,15 @@ class SearchResult:
     def chosen_options(self) -> dict[str, str]:
         """Switch id -> label of the chosen option."""
         return {sid: self._label(sid, choice) for sid, choice in self.architecture.items()}
+
+    @property
+    def inactive(self) -> list[str]:
+        """The ids of `chosen_options` the architecture does not run (choices inside an unused
+        option or block): kept in `architecture`, shown as inactive, never undecided. Read from
+        the attached space (so it follows `with_architecture`), else from the confidence marks."""
+        if self.space is not None and self.architecture:
+            return inactive_choices(self.space, self.architecture)
+        return [sid for sid, entry in self.confidence.items() if not is_active(entry)]
 
     def _label(self, sid: str, choice: Any) -> str:
         names, values = self.option_names.get(sid), self.option_values.get(sid)
@@ -103,12 +114,21 @@ class SearchResult:
         steps = (self.history.get("steps") or [0])[-1]
         if not self.confidence:
             return f"{name} search, {steps} steps: no confidence recorded"
-        undecided = sum(not e["decided"] for e in self.confidence.values())
+        inactive = self.inactive
+        active = [e for sid, e in self.confidence.items() if sid not in inactive]
+        undecided = sum(not e["decided"] for e in active)
         head = (
             f"{name} search, {self.config.get('epochs', '?')} epochs, {steps} steps: "
-            f"{len(self.confidence) - undecided} of {len(self.confidence)} choices decided"
+            f"{len(active) - undecided} of {len(active)} {'active ' if inactive else ''}choices decided"
+            + (f"; {len(inactive)} inactive (not run by the selected architecture)" if inactive else "")
         )
-        table = head + "\n" + summary_table(self.confidence, short_id)
+        derivation = self.config.get("selection", {}).get("derivation")
+        if derivation:  # the space's rule made the architecture: say so, and how dropped edges read
+            head += (
+                f"\narchitecture derived by the space's rule: {derivation} "
+                "(a dropped edge's margin: to its node's weakest kept input)"
+            )
+        table = head + "\n" + summary_table(self.confidence, short_id, inactive)
         if self.perturbation:
             batches = self.config.get("selection", {}).get("batches")
             table += (
@@ -224,6 +244,7 @@ class SearchResult:
         return {
             "architecture": self.architecture,
             "chosen_options": self.chosen_options,
+            "inactive": self.inactive,  # derived from `confidence`, written for readers of the file
             "probabilities": self.probabilities,
             "history": self.history,
             "metrics": self.metrics,
@@ -239,7 +260,7 @@ class SearchResult:
         `supernet.pt` (weights) to a directory, atomically (`search.result_file`): on a failure,
         e.g. a full disk, an OSError names the path and the cause, and nothing partial is left."""
         payload = self.to_dict()
-        if self.space is not None:
+        if self.space is not None and self.architecture:  # a weights-only result has no architecture to spell out
             payload["spec"] = self.spec()
         return write_result(Path(path), payload, self.supernet_state)
 
@@ -310,7 +331,8 @@ def _check_same_space(
     other numbers of options, or weights of other ids or shapes."""
     known = space.parametrization()
     problems = []
-    unknown, missing = sorted(set(architecture) - set(known)), sorted(_switches(space) - set(architecture))
+    chosen = set(architecture) or set(probabilities)  # a weights-only result chooses nothing, but weighed them all
+    unknown, missing = sorted(chosen - set(known)), sorted(_switches(space) - chosen)
     if unknown:
         problems.append(f"the result chooses {unknown[:3]}, which the space lacks")
     if missing:
@@ -342,6 +364,14 @@ def _check_same_space(
             f"the result at {path} was searched on another space than the one given: {'; '.join(problems)}; "
             "pass the search space that produced it"
         )
+
+
+def _compared(result: "SearchResult", name: str) -> Any:
+    """The field `name` as `__eq__` compares it (the history without its `resumed_at_step`)."""
+    value = getattr(result, name)
+    if name == "history" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "resumed_at_step"}
+    return value
 
 
 def _same(a: Any, b: Any) -> bool:

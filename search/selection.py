@@ -1,10 +1,12 @@
 """Selection: every step from the strategy's pick to the architecture a search hands out.
 
-    rule -> perturbation -> connected -> within budget -> confidence
+    rule -> perturbation -> derivation -> connected -> within budget -> confidence
 
 1. `rule_pick`: the strategy's rule (`Strategy.select`: argmax for most, FairDARTS's threshold);
 2. `perturbation_pick`: instead of the rule with `selection="perturbation"`, each choice's option
    by its measured effect (search.perturbation, DARTS-PT);
+   then `derive`: the space's declared derivation rule (search.derivation: DARTS's top-2 inputs
+   per node; argmax per choice by default), unless the strategy's rule is its own derivation;
 3. `connected`: a pick that leaves the output without a path from the input (every path through a
    data-independent option such as `Zero`) is replaced by the connected alternative of lowest
    regret, with a warning naming the switches changed;
@@ -23,10 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from supernet import SupernetExecutor
+from supernet.active_parameters import inactive_choices
 
 from .confidence import UndecidedError, UndecidedWarning, result_confidence, undecided_message
 from .connectivity import connected_architecture
 from .cost_penalty import CostPenalty
+from .derivation import ArgmaxPerChoice, derivation_of
 from .settings import SelectionSettings
 from .strategies import Strategy
 
@@ -55,6 +59,15 @@ def perturbation_pick(perturb: Perturb) -> tuple[Architecture, dict[str, dict[st
     """Step 2 (instead of step 1): the perturbation selection and the drops it measured."""
     architecture, record = perturb()
     return dict(architecture), record
+
+
+def derive(strategy: Strategy, supernet: SupernetExecutor, picked: Mapping[str, Any]) -> tuple[Architecture, str]:
+    """Step 2b: `picked` under the space's declared derivation rule (search.derivation), and the
+    rule's description ("" where none applies: the default, or a strategy deriving on its own)."""
+    rule = derivation_of(supernet.output_node)
+    if strategy.derives_architecture or isinstance(rule, ArgmaxPerChoice):
+        return dict(picked), ""
+    return rule.derive(supernet, picked, supernet.probabilities()), rule.describe()
 
 
 def connected(supernet: SupernetExecutor, picked: Mapping[str, Any], rule: str, warn: bool = True) -> Architecture:
@@ -92,8 +105,9 @@ def confidence(
     """Step 5: the confidence of the architecture handed out (search.confidence)."""
     if not architecture:
         return {}
+    inactive = inactive_choices(supernet.output_node, architecture)  # choices the architecture does not run
     return result_confidence(
-        architecture, supernet.probabilities(), supernet.option_values(), supernet.option_names(), history
+        architecture, supernet.probabilities(), supernet.option_values(), supernet.option_names(), history, inactive
     )
 
 
@@ -118,8 +132,13 @@ def select_architecture(
         rule = f"{strategy.name} perturbation"
     else:
         picked, measured, rule = rule_pick(strategy, supernet), {}, strategy.name
+    picked, derivation = derive(strategy, supernet, picked)
+    record = {**settings.record(), **({"derivation": derivation} if derivation else {})}
     architecture = within_budget(penalty, connected(supernet, picked, rule, warn))
-    return Selection(architecture, confidence(supernet, architecture, history), measured, settings.record())
+    judged = confidence(supernet, architecture, history)
+    if derivation:  # judged as the space's rule decided (a dropped DARTS edge by its node's ranking)
+        judged = derivation_of(supernet.output_node).review(supernet, architecture, judged, history)
+    return Selection(architecture, judged, measured, record)
 
 
 def report_undecided(result: Any, on_undecided: str, strategy: str, steps: int, is_main: bool = True) -> None:
@@ -138,6 +157,7 @@ __all__: Sequence[str] = [
     "Selection",
     "confidence",
     "connected",
+    "derive",
     "perturbation_pick",
     "report_undecided",
     "rule_pick",

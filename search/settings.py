@@ -4,7 +4,7 @@
 - `CostSettings` (`budget=`): the hardware cost term and its target;
 - `ResilienceSettings` (`resilience=`): checkpoints, resume, the bad-step guard;
 - `SelectionSettings` (`selection=`): how the architecture is selected at the end;
-- `LoggingSettings` (`logging=`): progress bar, history resolution, what an undecided result does;
+- `LoggingSettings` (`logging=`): progress bar, history resolution, loggers, what an undecided result does;
 - `ExecutionSettings` (`execution=`): how and from what the search runs (torch.distributed, a
   warm start, the precision, torch.compile).
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
 
@@ -28,6 +28,7 @@ from supernet.latency import LatencyTable
 
 from .bilevel import BilevelConfig
 from .confidence import ON_UNDECIDED
+from .loggers import Logger, check_loggers
 from .perturbation import SELECTIONS, PerturbationSettings
 from .precision import check_precision
 
@@ -103,14 +104,17 @@ class SelectionSettings:
 
 @dataclass(frozen=True)
 class LoggingSettings:
-    """`progress`: a progress bar; `record_every`: the alpha history keeps every n-th step;
-    `on_undecided`: "warn", "raise" or "ignore" when choices are undecided (search.confidence)."""
+    """`progress`: a progress bar; `record_every`: the alpha history keeps every n-th step (and the
+    `loggers`, search.loggers, get that step's scalars); `on_undecided`: "warn", "raise" or
+    "ignore" when choices are undecided (search.confidence)."""
 
     progress: bool = True
     record_every: int = 1
     on_undecided: str = "warn"
+    loggers: Sequence[Logger] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "loggers", tuple(check_loggers(self.loggers)))
         if isinstance(self.record_every, bool) or not isinstance(self.record_every, int) or self.record_every < 1:
             raise ValueError(f"record_every must be a positive int, got {self.record_every!r}")
         if self.on_undecided not in ON_UNDECIDED:
@@ -160,6 +164,7 @@ LEGACY_KEYWORDS: dict[str, tuple[str, str]] = {
     "progress": ("logging", "progress"),
     "record_every": ("logging", "record_every"),
     "on_undecided": ("logging", "on_undecided"),
+    "loggers": ("logging", "loggers"),
     "distributed": ("execution", "distributed"),
     "initial_state": ("execution", "initial_state"),
     "precision": ("execution", "precision"),
@@ -205,6 +210,8 @@ def _merged(group: str, cls: type, given: Any, overrides: dict[str, Any]) -> Any
     for name, value in overrides.items():
         if name == "perturbation" and value is not None:
             value = PerturbationSettings.from_any(value)  # a dict of its fields is the same settings
+        if name == "loggers":
+            value = tuple(check_loggers(value))  # a list of the same loggers is the same setting
         if not _same(getattr(given, name), value):
             keyword = next(k for k, (g, f) in LEGACY_KEYWORDS.items() if (g, f) == (group, name))
             current = f"{cls.__name__}({name}={getattr(given, name)!r})"

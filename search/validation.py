@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Subset, TensorDataset
 from supernet import GraphExecutor, lazy
 from supernet.executor import check_input
 
+from .devices import refuse_meta
 from .loaders import set_pass
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -89,6 +90,8 @@ def check_batch(executor: GraphExecutor, batch: Any, argument: str) -> None:
             + (f" of {len(batch)}" if isinstance(batch, (tuple, list)) else "")
         )
     x, y = batch
+    refuse_meta(x, f"{argument} inputs")
+    refuse_meta(y, f"{argument} labels")
     inputs = executor.input_nodes
     if len(inputs) != 1:
         raise TypeError(

@@ -4,7 +4,7 @@ selected option of every choice-dependent size."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 
 from .choice import active_subgraph
 from .expression import Select, lazy, walk
@@ -37,3 +37,21 @@ def get_active_parameters(
             if isinstance(item, Parameter) and item.id in known:
                 active.setdefault(item.id, item)
     return dict(sorted(active.items()))
+
+
+def inactive_choices(space: "Node", architecture: Mapping[str, Any]) -> list[str]:
+    """The ids of `architecture` (switch id -> option index, value parameter id -> value) that do
+    not influence `space` once those choices are made: the choices inside an option, or a block,
+    that the architecture does not run (a dynamic-depth ChoiceOp at a lower depth). The parameters'
+    current values are restored afterwards."""
+    params = space.parametrization()
+    chosen = {pid: params[pid] for pid in architecture if pid in params}
+    saved = {pid: param.current_value for pid, param in chosen.items()}
+    try:
+        for pid, param in chosen.items():
+            param.set_current(architecture[pid])
+        active = get_active_parameters(space, chosen)
+    finally:
+        for pid, value in saved.items():
+            chosen[pid].current_value = value
+    return sorted(pid for pid in chosen if pid not in active)

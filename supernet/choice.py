@@ -7,6 +7,7 @@ import math
 from typing import Any, Callable, Optional, Sequence, Union
 
 from .expression import Select, bounds, lazy, walk
+from .naming import qualify
 from .node import Node, Op
 from .parameters import CategoricalParameter, IntScalarParameter, Parameter
 
@@ -45,6 +46,8 @@ class ChoiceOp(Op):
         _check_switch(switch, len(options))
         if names is not None and len(names) != len(options):
             raise ValueError(f"ChoiceOp got {len(names)} names for {len(options)} options")
+        if names is not None:
+            _check_distinct_names(list(names))
         super().__init__(switch=switch)
         self._factories = list(options)
         self._names = list(names) if names is not None else None
@@ -81,14 +84,18 @@ class ChoiceOp(Op):
         if self._names is not None:
             return list(self._names)
         prefix = self.id.rpartition(".")[0]
-        labels = []
+        heads, labels = [], []
         for option in options:
             option_id = option.id if isinstance(option, Node) else getattr(option, "__name__", repr(option))
             rest = option_id[len(prefix) + 1 :] if prefix and option_id.startswith(prefix + ".") else option_id
             head = rest.split(".")[0]
             stem, _, count = head.rpartition("_")
+            heads.append(head)
             labels.append(stem if count.isdigit() and stem else head)
-        return labels
+        # options of one kind (the exits of a chain of blocks) keep their numbered heads: the labels
+        # must tell the chosen option apart
+        labels = [head if labels.count(label) > 1 else label for label, head in zip(labels, heads)]
+        return [f"{label}[{i}]" if labels.count(label) > 1 else label for i, label in enumerate(labels)]
 
     def active_index(self) -> int:
         """Index of the option the switch currently selects."""
@@ -220,6 +227,18 @@ def _check_switch(switch: Any, n_options: int) -> None:
         raise ValueError(
             f"ChoiceOp switch {switch.label()} can take {bad}, which index none of the {n_options} options"
         )
+
+
+def _check_distinct_names(names: list[str]) -> None:
+    """Refuse repeated option names: results, summaries and plots name the winner by its label."""
+    for position, name in enumerate(names):
+        first = names.index(name)
+        if first != position:
+            where = qualify("ChoiceOp")  # no id yet: the ChoiceOp gets it when called
+            raise ValueError(
+                f"{where} (names {names}): option name {name!r} is given to options {first} and {position}; "
+                "every option needs its own name, or the chosen option cannot be told apart"
+            )
 
 
 def switch_values(switch: Parameter) -> list[int]:

@@ -2,7 +2,9 @@
 
 Every op reports `flops()` per sample as a symbolic expression of its shapes; parameters are the
 elements of the weights it owns; latency (ms per forward pass) is looked up in a measured
-`LatencyTable` (`kind="latency"`, `table=...`), its per-network constant added once. `architecture_cost` prices the architecture the current
+`LatencyTable` (`kind="latency"`, `table=...`), its per-network constant added once. An op whose
+class defines no `flops()` is priced at 0 with an `UndeclaredCostWarning` naming it, once per
+class (a free op declares `flops() -> 0`). `architecture_cost` prices the architecture the current
 parametrization selects; `expected_cost` prices the supernet under an architecture distribution,
 differentiably in that distribution (each node weighted by the probability that it runs).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from typing import Any, Callable, Mapping, Optional, Union
 
 import torch
@@ -35,11 +38,43 @@ def node_cost(node: Node, kind: CostKind = "flops", table: Optional[LatencyTable
     if kind == "latency":
         return table.node_latency(node)
     if kind == "flops":
-        return node.flops() if isinstance(node, Op) and not isinstance(node, ChoiceOp) else 0
+        if not isinstance(node, Op) or isinstance(node, ChoiceOp):
+            return 0
+        warn_undeclared_flops(node)
+        return node.flops()
     if kind == "params":
         owned = [t for t in node.operands if isinstance(t, Tensor) and t.owner is node and t.trainable]
         return sum(math.prod(t.shape()) for t in owned)
     raise ValueError(f"unknown cost kind {kind!r}; use one of {COST_KINDS} or a callable node -> cost")
+
+
+_WARNED: set[type] = set()
+
+
+class UndeclaredCostWarning(UserWarning):
+    """`cost="flops"` met an op whose class declares no `flops()`: it is priced at 0."""
+
+
+def declares_flops(op: Op) -> bool:
+    """Whether the op's class declares its FLOPs (defines `flops()`; the base `Op.flops` is the undeclared default)."""
+    return type(op).flops is not Op.flops
+
+
+def warn_undeclared_flops(op: Op) -> None:
+    """Warn once per op class (UndeclaredCostWarning) when `op` declares no FLOPs: a user's op that
+    computes but defines no `flops()` would make `cost="flops"` (and a FLOPs budget) blind to it.
+    An op that is truly free declares so with `def flops(self): return 0`."""
+    cls = type(op)
+    if declares_flops(op) or cls in _WARNED:
+        return
+    _WARNED.add(cls)
+    warnings.warn(
+        f"cost='flops': op {op.id} ({cls.__module__}.{cls.__qualname__}) declares no FLOPs, so it is priced at 0 "
+        f"(every {cls.__name__} is); define {cls.__name__}.flops() returning its multiply-accumulates per sample "
+        "(return 0 if it is free) to price it",
+        UndeclaredCostWarning,
+        stacklevel=3,
+    )
 
 
 def architecture_cost(output: Node, kind: CostKind = "flops", table: Optional[LatencyTable] = None) -> float:

@@ -18,6 +18,8 @@ from .axis_role import AxisRole, is_batch, is_kernel
 from .expression import lazy, upper_bound
 from .graph import Graph, check_unique_ids, input_tensors, weight_tensors
 from .node import Node, Tensor
+from .seeds import optional_seed
+from .space_inputs import check_inputs_used
 
 _INITIALIZERS = {
     "zeros": lambda t, fan_in, g: t.zero_(),
@@ -36,10 +38,11 @@ class GraphExecutor(nn.Module):
         if not isinstance(output, Node):
             raise TypeError(f"an executor needs the output node of a search space, got {type(output).__name__}")
         self._output = output
-        self._seed = seed
+        self._seed = optional_seed(seed)  # None: torch's global generator initialises
         self._graph = Graph(output)  # built once: what every pass and walk of this executor reads
         self._nodes = list(self._graph.nodes)
         check_unique_ids(self._nodes)
+        check_inputs_used(output, self._nodes)  # a space whose output ignores its input Tensor
         self._inputs = input_tensors(self._nodes)
         self._weights = weight_tensors(self._nodes)
         self._allocated: dict[str, tuple[int, ...]] = {}

@@ -60,9 +60,18 @@ class OpCall(Layer):
     def __init__(self, spec: LayerSpec) -> None:
         super().__init__(spec.op, spec.attributes, *_shapes(spec))
         self.call = spec.call
+        self.layer_id = spec.id
 
     def forward(self, *args: torch.Tensor) -> Any:
         return self.call.compute(*args, training=self.training)
+
+    def __prepare_scriptable__(self) -> "OpCall":
+        # torch.jit.script asks every submodule first: say what is missing, not TorchScript's
+        # "can't take variable number of arguments" about generated code
+        raise TypeError(
+            f"op {self.layer_id} ({self.op}) declares no torch code (`Op.source`), so its architecture cannot be "
+            "scripted (torch.jit.script); give the op a `source` method (torch.export and ONNX export trace it as it is)"
+        )
 
 
 class ExportedModule(ArchitectureModule):

@@ -38,6 +38,7 @@ import torch
 from torch.utils import benchmark
 from tqdm import tqdm
 
+from .axis_role import AxisRole, is_batch
 from .basic_executor import BasicExecutor
 from .choice import ChoiceOp, active_subgraph
 from .discretize import discretize
@@ -112,6 +113,8 @@ class LatencyTable:
     per_op_ms: float = 0.0
     per_weight_ms: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
+    #: signature -> (lower, upper) quartile over the measuring rounds, ms: the spread behind each entry
+    spreads: dict[str, tuple[float, float]] = field(default_factory=dict)
     from_cache: bool = field(default=False, compare=False)
     _lookups: "weakref.WeakKeyDictionary[Node, Expression]" = field(
         default_factory=weakref.WeakKeyDictionary, init=False, repr=False, compare=False
@@ -168,15 +171,16 @@ class LatencyTable:
         try:
             executor = BasicExecutor(space, seed=0).to(device)
             calls = _op_calls(space, executor, key.batch_size, device)
-            seconds = interleaved_times(
+            rounds = interleaved_samples(
                 [*calls.values(), *modules], key.threads, settings, progress, "latency table", device
             )
         finally:
             set_parametrization(space, saved)
             for node, training in modes.items():
                 node.training = training
-        ms = [t * 1e3 for t in seconds]
-        table = cls(key, dict(zip(calls, ms)), settings=dataclasses.asdict(settings))
+        ms = [float(np.quantile(r, settings.quantile)) * 1e3 for r in rounds]
+        spreads = {k: spread_ms(r) for k, r in zip(calls, rounds)}
+        table = cls(key, dict(zip(calls, ms)), settings=dataclasses.asdict(settings), spreads=spreads)
         if fixed:
             table._calibrate(fixed, ms[len(calls) :])
         return table
@@ -227,6 +231,21 @@ class LatencyTable:
         """Predicted end-to-end latency (ms) of the architecture `output` currently selects."""
         return self.constant_ms + self.op_sum_ms(output)
 
+    def predict_spread(self, output: Node) -> Optional[tuple[float, float]]:
+        """The prediction's spread over the measuring rounds: (lower, upper) latency in ms, each op
+        at the lower / upper quartile of its rounds (overheads added as in `predict`); None for a
+        table that recorded no spreads (loaded from an older file)."""
+        low = high = self.constant_ms
+        for node in active_subgraph(output, topological_order(output)):
+            if not isinstance(node, Op) or isinstance(node, ChoiceOp):
+                continue
+            spread = self.spreads.get(op_signature(node, self.key.batch_size))
+            if spread is None:
+                return None
+            fitted = self.per_op_ms + self.per_weight_ms * len(owned_weights(node))
+            low, high = low + spread[0] + fitted, high + spread[1] + fitted
+        return low, high
+
     def rows(self) -> list[dict[str, Any]]:
         """The entries as plain rows (op type, operand shapes, ms), slowest first: for display."""
         rows = []
@@ -252,6 +271,7 @@ class LatencyTable:
             "per_weight_ms": self.per_weight_ms,
             "settings": self.settings,
             "entries": self.entries,
+            "spreads": self.spreads,
         }
 
     def save(self, path: Union[str, Path]) -> Path:
@@ -285,6 +305,7 @@ class LatencyTable:
                 float(payload["per_op_ms"]),
                 float(payload["per_weight_ms"]),
                 dict(payload.get("settings", {})),
+                {str(k): (float(v[0]), float(v[1])) for k, v in payload.get("spreads", {}).items()},
             )
         except (KeyError, TypeError) as err:
             raise ValueError(f"latency table {path} lacks or mistypes a field: {err}") from err
@@ -377,10 +398,23 @@ def interleaved_times(
     description: str,
     device: torch.device,
 ) -> list[float]:
-    """Seconds per call of each zero-argument callable on `device`: a warm-up, then
+    """Seconds per call of each zero-argument callable on `device`: the `settings.quantile` (the
+    median by default) over the rounds of `interleaved_samples`."""
+    rounds = interleaved_samples(calls, threads, settings, progress, description, device)
+    return [float(np.quantile(r, settings.quantile)) for r in rounds]
+
+
+def interleaved_samples(
+    calls: Sequence["Call"],
+    threads: int,
+    settings: MeasureSettings,
+    progress: bool,
+    description: str,
+    device: torch.device,
+) -> list[list[float]]:
+    """Seconds per call of each zero-argument callable in every round: a warm-up, then
     `settings.rounds` rounds taking turns over all callables, each a `torch.utils.benchmark`
-    block of at least `settings.block_seconds`; the `settings.quantile` over rounds (the median
-    by default)."""
+    block of at least `settings.block_seconds`."""
     clock = _clock(settings.clock, device, threads)
     timers = [
         benchmark.Timer(
@@ -403,15 +437,18 @@ def interleaved_times(
             samples[i].append(timer.timeit(number=number).median)
             bar.update()
     bar.close()
-    return [float(np.quantile(s, settings.quantile)) for s in samples]
+    return samples
+
+
+def spread_ms(seconds: Sequence[float]) -> tuple[float, float]:
+    """(lower, upper) quartile of per-round times in seconds, in ms."""
+    return float(np.quantile(seconds, 0.25)) * 1e3, float(np.quantile(seconds, 0.75)) * 1e3
 
 
 def example_input(space: Node, batch_size: int = 1) -> tuple[torch.Tensor, ...]:
-    """Random inputs for every input Tensor of `space`, batch axis N at `batch_size`."""
+    """Random inputs for every input Tensor of `space`, its batch axis (`AxisRole.BATCH`) at `batch_size`."""
     inputs = [n for n in topological_order(space) if isinstance(n, Tensor) and n.role != "weight"]
-    return tuple(
-        _random(_batched(lazy(t.shape()), t.axis, batch_size, t.id), t.dtype, torch.device("cpu")) for t in inputs
-    )
+    return tuple(_random(_batched(lazy(t.shape()), t, batch_size, t.id), t.dtype, torch.device("cpu")) for t in inputs)
 
 
 def random_architectures(space: Node, count: int, seed: int) -> list[dict[str, Any]]:
@@ -521,7 +558,7 @@ def op_signature(node: Op, batch_size: int) -> str:
         shape = list(lazy(operand.shape()))
         is_weight = isinstance(operand, Tensor) and operand.owner is node
         if not is_weight:
-            shape = list(_batched(shape, _axes(operand), batch_size, node.id))
+            shape = list(_batched(shape, operand, batch_size, node.id))
         operands.append(["w" if is_weight else "x", shape])
     attributes = {k: _plain(lazy(v)) for k, v in sorted(node.attributes.items())}
     return json.dumps([_type_name(node), attributes, operands], sort_keys=True)
@@ -545,7 +582,7 @@ def _op_calls(space: Node, executor: BasicExecutor, batch_size: int, device: tor
                 if isinstance(operand, Tensor) and operand.owner is node:
                     args.append(executor.weight(operand).detach().contiguous().clone())
                 else:
-                    shape = _batched(lazy(operand.shape()), _axes(operand), batch_size, node.id)
+                    shape = _batched(lazy(operand.shape()), operand, batch_size, node.id)
                     args.append(_random(shape, operand.dtype if isinstance(operand, Tensor) else None, device))
             calls[signature] = Call(_op_call(node, args), _evaluation_setup(node, params, assignment))
     return calls
@@ -585,16 +622,14 @@ def _no_grad_call(module: torch.nn.Module, args: tuple) -> Any:
     return call
 
 
-def _axes(node: Node) -> tuple:
-    """Axis names of a data operand: declared on Tensors; op outputs keep the batch first."""
-    return node.axis if isinstance(node, Tensor) else ("N",) + ("",) * (len(node.shape()) - 1)
-
-
-def _batched(shape: Sequence[int], axes: Sequence[str], batch_size: int, where: str) -> tuple[int, ...]:
-    if "N" not in axes:
+def _batched(shape: Sequence[int], node: Node, batch_size: int, where: str) -> tuple[int, ...]:
+    """`shape` with the batch axis at `batch_size`: a Tensor's axis of role `AxisRole.BATCH` (declared,
+    or by the convention that "N" is the batch axis), an op output's first axis."""
+    roles = node.axis_roles if isinstance(node, Tensor) else (AxisRole.BATCH,) + (None,) * (len(shape) - 1)
+    if not any(map(is_batch, roles)):
         return tuple(shape)
-    if axes.index("N") != 0:
-        raise ValueError(f"{where}: latency tables need the batch axis N first, got axes {tuple(axes)}")
+    if not is_batch(roles[0]):  # only a Tensor can declare its batch axis elsewhere
+        raise ValueError(f"{where}: latency tables need the batch axis (AxisRole.BATCH) first, got axes {node.axis}")
     return (batch_size, *shape[1:])
 
 

@@ -25,7 +25,7 @@ add architecture parameters of its own.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any, ClassVar, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, Sequence
 
 import torch
 
@@ -57,9 +57,20 @@ class Mixture:
     uses_option_input: bool = False
     #: the names `configure` may set (a strategy's schedule), also the default checkpointed state
     hyperparameters: ClassVar[tuple[str, ...]] = ()
+    #: device -> the generator the mixture's random draws on it take (set by `draw_from`)
+    generators: Optional[Callable[[torch.device], torch.Generator]] = None
 
     def bind(self, supernet: Any) -> None:
         """Called once by the SupernetExecutor this mixture drives, at the end of its construction."""
+
+    def draw_from(self, generators: Optional[Callable[[torch.device], torch.Generator]]) -> None:
+        """Take every random draw from `generators(device)` (a search's own generators, so that
+        concurrent searches do not share a stream); None: torch's global generator."""
+        self.generators = generators
+
+    def generator(self, device: torch.device) -> Optional[torch.Generator]:
+        """The generator of a draw on `device`: pass it as `generator=` to every sampling call."""
+        return self.generators(device) if self.generators is not None else None
 
     def weights(
         self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None, phase: Optional[Phase] = None

@@ -8,6 +8,7 @@ Outside any scope a counter continues from the nodes already reachable from the 
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional
 
@@ -20,12 +21,20 @@ class _Frame:
     counters: dict[str, int] = field(default_factory=dict)
 
 
-_STACK: list[_Frame] = []
+class _Scopes(threading.local):
+    """The stack of active scopes, one per thread: spaces built at once in two threads do not nest."""
+
+    def __init__(self) -> None:
+        self.stack: list[_Frame] = []
+
+
+_SCOPES = _Scopes()
 
 
 def current_prefix() -> Optional[str]:
     """Id prefix of the innermost active scope, or None at top level."""
-    return _STACK[-1].prefix if _STACK else None
+    stack = _SCOPES.stack
+    return stack[-1].prefix if stack else None
 
 
 def qualify(name: str) -> str:
@@ -36,8 +45,8 @@ def qualify(name: str) -> str:
 
 def next_id(name: str, operands: Iterable[Any]) -> str:
     """A fresh id `name_k` for a node or scope named `name` being added on top of `operands`."""
-    if _STACK:
-        frame = _STACK[-1]
+    if _SCOPES.stack:
+        frame = _SCOPES.stack[-1]
         k = frame.counters.get(name, 0)
         frame.counters[name] = k + 1
         return f"{frame.prefix}.{name}_{k}"
@@ -54,8 +63,8 @@ def next_id(name: str, operands: Iterable[Any]) -> str:
 @contextlib.contextmanager
 def entered(name: str, inputs: Iterable[Any]) -> Iterator[None]:
     """Inside: nodes get ids under a fresh scope `<name>_<k>.` (k counts the calls of `name`)."""
-    _STACK.append(_Frame(next_id(name, inputs)))
+    _SCOPES.stack.append(_Frame(next_id(name, inputs)))
     try:
         yield
     finally:
-        _STACK.pop()
+        _SCOPES.stack.pop()

@@ -120,6 +120,7 @@ class CategoricalParameter(Parameter):
         self.choices = list(choices)
         if not self.choices:
             raise ValueError(f"CategoricalParameter {name!r} needs at least one choice")
+        _check_distinct_choices(self.choices, _described("CategoricalParameter", name))
         self.current_value = self._initial_value()
 
     def _initial_value(self) -> Any:
@@ -261,6 +262,7 @@ class SubsetParameter(Parameter):
                 f"SubsetParameter {name!r}: need 0 <= min <= max <= {len(self.choices)} choices, "
                 f"got min {min}, max {max}"
             )
+        _check_distinct_choices(self.choices, _described("SubsetParameter", name))
         self.min, self.max = int(min), int(max)
         self.current_value = self._initial_value()
 
@@ -300,6 +302,21 @@ class SubsetParameter(Parameter):
 
     def _repr_fields(self) -> dict:
         return {"choices": self.choices, "min": self.min, "max": self.max}
+
+
+def _check_distinct_choices(choices: list, what: str) -> None:
+    """Refuse a choice given twice (8 and 8, or 8 and 8.0): it would split the probability between copies."""
+    for position, choice in enumerate(choices):
+        first = next(i for i, c in enumerate(choices) if c is choice or _same_choice(c, choice))
+        if first != position:
+            raise ValueError(
+                f"{what}: choice {choice!r} is given twice (positions {first} and {position} of {choices}); "
+                "list every choice once"
+            )
+
+
+def _described(kind: str, name: Optional[str]) -> str:
+    return f"{kind} {name!r}" if name else f"{kind} (unnamed: it is named after the attribute it sizes when used)"
 
 
 def _is_number(value: Any) -> bool:

@@ -8,6 +8,7 @@ from typing import Any, Callable, TypeVar
 
 from .naming import entered
 from .node import Node
+from .space_inputs import record_space_inputs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -20,6 +21,8 @@ def _scoped(function: F, check_output: bool) -> F:
             out = function(*args, **kwargs)
         if check_output and not isinstance(out, Node):
             raise TypeError(f"search space {function.__name__!r} must return its output node, got {type(out).__name__}")
+        if check_output:
+            record_space_inputs(out, function.__name__, inputs)  # checked by executors (space_inputs)
         return out
 
     return run_in_scope  # type: ignore[return-value]

@@ -49,7 +49,7 @@ def standalone_source(
             "cannot be written as standalone source; give the op a `source` method"
         )
     signature = ", ".join(
-        f"{spec.argument}: ({', '.join('N' if a == 'N' else str(s) for s, a in zip(spec.shape, spec.axis))})"
+        f"{spec.argument}: ({', '.join(a if b else str(s) for s, a, b in zip(spec.shape, spec.axis, spec.batch))})"
         for spec in code.inputs
     )
     parts = [

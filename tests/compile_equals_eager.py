@@ -13,7 +13,7 @@ from ops import AvgPooling, BatchNorm, Flatten, Identity, MaxPooling, Relu, conv
 from search import fit_supernet
 from supernet import ChoiceOp, Tensor, search_space
 
-from helpers import resume_data
+from helpers import threshold_data
 
 
 def space():
@@ -33,7 +33,7 @@ def space():
 def search(strategy: str, compiled: bool, precision: str):
     return fit_supernet(
         space(),
-        resume_data(48),
+        threshold_data(48),
         strategy=strategy,
         epochs=2,
         batch_size=8,

@@ -19,7 +19,7 @@ from search.distributed import is_main_process
 from supernet import ChoiceOp, Tensor, search_space
 
 EPOCHS = 3
-SETTINGS = dict(epochs=EPOCHS, batch_size=16, seed=4, progress=False, optim={"arch_lr": 3e-2})
+SETTINGS = dict(epochs=EPOCHS, batch_size=16, seed=4, progress=False, on_undecided="ignore", optim={"arch_lr": 3e-2})
 
 
 def make_space():

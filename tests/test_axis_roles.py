@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ops import Conv1d, Identity, Linear
-from supernet import BasicExecutor, CategoricalParameter, ChoiceOp, SupernetExecutor, Tensor, search_space
+from supernet import BasicExecutor, CategoricalParameter, ChoiceOp, SupernetExecutor, Tensor, get_nodes, search_space
 from supernet.axis_role import AxisRole
 from supernet.node import Op
 from supernet.traits import Affine, OpTraits
@@ -163,3 +163,41 @@ def test_the_batch_axis_is_a_role_named_n_by_default_or_declared():
 
     with pytest.raises(ValueError, match="axis 'B' must have size 2"):
         BasicExecutor(plain(fixed))(torch.ones(5, 3))
+
+
+def batch_named(axes, roles):
+    """A conv space whose input's axes are `axes` with roles `roles` (None: the default roles)."""
+    from ops import conv1d
+
+    @search_space
+    def space(x):
+        return conv1d(x, 3, 3)
+
+    return space(Tensor("x", (1, 2, 8), axes, axis_roles=roles))
+
+
+def test_latency_batches_the_axis_declared_as_batch_whatever_its_name():
+    from supernet.latency import example_input, op_signature
+
+    declared = batch_named(("B", "C", "L"), ("batch", None, None))
+    assert [tuple(t.shape) for t in example_input(declared, batch_size=4)] == [(4, 2, 8)]
+    conv = next(n for n in get_nodes(declared) if isinstance(n, Conv1d))
+    assert '["x", [4, 2, 8]]' in op_signature(conv, batch_size=4)
+    # "N" without the batch role is a plain axis: its declared size is kept
+    plain = batch_named(("N", "C", "L"), (None, None, None))
+    assert [tuple(t.shape) for t in example_input(plain, batch_size=4)] == [(1, 2, 8)]
+    last = batch_named(("C", "L", "B"), (None, None, "batch"))
+    with pytest.raises(ValueError, match=r"x: latency tables need the batch axis \(AxisRole.BATCH\) first"):
+        example_input(last, batch_size=4)
+
+
+def test_standalone_source_shows_the_declared_batch_axis_by_its_own_name(tmp_path):
+    from supernet.export_module import export_module
+    from supernet.standalone import write_standalone
+
+    model = export_module(batch_named(("B", "C", "L"), ("batch", None, None)))
+    source, _ = write_standalone(model, tmp_path / "batched.py")
+    assert "# x: (B, 2, 8)" in source.read_text()
+    plain = export_module(batch_named(("N", "C", "L"), (None, None, None)))
+    source, _ = write_standalone(plain, tmp_path / "plain.py")
+    assert "# x: (1, 2, 8)" in source.read_text()  # "N" declared a plain axis: its size, not the letter

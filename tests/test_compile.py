@@ -13,7 +13,7 @@ import pytest
 from search import fit_supernet
 from search.settings import ExecutionSettings
 
-from helpers import resume_data, resume_space
+from helpers import threshold_data, resume_space
 
 SCRIPT = Path(__file__).with_name("compile_equals_eager.py")
 
@@ -21,7 +21,7 @@ SCRIPT = Path(__file__).with_name("compile_equals_eager.py")
 def search(**overrides):
     settings = dict(epochs=1, batch_size=16, seed=0, progress=False, on_undecided="ignore", compile=True)
     settings.update(overrides)
-    return fit_supernet(resume_space(), resume_data(), **settings)
+    return fit_supernet(resume_space(), threshold_data(), **settings)
 
 
 @pytest.mark.parametrize("strategy", ["gdas", "spos", "proxyless", "fairnas"])

@@ -2,16 +2,13 @@
 undecided warning (on_undecided), and the summary table."""
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
 from search import SearchResult, UndecidedError, UndecidedWarning, fit_supernet
 from search.confidence import MIN_MARGIN, ConfidenceTrack, is_decided, result_confidence, step_statistics
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_resume import make_data, make_space  # noqa: E402
+from helpers import threshold_data, resume_space
 
 
 def test_step_statistics_of_a_distribution():
@@ -61,7 +58,7 @@ def search(**overrides):
     # DARTS: no decision phase, so the final distribution is the evidence (see test_decision_phase)
     settings = dict(epochs=2, batch_size=16, seed=3, progress=False, optim={"arch_lr": 1e-5}, strategy="darts")
     settings.update(overrides)
-    return fit_supernet(make_space(), make_data(), **settings)
+    return fit_supernet(resume_space(), threshold_data(), **settings)
 
 
 def test_history_and_result_carry_the_confidence_and_warn_when_undecided():

@@ -1,6 +1,7 @@
 """Hardware cost: symbolic FLOPs/params per op, architecture cost, differentiable expected cost."""
 
 import functools
+import warnings
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ import torch
 from ops import AvgPooling, BatchNorm, Identity, Relu, Zero, conv1d, conv2d, linear, Flatten
 from supernet import BasicExecutor, ChoiceOp, IntScalarParameter, Tensor, discretize, lazy, search_space
 from supernet.cost import architecture_cost, expected_cost, node_cost
+from supernet.node import Op
 
 
 def test_conv_and_linear_flops_are_symbolic_in_parameters():
@@ -104,3 +106,21 @@ def test_expected_cost_averages_over_value_parameter_distributions():
     cost.backward()
     assert p.grad.tolist() == pytest.approx([per_tap * 1, per_tap * 3, per_tap * 5])
     assert kernel.current_value == 1  # restored
+
+
+def test_flops_of_an_op_that_declares_none_warn_once_naming_it():
+    from supernet.cost import UndeclaredCostWarning, declares_flops
+
+    class Doubler(Op):  # computes, but defines no flops(): a user's op
+        def _forward_implementation(self, x):
+            return 2 * x
+
+    x = Tensor("x", (1, 4), ("N", "C"))
+    net = Doubler()(Doubler()(x))
+    assert not declares_flops(net) and declares_flops(Relu()(x))
+    with pytest.warns(UndeclaredCostWarning, match=r"Doubler_0 \(.*Doubler\) declares no FLOPs.*Doubler.flops\(\)"):
+        assert architecture_cost(net, "flops") == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per class: the second pricing is quiet
+        assert architecture_cost(net, "flops") == 0
+        assert architecture_cost(Flatten()(Identity()(x)), "flops") == 0  # free ops declare it

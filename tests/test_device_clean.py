@@ -19,7 +19,7 @@ from search.loaders import search_loaders
 from search.strategies import STRATEGIES
 from supernet import SoftmaxMixture
 
-from helpers import resume_data, resume_space
+from helpers import threshold_data, resume_space
 
 
 class OffDevice(TorchDispatchMode):
@@ -60,7 +60,7 @@ def search(strategy="darts", **overrides):
     if strategy not in ("spos", "fairnas"):  # the cost term steers the architecture, which these do not learn
         settings.update(cost="params", cost_weight=0.1)
     settings.update(overrides)
-    return fit_supernet(resume_space(), resume_data(), strategy=strategy, **settings)
+    return fit_supernet(resume_space(), threshold_data(), strategy=strategy, **settings)
 
 
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
@@ -93,7 +93,7 @@ def test_the_audit_catches_a_factory_call_without_a_device(audited_steps, monkey
 
 
 def test_search_loaders_pin_memory_on_request():
-    pinned = search_loaders(resume_data(), None, 16, 0, pin_memory=True)
+    pinned = search_loaders(threshold_data(), None, 16, 0, pin_memory=True)
     assert pinned.train.pin_memory and pinned.val.pin_memory
-    plain = search_loaders(resume_data(), None, 16, 0)
+    plain = search_loaders(threshold_data(), None, 16, 0)
     assert not plain.train.pin_memory

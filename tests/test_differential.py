@@ -10,18 +10,15 @@ statistics after each step agree. The long mode is `python benchmarks/differenti
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import differential  # noqa: E402
+import differential
 
-from supernet import SupernetExecutor  # noqa: E402
-from supernet.plan_options import PlanOptions  # noqa: E402
+from supernet import SupernetExecutor
+from supernet.plan_options import PlanOptions
 
 QUICK = settings(
     max_examples=2,

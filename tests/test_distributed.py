@@ -12,8 +12,7 @@ from torch.utils.data import TensorDataset
 from search import fit_supernet
 from search.loaders import search_loader
 
-sys.path.insert(0, str(Path(__file__).parent))
-import ddp_search  # noqa: E402  (the script torchrun launches)
+import ddp_search  # the script torchrun launches
 
 SCRIPT = Path(__file__).with_name("ddp_search.py")
 

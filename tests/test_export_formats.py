@@ -188,6 +188,8 @@ def _onnx_outputs(name, x, path, dynamo):
     return [session.run(None, {name: x[:batch].numpy()})[0] for batch in (5, 2)]
 
 
+# torch's ONNX exporter copies its pytree specs through a check that torch itself deprecates
+@pytest.mark.filterwarnings(r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning")
 @pytest.mark.parametrize("name", SPACES)
 def test_onnx_export_runs_in_onnxruntime_with_pytorchs_outputs(name, tmp_path):
     _, model, x = _case(name)

@@ -4,23 +4,20 @@
 from __future__ import annotations
 
 import collections
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from plain_nb201 import PlainNB201Supernet, load_supernet_state  # noqa: E402
+from plain_nb201 import PlainNB201Supernet, load_supernet_state
 
-from ops import AvgPooling, Conv2d, Relu  # noqa: E402
-from search import BilevelConfig, BilevelOptimizer  # noqa: E402
-from search.strategies.gdas import GumbelMixture  # noqa: E402
-from search.spaces import darts_space, nb201_space  # noqa: E402
-from search.strategies import DARTSMinus, GDAS, PCDARTS, Proxyless  # noqa: E402
-from supernet import BasicExecutor, SupernetExecutor, Tensor, discretize  # noqa: E402
+from ops import AvgPooling, Conv2d, Relu
+from search import BilevelConfig, BilevelOptimizer
+from search.strategies.gdas import GumbelMixture
+from search.spaces import darts_space, nb201_space
+from search.strategies import DARTSMinus, GDAS, PCDARTS, Proxyless
+from supernet import BasicExecutor, SupernetExecutor, Tensor, discretize
 
 CHANNELS, CELLS, BATCH = 4, 1, 4
 

@@ -20,9 +20,12 @@ from search import (
 )
 from search.checkpoint import Checkpointer
 from search.confidence import UndecidedWarning
+from search.loggers import CSVLogger, Logger
 from search.settings import LEGACY_KEYWORDS, resolve_settings
 from supernet import ChoiceOp, SupernetExecutor, Tensor, search_space
 from supernet.latency import LatencyTable, MeasureSettings
+
+from helpers import threshold_data
 
 
 def tiny_space():
@@ -36,18 +39,12 @@ def tiny_space():
     return space(x)
 
 
-def tiny_data(n=48):
-    g = torch.Generator().manual_seed(3)
-    x = torch.randn(n, 2, 8, generator=g)
-    return x, (x[:, 0, :3].sum(dim=1) > 0).long() + (x[:, 1, :3].sum(dim=1) > 1).long()
-
-
 def fit(**settings):
     run = dict(strategy="darts", epochs=1, batch_size=16, seed=0)
     if "logging" not in settings:  # with the group, these would be keywords conflicting with it
         run.update(progress=False, on_undecided="ignore")
     run.update(settings)
-    return fit_supernet(tiny_space(), tiny_data(), **run)
+    return fit_supernet(tiny_space(), threshold_data(48, length=8, seed=3, window=3), **run)
 
 
 def test_every_legacy_keyword_maps_onto_its_group_field():
@@ -63,6 +60,7 @@ def test_every_legacy_keyword_maps_onto_its_group_field():
         "progress": False,
         "record_every": 3,
         "on_undecided": "raise",
+        "loggers": (Logger(),),
         "distributed": False,
         "initial_state": {"a": torch.zeros(1)},
         "precision": "bf16-mixed",
@@ -132,7 +130,7 @@ def test_selection_keywords_take_effect():
 
 
 def test_logging_keywords_take_effect(capsys):
-    assert fit(record_every=2, epochs=3).history["steps"] == [0, 2]
+    assert fit(record_every=2, epochs=3).history["steps"] == [0, 2, 3]  # every 2nd step, then the last
     with pytest.raises(UndecidedError):
         fit(on_undecided="raise")
     with pytest.warns(UndecidedWarning):
@@ -142,6 +140,25 @@ def test_logging_keywords_take_effect(capsys):
     assert "search" in capsys.readouterr().err
     fit(logging=LoggingSettings(progress=False, on_undecided="ignore"))
     assert capsys.readouterr().err == ""
+
+
+def test_loggers_keyword_and_field_log_the_same_search(tmp_path):
+    fit(loggers=[CSVLogger(tmp_path / "keyword", images=False)], epochs=2)
+    group = LoggingSettings(
+        progress=False, on_undecided="ignore", loggers=[CSVLogger(tmp_path / "group", images=False)]
+    )
+    fit(logging=group, epochs=2)
+    keyword, grouped = ((tmp_path / name / "metrics.csv").read_text() for name in ("keyword", "group"))
+    assert keyword == grouped and keyword.count("\n") == 1 + 2  # header, a row per step (one step per epoch)
+    assert group.loggers == tuple(group.loggers) and isinstance(group.loggers, tuple)
+    with pytest.raises(
+        ValueError, match=r"loggers=\(CSVLogger\('.*other'\),\) conflicts with logging=LoggingSettings\(loggers="
+    ):
+        fit(logging=group, loggers=[CSVLogger(tmp_path / "other")])
+    same = resolve_settings(None, {"logging": group}, {"loggers": list(group.loggers)})  # the same loggers
+    assert same.logging is group
+    with pytest.raises(TypeError, match="loggers must be a list of loggers"):
+        LoggingSettings(loggers=CSVLogger(tmp_path / "one"))
 
 
 def test_execution_keywords_take_effect(monkeypatch):

@@ -51,6 +51,7 @@ def test_known_optimum_five_tap_convolution_wins(seed):
         loss=torch.nn.functional.mse_loss,
         seed=seed,
         progress=False,
+        on_undecided="ignore",
         optim={"arch_lr": 3e-3},
     )
     assert list(result.chosen_options.values()) == ["conv5"]
@@ -65,6 +66,7 @@ def test_same_seed_same_result_and_different_seed_differs():
         epochs=2,
         loss=torch.nn.functional.mse_loss,
         progress=False,
+        on_undecided="ignore",
         optim={"arch_lr": 3e-3},
     )
     a, b, c = run(seed=5), run(seed=5), run(seed=6)
@@ -110,7 +112,13 @@ def test_architecture_step_changes_only_alphas_and_weight_step_only_weights():
 def test_result_save_load_round_trip_and_export(tmp_path):
     space = tap_space()
     result = fit_supernet(
-        space, five_tap_data(0, n=256), epochs=2, loss=torch.nn.functional.mse_loss, seed=0, progress=False
+        space,
+        five_tap_data(0, n=256),
+        epochs=2,
+        loss=torch.nn.functional.mse_loss,
+        seed=0,
+        progress=False,
+        on_undecided="ignore",
     )
     result.save(tmp_path / "run")
     loaded = SearchResult.load(tmp_path / "run", space=space)
@@ -136,6 +144,7 @@ def test_history_records_every_step_for_every_switch():
         loss=torch.nn.functional.mse_loss,
         seed=0,
         progress=False,
+        on_undecided="ignore",
     )
     steps_per_epoch = 128 // 32  # val=None: half of 256 samples trains
     assert result.history["steps"] == list(range(0, 2 * steps_per_epoch + 1))
@@ -170,7 +179,13 @@ def test_accepts_datasets_and_loaders_and_default_accuracy_metric():
 
 def test_plots_write_png(tmp_path):
     result = fit_supernet(
-        tap_space(), five_tap_data(0, n=256), epochs=1, loss=torch.nn.functional.mse_loss, seed=0, progress=False
+        tap_space(),
+        five_tap_data(0, n=256),
+        epochs=1,
+        loss=torch.nn.functional.mse_loss,
+        seed=0,
+        progress=False,
+        on_undecided="ignore",
     )
     fig = plot_alpha_trajectories(result.history, tmp_path / "traj.png")
     assert [line.get_label() for line in fig.axes[0].lines] == OPTIONS

@@ -227,6 +227,8 @@ def test_sampled_architectures_run_with_their_symbolic_shape(data):
     COUNTS["shape samples"] += len(seeds)
 
 
+# a random space's argmax may run every path through a Zero op: exporting it says so, expectedly
+@pytest.mark.filterwarnings("ignore:this architecture leaves the network without a path:RuntimeWarning")
 @settings(FUZZ, max_examples=50)
 @given(data=st.data())
 def test_supernet_steps_and_argmax_export_and_save_load_round_trip(data):
@@ -278,6 +280,10 @@ class Interrupted(Exception):
     pass
 
 
+# so may a search's selection in a random space: it then repairs it to a connected one, or, where every
+# option of a choice is data-independent (no connected architecture), keeps it; both say so
+@pytest.mark.filterwarnings("ignore:the .* selection leaves the network without a path:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:no architecture of the space .* connects its output:RuntimeWarning")
 @settings(FUZZ, max_examples=20)
 @given(data=st.data())
 def test_fit_supernet_searches_and_resumes_bit_identically(data):
@@ -285,7 +291,7 @@ def test_fit_supernet_searches_and_resumes_bit_identically(data):
     classes = lazy(net.shape())[-1]
     g = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
     train = (torch.randn(32, *shape, generator=g), torch.randint(0, classes, (32,), generator=g))
-    search = partial(fit_supernet, net, train, epochs=2, batch_size=8, seed=1, progress=False)
+    search = partial(fit_supernet, net, train, epochs=2, batch_size=8, seed=1, progress=False, on_undecided="ignore")
 
     def interrupt(state):
         if state["epoch"] == 1:

@@ -13,6 +13,8 @@ from search.checkpoint import Checkpointer
 from search.guard import StepGuard
 from supernet import ChoiceOp, SupernetExecutor, Tensor, search_space
 
+from helpers import noise_data
+
 
 def make_space():
     x = Tensor("x", (1, 2, 16), ("N", "C", "L"))
@@ -24,12 +26,6 @@ def make_space():
         return linear(Flatten()(h), 3)
 
     return space(x)
-
-
-def make_data(n=96):
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(n, 2, 16, generator=g)
-    return x, torch.randint(0, 3, (n,), generator=g)
 
 
 def poisoned_loss(bad_calls, value=math.nan):
@@ -45,9 +41,9 @@ def poisoned_loss(bad_calls, value=math.nan):
 
 
 def search(space, loss, **overrides):
-    settings = dict(epochs=3, batch_size=16, seed=0, progress=False)
+    settings = dict(epochs=3, batch_size=16, seed=0, progress=False, on_undecided="ignore")
     settings.update(overrides)
-    return fit_supernet(space, make_data(), loss=loss, **settings)
+    return fit_supernet(space, noise_data(96, seed=1), loss=loss, **settings)
 
 
 def test_a_skipped_step_leaves_weights_alphas_statistics_and_optimizer_state_untouched():
@@ -58,7 +54,7 @@ def test_a_skipped_step_leaves_weights_alphas_statistics_and_optimizer_state_unt
     )
     guard.attach(bilevel.weight_optimizer)
     guard.attach(bilevel.arch_optimizer)
-    x, y = make_data(16)
+    x, y = noise_data(16, seed=1)
     for kind, step in (("architecture", bilevel.architecture_step), ("weight", bilevel.weight_step)):
         with guard.step(kind, 0, 0, supernet):
             step(x, y)

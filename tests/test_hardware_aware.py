@@ -59,6 +59,7 @@ def test_larger_cost_weight_gives_monotonically_fewer_flops(data):
             epochs=3,
             seed=0,
             progress=False,
+            on_undecided="ignore",
             cost="flops",
             cost_weight=weight,
             optim={"arch_lr": 3e-2},
@@ -70,13 +71,16 @@ def test_larger_cost_weight_gives_monotonically_fewer_flops(data):
 
 
 def test_target_form_only_penalises_above_the_target(data):
-    base = fit_supernet(cost_space(), data, epochs=2, seed=0, progress=False, optim={"arch_lr": 3e-2})
+    base = fit_supernet(
+        cost_space(), data, epochs=2, seed=0, progress=False, on_undecided="ignore", optim={"arch_lr": 3e-2}
+    )
     generous = fit_supernet(
         cost_space(),
         data,
         epochs=2,
         seed=0,
         progress=False,
+        on_undecided="ignore",
         cost="flops",
         cost_weight=5.0,
         cost_target=1e12,
@@ -90,6 +94,7 @@ def test_target_form_only_penalises_above_the_target(data):
             epochs=2,
             seed=0,
             progress=False,
+            on_undecided="ignore",
             cost="flops",
             cost_weight=5.0,
             cost_target=1.0,

@@ -1,13 +1,10 @@
 """The oracle benchmark's API: enumeration of its space, ranks in a table, deterministic training."""
 
 import itertools
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from oracle import (
     TABLE_SEEDS,
@@ -18,10 +15,10 @@ from oracle import (
     oracle_space,
     rank_percentile,
     train_architecture,
-)  # noqa: E402
-from oracle_table import TABLE_PATH, table_stats  # noqa: E402
-from search.spaces import NB201_OPS  # noqa: E402
-from supernet import BasicExecutor, ChoiceOp, discretize, get_nodes  # noqa: E402
+)
+from oracle_table import TABLE_PATH, table_stats
+from search.spaces import NB201_OPS
+from supernet import BasicExecutor, ChoiceOp, discretize, get_nodes
 
 
 def _table(means):

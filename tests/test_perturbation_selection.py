@@ -1,8 +1,6 @@
 """Perturbation-based selection (DARTS-PT): each choice takes the option whose removal hurts most."""
 
-import sys
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +12,8 @@ from search.perturbation import PerturbationSelection, PerturbationSettings, rem
 from search.strategies import DARTS
 from supernet import ChoiceOp, Op, SupernetExecutor, Tensor, search_space
 
-sys.path.insert(0, str(Path(__file__).parent))
+from helpers import value_space
+
 
 ZERO, ROLL, IDENTITY = range(3)
 EPOCHS = 6
@@ -203,8 +202,6 @@ def test_fine_tuning_between_decisions_leaves_the_searched_weights_as_they_were(
 
 
 def test_value_choices_are_measured_like_switches():
-    from test_value_choices import value_space
-
     net, kernel, width = value_space()
     result = fit_supernet(
         net,

@@ -8,15 +8,23 @@ import pytest
 import torch
 
 from ops import AdaptiveAvgPooling, Flatten, MaxPooling, conv1d, linear
-from search import fit_supernet, plot_alpha_heatmap, plot_alpha_trajectories
+from search import SearchResult, fit_supernet, plot_alpha_heatmap, plot_alpha_trajectories
+from search.confidence import evidence_index
 from search.plots import (
     DECISION_LABEL,
+    EVIDENCE_TITLE,
+    FINAL_TITLE,
+    PANEL_SIZE,
     RESUME_LABEL,
     UNDECIDED_COLOR,
     UNDECIDED_LABEL,
     WARMUP_LABEL,
+    WEIGHTS_ONLY_TITLE,
+    plot_alpha_trajectory_groups,
     search_phases,
+    trajectory_groups,
     undecided_switches,
+    weights_only,
 )
 from search.strategies import DrNAS
 from supernet import ChoiceOp, IntScalarParameter, Tensor, search_space
@@ -165,3 +173,78 @@ def test_heatmap_marks_the_undecided_choices(tmp_path):
     assert dashed == {rows.index(sid) for sid in undecided}
     assert f"{len(undecided)} of {len(rows)} choices {UNDECIDED_LABEL}" in ax.get_title()
     assert (tmp_path / "undecided.png").stat().st_size > 1000
+
+
+def test_a_weights_only_result_plots_what_it_is_not_flat_selected_panels(tmp_path):
+    space, _ = mixed_space()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(32, 1, 16, generator=g), torch.randint(0, 3, (32,), generator=g)
+    result = fit_supernet(space, (x, y), epochs=1, batch_size=16, progress=False, strategy="spos")
+    assert weights_only(result) and not weights_only(searched()[0]) and not weights_only(result.history)
+    for plot, name in ((plot_alpha_trajectories, "t.png"), (plot_alpha_heatmap, "h.png")):
+        fig = plot(result, tmp_path / name)
+        (ax,) = fig.axes
+        assert ax.get_title() == f"spos: {WEIGHTS_ONLY_TITLE}"
+        (text,) = [t.get_text() for t in ax.texts]
+        assert "uniform sampling" in text and "search.evolve(result" in text
+        assert not ax.lines and not ax.images and "selected:" not in text
+        assert (tmp_path / name).stat().st_size > 1000
+    # it saves and loads with its space (no architecture to spell out), and still plots what it is
+    loaded = SearchResult.load(result.save(tmp_path / "spos"), space=mixed_space()[0])
+    assert weights_only(loaded) and plot_alpha_heatmap(loaded).axes[0].get_title() == f"spos: {WEIGHTS_ONLY_TITLE}"
+
+
+def test_heatmap_after_a_decision_phase_shows_the_evidence_before_it(tmp_path):
+    result = phased(warmup_epochs=1)
+    before = evidence_index(result.history)
+    assert before is not None
+    fig = plot_alpha_heatmap(result, tmp_path / "evidence.png")
+    evidence, final = fig.axes[:2]
+    step = result.history["steps"][before]
+    assert evidence.get_title().startswith(f"{EVIDENCE_TITLE} (step {step})")
+    assert final.get_title().startswith(FINAL_TITLE)
+    rows = list(result.probabilities)
+    for ax, expected in (
+        (evidence, [result.history["probabilities"][s][before] for s in rows]),
+        (final, [result.probabilities[s] for s in rows]),
+    ):
+        values = {
+            (round(t.get_position()[1]), round(t.get_position()[0])): float(t.get_text().split("\n")[-1])
+            for t in ax.texts
+        }
+        assert all(abs(values[(r, c)] - p) < 0.006 for r, ps in enumerate(expected) for c, p in enumerate(ps))
+        undecided = undecided_switches(result)
+        dashed = {round(p.get_y() + 0.5) for p in ax.patches if p.get_linestyle() == "--"}
+        assert dashed == {rows.index(s) for s in undecided} and f"choices {UNDECIDED_LABEL}" in ax.get_title()
+    # the evidence differs from the final numbers, which the decision phase pushed towards 1
+    assert max(max(result.probabilities[s]) for s in rows) > max(
+        max(result.history["probabilities"][s][before]) for s in rows
+    )
+    # without a decision phase: the final panel alone
+    fig = plot_alpha_heatmap(phased(warmup_epochs=0, epochs=2, final_temperature=1.0))
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes[:-1]] == [FINAL_TITLE]
+
+
+def test_many_trajectory_panels_are_grouped_by_scope_at_full_panel_size(tmp_path):
+    steps = [0, 1, 2]
+    cells = {"normal_cell_0": 14, "reduction_cell_0": 14}
+    ids = [f"space_0.{cell}.edge_{k}_0.ChoiceOp_0.choice" for cell, n in cells.items() for k in range(n)]
+    history = {
+        "steps": steps,
+        "epochs": [0, 0, 1],
+        "probabilities": {sid: [[0.5, 0.5], [0.6, 0.4], [0.7, 0.3]] for sid in ids},
+        "options": {sid: ["a", "b"] for sid in ids},
+    }
+    assert trajectory_groups(ids) == {cell: [s for s in ids if f".{cell}." in s] for cell in cells}
+    fig = plot_alpha_trajectories(history, tmp_path / "grouped.png", columns=4)
+    assert [sub.get_suptitle() for sub in fig.subfigs] == [f"{cell}: 14 choices" for cell in cells]
+    panels = [ax for ax in fig.axes if ax.lines]
+    assert len(panels) == 28 and panels[0].get_title().startswith("edge_0_0\nselected: a")
+    width, height = fig.get_size_inches()
+    assert width == 4 * PANEL_SIZE[0] and height >= 8 * PANEL_SIZE[1]  # 4 rows per cell, no panel shrunk
+    figures = plot_alpha_trajectory_groups(history, tmp_path / "alphas.png")
+    assert list(figures) == list(cells)
+    assert all((tmp_path / f"alphas_{cell}.png").stat().st_size > 1000 for cell in cells)
+    assert all(len([ax for ax in f.axes if ax.lines]) == 14 for f in figures.values())
+    # few choices: one grid, as before
+    assert not plot_alpha_trajectories(dict(history, probabilities={ids[0]: history["probabilities"][ids[0]]})).subfigs

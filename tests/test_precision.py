@@ -17,7 +17,7 @@ from search.strategies import STRATEGIES, get_strategy
 from search.settings import ExecutionSettings
 from supernet import SoftmaxMixture, SupernetExecutor
 
-from helpers import resume_data, resume_space
+from helpers import threshold_data, resume_space
 
 MIXED = ("bf16-mixed", "16-mixed")
 
@@ -35,7 +35,7 @@ def search(precision="32", checkpoint_dir=None, resume=False, **overrides):
         resume=resume,
     )
     settings.update(overrides)
-    return fit_supernet(resume_space(), resume_data(), **settings)
+    return fit_supernet(resume_space(), threshold_data(), **settings)
 
 
 class Crash(Exception):
@@ -50,7 +50,7 @@ def test_an_unknown_precision_is_refused_naming_the_argument_and_the_allowed_val
     for call in (
         lambda: search(bad, epochs=1),
         lambda: ExecutionSettings(precision=bad),
-        lambda: train_classifier(torch.nn.Linear(2, 2), *[resume_data()] * 2, epochs=1, precision=bad),
+        lambda: train_classifier(torch.nn.Linear(2, 2), *[threshold_data()] * 2, epochs=1, precision=bad),
     ):
         with pytest.raises(ValueError, match=r"precision must be one of \('32', 'bf16-mixed', '16-mixed'\)"):
             call()
@@ -107,6 +107,7 @@ def test_a_resumed_mixed_precision_search_is_bit_identical(uninterrupted, tmp_pa
     assert saved["bilevel"]["precision"]["precision"] == name
     resumed = search(name, tmp_path, resume=True)
     assert resumed == uninterrupted[name]
+    assert resumed.history.pop("resumed_at_step") == [6]  # the resume point is recorded; the rest is identical
     assert resumed.metrics == uninterrupted[name].metrics and resumed.history == uninterrupted[name].history
 
 
@@ -178,7 +179,7 @@ def test_convolutions_run_in_low_precision_and_mixing_weights_statistics_and_los
     bilevel = BilevelOptimizer(
         supernet, loss, BilevelConfig(arch_lr=0.1), total_epochs=1, precision=MixedPrecision(name, "cpu")
     )
-    x, y = resume_data(16)
+    x, y = threshold_data(16)
     with OpDtypes() as ops:
         bilevel.architecture_step(x, y)
         _, logits = bilevel.weight_step(x, y)
@@ -201,7 +202,7 @@ def test_the_cost_penalty_is_computed_outside_autocast():
     bilevel = BilevelOptimizer(
         supernet, torch.nn.functional.cross_entropy, BilevelConfig(), 1, precision=MixedPrecision("bf16-mixed")
     )
-    bilevel.architecture_step(*resume_data(16), regularizer=regularizer)
+    bilevel.architecture_step(*threshold_data(16), regularizer=regularizer)
     assert seen == [False]
 
 
@@ -251,7 +252,7 @@ def test_an_overflowing_step_leaves_the_weights_and_optimizer_state_untouched():
     amp = MixedPrecision("16-mixed", "cpu", init_scale=2.0**60)
     bilevel = BilevelOptimizer(supernet, torch.nn.functional.cross_entropy, BilevelConfig(), 1, precision=amp)
     before = {k: v.clone() for k, v in supernet.state_dict().items() if not k.startswith("arch.")}
-    bilevel.weight_step(*resume_data(16))
+    bilevel.weight_step(*threshold_data(16))
     assert amp.skipped["weight"] == 1 and amp.scale("weight") == 2.0**59
     after = supernet.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if "running" not in k and "num_batches" not in k)
@@ -265,7 +266,7 @@ def test_an_overflowing_step_leaves_the_weights_and_optimizer_state_untouched():
 def test_retraining_and_evaluation_take_the_precision(name):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
-    data = resume_data()
+    data = threshold_data()
     report = train_classifier(model, data, data, epochs=3, batch_size=16, progress=False, precision=name)
     assert report["test_accuracy"] > 0.5 and all(math.isfinite(v) for v in report["train_loss"])
     full = evaluate_module(model, data)
@@ -275,7 +276,7 @@ def test_retraining_and_evaluation_take_the_precision(name):
 
 def test_evaluate_of_a_result_takes_the_precision(uninterrupted):
     result = uninterrupted["bf16-mixed"]
-    data = resume_data()
+    data = threshold_data()
     full = evaluate(result, data, batches=2, batch_size=16)
     low = evaluate(result, data, batches=2, batch_size=16, precision="bf16-mixed")
     assert abs(full["accuracy"] - low["accuracy"]) <= 0.05 and abs(full["loss"] - low["loss"]) < 0.05

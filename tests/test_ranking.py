@@ -1,16 +1,13 @@
 """benchmarks/ranking.py: inherited-weight scores correlated with the oracle table, and its results file."""
 
 import json
-import sys
 from pathlib import Path
 
+import oracle
 import pytest
+import ranking
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-
-import oracle  # noqa: E402
-import ranking  # noqa: E402
 
 
 def test_correlate_follows_the_table():

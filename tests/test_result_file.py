@@ -13,6 +13,8 @@ from search import SearchResult, fit_supernet
 from search.result_file import FORMAT_VERSION
 from supernet import CategoricalParameter, ChoiceOp, Tensor, search_space
 
+from helpers import noise_data
+
 
 def space():
     @search_space
@@ -26,14 +28,9 @@ def space():
     return net(Tensor("x", (1, 2, 16), ("N", "C", "L")))
 
 
-def data():
-    g = torch.Generator().manual_seed(0)
-    return torch.randn(32, 2, 16, generator=g), torch.randint(0, 3, (32,), generator=g)
-
-
 @pytest.fixture(scope="module")
 def result():
-    return fit_supernet(space(), data(), epochs=1, batch_size=8, seed=0, progress=False, on_undecided="ignore")
+    return fit_supernet(space(), noise_data(32), epochs=1, batch_size=8, seed=0, progress=False, on_undecided="ignore")
 
 
 def switch_of(result, kind):
@@ -131,7 +128,7 @@ def test_a_writer_failing_midway_leaves_the_previous_result_and_no_partial_file(
 
 def test_weights_from_another_save_are_refused(result, tmp_path):
     result.save(tmp_path / "a")
-    other = fit_supernet(space(), data(), epochs=2, batch_size=8, seed=1, progress=False, on_undecided="ignore")
+    other = fit_supernet(space(), noise_data(32), epochs=2, batch_size=8, seed=1, progress=False, on_undecided="ignore")
     other.save(tmp_path / "b")
     shutil.copy(tmp_path / "a" / "result.json", tmp_path / "b" / "result.json")
     state = other.supernet_state

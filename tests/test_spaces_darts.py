@@ -9,8 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ops import BatchNorm, Concat, Conv2d, Slice, Zero
+from ops import Add, BatchNorm, Concat, Conv2d, Identity, Relu, Slice, Zero
 from search import fit_supernet
+from search.derivation import ArgmaxPerChoice, TopInputsPerNode, declare_derivation, derivation_of
+from search.selection import derive
+from search.strategies import DARTS, FairDARTS
 from search.spaces import (
     DARTS_OPS,
     Genotype,
@@ -22,7 +25,7 @@ from search.spaces import (
     darts_switch_ids,
     reduction_layers,
 )
-from supernet import BasicExecutor, ChoiceOp, SupernetExecutor, Tensor, discretize, get_nodes, lazy, search_space
+from supernet import BasicExecutor, ChoiceOp, Node, SupernetExecutor, Tensor, discretize, get_nodes, lazy, search_space
 from supernet.graph import topological_order
 
 SWITCH_ID = re.compile(r"^darts_space_0\.(normal|reduction)_cell_0\.edge_(\d)to(\d)_0\.ChoiceOp_0\.choice$")
@@ -222,8 +225,12 @@ def test_search_then_darts_genotype_then_export_trains():
     result = fit_supernet(net, (x[:32], y[:32]), epochs=2, batch_size=8, seed=0, progress=False, on_undecided="ignore")
     assert len(result.history["steps"]) == 1 + 4
     architecture = darts_genotype(result)
+    # the space declares DARTS's derivation: the default architecture is already the genotype
+    assert result.architecture == architecture
+    assert result.config["selection"]["derivation"] == "top-2 inputs per node (none excluded)"
+    assert "derived by the space's rule: top-2 inputs per node" in result.summary()
     chosen = result.with_architecture(architecture)
-    assert chosen.architecture == architecture and result.architecture != architecture
+    assert chosen.architecture == architecture
     assert all(chosen.option_names[sid][k] == DARTS_OPS[k] for sid, k in architecture.items())
     text = darts_genotype_text(chosen)
     assert text.count("('") == 16  # 2 edges x 4 nodes x 2 cell kinds
@@ -241,3 +248,89 @@ def test_search_then_darts_genotype_then_export_trains():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_default_export_of_a_darts_search_is_the_darts_genotype_network():
+    torch.manual_seed(0)
+    x = torch.randn(16, 3, 8, 8)
+    y = (x[:, 0].mean((1, 2)) > 0).long()
+    net = darts_space(_image(), channels=4, layers=3, num_classes=2)
+    result = fit_supernet(net, (x, y), epochs=1, batch_size=8, seed=0, progress=False, on_undecided="ignore")
+    genotype = result.with_architecture(darts_genotype(result))
+    default, reference = result.export(seed=0), genotype.export(seed=0)
+    assert sorted(default.state_dict()) == sorted(reference.state_dict())
+    with torch.no_grad():
+        assert torch.equal(default.eval()(x), reference.eval()(x))
+    # two kept inputs per intermediate node and cell kind, as DARTS
+    assert darts_genotype_text(result).count("('") == 16
+    # dropped edges are judged on their node's ranking: the margin to the weakest kept input, never negative
+    ids = darts_switch_ids(list(result.architecture))
+    dropped = [sid for edges in ids.values() for sid in edges.values() if result.architecture[sid] == 0]
+    assert len(dropped) == 2 * (14 - 8)
+    assert all(result.confidence[sid]["dropped"] and result.confidence[sid]["margin"] >= 0 for sid in dropped)
+    # the trajectories, grouped by cell, say which edges the rule dropped
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from search import plot_alpha_heatmap, plot_alpha_trajectories
+    from search.plots import DROPPED_LABEL
+
+    figure = plot_alpha_trajectories(result)
+    assert [sub.get_suptitle() for sub in figure.subfigs] == [
+        "normal_cell_0: 14 choices",
+        "reduction_cell_0: 14 choices",
+    ]
+    heat = plot_alpha_heatmap(result).axes[0]
+    rows = [label.get_text() for label in heat.get_yticklabels()]
+    assert [sid for sid, row in zip(result.probabilities, rows) if "[dropped]" in row] == dropped
+    titles = [ax.get_title() for ax in figure.axes if ax.lines]
+    assert sum(DROPPED_LABEL in t for t in titles) == len(dropped) and all(
+        "selected: none" in t for t in titles if DROPPED_LABEL in t
+    )
+
+
+def _supernet_with(net, probabilities):
+    supernet = SupernetExecutor(net)
+    with torch.no_grad():
+        for sid, p in probabilities.items():
+            supernet.alphas[sid].copy_(torch.tensor(p).log())
+    return supernet
+
+
+def test_the_declared_top_two_rule_equals_darts_genotype_and_other_spaces_keep_the_argmax():
+    net = darts_space(_image(), channels=4, layers=3)
+    assert derivation_of(net) == TopInputsPerNode(inputs=2)
+    probs = _probabilities(net, {("normal", 1, 2): ("sep_conv_3x3", 0.5), ("normal", 0, 5): ("none", 0.9)})
+    argmax = {sid: max(range(len(p)), key=p.__getitem__) for sid, p in probs.items()}
+    assert TopInputsPerNode(2).derive(SupernetExecutor(net), argmax, probs) == darts_genotype(probs)
+
+    @search_space
+    def tiny(x: Tensor) -> Node:
+        a = ChoiceOp(Zero(), Identity(), Relu(), names=["none", "skip", "relu"])(x)
+        b = ChoiceOp(Zero(), Identity(), Relu(), names=["none", "skip", "relu"])(x)
+        c = ChoiceOp(Zero(), Identity(), Relu(), names=["none", "skip", "relu"])(x)
+        return Add()(a, b, c)
+
+    plain = tiny(_image())
+    assert derivation_of(plain) == ArgmaxPerChoice()  # a user's space declares nothing: argmax per choice
+    declared = declare_derivation(tiny(_image()), TopInputsPerNode(inputs=1))
+    ids = list(dict.fromkeys(c.switch.id for c in _choices(declared)))
+    supernet = _supernet_with(declared, dict(zip(ids, ([0.5, 0.2, 0.3], [0.1, 0.1, 0.8], [0.2, 0.7, 0.1]))))
+    # node strengths (best non-none): 0.3, 0.8, 0.7 -> one input kept, the second edge's relu
+    assert TopInputsPerNode(1).derive(supernet, supernet.architecture(), supernet.probabilities()) == dict(
+        zip(ids, (0, 2, 0))
+    )
+    with pytest.raises(ValueError, match="positive int"):
+        TopInputsPerNode(inputs=0)
+    with pytest.raises(TypeError, match="derive"):
+        declare_derivation(plain, "top-2")
+
+
+def test_fairdarts_keeps_its_own_threshold_derivation_on_the_darts_space():
+    assert FairDARTS.derives_architecture and not DARTS.derives_architecture
+    net = darts_space(_image(), channels=4, layers=3)
+    supernet = SupernetExecutor(net)
+    picked = {sid: 0 for sid in supernet.switches}
+    assert derive(FairDARTS(), supernet, picked) == (picked, "")
+    derived, rule = derive(DARTS(), supernet, picked)
+    assert rule.startswith("top-2") and sum(v != 0 for v in derived.values()) == 16

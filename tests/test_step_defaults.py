@@ -1,9 +1,6 @@
 """Defaults set from the number of architecture steps: the sampling strategies' learning rate,
 and the opt-in softmax sharpening schedule."""
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -11,8 +8,7 @@ from search import fit_supernet
 from search.strategies import DARTS, FairDARTS, GDAS
 from search.strategies.schedules import REFERENCE_STEPS, SHARPEN_FRACTION, final_temperature, sharpening, step_scaled_lr
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_resume import make_data, make_space  # noqa: E402
+from helpers import threshold_data, resume_space
 
 
 def test_the_step_scaled_learning_rate_keeps_the_darts_step_budget():
@@ -26,11 +22,11 @@ def test_the_step_scaled_learning_rate_keeps_the_darts_step_budget():
 
 def test_a_search_records_the_learning_rate_its_step_count_gave():
     run = dict(epochs=2, batch_size=16, seed=0, progress=False, on_undecided="ignore")  # 2 epochs of 3 batches
-    assert fit_supernet(make_space(), make_data(), strategy="gdas", **run).config["optim"]["arch_lr"] == step_scaled_lr(
-        6
-    )
+    assert fit_supernet(resume_space(), threshold_data(), strategy="gdas", **run).config["optim"][
+        "arch_lr"
+    ] == step_scaled_lr(6)
     assert (
-        fit_supernet(make_space(), make_data(), strategy="gdas", optim={"arch_lr": 1e-3}, **run).config["optim"][
+        fit_supernet(resume_space(), threshold_data(), strategy="gdas", optim={"arch_lr": 1e-3}, **run).config["optim"][
             "arch_lr"
         ]
         == 1e-3
@@ -56,10 +52,10 @@ def test_sharpening_keeps_one_then_falls_geometrically_over_the_last_epochs():
 
 
 def test_a_sharpened_search_ends_at_the_final_temperature_of_its_steps():
-    epochs, batches = 2, 3  # make_data: 96 samples, halves of 48, batch 16 -> 3 batches per epoch
+    epochs, batches = 2, 3  # threshold_data: 96 samples, halves of 48, batch 16 -> 3 batches per epoch
     result = fit_supernet(
-        make_space(),
-        make_data(),
+        resume_space(),
+        threshold_data(),
         strategy=DARTS(temperature="sharpen"),
         epochs=epochs,
         batch_size=16,
@@ -78,8 +74,8 @@ def test_a_sharpened_search_ends_at_the_final_temperature_of_its_steps():
     strategy.plan(epochs, batches)
     assert strategy.architecture_steps(epochs) == (epochs - 2) * batches
     fixed = fit_supernet(
-        make_space(),
-        make_data(),
+        resume_space(),
+        threshold_data(),
         strategy="darts",
         epochs=1,
         batch_size=16,

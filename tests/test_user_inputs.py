@@ -16,9 +16,9 @@ from ops import AvgPooling, Flatten, Identity, MaxPooling, Relu, conv1d, linear
 from search import SearchResult, fit_supernet
 from search.loaders import split_in_halves
 from supernet import ChoiceOp, IntScalarParameter, SupernetExecutor, Tensor, lazy, search_space
-from test_errors import classifier  # the same small classifier space: 3 classes over (2, 16) inputs
+from helpers import classifier
 
-QUIET = dict(epochs=1, batch_size=8, progress=False, seed=0)
+QUIET = dict(epochs=1, batch_size=8, progress=False, seed=0, on_undecided="ignore")  # one epoch is undecided
 CLASSES = 3
 
 
@@ -305,7 +305,7 @@ def test_choice_options_that_never_share_a_shape_are_refused_when_mixed():
         ValueError, match=r"ChoiceOp space_0\.ChoiceOp_0: its options can never have the same output shape"
     ):
         build(functools.partial(conv, out_channels=8), functools.partial(conv, out_channels=4), same_shape=True)
-    with pytest.raises(ValueError, match=r"axis 1: Conv1d: 8\.\.16 \(now 8\), Conv1d: 4"):
+    with pytest.raises(ValueError, match=r"axis 1: Conv1d_0: 8\.\.16 \(now 8\), Conv1d_1: 4"):
         mixed(functools.partial(conv, out_channels=IntScalarParameter(8, 16)), functools.partial(conv, out_channels=4))
     with pytest.raises(ValueError, match=r"axis 2: MaxPooling: 8, Identity: 16"):
         mixed(MaxPooling(2), Identity())
@@ -330,3 +330,135 @@ def test_can_agree_compares_symbolic_sizes_over_the_parameter_values():
     assert can_agree([p * 2, 6]) and not can_agree([p * 2, 7]) and not can_agree([p, q + 100])
     assert can_agree([p + q, 2 * q]) and not can_agree([p, 5])
     assert p.current_value == 1 and q.current_value == 1  # the search leaves the parameters as they were
+
+
+# issue 26.7: seeds are any integer; None draws one and records it; anything else is refused naming `seed`
+
+
+def test_a_numpy_integer_seed_searches_as_the_same_int_does():
+    with_numpy = fit_supernet(classifier(), data(), **{**QUIET, "seed": np.int64(3)})
+    assert with_numpy == fit_supernet(classifier(), data(), **{**QUIET, "seed": 3})
+    assert type(with_numpy.config["seed"]) is int  # recorded as a plain int (result.json holds it)
+
+
+def test_seed_none_draws_a_seed_records_it_and_that_seed_repeats_the_search():
+    drawn = fit_supernet(classifier(), data(), **{**QUIET, "seed": None})
+    seed = drawn.config["seed"]
+    assert type(seed) is int and 0 <= seed < 2**32
+    assert fit_supernet(classifier(), data(), **{**QUIET, "seed": seed}) == drawn
+
+
+@pytest.mark.parametrize("seed", ["3", 2.5, True, [1]])
+def test_a_seed_that_is_not_an_integer_is_refused_naming_seed(seed):
+    with pytest.raises(TypeError, match=r"seed must be an integer \(int or numpy integer\), got"):
+        fit_supernet(classifier(), data(), **{**QUIET, "seed": seed})
+
+
+def test_a_negative_seed_is_refused_naming_seed():
+    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*63\), got -1"):
+        fit_supernet(classifier(), data(), **{**QUIET, "seed": -1})
+
+
+def test_numpy_integer_seeds_work_for_executors_and_evolution():
+    from search import evolve
+
+    space = classifier()
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            SupernetExecutor(space, seed=np.int64(4)).state_dict().values(),
+            SupernetExecutor(space, seed=4).state_dict().values(),
+        )
+    )
+    result = fit_supernet(space, data(), **QUIET)
+    found = evolve(result, data(), population=2, generations=1, seed=np.int32(1), top=1, progress=False)
+    assert found[0].config["evolution"]["seed"] == 1
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        evolve(result, data(), population=2, generations=1, seed="1", progress=False)
+
+
+# issue 26.8: optimizer settings are checked, naming the setting
+
+
+@pytest.mark.parametrize(
+    "optim, error, message",
+    [
+        ({"weight_lr": "fast"}, TypeError, r"optim setting weight_lr must be a number >= 0 \(0: the weights stay"),
+        ({"weight_lr": -1}, ValueError, r"optim setting weight_lr must be a number >= 0 .*, got -1"),
+        ({"arch_lr": -1e-3}, ValueError, r"optim setting arch_lr must be a number >= 0 \(0: the alphas stay frozen"),
+        ({"weight_momentum": 1.5}, ValueError, r"optim setting weight_momentum must be a number in \[0, 1\]"),
+        ({"weight_decay": float("nan")}, ValueError, r"optim setting weight_decay must be a number >= 0, got nan"),
+        ({"grad_clip": True}, TypeError, r"optim setting grad_clip must be a number >= 0"),
+        ({"arch_betas": (0.5,)}, ValueError, r"optim setting arch_betas must be two numbers in \[0, 1\)"),
+    ],
+)
+def test_an_optimizer_setting_of_the_wrong_type_or_range_is_refused_naming_it(optim, error, message):
+    from search import BilevelConfig
+
+    with pytest.raises(error, match=message):
+        fit_supernet(classifier(), data(), optim=optim, **QUIET)
+    with pytest.raises(error, match=message):
+        BilevelConfig(**optim)
+
+
+def test_valid_optimizer_settings_pass_and_numpy_numbers_are_stored_as_floats(tmp_path):
+    optim = {"arch_lr": np.float32(0.01), "grad_clip": None, "arch_betas": (np.float64(0.5), 0.9)}
+    result = fit_supernet(classifier(), data(), optim=optim, **QUIET)
+    assert result.config["optim"]["grad_clip"] is None
+    assert type(result.config["optim"]["arch_lr"]) is float and result.config["optim"]["arch_betas"] == (0.5, 0.9)
+    result.save(tmp_path / "r")  # JSON-ready
+    assert SearchResult.load(tmp_path / "r").config["optim"]["arch_lr"] == pytest.approx(0.01)
+
+
+# issue 26.9: the device is checked before anything runs, saying which devices there are
+
+
+def test_cuda_without_cuda_is_refused_up_front_naming_the_devices_there_are(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"device='cuda' asks for CUDA, but .*; available here: cpu"):
+        fit_supernet(classifier(), data(), device="cuda", **QUIET)
+
+
+def test_a_cuda_device_index_this_machine_lacks_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match=r"device='cuda:3': there is no CUDA device 3; available here: cpu, cuda:0"):
+        fit_supernet(classifier(), data(), device="cuda:3", **QUIET)
+
+
+@pytest.mark.parametrize("device", ["gpu", "meta"])
+def test_a_device_name_torch_does_not_know_or_the_meta_device_is_refused(device):
+    with pytest.raises(ValueError, match=rf"device='{device}'.*available here: cpu"):
+        fit_supernet(classifier(), data(), device=device, **QUIET)
+
+
+# issue 27.12: data and weights on the meta device are refused, naming them
+
+
+def test_data_on_the_meta_device_is_refused_naming_it():
+    x, y = data()
+    with pytest.raises(ValueError, match=r"train x: a tensor on the meta device \(shape \(64, 2, 16\)\) has no values"):
+        fit_supernet(classifier(), (x.to("meta"), y.to("meta")), **QUIET)
+    with pytest.raises(ValueError, match=r"val inputs: a tensor on the meta device"):
+        fit_supernet(classifier(), (x, y), TensorDataset(x.to("meta"), y), **QUIET)
+
+
+def test_an_initial_state_on_the_meta_device_is_refused_naming_the_weight():
+    state = {k: v.to("meta") for k, v in SupernetExecutor(classifier()).state_dict().items()}
+    with pytest.raises(ValueError, match=r"initial_state\['space_0\.Conv1d_0\.weight'\]: a tensor on the meta device"):
+        fit_supernet(classifier(), data(), initial_state=state, **QUIET)
+
+
+# issue 26.5: the history always ends at the last step, and confidence is judged on it
+
+
+def test_record_every_beyond_the_steps_still_records_the_last_step_and_judges_it():
+    result = fit_supernet(
+        classifier(), data(), strategy="darts", optim={"arch_lr": 0.05}, record_every=1000, **{**QUIET, "seed": 2}
+    )
+    assert result.history["steps"] == [0, 4]  # one epoch over the 32-sample half of train, at batch size 8
+    selected = result.architecture["space_0.ChoiceOp_0.choice"]
+    final = result.history["probabilities"]["space_0.ChoiceOp_0.choice"][-1]
+    assert final == result.probabilities["space_0.ChoiceOp_0.choice"] and selected == 1 and final[1] > final[0]
+    # judged on the final state: the selection is the winner there, not "not the most probable option"
+    assert result.confidence["space_0.ChoiceOp_0.choice"]["stable_since"] is not None

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from ops import AdaptiveAvgPooling, BatchNorm, Flatten, Relu, conv1d, linear
+from ops import conv1d
 from search import fit_supernet, plot_alpha_trajectories
+from helpers import value_space
 from supernet import (
     get_nodes,
     BasicExecutor,
@@ -15,20 +16,6 @@ from supernet import (
     discretize,
     search_space,
 )
-
-
-def value_space(kernel=None, width=None, tie=False):
-    kernel = kernel if kernel is not None else CategoricalParameter([1, 3, 5], name="k")
-    width = width if width is not None else IntScalarParameter(2, 6, step_size=2, name="w")
-    x = Tensor("x", (1, 2, 16), ("N", "C", "L"))
-
-    @search_space
-    def space(x):
-        h = Relu()(BatchNorm()(conv1d(x, width, kernel)))
-        h = conv1d(h, 4, kernel if tie else kernel.new())
-        return linear(Flatten()(AdaptiveAvgPooling(1)(h)), 3)
-
-    return space(x), kernel, width
 
 
 def one_hot(n, index):

@@ -1,5 +1,6 @@
-"""The README's "Writing a strategy" example, run exactly as written: it searches, its schedule
-reaches the mixture, its state is checkpointed and a resumed search is bit-identical."""
+"""The "Writing a strategy" example of docs/strategies.md (once the README's), run exactly as
+written: it searches, its schedule reaches the mixture, its state is checkpointed and a resumed
+search is bit-identical."""
 
 import functools
 import re
@@ -14,21 +15,23 @@ from search import fit_supernet
 from search.confidence import UndecidedWarning
 from supernet import ChoiceOp, SupernetExecutor, Tensor, search_space
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+from helpers import threshold_data
+
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "strategies.md"
 
 
-def readme_example() -> str:
-    """The first python block of the README's "Writing a strategy" section."""
-    text = README.read_text()
+def page_example() -> str:
+    """The first python block of the page's "Writing a strategy" section."""
+    text = PAGE.read_text()
     section = text[text.index("## Writing a strategy") :]
-    section = section[: section.index("\n## ", 1)]
+    section = section[: section.index("\n## ", 1)] if "\n## " in section[1:] else section
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
 @pytest.fixture(scope="module")
 def EntropyDARTS():
     namespace: dict = {}
-    exec(compile(readme_example(), "README.md (Writing a strategy)", "exec"), namespace)
+    exec(compile(page_example(), "docs/strategies.md (Writing a strategy)", "exec"), namespace)
     return namespace["EntropyDARTS"]
 
 
@@ -44,18 +47,12 @@ def space():
     return build(x)
 
 
-def data(n=64):
-    g = torch.Generator().manual_seed(2)
-    x = torch.randn(n, 2, 8, generator=g)
-    return x, (x[:, 0, :3].sum(dim=1) > 0).long() + (x[:, 1, :3].sum(dim=1) > 1).long()
-
-
 def search(strategy, **settings):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndecidedWarning)
         return fit_supernet(
             space(),
-            data(),
+            threshold_data(64, length=8, seed=2, window=3),
             strategy=strategy,
             epochs=3,
             batch_size=16,
@@ -67,7 +64,7 @@ def search(strategy, **settings):
 
 
 def test_the_readme_example_is_about_thirty_lines():
-    assert 25 <= len([line for line in readme_example().splitlines() if line.strip()]) <= 40
+    assert 25 <= len([line for line in page_example().splitlines() if line.strip()]) <= 40
 
 
 def test_the_example_strategy_searches_with_its_schedule_and_regulariser(EntropyDARTS):

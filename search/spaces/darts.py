@@ -16,9 +16,11 @@ kind, whose id is that of its first use,
     darts_space_0.normal_cell_0.edge_<i>to<j>_0.ChoiceOp_0.choice
     darts_space_0.reduction_cell_0.edge_<i>to<j>_0.ChoiceOp_0.choice
 
-(2 * 14 switches for `steps=4`, edges listed by `darts_edges`). `darts_genotype` discretizes a
-search as DARTS does (top-2 incoming edges per node, by their strongest non-`none` option);
-`SearchResult.with_architecture` puts that architecture into a result for `export()`; `darts_genotype_tuple`
+(2 * 14 switches for `steps=4`, edges listed by `darts_edges`). The space declares DARTS's
+derivation (`search.derivation.TopInputsPerNode(2)`: top-2 incoming edges per node, by their
+strongest non-`none` option), so a search's `result.architecture`, its `export()`, plots, summary
+and cost are DARTS's discretization; `darts_genotype` computes the same from probabilities alone,
+and `SearchResult.with_architecture` puts another architecture into a result; `darts_genotype_tuple`
 and `darts_genotype_text` give DARTS's `Genotype(normal=[...], normal_concat=range(2, 6), ...)`.
 """
 
@@ -48,6 +50,8 @@ from ops import (
     linear,
 )
 from supernet import ChoiceOp, IntScalarParameter, Node, Parameter, Tensor, lazy, scope, search_space
+
+from ..derivation import TopInputsPerNode, declare_derivation
 
 DARTS_OPS = (
     "none",
@@ -300,7 +304,7 @@ def darts_space(
         else:
             cell = normal_cell(s0, s1, width, switches["normal"], steps, multiplier, affine)
         s0, s1 = s1, cell
-    return head(s1, num_classes)
+    return declare_derivation(head(s1, num_classes), TopInputsPerNode(inputs=2))
 
 
 # --- discretization --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ mixes its options), its regulariser, schedules and architecture step, and its se
 
 from __future__ import annotations
 
+import difflib
 from typing import Union
 
 from .base import Strategy
@@ -47,12 +48,21 @@ DEFAULT_STRATEGY = "drnas"
 
 
 def get_strategy(strategy: Union[str, Strategy]) -> Strategy:
-    """A Strategy from its name (default hyper-parameters) or the object itself."""
+    """A Strategy from its name (default hyper-parameters) or the object itself. Names are matched
+    case-insensitively, surrounding whitespace ignored (`" DrNAS "` is `"drnas"`); an unknown name
+    is refused naming the closest known one."""
     if isinstance(strategy, Strategy):
         return strategy
-    if isinstance(strategy, str) and strategy.lower() in STRATEGIES:
-        return STRATEGIES[strategy.lower()]()
-    raise ValueError(f"unknown strategy {strategy!r}; known: {sorted(STRATEGIES)} or a Strategy object")
+    if not isinstance(strategy, str):
+        raise TypeError(
+            f"strategy must be a name ({sorted(STRATEGIES)}) or a Strategy object, got {type(strategy).__name__}"
+        )
+    name = strategy.strip().lower()
+    if name in STRATEGIES:
+        return STRATEGIES[name]()
+    closest = difflib.get_close_matches(name, list(STRATEGIES), n=1, cutoff=0.5)
+    hint = f"did you mean {closest[0]!r}? " if closest else ""
+    raise ValueError(f"unknown strategy {strategy!r}; {hint}known: {sorted(STRATEGIES)} or a Strategy object")
 
 
 __all__ = [

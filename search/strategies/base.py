@@ -41,7 +41,9 @@ class Strategy:
     `BilevelOptimizer.weight_step` and `.architecture_step` in those phases.
 
     `learns_architecture = False` declares a strategy that trains the shared weights only (SPOS,
-    FairNAS): the search then makes no architecture step. `scaled_gradients = False` declares one
+    FairNAS): the search then makes no architecture step. `derives_architecture = True` declares a
+    `select` that is a derivation of its own (FairDARTS's threshold): the space's derivation rule
+    (search.derivation, DARTS's top-2 inputs per node) is then not applied to its pick. `scaled_gradients = False` declares one
     whose steps do not run through `BilevelOptimizer`'s scaled backward (precision "16-mixed"
     refuses it); `fixed_graph = False` one whose mixture samples the path each step runs
     (`compile=True` refuses it: every path is a new graph).
@@ -49,6 +51,7 @@ class Strategy:
 
     name = "darts"
     learns_architecture = True
+    derives_architecture = False
     scaled_gradients = True
     fixed_graph = True
 

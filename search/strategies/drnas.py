@@ -46,6 +46,30 @@ MAX_CONCENTRATION = 1e4
 MIN_CONCENTRATION = 1e-8  # Dir needs c > 0; exp underflows to 0 below ~1e-45
 
 
+class _DirichletDraw(torch.autograd.Function):
+    """w ~ Dir(c) from `generator`, with torch's pathwise gradient (`Dirichlet.rsample` draws the
+    same from the global generator and takes no generator)."""
+
+    @staticmethod
+    def forward(ctx: Any, c: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
+        x = torch._sample_dirichlet(c, generator=generator)
+        ctx.save_for_backward(x, c)
+        return x
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        x, c = ctx.saved_tensors
+        total = c.sum(-1, True).expand_as(c)
+        return torch._dirichlet_grad(x, c, total) * (grad - (x * grad).sum(-1, True)), None
+
+
+def dirichlet_rsample(c: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """A reparameterised draw from Dir(c) (as `Dirichlet(c).rsample()`), from `generator`
+    (None: torch's global generator)."""
+    return _DirichletDraw.apply(c, generator)
+
+
 def concentration(alpha: torch.Tensor) -> torch.Tensor:
     """The Dirichlet concentration of a logit vector: elu(alpha) + 1 > 0."""
     return F.elu(alpha) + 1.0
@@ -74,7 +98,7 @@ class DirichletMixture(Mixture):
         self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None, phase: Optional[Phase] = None
     ) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         if training:
-            return Dirichlet(self.concentration(alpha)).rsample(), None
+            return dirichlet_rsample(self.concentration(alpha), self.generator(alpha.device)), None
         return self.distribution(alpha), None
 
     def distribution(self, alpha: torch.Tensor, sid: Optional[str] = None) -> torch.Tensor:

@@ -55,6 +55,7 @@ class FairDARTS(Strategy):
     """Sigmoid mixture + zero-one loss; selection by threshold."""
 
     name = "fairdarts"
+    derives_architecture = True  # its gate threshold decides which edges stay
 
     def __init__(self, zero_one_weight: float = 10.0, threshold: float = 0.85, warmup_epochs: int = 0) -> None:
         super().__init__(warmup_epochs=warmup_epochs)

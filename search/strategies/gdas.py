@@ -31,9 +31,12 @@ from .fairdarts import zero_positions
 from .schedules import linear, step_scaled_lr
 
 
-def gumbel_softmax_sample(alpha: torch.Tensor, temperature: float) -> torch.Tensor:
-    """softmax((log_softmax(alpha) + Gumbel noise) / temperature), from torch's global generator."""
-    gumbels = -torch.empty_like(alpha).exponential_().clamp_min(1e-20).log()
+def gumbel_softmax_sample(
+    alpha: torch.Tensor, temperature: float, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
+    """softmax((log_softmax(alpha) + Gumbel noise) / temperature), the noise from `generator`
+    (None: torch's global generator)."""
+    gumbels = -torch.empty_like(alpha).exponential_(generator=generator).clamp_min(1e-20).log()
     return torch.softmax((torch.log_softmax(alpha, dim=-1) + gumbels) / temperature, dim=-1)
 
 
@@ -75,7 +78,7 @@ class GumbelMixture(Mixture):
                 return torch.softmax(alpha, dim=-1), None
             index = self._pick(alpha, sid)
             return torch.nn.functional.one_hot(torch.tensor(index), len(alpha)).to(alpha), [index]
-        y = gumbel_softmax_sample(alpha, self.temperature)
+        y = gumbel_softmax_sample(alpha, self.temperature, self.generator(alpha.device))
         if not self.hard:
             return y, None
         index = self._pick(y, sid)  # the excluded options are never the sampled path

@@ -49,12 +49,14 @@ class FixedPathMixture(Mixture):
 
 class UniformPathMixture(Mixture):
     """SPOS: in training, every switch and value parameter draws one option uniformly at each
-    forward (torch's global generator); in evaluation the argmax of the logits (the first option,
+    forward (from `Mixture.generator`); in evaluation the argmax of the logits (the first option,
     as SPOS leaves its logits at zero) runs."""
 
     def weights(
         self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None, phase: Optional[Phase] = None
     ) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
-        # drawn on the host on purpose: an index read back at once (no device sync), from torch's CPU generator
-        index = int(torch.randint(len(alpha), (), device="cpu")) if training else int(torch.argmax(alpha))
+        if training:
+            index = int(torch.randint(len(alpha), (), generator=self.generator(torch.device("cpu"))))
+        else:
+            index = int(torch.argmax(alpha))
         return one_hot_gates(alpha, index), [index]

@@ -42,16 +42,17 @@ class BinaryGateMixture(Mixture):
             index = int(torch.argmax(alpha))
             return _one_hot(alpha, index), [index]
         p = torch.softmax(alpha.detach(), dim=-1) + 1e-12
+        generator = self.generator(alpha.device)
         paths = self.paths
         if paths is None:  # by phase: two paths to compare in architecture steps, one elsewhere
             paths = 2 if phase_of(training, phase) is Phase.ARCHITECTURE_STEP else 1
         if paths == 1 or len(alpha) == 1:
-            index = int(torch.multinomial(p, 1))
+            index = int(torch.multinomial(p, 1, generator=generator))
             return _one_hot(alpha, index), [index]
-        pair = torch.multinomial(p, 2, replacement=False)
+        pair = torch.multinomial(p, 2, replacement=False, generator=generator)
         q = torch.softmax(alpha[pair], dim=-1)
         draw = torch.zeros_like(q)
-        draw[int(torch.multinomial(q.detach(), 1))] = 1.0
+        draw[int(torch.multinomial(q.detach(), 1, generator=generator))] = 1.0
         gates = torch.zeros_like(alpha).index_put((pair,), draw + (q - q.detach()))
         if sid is not None:
             self.sampled[sid] = pair.tolist()

@@ -14,10 +14,10 @@ import time
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import torch
-from scipy.stats import rankdata
 from tqdm import tqdm
 
 from supernet import Node
+from supernet.seeds import as_seed
 
 from ..loaders import Data, as_loader
 from . import proxies
@@ -101,12 +101,12 @@ class Scorer:
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
             raise ValueError(f"batch_size must be an int >= 2 (correlations across a batch), got {batch_size!r}")
-        self.space, self.seed, self.batch_size = space, seed, batch_size
+        self.space, self.seed, self.batch_size = space, as_seed(seed), batch_size
         self.choices = space_choices(space)
-        self.probe = Probe(space, seed)
+        self.probe = Probe(space, self.seed)
         self.data, self.x, self.y = data, None, None
         if data is not None:
-            self.x, self.y = first_batch(data, batch_size, seed)
+            self.x, self.y = first_batch(data, batch_size, self.seed)
         self.loss = loss if loss is not None else torch.nn.functional.cross_entropy
 
     def resolve(self, architecture: Optional[Mapping[str, Any]]) -> Architecture:
@@ -230,5 +230,7 @@ def _finite(value: float) -> float:
 
 def _ranks(values: list[float]) -> list[float]:
     """Average ranks, 1 = the lowest score; NaN ranks below everything."""
+    from scipy.stats import rankdata  # here, not with `search`: scipy.stats takes about 2 s to import
+
     cleaned = [-math.inf if math.isnan(v) else v for v in values]
     return [float(r) for r in rankdata(cleaned, method="average")]
