@@ -162,6 +162,12 @@ def main() -> None:
 
     image = (3, nb["size"], nb["size"])
     results: dict[str, Any] = {"setup": setup}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:  # after every table: a long compile that is stopped keeps the tables before it
+        out.write_text(json.dumps(results, indent=1))
+
     print("[nb201 eager]", flush=True)
     results["nb201"] = table(
         nb201_fn(nb["cells"]),
@@ -173,6 +179,7 @@ def main() -> None:
         args.repeats,
         memory=True,
     )
+    save()
     print("[darts eager]", flush=True)
     results["darts"] = table(
         darts_fn,
@@ -184,6 +191,7 @@ def main() -> None:
         args.repeats,
         memory=True,
     )
+    save()
     if not args.no_compile:
         print("[nb201 compiled]", flush=True)
         results["nb201_compiled"] = table(
@@ -196,8 +204,7 @@ def main() -> None:
             args.repeats,
             memory=False,
         )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=1))
+    save()
     print(f"wrote {args.out}")
 
 

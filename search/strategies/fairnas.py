@@ -44,12 +44,12 @@ class FairMixture(Mixture):
         if not training:
             index = int(torch.argmax(alpha))
         elif phase is not Phase.WEIGHT_STEP or sid is None:  # passes outside weight steps count for nothing
-            index = int(torch.randint(len(alpha), (), generator=self.generator(torch.device("cpu"))))
+            index = int(torch.randint(len(alpha), (), generator=self.generator(torch.device("cpu")), device="cpu"))
         else:
             queue = self.queues.get(sid)
             if not queue:
                 repeated = torch.arange(len(alpha), device="cpu").repeat(self.cycle // len(alpha))
-                order = torch.randperm(len(repeated), generator=self.generator(torch.device("cpu")))
+                order = torch.randperm(len(repeated), generator=self.generator(torch.device("cpu")), device="cpu")
                 queue = self.queues[sid] = repeated[order].tolist()
             index = queue.pop(0)
             self.counts[sid][index] += 1

@@ -56,7 +56,7 @@ class UniformPathMixture(Mixture):
         self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None, phase: Optional[Phase] = None
     ) -> tuple[torch.Tensor, Optional[Sequence[int]]]:
         if training:
-            index = int(torch.randint(len(alpha), (), generator=self.generator(torch.device("cpu"))))
+            index = int(torch.randint(len(alpha), (), generator=self.generator(torch.device("cpu")), device="cpu"))
         else:
             index = int(torch.argmax(alpha))
         return one_hot_gates(alpha, index), [index]
