@@ -8,6 +8,7 @@ hooks, the epoch loop (search.bilevel_search), the checkpoints, the selection (s
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 import warnings
 from pathlib import Path
@@ -168,10 +169,8 @@ def fit_supernet(
     plain = {k: v for k, v in (("progress", progress), ("loggers", loggers)) if v is not None}
     settings = resolve_settings(optim, groups, {**keywords, **plain})
     _check_run(epochs, batch_size)
-    seed = as_seed(seed) if seed is not None else None
     context, device = setup_distributed(settings.execution.distributed, _device(device))
-    if seed is None:  # drawn once, by rank 0: every process searches with the same seed
-        seed = context.broadcast_object(draw_seed() if context.is_main else None)
+    seed = _search_seed(seed, context)
     precision = MixedPrecision(check_precision(settings.execution.precision, device), device.type)
     seed_everything(seed)
     strategy = _strategy(strategy, settings, context, device)
@@ -183,38 +182,80 @@ def fit_supernet(
     targets = context.agree(lambda: check_first_batches(*first))
     checkpoints, guard = _resilience(settings.resilience, context)
     bilevel = _optimizer(supernet, strategy, loss, settings, epochs, context, device, guard, precision)
-    generators = SearchGenerators(seed)  # from here on, the mixture draws from the search's own streams
-    supernet.mixture.draw_from(generators)
-    search = BilevelSearch(
-        supernet,
-        bilevel,
-        strategy,
-        loaders.train,
-        loaders.val,
-        settings=_recorded(strategy, epochs, seed, bilevel, loaders, settings, context),
-        meters=metric_set(metrics, targets),
-        val_argument=loaders.val_argument,
-        record_every=settings.logging.record_every,
+    parts = _SearchParts(space, supernet, bilevel, strategy, loaders, settings, epochs, seed, context, device)
+    search = _search(parts, metric_set(metrics, targets), targets, callbacks, guard, checkpoints)
+    _run(search, parts, checkpoints)
+    result = search.result(space)
+    report_undecided(result, settings.logging.on_undecided, strategy.name, search.step, context.is_main)
+    return result
+
+
+def _search_seed(seed: Any, context: DistributedContext) -> int:
+    """`seed` as a plain int; None draws one, once, on rank 0, so that every process searches with it."""
+    if seed is not None:
+        return as_seed(seed)
+    return context.broadcast_object(draw_seed() if context.is_main else None)
+
+
+@dataclasses.dataclass(frozen=True)
+class _SearchParts:
+    """What `fit_supernet` has built before the search loop: the pieces the loop is made of."""
+
+    space: Node
+    supernet: SupernetExecutor
+    bilevel: BilevelOptimizer
+    strategy: Strategy
+    loaders: SearchLoaders
+    settings: FitSettings
+    epochs: int
+    seed: int
+    context: DistributedContext
+    device: torch.device
+
+
+def _search(
+    parts: _SearchParts,
+    meters: dict,
+    targets: Any,
+    callbacks: Optional[Sequence[Callback]],
+    guard: Optional[StepGuard],
+    checkpoints: Optional[Checkpointer],
+) -> BilevelSearch:
+    """The search loop over the built pieces, drawing from its own generators (search.generators)."""
+    p = parts
+    generators = SearchGenerators(p.seed)  # from here on, the mixture draws from the search's own streams
+    p.supernet.mixture.draw_from(generators)
+    return BilevelSearch(
+        p.supernet,
+        p.bilevel,
+        p.strategy,
+        p.loaders.train,
+        p.loaders.val,
+        settings=_recorded(p.strategy, p.epochs, p.seed, p.bilevel, p.loaders, p.settings, p.context),
+        meters=meters,
+        val_argument=p.loaders.val_argument,
+        record_every=p.settings.logging.record_every,
         callbacks=list(callbacks or []),
         guard=guard,
         checkpoints=checkpoints,
-        context=context,
-        device=device,
-        selection=settings.selection,
+        context=p.context,
+        device=p.device,
+        selection=p.settings.selection,
         targets=targets,
         generators=generators,
-        live=_live_log(settings, supernet, bilevel, strategy, space, epochs, context),
+        live=_live_log(p.settings, p.supernet, p.bilevel, p.strategy, p.space, p.epochs, p.context),
     )
+
+
+def _run(search: BilevelSearch, parts: _SearchParts, checkpoints: Optional[Checkpointer]) -> None:
+    """Resume if asked, run the epochs; Ctrl-C names the checkpoint to resume from, the logs are closed."""
     try:
-        _resume(search, checkpoints, settings.resilience.resume, context, loaders)
-        search.run(epochs, settings.logging.progress)
+        _resume(search, checkpoints, parts.settings.resilience.resume, parts.context, parts.loaders)
+        search.run(parts.epochs, parts.settings.logging.progress)
     except KeyboardInterrupt as interrupt:  # Ctrl-C: say which checkpoint a resume continues from
         raise KeyboardInterrupt(interrupted_message(checkpoints, search.next_epoch)) from interrupt
     finally:  # a search that stops with an error keeps what it logged
         search.live.close()
-    result = search.result(space)
-    report_undecided(result, settings.logging.on_undecided, strategy.name, search.step, context.is_main)
-    return result
 
 
 def _live_log(
