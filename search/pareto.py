@@ -233,40 +233,29 @@ MEASURED_SPREAD_LABEL = "re-measured (quartiles over the rounds)"
 PREDICTED_LABEL = "predicted (table's quartiles)"
 
 
-def _bar(value: float, spread: Sequence[float]) -> list[list[float]]:
-    """An error bar from `value` to the ends of `spread`, which need not bracket it (a median of whole-model
-    rounds against quartiles summed over ops, or a re-measurement against an earlier one): never negative."""
-    return [[max(0.0, value - spread[0])], [max(0.0, spread[1] - value)]]
+def _range_bar(ax: Any, value_range: Sequence[float], accuracy: float, label: str, color: str) -> None:
+    """A horizontal bar over exactly `value_range` (lower, upper quartile). It is drawn about the range's
+    middle, not about the point's latency: the point is the protocol's quantile (`MeasureSettings.quantile`,
+    possibly the minimum), which need not lie between the quartiles."""
+    low, high = value_range
+    middle = (low + high) / 2
+    ax.errorbar(
+        [middle], [accuracy], xerr=[[middle - low], [high - middle]], fmt="none", ecolor=color, capsize=3, label=label
+    )
 
 
 def _spreads(ax: Any, config: dict[str, Any], accuracy: float) -> None:
-    """A pick's re-measured spread (error bar) and its prediction with the table's spread (hollow marker)."""
+    """A pick's re-measured spread (bar) and its prediction (hollow marker) with the table's spread (bar)."""
     spread = config.get("measured_latency_spread_ms")
     if spread is not None:
-        ms = config["measured_latency_ms"]
         first = not any(c.get_label() == MEASURED_SPREAD_LABEL for c in ax.containers)
-        ax.errorbar(
-            [ms],
-            [accuracy],
-            xerr=_bar(ms, spread),
-            fmt="none",
-            ecolor="tab:blue",
-            capsize=3,
-            label=MEASURED_SPREAD_LABEL if first else "_",
-        )
+        _range_bar(ax, spread, accuracy, MEASURED_SPREAD_LABEL if first else "_", "tab:blue")
     if "predicted_latency_ms" in config:
         predicted, band = config["predicted_latency_ms"], config.get("predicted_latency_spread_ms")
         first = not any(c.get_label() == PREDICTED_LABEL for c in ax.containers)
-        ax.errorbar(
-            [predicted],
-            [accuracy],
-            xerr=None if band is None else _bar(predicted, band),
-            fmt="o",
-            mfc="none",
-            color="0.45",
-            capsize=2,
-            label=PREDICTED_LABEL if first else "_",
-        )
+        if band is not None:
+            _range_bar(ax, band, accuracy, PREDICTED_LABEL if first else "_", "0.45")
+        ax.plot([predicted], [accuracy], "o", mfc="none", color="0.45", label="_")
 
 
 def _accuracies(results: Sequence[SearchResult], accuracy: Accuracy) -> list[float]:
