@@ -20,7 +20,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 sys.path.insert(
     0, str(Path(__file__).resolve().parent)
@@ -40,9 +40,10 @@ from oracle_space import (  # noqa: E402
     oracle_space,
     switch_options,
 )
-from oracle_table import TABLE_PATH, load_table, rank_percentile, save_table, summarise, table_stats  # noqa: E402
+from oracle_benchmark import OracleBenchmark  # noqa: E402
+from oracle_table import RESULTS, TABLE_PATH, load_table, rank_percentile, save_table, summarise, table_stats  # noqa: E402
 from search.retrain import evaluate_accuracy, train_classifier  # noqa: E402
-from supernet import BasicExecutor, discretize  # noqa: E402
+from supernet import BasicExecutor, Node, discretize  # noqa: E402
 
 TABLE_EPOCHS = 6
 TABLE_SEEDS = (0, 1, 2)
@@ -64,9 +65,9 @@ __all__ = [
 ]
 
 
-def check_architecture(architecture: Mapping[str, Any]) -> dict[str, int]:
+def check_architecture(architecture: Mapping[str, Any], space: Callable[[], Node] = oracle_space) -> dict[str, int]:
     """The architecture as switch id -> int, or a ValueError naming the switch at fault."""
-    options = switch_options(oracle_space())
+    options = switch_options(space())
     unknown = sorted(set(architecture) - set(options))
     missing = sorted(set(options) - set(architecture))
     if unknown or missing:
@@ -84,14 +85,15 @@ def train_architecture(
     epochs: int = TABLE_EPOCHS,
     data: Optional[tuple[Split, Split, Split]] = None,
     progress: bool = False,
+    space: Callable[[], Node] = oracle_space,
 ) -> dict[str, Any]:
-    """Train the fixed `architecture` of `oracle_space()` from scratch (weights and batch order from
-    `seed`) for `epochs` on `data`'s train split (default `oracle_data(0)`); returns test and val
-    accuracy, parameter count and seconds. Same seed, same numbers."""
-    architecture = check_architecture(architecture)
+    """Train the fixed `architecture` of `space()` (default `oracle_space()`) from scratch (weights and
+    batch order from `seed`) for `epochs` on `data`'s train split (default `oracle_data(0)`); returns
+    test and val accuracy, parameter count and seconds. Same seed, same numbers."""
+    architecture = check_architecture(architecture, space)
     train, val, test = data if data is not None else oracle_data(0)
     start = time.perf_counter()
-    model = BasicExecutor(discretize(oracle_space(), architecture), seed=seed)
+    model = BasicExecutor(discretize(space(), architecture), seed=seed)
     result = train_classifier(model, train, test, epochs=epochs, batch_size=BATCH_SIZE, seed=seed, progress=progress)
     return {
         "seed": seed,
@@ -116,12 +118,30 @@ def table_setup(epochs: int, seeds: Sequence[int]) -> dict[str, Any]:
     }
 
 
+ORACLE = OracleBenchmark(
+    name="oracle",
+    space=oracle_space,
+    data=lambda: oracle_data(0),
+    train_architecture=train_architecture,
+    table_epochs=TABLE_EPOCHS,
+    setup=table_setup,
+    table_path=TABLE_PATH,
+    strategies_path=RESULTS / "oracle_strategies.json",
+    command="python benchmarks/oracle.py table",
+)
+
+
 def write_table(
-    path: Path = TABLE_PATH, epochs: int = TABLE_EPOCHS, seeds: Sequence[int] = TABLE_SEEDS, progress: bool = True
+    path: Path = TABLE_PATH,
+    epochs: int = TABLE_EPOCHS,
+    seeds: Sequence[int] = TABLE_SEEDS,
+    progress: bool = True,
+    bench: OracleBenchmark = ORACLE,
 ) -> dict[str, Any]:
-    """Train every architecture for every seed and write the table, saving after each architecture;
-    an existing table at `path` with the same setup is resumed (its finished runs are kept)."""
-    setup = table_setup(epochs, seeds)
+    """Train every architecture of `bench` (default the 1-D oracle) for every seed and write the table,
+    saving after each architecture; an existing table at `path` with the same setup is resumed (its
+    finished runs are kept)."""
+    setup = bench.setup(epochs, seeds)
     entries: dict[str, dict[str, Any]] = {}
     if path.is_file():
         previous = load_table(path)
@@ -129,10 +149,10 @@ def write_table(
             entries = {entry["key"]: entry for entry in previous["architectures"]}
         else:
             raise ValueError(f"{path} holds a table of another setup ({previous['setup']}); move it away or pass --out")
-    data = oracle_data(0)
+    data = bench.data()
     jobs = [
         (a, s)
-        for a in all_architectures()
+        for a in all_architectures(bench.space())
         for s in seeds
         if s not in {run["seed"] for run in entries.get(architecture_key(a), {}).get("runs", [])}
     ]
@@ -146,12 +166,12 @@ def write_table(
     )
     table = {"setup": setup, "architectures": [], "stats": {}}
     start = time.perf_counter()
-    for architecture, seed in tqdm(jobs, desc="oracle table", disable=not progress):
+    for architecture, seed in tqdm(jobs, desc=f"{bench.name} table", disable=not progress):
         key = architecture_key(architecture)
         entry = entries.setdefault(
             key, {"key": key, "architecture": architecture, "label": architecture_label(architecture), "runs": []}
         )
-        entry["runs"].append(train_architecture(architecture, seed, epochs=epochs, data=data))
+        entry["runs"].append(bench.train_architecture(architecture, seed, epochs=epochs, data=data))
         entry["runs"].sort(key=lambda run: run["seed"])
         summarise(entry)
         if seed == seeds[-1]:
@@ -176,30 +196,37 @@ def print_stats(table: Mapping[str, Any]) -> None:
     )
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    """`table` or `strategies` (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(
+    argv: Optional[Sequence[str]] = None,
+    bench: OracleBenchmark = ORACLE,
+    seeds: Sequence[int] = TABLE_SEEDS,
+    description: Optional[str] = None,
+) -> None:
+    """`table` or `strategies` (see the module docstring) of `bench` (default the 1-D oracle)."""
+    parser = argparse.ArgumentParser(
+        description=description or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     table = commands.add_parser("table", help="train every architecture (resumes a partial table)")
-    table.add_argument("--epochs", type=int, default=TABLE_EPOCHS)
-    table.add_argument("--seeds", default=",".join(map(str, TABLE_SEEDS)), help="comma-separated training seeds")
-    table.add_argument("--out", type=Path, default=TABLE_PATH)
+    table.add_argument("--epochs", type=int, default=bench.table_epochs)
+    table.add_argument("--seeds", default=",".join(map(str, seeds)), help="comma-separated training seeds")
+    table.add_argument("--out", type=Path, default=bench.table_path)
     table.add_argument("--no-progress", action="store_true")
     from oracle_strategies import add_arguments, run_strategies
 
     add_arguments(
-        commands.add_parser("strategies", help="rank each strategy's pick (and random search's) in the table")
+        commands.add_parser("strategies", help="rank each strategy's pick (and random search's) in the table"), bench
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.command == "table":
         written = write_table(
-            args.out, args.epochs, [int(s) for s in args.seeds.split(",")], progress=not args.no_progress
+            args.out, args.epochs, [int(s) for s in args.seeds.split(",")], progress=not args.no_progress, bench=bench
         )
         print_stats(written)
         print(f"wrote {args.out}")
     else:
-        run_strategies(args)
+        run_strategies(args, bench)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ signals as test; x (N, 1, 40) float32, y int64 in 0..9.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -69,6 +69,12 @@ def _oracle_network(input: Tensor) -> Node:
     return head(net, 10)
 
 
+def oracle_network(input: Tensor) -> Node:
+    """The oracle network on `input`: (N, 1, L) signals or (N, 1, H, W) images (the ops follow the rank);
+    its switch ids are those of `oracle_space()` whatever the input."""
+    return _oracle_network(input)
+
+
 def oracle_space() -> Node:
     """A fresh copy of the oracle search space (output node) on (N, 1, 40) MNIST-1D signals."""
     return _oracle_network(Tensor(name="input", shape=(1, 1, 40), axis=("N", "C", "L")))
@@ -83,9 +89,9 @@ def switch_options(space: Node) -> dict[str, list[int]]:
     return dict(sorted(switches.items()))
 
 
-def all_architectures() -> list[dict[str, int]]:
-    """Every architecture of `oracle_space()` (switch id -> option index), in lexicographic order."""
-    options = switch_options(oracle_space())
+def all_architectures(space: Optional[Node] = None) -> list[dict[str, int]]:
+    """Every architecture of `space` (default `oracle_space()`; switch id -> option index), in lexicographic order."""
+    options = switch_options(space if space is not None else oracle_space())
     return [dict(zip(options, combo)) for combo in itertools.product(*options.values())]
 
 

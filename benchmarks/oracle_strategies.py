@@ -32,24 +32,26 @@ import subprocess
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 import torch
 
-from oracle import TABLE_EPOCHS, train_architecture
-from oracle_space import architecture_key, oracle_data, oracle_space, switch_options
-from oracle_table import RESULTS, TABLE_PATH, load_table, rank_percentile, save_table
+from oracle import ORACLE
+from oracle_benchmark import OracleBenchmark
+from oracle_space import architecture_key, oracle_space, switch_options
+from oracle_table import load_table, rank_percentile, save_table
 from search import fit_supernet
 from search.connectivity import connected_architecture
 from search.perturbation import SELECTIONS
-from search.strategies import DEFAULT_STRATEGY, STRATEGIES
+from search.strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy
+from supernet import Node
 
-STRATEGIES_PATH = RESULTS / "oracle_strategies.json"
+STRATEGIES_PATH = ORACLE.strategies_path
 SEARCH_EPOCHS = 15
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `strategies` command's options."""
+def add_arguments(parser: argparse.ArgumentParser, bench: OracleBenchmark = ORACLE) -> None:
+    """The `strategies` command's options (default files: `bench`'s)."""
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated names (default: all ten)")
     parser.add_argument("--seeds", type=int, default=5, help="search seeds 0 .. n-1")
     parser.add_argument("--seed-list", default=None, help="comma-separated search seeds (overrides --seeds)")
@@ -60,14 +62,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fine-tune-steps", type=int, default=0, help="with --selection perturbation: weight steps between decisions"
     )
-    parser.add_argument("--table", type=Path, default=TABLE_PATH)
-    parser.add_argument("--out", type=Path, default=STRATEGIES_PATH)
+    parser.add_argument("--table", type=Path, default=bench.table_path)
+    parser.add_argument("--out", type=Path, default=bench.strategies_path)
 
 
 def search_pick(
-    name: str, seed: int, epochs: int, data: tuple, selection: str = "argmax", fine_tune_steps: int = 0
+    name: Union[str, Strategy],
+    seed: int,
+    epochs: int,
+    data: tuple,
+    selection: str = "argmax",
+    fine_tune_steps: int = 0,
+    space: Callable[[], Node] = oracle_space,
 ) -> dict[str, Any]:
-    """One search; its pick (switch id -> option index), seconds and per-switch top probability
+    """One search of `space()` (a strategy's name or a configured `Strategy`); its pick (switch id ->
+    option index), seconds and per-switch top probability
     (with selection="perturbation" also the argmax pick of the same search, the drops measured and
     the seconds the selection took)."""
     train, val, _ = data
@@ -79,7 +88,7 @@ def search_pick(
             "perturbation": {"fine_tune_steps": fine_tune_steps},
             "callbacks": [lambda state: ends.append(time.perf_counter())],
         }
-    space = oracle_space()
+    space = space()
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -113,9 +122,9 @@ def search_pick(
     return row
 
 
-def random_search(seed: int, budget_s: float, data: tuple) -> dict[str, Any]:
-    """Distinct random architectures trained with the table's recipe, best val accuracy wins."""
-    options = switch_options(oracle_space())
+def random_search(seed: int, budget_s: float, data: tuple, bench: OracleBenchmark = ORACLE) -> dict[str, Any]:
+    """Distinct random architectures of `bench` trained with its table's recipe, best val accuracy wins."""
+    options = switch_options(bench.space())
     rng = random.Random(seed)
     seen: set[str] = set()
     start, best, tried = time.perf_counter(), None, 0
@@ -124,7 +133,7 @@ def random_search(seed: int, budget_s: float, data: tuple) -> dict[str, Any]:
         if architecture_key(architecture) in seen:
             continue
         seen.add(architecture_key(architecture))
-        run = train_architecture(architecture, seed, data=data)
+        run = bench.train_architecture(architecture, seed, epochs=bench.table_epochs, data=data)
         tried += 1
         if best is None or run["val_accuracy"] > best[0]:
             best = (run["val_accuracy"], architecture)
@@ -134,7 +143,7 @@ def random_search(seed: int, budget_s: float, data: tuple) -> dict[str, Any]:
         "candidates": tried,
         "candidate_val_accuracy": best[0],
         "budget_s": round(budget_s, 2),
-        "strategy_config": {"name": "random", "candidate_epochs": TABLE_EPOCHS},
+        "strategy_config": {"name": "random", "candidate_epochs": bench.table_epochs},
     }
 
 
@@ -215,8 +224,8 @@ def print_summary(stats: dict[str, dict[str, Any]]) -> None:
         )
 
 
-def run_strategies(args: argparse.Namespace) -> dict[str, Any]:
-    """The `strategies` command: search, rank, merge into the JSON, print the table."""
+def run_strategies(args: argparse.Namespace, bench: OracleBenchmark = ORACLE) -> dict[str, Any]:
+    """The `strategies` command on `bench` (default the 1-D oracle): search, rank, merge into the JSON, print the table."""
     names = [n.strip().lower() for n in args.strategies.split(",") if n.strip()]
     unknown = [n for n in names if n not in STRATEGIES]
     if unknown:
@@ -232,9 +241,9 @@ def run_strategies(args: argparse.Namespace) -> dict[str, Any]:
         {("random", s, "argmax") for s in seeds} if not args.no_random else set()
     )
     rows = [r for r in previous["runs"] if (r["strategy"], r["seed"], r.get("selection", "argmax")) not in replaced]
-    data = oracle_data(0)
+    data = bench.data()
     setup = {
-        "search": f"fit_supernet(oracle_space(), train, val, strategy=..., epochs={args.epochs}, seed=s), defaults otherwise"
+        "search": f"fit_supernet({bench.space.__name__}(), train, val, strategy=..., epochs={args.epochs}, seed=s), defaults otherwise"
         + (
             f"; rows with selection={args.selection!r}: selection={args.selection!r}, fine_tune_steps={args.fine_tune_steps}"
             if args.selection != "argmax"
@@ -252,14 +261,8 @@ def run_strategies(args: argparse.Namespace) -> dict[str, Any]:
     for seed in seeds:
         times = {}
         for name in names:
-            row = ranked(
-                {
-                    "strategy": name,
-                    "seed": seed,
-                    **search_pick(name, seed, args.epochs, data, args.selection, args.fine_tune_steps),
-                },
-                table,
-            )
+            picked = search_pick(name, seed, args.epochs, data, args.selection, args.fine_tune_steps, space=bench.space)
+            row = ranked({"strategy": name, "seed": seed, **picked}, table)
             times[name] = row["search_time_s"]
             rows.append(row)
             extra = (
@@ -280,7 +283,7 @@ def run_strategies(args: argparse.Namespace) -> dict[str, Any]:
                 or _default_time(previous["runs"], seed)
                 or statistics.mean(times.values())
             )
-            row = ranked({"strategy": "random", "seed": seed, **random_search(seed, budget, data)}, table)
+            row = ranked({"strategy": "random", "seed": seed, **random_search(seed, budget, data, bench)}, table)
             rows.append(row)
             print(
                 f"seed {seed} {'random':11s} {row['search_time_s']:6.1f}s rank {row['rank_percentile']:5.1f}%  "

@@ -129,7 +129,7 @@ def test_strategies_pass_ranks_picks_and_merges_reruns(tmp_path, monkeypatch, ca
     monkeypatch.setattr(
         oracle_strategies,
         "search_pick",
-        lambda name, seed, epochs, data, selection, fine_tune_steps: {
+        lambda name, seed, epochs, data, selection, fine_tune_steps, space: {
             "architecture": picks[name],
             "search_time_s": 1.0 + seed,
             "selection": selection,

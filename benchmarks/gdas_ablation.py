@@ -1,0 +1,300 @@
+"""Why GDAS prefers parameter-free pooling on short budgets (issue 21), and FairDARTS's `none`:
+ablations of our GDAS towards the reference (xautodl `exps/NAS-Bench-201-algos/GDAS.py`,
+`TinyNetworkGDAS`), configured from outside the strategy modules, on three benchmarks.
+
+    python benchmarks/gdas_ablation.py --variants default,warmup5 --benches oracle,maxpool --seeds 5
+
+Benches: `oracle` (the 1-D oracle: rank percentile of the pick in oracle_table.json), `oracle2d` (the
+2-D one, oracle2d_table.json; a benchmark the variants were not tuned on), `maxpool` (known optimum:
+one choice, the target is a 3-wide max pooling of the input, so `maxpool3` is the only exact option;
+conv1/conv3/conv5 (one channel), avgpool3, maxpool3, skip, none, then a 1x1 conv; MSE; 1024 samples, `val=None`).
+Every search: `fit_supernet(..., strategy=<variant>, epochs=--epochs, seed=s)`, defaults otherwise.
+Each row also counts, per switch, how often each option was the sampled path (weight and
+architecture steps) before the first architecture step and in all.
+
+Variants (`VARIANTS`): `default` (GDAS()); `ref_lr` (the reference arch lr 3e-4 instead of
+`step_scaled_lr`); `zero_sampled` (Zero options sampled like the others); `ref_grad` (unsampled
+options get the reference's gradient: `weights[k]` added to the edge's output, 0 in the forward);
+`reference` (all three: our closest to xautodl); `warmupK` (K epochs of uniform single-path weight
+training before the alphas learn; alphas start at 0, so the Gumbel samples are uniform over the
+sampled options); `warmupK_ref_lr`; FairDARTS: `fairdarts` (defaults), `fairdarts_no_drop` (threshold 0:
+the strongest non-Zero option on every edge), `fairdarts_warmupK`.
+Rows merge into benchmarks/results/gdas_ablation.json (keyed by bench, variant, seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import statistics
+import sys
+import time
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+from oracle import ORACLE  # noqa: E402
+from oracle2d import ORACLE2D  # noqa: E402
+from oracle_benchmark import OracleBenchmark  # noqa: E402
+from oracle_strategies import _commit, ranked, search_pick  # noqa: E402
+from oracle_table import RESULTS, load_table, save_table  # noqa: E402
+from ops import AvgPooling, Identity, MaxPooling, Zero, conv1d  # noqa: E402
+from search import fit_supernet  # noqa: E402
+from search.strategies import GDAS, FairDARTS, Strategy  # noqa: E402
+from search.strategies.gdas import GumbelMixture  # noqa: E402
+from supernet import ChoiceOp, Mixture, Node, SupernetExecutor, Tensor, search_space  # noqa: E402
+
+ABLATION_PATH = RESULTS / "gdas_ablation.json"
+MAXPOOL_OPTIONS = ["conv1", "conv3", "conv5", "avgpool3", "maxpool3", "skip", "none"]
+REFERENCE_ARCH_LR = 3e-4
+
+
+class CountingGumbelMixture(GumbelMixture):
+    """GumbelMixture that counts the sampled option per switch, and optionally gives the unsampled
+    options the reference's gradient (xautodl `forward_gdas`: `weights[k]` added to the edge's sum)."""
+
+    def __init__(self, temperature: float, exclude_data_independent: bool, reference_gradient: bool) -> None:
+        super().__init__(temperature, hard=True, exclude_data_independent=exclude_data_independent)
+        self.reference_gradient = reference_gradient
+        self.counts: dict[int, Counter] = {}
+        self.names: dict[int, str] = {}
+        self.counting_from_arch = False
+        self.before_arch: dict[int, Counter] = {}
+
+    def bind(self, supernet: SupernetExecutor) -> None:
+        super().bind(supernet)
+        self.names = {id(alpha): sid for sid, alpha in supernet.alphas.items()}
+
+    def weights(self, alpha: torch.Tensor, training: bool):
+        weights, indices = super().weights(alpha, training)
+        if training and indices is not None:
+            self.counts.setdefault(id(alpha), Counter())[int(indices[0])] += 1
+        return weights, indices
+
+    def combine(self, weights: torch.Tensor, outputs: dict[int, torch.Tensor]) -> torch.Tensor:
+        total = super().combine(weights, outputs)
+        if self.reference_gradient and len(outputs) < len(weights):
+            # the options that did not run add their (zero-valued) gate: d loss / d gate_k = sum of d loss / d output
+            total = total + sum(weights[k] for k in range(len(weights)) if k not in outputs)
+        return total
+
+    def snapshot(self) -> dict[str, dict[int, int]]:
+        """Switch id -> option position -> times sampled (both steps; a tied switch counts each ChoiceOp)."""
+        return {self.names.get(key, str(key)): dict(sorted(c.items())) for key, c in self.counts.items()}
+
+
+class AblationGDAS(GDAS):
+    """GDAS with the reference's choices switchable: arch lr, Zero sampled, unsampled gradient."""
+
+    def __init__(
+        self,
+        warmup_epochs: int = 0,
+        reference_lr: bool = False,
+        zero_sampled: bool = False,
+        reference_gradient: bool = False,
+    ) -> None:
+        super().__init__(warmup_epochs=warmup_epochs)
+        self.reference_lr, self.zero_sampled, self.reference_gradient = reference_lr, zero_sampled, reference_gradient
+        self.counting: Optional[CountingGumbelMixture] = None
+        self.counts_at_arch_start: Optional[dict[str, dict[int, int]]] = None
+
+    def mixture(self) -> Mixture:
+        self.counting = CountingGumbelMixture(self.temperature, not self.zero_sampled, self.reference_gradient)
+        return self.counting
+
+    def default_arch_lr(self, steps: int) -> float:
+        return REFERENCE_ARCH_LR if self.reference_lr else super().default_arch_lr(steps)
+
+    def on_epoch_start(self, epoch: int, epochs: int, supernet: SupernetExecutor) -> None:
+        super().on_epoch_start(epoch, epochs, supernet)
+        if epoch == self.warmup_epochs and self.counting is not None:
+            self.counts_at_arch_start = self.counting.snapshot()
+
+    def config(self) -> dict[str, Any]:
+        return {
+            **super().config(),
+            "reference_lr": self.reference_lr,
+            "zero_sampled": self.zero_sampled,
+            "reference_gradient": self.reference_gradient,
+        }
+
+
+def _gdas(**options: Any) -> Callable[[], Strategy]:
+    return functools.partial(AblationGDAS, **options)
+
+
+VARIANTS: dict[str, Callable[[], Strategy]] = {
+    "default": _gdas(),
+    "ref_lr": _gdas(reference_lr=True),
+    "zero_sampled": _gdas(zero_sampled=True),
+    "ref_grad": _gdas(reference_gradient=True),
+    "reference": _gdas(reference_lr=True, zero_sampled=True, reference_gradient=True),
+    **{f"warmup{k}": _gdas(warmup_epochs=k) for k in (3, 5, 7)},
+    **{f"warmup{k}_ref_lr": _gdas(warmup_epochs=k, reference_lr=True) for k in (3, 5)},
+    "fairdarts": FairDARTS,
+    "fairdarts_no_drop": functools.partial(FairDARTS, threshold=0.0),
+    **{f"fairdarts_warmup{k}": functools.partial(FairDARTS, warmup_epochs=k) for k in (3, 5)},
+}
+
+
+def maxpool_space() -> Node:
+    """One choice on (N, 1, 32) signals: conv1/conv3/conv5 (1 channel), avgpool3, maxpool3, skip, none; then a
+    1x1 convolution."""
+    x = Tensor("x", (1, 1, 32), ("N", "C", "L"))
+
+    @search_space
+    def maxpool_target(x: Node) -> Node:
+        convs = [functools.partial(conv1d, out_channels=1, kernel_size=k) for k in (1, 3, 5)]
+        chosen = ChoiceOp(*convs, AvgPooling(3, 1, 1), MaxPooling(3, 1, 1), Identity(), Zero(), names=MAXPOOL_OPTIONS)(
+            x
+        )
+        # a learnable 1x1 read-out (identity at its optimum): a weight step whose sampled option has no
+        # parameters would otherwise have nothing to train (fit_supernet raises on such a step)
+        return conv1d(chosen, out_channels=1, kernel_size=1)
+
+    return maxpool_target(x)
+
+
+def maxpool_data(seed: int, n: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gaussian signals and their 3-wide max pooling (stride 1, padded): only `maxpool3` fits exactly."""
+    x = torch.randn(n, 1, 32, generator=torch.Generator().manual_seed(2000 + seed))
+    return x, torch.nn.functional.max_pool1d(x, 3, 1, 1)
+
+
+def _counts(strategy: Strategy) -> dict[str, Any]:
+    if not isinstance(strategy, AblationGDAS) or strategy.counting is None:
+        return {}
+    return {"sampled": strategy.counting.snapshot(), "sampled_before_arch": strategy.counts_at_arch_start}
+
+
+def run_oracle(
+    variant: str, seed: int, epochs: int, bench: OracleBenchmark, table: dict, data: tuple
+) -> dict[str, Any]:
+    """One search of `bench`'s space by `variant`, ranked in its table."""
+    strategy = VARIANTS[variant]()
+    row = search_pick(strategy, seed, epochs, data, space=bench.space)
+    out = ranked({"bench": bench.name, "variant": variant, "seed": seed, **row}, table)
+    return {**out, **_counts(strategy)}
+
+
+def run_maxpool(variant: str, seed: int, epochs: int) -> dict[str, Any]:
+    """One search of the known-optimum space; the pick and the final probabilities."""
+    strategy = VARIANTS[variant]()
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fit_supernet(
+            maxpool_space(),
+            maxpool_data(seed),
+            epochs=epochs,
+            loss=torch.nn.functional.mse_loss,
+            strategy=strategy,
+            seed=seed,
+            progress=False,
+        )
+    (chosen,) = result.chosen_options.values()
+    (probabilities,) = result.probabilities.values()
+    return {
+        "bench": "maxpool",
+        "variant": variant,
+        "seed": seed,
+        "chosen": chosen,
+        "right": chosen == "maxpool3",
+        "probabilities": [round(p, 4) for p in probabilities],
+        "search_time_s": round(time.perf_counter() - start, 2),
+        "strategy_config": result.config["strategy"],
+        "warnings": sorted({str(w.message)[:200] for w in caught}),
+        **_counts(strategy),
+    }
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per bench and variant: ranks per seed, mean / worst, top-10% count (oracle benches); maxpool wins."""
+    out: dict[str, dict[str, Any]] = {}
+    for bench, variant in dict.fromkeys((r["bench"], r["variant"]) for r in rows):
+        mine = sorted((r for r in rows if r["bench"] == bench and r["variant"] == variant), key=lambda r: r["seed"])
+        entry: dict[str, Any] = {
+            "seeds": [r["seed"] for r in mine],
+            "search_time_s": round(statistics.mean(r["search_time_s"] for r in mine), 1),
+        }
+        if bench == "maxpool":
+            entry.update({"chosen": [r["chosen"] for r in mine], "right": sum(r["right"] for r in mine)})
+        else:
+            ranks = [r["rank_percentile"] for r in mine]
+            entry.update(
+                {
+                    "ranks": ranks,
+                    "mean_rank": round(statistics.mean(ranks), 2),
+                    "worst_rank": max(ranks),
+                    "top10": sum(rank <= 10 for rank in ranks),
+                    "labels": [r["label"] for r in mine],
+                }
+            )
+        out.setdefault(bench, {})[variant] = entry
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Run the asked variants x benches x seeds, merge into the JSON, print the summary."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", default="default,ref_lr,zero_sampled,ref_grad,reference,warmup5")
+    parser.add_argument("--benches", default="maxpool,oracle")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seed-list", default=None, help="comma-separated seeds (overrides --seeds)")
+    parser.add_argument("--epochs", type=int, default=15, help="oracle benches' search epochs")
+    parser.add_argument("--maxpool-epochs", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=ABLATION_PATH)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    variants = [v for v in args.variants.split(",") if v]
+    benches = [b for b in args.benches.split(",") if b]
+    unknown = [v for v in variants if v not in VARIANTS] + [
+        b for b in benches if b not in ("oracle", "oracle2d", "maxpool")
+    ]
+    if unknown:
+        raise SystemExit(
+            f"unknown variants/benches {unknown}; variants: {sorted(VARIANTS)}; benches: oracle, oracle2d, maxpool"
+        )
+    seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
+    previous = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": []}
+    replaced = {(b, v, s) for b in benches for v in variants for s in seeds}
+    rows = [r for r in previous["runs"] if (r["bench"], r["variant"], r["seed"]) not in replaced]
+    oracles = {b.name: b for b in (ORACLE, ORACLE2D)}
+    setup = {
+        "search": "fit_supernet(space, ..., strategy=<variant>, epochs, seed), defaults otherwise",
+        "epochs": args.epochs,
+        "maxpool_epochs": args.maxpool_epochs,
+        "threads": 1,
+        "commit": _commit(),
+    }
+    for bench in benches:
+        table = load_table(oracles[bench].table_path) if bench in oracles else None
+        data = oracles[bench].data() if bench in oracles else None
+        for variant in variants:
+            for seed in seeds:
+                if bench == "maxpool":
+                    row = run_maxpool(variant, seed, args.maxpool_epochs)
+                    print(
+                        f"{bench} {variant:16s} seed {seed}: {row['chosen']} {row['probabilities']} {row['search_time_s']}s",
+                        flush=True,
+                    )
+                else:
+                    row = run_oracle(variant, seed, args.epochs, oracles[bench], table, data)
+                    print(
+                        f"{bench} {variant:16s} seed {seed}: rank {row['rank_percentile']:5.1f}% {row['label']} "
+                        f"{row['search_time_s']}s",
+                        flush=True,
+                    )
+                rows.append(row)
+                save_table({"setup": setup, "summary": summary(rows), "runs": rows}, args.out)
+    print(json.dumps(summary(rows), indent=1))
+
+
+if __name__ == "__main__":
+    main()
