@@ -17,8 +17,8 @@ Variants (`VARIANTS`): `default` (GDAS()); `ref_lr` (the reference arch lr 3e-4 
 options get the reference's gradient: `weights[k]` added to the edge's output, 0 in the forward);
 `reference` (all three: our closest to xautodl); `warmupK` (K epochs of uniform single-path weight
 training before the alphas learn; alphas start at 0, so the Gumbel samples are uniform over the
-sampled options); `warmupK_ref_lr`; FairDARTS: `fairdarts` (defaults), `fairdarts_no_drop` (threshold 0:
-the strongest non-Zero option on every edge), `fairdarts_warmupK`.
+sampled options); `warmupK_ref_lr`; FairDARTS: `fairdarts` (defaults: an undecided gate keeps its edge), `fairdarts_paper`
+(the paper's rule: every edge whose gate is below 0.85 dropped; the default before issue 21), `fairdarts_warmupK`.
 Rows merge into benchmarks/results/gdas_ablation.json (keyed by bench, variant, seed).
 """
 
@@ -48,6 +48,7 @@ from ops import AvgPooling, Identity, MaxPooling, Zero, conv1d  # noqa: E402
 from search import fit_supernet  # noqa: E402
 from search.strategies import GDAS, FairDARTS, Strategy  # noqa: E402
 from search.strategies.gdas import GumbelMixture  # noqa: E402
+from supernet.mixture import Phase  # noqa: E402
 from supernet import ChoiceOp, Mixture, Node, SupernetExecutor, Tensor, search_space  # noqa: E402
 
 ABLATION_PATH = RESULTS / "gdas_ablation.json"
@@ -71,8 +72,8 @@ class CountingGumbelMixture(GumbelMixture):
         super().bind(supernet)
         self.names = {id(alpha): sid for sid, alpha in supernet.alphas.items()}
 
-    def weights(self, alpha: torch.Tensor, training: bool):
-        weights, indices = super().weights(alpha, training)
+    def weights(self, alpha: torch.Tensor, training: bool, sid: Optional[str] = None, phase: Optional[Phase] = None):
+        weights, indices = super().weights(alpha, training, sid, phase)
         if training and indices is not None:
             self.counts.setdefault(id(alpha), Counter())[int(indices[0])] += 1
         return weights, indices
@@ -138,7 +139,7 @@ VARIANTS: dict[str, Callable[[], Strategy]] = {
     **{f"warmup{k}": _gdas(warmup_epochs=k) for k in (3, 5, 7)},
     **{f"warmup{k}_ref_lr": _gdas(warmup_epochs=k, reference_lr=True) for k in (3, 5)},
     "fairdarts": FairDARTS,
-    "fairdarts_no_drop": functools.partial(FairDARTS, threshold=0.0),
+    "fairdarts_paper": functools.partial(FairDARTS, undecided="drop"),
     **{f"fairdarts_warmup{k}": functools.partial(FairDARTS, warmup_epochs=k) for k in (3, 5)},
 }
 

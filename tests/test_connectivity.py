@@ -58,7 +58,7 @@ def test_repair_takes_the_connected_alternative_of_lowest_regret():
 
 def test_fairdarts_below_threshold_keeps_the_strongest_edge_of_every_node():
     space, ids = space_and_ids()
-    strategy = FairDARTS()
+    strategy = FairDARTS(undecided="drop")  # the paper's rule: every gate below 0.85 is off
     supernet = SupernetExecutor(space, mixture=strategy.mixture(), seed=0)
     logits = {sid: [1.0, -2.0, -1.0, -1.5, -3.0] for sid in ids.values()}  # every gate < 0.85, none strongest
     logits[ids[(0, 2)]] = [1.0, -2.0, -1.0, 0.5, -3.0]  # node 2: edge 0->2's conv3 beats edge 1->2

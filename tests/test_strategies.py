@@ -300,22 +300,30 @@ def test_fairdarts_weights_are_independent_sigmoids_not_summing_to_one():
     assert float(strategy.regularizer(supernet).detach()) == pytest.approx(-10 * float(((sig - 0.5) ** 2).mean()))
 
 
-def test_fairdarts_selects_by_threshold_and_drops_edges_below_it():
-    strategy = FairDARTS()
-    supernet = SupernetExecutor(tiny_space(), mixture=strategy.mixture())
-    into_n2, into_n1, n1_into_n2 = supernet.alphas  # n1 = e(x); n2 = e(x) + e(n1)
+def test_fairdarts_keeps_decided_on_and_undecided_edges_and_drops_decided_off_ones():
     logit = lambda p: float(torch.logit(torch.tensor(p)))  # noqa: E731
-    supernet.set_alphas(
-        {
-            into_n2: [logit(0.9), logit(0.95), 0.0, 0.0, 5.0],  # conv1 above the threshold (Zero's own gate ignored)
-            into_n1: [0.0, 0.0, logit(0.86), 0.0, 0.0],
-            n1_into_n2: [logit(0.8), logit(0.6), 0.0, 0.0, -5.0],  # nothing reaches 0.85: the edge is dropped
-        }
-    )
-    assert strategy.select(supernet) == {into_n2: 1, into_n1: 2, n1_into_n2: 4}
-    # n1's only edge below the threshold: a node keeps its strongest edge rather than none
-    supernet.set_alphas({into_n1: [logit(0.8), logit(0.6), 0.0, 0.0, 0.0]})
-    assert strategy.select(supernet) == {into_n2: 1, into_n1: 0, n1_into_n2: 4}
+    for strategy in (FairDARTS(), FairDARTS(undecided="drop")):
+        supernet = SupernetExecutor(tiny_space(), mixture=strategy.mixture())
+        into_n2, into_n1, n1_into_n2 = supernet.alphas  # n1 = e(x); n2 = e(x) + e(n1)
+        supernet.set_alphas(
+            {
+                into_n2: [logit(0.9), logit(0.95), 0.0, 0.0, 5.0],  # conv1 above the threshold (Zero's own gate ignored)
+                into_n1: [0.0, 0.0, logit(0.86), 0.0, 0.0],
+                n1_into_n2: [logit(0.8), logit(0.6), 0.0, 0.0, -5.0],  # undecided: between 0.15 and 0.85
+            }
+        )
+        paper = strategy.undecided == "drop"
+        # the paper's rule drops the undecided edge; the default keeps its strongest option
+        assert strategy.select(supernet) == {into_n2: 1, into_n1: 2, n1_into_n2: 4 if paper else 0}
+        supernet.set_alphas({n1_into_n2: [logit(0.12), logit(0.1), -3.0, -3.0, -5.0]})  # decided off: dropped by both
+        assert strategy.select(supernet) == {into_n2: 1, into_n1: 2, n1_into_n2: 4}
+        # n1's only edge off: a node keeps its strongest edge rather than none
+        supernet.set_alphas({into_n1: [logit(0.1), logit(0.05), -4.0, -4.0, 0.0]})
+        assert strategy.select(supernet) == {into_n2: 1, into_n1: 0, n1_into_n2: 4}
+    with pytest.raises(ValueError, match="undecided"):
+        FairDARTS(undecided="maybe")
+    with pytest.raises(ValueError, match="threshold"):
+        FairDARTS(threshold=0.3)
 
 
 # --- DrNAS ----------------------------------------------------------------------------------------
