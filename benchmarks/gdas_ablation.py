@@ -2,7 +2,7 @@
 ablations of our GDAS towards the reference (xautodl `exps/NAS-Bench-201-algos/GDAS.py`,
 `TinyNetworkGDAS`), configured from outside the strategy modules, on three benchmarks.
 
-    python benchmarks/gdas_ablation.py --variants default,warmup5 --benches oracle,maxpool --seeds 5
+    python benchmarks/gdas_ablation.py --variants before,relative_grad --benches oracle,maxpool --seeds 5
 
 Benches: `oracle` (the 1-D oracle: rank percentile of the pick in oracle_table.json), `oracle2d` (the
 2-D one, oracle2d_table.json; a benchmark the variants were not tuned on), `maxpool` (known optimum:
@@ -12,7 +12,10 @@ Every search: `fit_supernet(..., strategy=<variant>, epochs=--epochs, seed=s)`, 
 Each row also counts, per switch, how often each option was the sampled path (weight and
 architecture steps) before the first architecture step and in all.
 
-Variants (`VARIANTS`): `default` (GDAS()); `ref_lr` (the reference arch lr 3e-4 instead of
+Variants (`VARIANTS`), each a change of `before` (GDAS as it was before issue 21: only the sampled
+option's gate gets a gradient, `GDAS(relative_gradient=False)`): `relative_grad` (today's GDAS(): in
+architecture steps every option's gate gets its own output's gradient, the unsampled ones computed in the
+backward pass only); `ref_lr` (the reference arch lr 3e-4 instead of
 `step_scaled_lr`); `zero_sampled` (Zero options sampled like the others); `ref_grad` (unsampled
 options get the reference's gradient: `weights[k]` added to the edge's output, 0 in the forward);
 `reference` (all three: our closest to xautodl); `warmupK` (K epochs of uniform single-path weight
@@ -60,8 +63,15 @@ class CountingGumbelMixture(GumbelMixture):
     """GumbelMixture that counts the sampled option per switch, and optionally gives the unsampled
     options the reference's gradient (xautodl `forward_gdas`: `weights[k]` added to the edge's sum)."""
 
-    def __init__(self, temperature: float, exclude_data_independent: bool, reference_gradient: bool) -> None:
-        super().__init__(temperature, hard=True, exclude_data_independent=exclude_data_independent)
+    def __init__(
+        self, temperature: float, exclude_data_independent: bool, reference_gradient: bool, relative_gradient: bool
+    ) -> None:
+        super().__init__(
+            temperature,
+            hard=True,
+            exclude_data_independent=exclude_data_independent,
+            relative_gradient=relative_gradient,
+        )
         self.reference_gradient = reference_gradient
         self.counts: dict[int, Counter] = {}
         self.names: dict[int, str] = {}
@@ -99,14 +109,17 @@ class AblationGDAS(GDAS):
         reference_lr: bool = False,
         zero_sampled: bool = False,
         reference_gradient: bool = False,
+        relative_gradient: bool = False,
     ) -> None:
-        super().__init__(warmup_epochs=warmup_epochs)
+        super().__init__(warmup_epochs=warmup_epochs, relative_gradient=relative_gradient)
         self.reference_lr, self.zero_sampled, self.reference_gradient = reference_lr, zero_sampled, reference_gradient
         self.counting: Optional[CountingGumbelMixture] = None
         self.counts_at_arch_start: Optional[dict[str, dict[int, int]]] = None
 
     def mixture(self) -> Mixture:
-        self.counting = CountingGumbelMixture(self.temperature, not self.zero_sampled, self.reference_gradient)
+        self.counting = CountingGumbelMixture(
+            self.temperature, not self.zero_sampled, self.reference_gradient, self.relative_gradient
+        )
         return self.counting
 
     def default_arch_lr(self, steps: int) -> float:
@@ -131,10 +144,11 @@ def _gdas(**options: Any) -> Callable[[], Strategy]:
 
 
 VARIANTS: dict[str, Callable[[], Strategy]] = {
-    "default": _gdas(),
+    "before": _gdas(),
     "ref_lr": _gdas(reference_lr=True),
     "zero_sampled": _gdas(zero_sampled=True),
     "ref_grad": _gdas(reference_gradient=True),
+    "relative_grad": _gdas(relative_gradient=True),
     "reference": _gdas(reference_lr=True, zero_sampled=True, reference_gradient=True),
     **{f"warmup{k}": _gdas(warmup_epochs=k) for k in (3, 5, 7)},
     **{f"warmup{k}_ref_lr": _gdas(warmup_epochs=k, reference_lr=True) for k in (3, 5)},
@@ -244,7 +258,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Run the asked variants x benches x seeds, merge into the JSON, print the summary."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", default="default,ref_lr,zero_sampled,ref_grad,reference,warmup5")
+    parser.add_argument("--variants", default="before,ref_lr,zero_sampled,ref_grad,reference,warmup5")
     parser.add_argument("--benches", default="maxpool,oracle")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed-list", default=None, help="comma-separated seeds (overrides --seeds)")

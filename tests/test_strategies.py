@@ -307,7 +307,13 @@ def test_fairdarts_keeps_decided_on_and_undecided_edges_and_drops_decided_off_on
         into_n2, into_n1, n1_into_n2 = supernet.alphas  # n1 = e(x); n2 = e(x) + e(n1)
         supernet.set_alphas(
             {
-                into_n2: [logit(0.9), logit(0.95), 0.0, 0.0, 5.0],  # conv1 above the threshold (Zero's own gate ignored)
+                into_n2: [
+                    logit(0.9),
+                    logit(0.95),
+                    0.0,
+                    0.0,
+                    5.0,
+                ],  # conv1 above the threshold (Zero's own gate ignored)
                 into_n1: [0.0, 0.0, logit(0.86), 0.0, 0.0],
                 n1_into_n2: [logit(0.8), logit(0.6), 0.0, 0.0, -5.0],  # undecided: between 0.15 and 0.85
             }
