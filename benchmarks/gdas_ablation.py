@@ -64,13 +64,19 @@ class CountingGumbelMixture(GumbelMixture):
     options the reference's gradient (xautodl `forward_gdas`: `weights[k]` added to the edge's sum)."""
 
     def __init__(
-        self, temperature: float, exclude_data_independent: bool, reference_gradient: bool, relative_gradient: bool
+        self,
+        temperature: float,
+        exclude_data_independent: bool,
+        reference_gradient: bool,
+        relative_gradient: bool,
+        compared: Optional[int] = None,
     ) -> None:
         super().__init__(
             temperature,
             hard=True,
             exclude_data_independent=exclude_data_independent,
             relative_gradient=relative_gradient,
+            compared=compared,
         )
         self.reference_gradient = reference_gradient
         self.counts: dict[int, Counter] = {}
@@ -110,15 +116,16 @@ class AblationGDAS(GDAS):
         zero_sampled: bool = False,
         reference_gradient: bool = False,
         relative_gradient: bool = False,
+        compared: Optional[int] = None,
     ) -> None:
-        super().__init__(warmup_epochs=warmup_epochs, relative_gradient=relative_gradient)
+        super().__init__(warmup_epochs=warmup_epochs, relative_gradient=relative_gradient, compared=compared)
         self.reference_lr, self.zero_sampled, self.reference_gradient = reference_lr, zero_sampled, reference_gradient
         self.counting: Optional[CountingGumbelMixture] = None
         self.counts_at_arch_start: Optional[dict[str, dict[int, int]]] = None
 
     def mixture(self) -> Mixture:
         self.counting = CountingGumbelMixture(
-            self.temperature, not self.zero_sampled, self.reference_gradient, self.relative_gradient
+            self.temperature, not self.zero_sampled, self.reference_gradient, self.relative_gradient, self.compared
         )
         return self.counting
 
@@ -149,6 +156,7 @@ VARIANTS: dict[str, Callable[[], Strategy]] = {
     "zero_sampled": _gdas(zero_sampled=True),
     "ref_grad": _gdas(reference_gradient=True),
     "relative_grad": _gdas(relative_gradient=True),
+    "pair_grad": _gdas(relative_gradient=True, compared=2),
     "reference": _gdas(reference_lr=True, zero_sampled=True, reference_gradient=True),
     **{f"warmup{k}": _gdas(warmup_epochs=k) for k in (3, 5, 7)},
     **{f"warmup{k}_ref_lr": _gdas(warmup_epochs=k, reference_lr=True) for k in (3, 5)},
@@ -216,7 +224,7 @@ def run_maxpool(variant: str, seed: int, epochs: int) -> dict[str, Any]:
     (chosen,) = result.chosen_options.values()
     (probabilities,) = result.probabilities.values()
     return {
-        "bench": "maxpool",
+        "bench": f"maxpool{epochs}",
         "variant": variant,
         "seed": seed,
         "chosen": chosen,
@@ -238,7 +246,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "seeds": [r["seed"] for r in mine],
             "search_time_s": round(statistics.mean(r["search_time_s"] for r in mine), 1),
         }
-        if bench == "maxpool":
+        if bench.startswith("maxpool"):
             entry.update({"chosen": [r["chosen"] for r in mine], "right": sum(r["right"] for r in mine)})
         else:
             ranks = [r["rank_percentile"] for r in mine]
@@ -278,7 +286,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         )
     seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": []}
-    replaced = {(b, v, s) for b in benches for v in variants for s in seeds}
+    named = [f"maxpool{args.maxpool_epochs}" if b == "maxpool" else b for b in benches]
+    replaced = {(b, v, s) for b in named for v in variants for s in seeds}
     rows = [r for r in previous["runs"] if (r["bench"], r["variant"], r["seed"]) not in replaced]
     oracles = {b.name: b for b in (ORACLE, ORACLE2D)}
     setup = {

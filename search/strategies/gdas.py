@@ -44,13 +44,11 @@ from .fairdarts import zero_positions
 from .schedules import linear, step_scaled_lr
 
 
-def gumbel_softmax_sample(
-    alpha: torch.Tensor, temperature: float, generator: Optional[torch.Generator] = None
-) -> torch.Tensor:
-    """softmax((log_softmax(alpha) + Gumbel noise) / temperature), the noise from `generator`
-    (None: torch's global generator)."""
+def gumbel_scores(alpha: torch.Tensor, temperature: float, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """(log_softmax(alpha) + Gumbel noise) / temperature, the noise from `generator` (None: torch's
+    global generator): a Gumbel softmax sample is their softmax."""
     gumbels = -torch.empty_like(alpha).exponential_(generator=generator).clamp_min(1e-20).log()
-    return torch.softmax((torch.log_softmax(alpha, dim=-1) + gumbels) / temperature, dim=-1)
+    return (torch.log_softmax(alpha, dim=-1) + gumbels) / temperature
 
 
 class GumbelMixture(Mixture):
@@ -64,7 +62,11 @@ class GumbelMixture(Mixture):
         hard: bool = True,
         exclude_data_independent: bool = False,
         relative_gradient: bool = False,
+        compared: Optional[int] = None,
     ) -> None:
+        if compared is not None and compared < 2:
+            raise ValueError(f"GumbelMixture(compared=...) takes None (every option) or at least 2, got {compared}")
+        self.compared = compared
         self.temperature = temperature
         self.hard = hard
         self.exclude_data_independent = exclude_data_independent
@@ -100,7 +102,9 @@ class GumbelMixture(Mixture):
                 return torch.softmax(alpha, dim=-1), None
             index = self._pick(alpha, sid)
             return torch.nn.functional.one_hot(torch.tensor(index), len(alpha)).to(alpha), [index]
-        y = gumbel_softmax_sample(alpha, self.temperature, self.generator(alpha.device))
+        generator = self.generator(alpha.device)
+        scores = gumbel_scores(alpha, self.temperature, generator)
+        y = torch.softmax(scores, dim=-1)
         if not self.hard:
             return y, None
         index = self._pick(y, sid)  # the excluded options are never the sampled path
@@ -108,7 +112,18 @@ class GumbelMixture(Mixture):
         one_hot[index] = 1.0
         if self.relative_gradient and phase is Phase.ARCHITECTURE_STEP:
             mask = self.masks.get(sid) if sid is not None else None
-            return one_hot + (y - y.detach()), [k for k in range(len(y)) if mask is None or mask[k] == 0]
+            allowed = [k for k in range(len(y)) if mask is None or mask[k] == 0]
+            if self.compared is None or self.compared >= len(allowed):
+                return one_hot + (y - y.detach()), allowed
+            # the sampled option and `compared - 1` others drawn uniformly; the gate is the Gumbel softmax
+            # renormalised over them, so only their logits learn, each relative to the others drawn
+            others = [k for k in allowed if k != index]
+            drawn = torch.randperm(len(others), generator=generator, device=alpha.device)[: self.compared - 1]
+            subset = sorted([index] + [others[int(k)] for k in drawn])
+            part = torch.zeros_like(y).index_put(
+                (torch.tensor(subset, device=y.device),), torch.softmax(scores[subset], -1)
+            )
+            return one_hot + (part - part.detach()), subset
         return one_hot + (y - y.detach()), [index]
 
     def distribution(self, alpha: torch.Tensor, sid: Optional[str] = None) -> torch.Tensor:
@@ -125,15 +140,24 @@ class GDAS(Strategy):
     fixed_graph = False  # a sampled path per step
 
     def __init__(
-        self, tau_max: float = 10.0, tau_min: float = 0.1, warmup_epochs: int = 0, relative_gradient: bool = True
+        self,
+        tau_max: float = 10.0,
+        tau_min: float = 0.1,
+        warmup_epochs: int = 0,
+        relative_gradient: bool = True,
+        compared: Optional[int] = None,
     ) -> None:
         super().__init__(warmup_epochs=warmup_epochs, temperature=tau_max)
         self.tau_max, self.tau_min = tau_max, tau_min
-        self.relative_gradient = relative_gradient
+        self.relative_gradient, self.compared = relative_gradient, compared
 
     def mixture(self) -> Mixture:
         return GumbelMixture(
-            self.temperature, hard=True, exclude_data_independent=True, relative_gradient=self.relative_gradient
+            self.temperature,
+            hard=True,
+            exclude_data_independent=True,
+            relative_gradient=self.relative_gradient,
+            compared=self.compared,
         )
 
     def default_arch_lr(self, steps: int) -> float:
@@ -148,4 +172,5 @@ class GDAS(Strategy):
             "tau_max": self.tau_max,
             "tau_min": self.tau_min,
             "relative_gradient": self.relative_gradient,
+            "compared": self.compared,
         }
