@@ -289,8 +289,12 @@ def one_path_and_fixed(strategy, ops=(1, 4, 2, 1, 4, 4)):
     return model, fixed
 
 
-@pytest.mark.parametrize("strategy", [GDAS(), Proxyless()], ids=["gdas", "proxyless"])
-def test_one_path_architecture_step_memory_is_that_of_the_fixed_architecture(strategy):
+@pytest.mark.parametrize(
+    "strategy, limit",
+    [(GDAS(relative_gradient=False), 1.02), (GDAS(), 1.3), (Proxyless(), 1.12)],
+    ids=["gdas-sampled-gate", "gdas", "proxyless"],
+)
+def test_one_path_architecture_step_memory_is_that_of_the_fixed_architecture(strategy, limit):
     """Peak memory of an architecture step (proxyless: two paths) against a training pass of the
     architecture alone: gates that are exactly 1 add their option as it is (no copy), pooling
     options are computed again for their gate's gradient instead of being kept, off-gate options
@@ -303,9 +307,9 @@ def test_one_path_architecture_step_memory_is_that_of_the_fixed_architecture(str
     torch.manual_seed(0)
     search = peak_bytes(lambda: strategy.architecture_step(bilevel, (xv, yv), (xv, yv)))
     plain = peak_bytes(lambda: forward_backward(fixed, xv, yv))
-    # measured here: GDAS 1.00, proxyless 1.10 (the issue asks <= 1.3); without recomputed poolings
-    # 1.21 / 1.31, without unit gates 1.03 / 1.15: the bounds catch either rewrite missing
-    limit = 1.02 if isinstance(strategy, GDAS) else 1.12
+    # measured here: GDAS with the sampled gate only 1.00, proxyless 1.10 (the issue asks <= 1.3); without
+    # recomputed poolings 1.21 / 1.31, without unit gates 1.03 / 1.15: the bounds catch either rewrite
+    # missing. GDAS() 1.26: the unsampled options run in the backward pass for their gates' gradients
     assert search <= limit * plain, (search / plain, search, plain)
 
 
