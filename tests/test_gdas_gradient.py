@@ -55,10 +55,10 @@ def test_gdas_finds_the_exact_pooling_in_a_short_search(seed):
     assert chosen == "maxpool3" and max(probabilities) > 0.8
 
 
-def gate_gradients(relative_gradient: bool, optimize: bool, phase: Phase):
+def gate_gradients(relative_gradient: bool, optimize: bool, phase: Phase, compared=None):
     """One forward/backward of the maxpool space under GDAS's mixture: (output, gates, their gradient,
-    alpha gradient, the sampled option)."""
-    strategy = GDAS(relative_gradient=relative_gradient)
+    alpha gradient, the sampled option, the options that ran)."""
+    strategy = GDAS(relative_gradient=relative_gradient, compared=compared)
     model = SupernetExecutor(maxpool_space(), mixture=strategy.mixture(), seed=0, optimize=optimize)
     (sid,) = model.alphas
     model.set_alphas({sid: torch.linspace(-0.5, 0.5, len(OPTIONS))})
@@ -107,3 +107,16 @@ def test_the_engine_defers_the_unsampled_options_and_equals_the_reference():
     assert torch.allclose(fast[0], reference[0], atol=1e-6)
     assert torch.allclose(fast[2], reference[2], rtol=1e-4, atol=1e-7)
     assert torch.allclose(fast[3], reference[3], rtol=1e-4, atol=1e-7)
+
+
+def test_compared_pairs_learn_only_the_two_logits_drawn():
+    out, w, g, alpha_grad, sampled, run = gate_gradients(True, True, Phase.ARCHITECTURE_STEP, compared=2)
+    assert len(run) == 2 and sampled in run and OPTIONS.index("none") not in run
+    assert all(g[k] != 0 for k in run)
+    learned = [k for k in range(len(OPTIONS)) if alpha_grad[k] != 0]
+    assert sorted(learned) == sorted(run)  # the gate is renormalised over the pair
+    assert abs(float(alpha_grad.sum())) < 1e-6 * float(alpha_grad.abs().max())
+    full = gate_gradients(True, True, Phase.ARCHITECTURE_STEP)
+    assert torch.equal(out, full[0])  # the forward value is the sampled path's either way
+    with pytest.raises(ValueError, match="compared"):
+        GDAS(compared=1).mixture()
