@@ -131,6 +131,8 @@ def test_unknown_strategy_and_objects_with_hyper_parameters():
         "temperature": 5.0,
         "tau_max": 5.0,
         "tau_min": 1.0,
+        "relative_gradient": True,
+        "compared": None,
     }
 
 
