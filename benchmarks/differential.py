@@ -2,6 +2,7 @@
 
     python benchmarks/differential.py --cases 2000            # long mode (results/differential.json)
     python benchmarks/differential.py --cases 40 --batch 10   # a smoke run
+    python benchmarks/differential.py --precision bf16-mixed --variants optimized   # bf16 mode
 
 A case is a plain, JSON-serialisable spec of a random search space in the public language (1-D or
 2-D; 1-16 channels; sizes 4-16; strides 1 and 2, 1x1 stride-2 convolutions included; kernels 1/3/5;
@@ -14,6 +15,13 @@ step, a weight step inside `frozen_architecture()`, repeated, then an eval pass 
 Outputs, every weight and logit gradient and every buffer (BatchNorm statistics) after each step
 must agree with the reference within float tolerance.
 
+`--precision bf16-mixed` (results/differential_bf16.json) runs every plan's forward passes under
+search.precision's autocast, as a bf16 search does, beside a float32 run of the reference, and
+compares at bf16 tolerances (`TOLERANCES`): an output or buffer within 1% of its scale plus 4x the
+reference's own distance from float32, a gradient within 1% of its scale, 0.1% of the step's
+largest gradient and 16x that distance; the reference's output must be bfloat16 (autocast took
+effect) and every dtype must match. Each step restarts every variant from the reference's state.
+
 Cases run in batches in subprocesses (`run_batches`): a native crash fails its batch and names the
 case that was running. `case_specs()` is the hypothesis strategy drawing specs; the test suite
 (tests/test_differential.py) runs a quick mode of the same machinery.
@@ -22,6 +30,7 @@ case that was running. `case_specs()` is the hypothesis strategy drawing specs; 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -34,6 +43,25 @@ from typing import Any, Callable, Optional, Sequence
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerance:
+    """How far a variant's tensor may be from the reference's: |a - b| <= atol * s + noise * e + rtol * |b|,
+    where s is max|b| (float32: max(max|b|, 1)) and e is max|b32 - b|, the distance of the
+    reference's tensor from the same tensor computed in float32 (bf16 mode only; `grad_noise` in
+    place of `noise` for gradients, and `floor` times the step's largest gradient added to their atol)."""
+
+    rtol: float
+    atol: float
+    noise: float = 0.0
+    grad_noise: float = 0.0  # `noise` for gradients (bf16 rounding in a backward pass compounds more)
+    floor: float = 0.0  # bf16: a gradient's atol grows by this fraction of the step's largest gradient
+
+
+#: per precision; the bf16 numbers are chosen from measured cases (docs/precision.md)
+TOLERANCES = {"32": Tolerance(1e-4, 1e-5), "bf16-mixed": Tolerance(0.0, 1e-2, 4.0, 16.0, 1e-3)}
+FLOAT32 = "reference 32"  # the reference plan run without autocast, beside a bf16-mode case
 
 STRATEGY_NAMES = (
     "darts",
@@ -349,13 +377,39 @@ def variants() -> dict[str, Any]:
     return out
 
 
-def run_case(spec: dict, which: Optional[Sequence[str]] = None, rtol: float = 1e-4, atol: float = 1e-5) -> list[str]:
-    """Mismatches of each plan variant against the reference on one case (empty: all agree)."""
+def run_case(
+    spec: dict,
+    which: Optional[Sequence[str]] = None,
+    rtol: Optional[float] = None,
+    atol: Optional[float] = None,
+    precision: str = "32",
+    errors: Optional[dict] = None,
+) -> list[str]:
+    """Mismatches of each plan variant against the reference on one case (empty: all agree).
+
+    `precision` ("32" or "bf16-mixed") runs every forward pass under search.precision's autocast,
+    as a search at that precision does (loss on the float32 logits, outside autocast); tolerances
+    default to TOLERANCES[precision]. In bf16 mode every variant restarts each step from the
+    reference's parameters and buffers (bfloat16 rounding would otherwise compound, and a sampled
+    gate flip on a drifted alpha), and a float32 run of the reference ("reference 32") checks that
+    autocast took effect. `errors`, if given, collects per variant and kind ("output", "grad",
+    "buffer") the largest |diff| / max|reference| seen.
+    """
     import torch
     import torch.nn.functional as F
 
+    from search.precision import MixedPrecision
     from search.strategies import get_strategy
     from supernet import SupernetExecutor
+
+    if precision not in TOLERANCES:
+        raise ValueError(f"precision must be one of {tuple(TOLERANCES)}, got {precision!r}")
+    tolerance = TOLERANCES[precision]
+    tolerance = dataclasses.replace(
+        tolerance, rtol=tolerance.rtol if rtol is None else rtol, atol=tolerance.atol if atol is None else atol
+    )
+    mixed = precision != "32"
+    amp = MixedPrecision(precision, "cpu")
 
     torch.manual_seed(spec["seed"])
     space = build_space(spec)
@@ -367,6 +421,8 @@ def run_case(spec: dict, which: Optional[Sequence[str]] = None, rtol: float = 1e
     models.update(
         {name: SupernetExecutor(space, mixture=strategy.mixture(), seed=0, optimize=v) for name, v in chosen.items()}
     )
+    if mixed:
+        models[FLOAT32] = SupernetExecutor(space, mixture=strategy.mixture(), seed=0, optimize=False)
     g = torch.Generator().manual_seed(spec["seed"])
     alphas = {
         k: torch.randn(a.shape, generator=g) for k, a in models["reference"].named_parameters() if k.startswith("arch.")
@@ -383,25 +439,44 @@ def run_case(spec: dict, which: Optional[Sequence[str]] = None, rtol: float = 1e
                     p.copy_(alphas[k])
     failures: list[str] = []
 
-    def compare(what: str, a: Any, b: Any, name: str) -> None:
+    def compare(
+        what: str, a: Any, b: Any, name: str, float32: Any = None, check: bool = True, floor: float = 0.0
+    ) -> None:
+        """a (a variant) against b (the reference); `float32`: b's float32 run, in bf16 mode."""
         if a is None or b is None:
-            if (a is None) != (b is None) and not _is_zero(a if a is not None else b):
+            if check and (a is None) != (b is None) and not _is_zero(a if a is not None else b):
                 failures.append(f"{name}: {what}: gradient present in one run only")
             return
         if a.shape != b.shape:
             failures.append(f"{name}: {what}: shape {tuple(a.shape)} vs {tuple(b.shape)}")
             return
+        if a.dtype != b.dtype and check:
+            failures.append(f"{name}: {what}: dtype {a.dtype} vs {b.dtype}")
+            return
         scale = float(b.abs().max()) if b.numel() else 0.0
-        if not torch.allclose(a.float(), b.float(), rtol=rtol, atol=atol * max(scale, 1.0), equal_nan=True):
-            failures.append(f"{name}: {what}: max |diff| {float((a - b).abs().max()):.3g} (scale {scale:.3g})")
+        diff = float((a.float() - b.float()).abs().max()) if b.numel() else 0.0
+        noise = 0.0 if float32 is None or not b.numel() else float((float32.float() - b.float()).abs().max())
+        # float32: atol of the scale above 1; bf16: of the scale itself, plus a multiple of the
+        # reference's own bf16 error (a gradient left small by cancellation carries a large one)
+        plain = tolerance.atol * (scale if mixed else max(scale, 1.0)) + floor
+        kind = what.split()[-2] if what.split()[-2] in ("grad", "buffer") else "output"
+        bound = plain + (tolerance.grad_noise if kind == "grad" else tolerance.noise) * noise
+        if errors is not None:
+            used = errors.setdefault(name, {})
+            # the multiple of the reference's own bf16 error this tensor needs on top of atol and the floor
+            needed = max(diff - plain, 0.0)
+            for key, value in ((kind, _ratio(diff, scale)), (f"{kind} noise multiple", _ratio(needed, noise))):
+                used[key] = max(used.get(key, 0.0), value)
+        if check and not torch.allclose(a.float(), b.float(), rtol=tolerance.rtol, atol=bound, equal_nan=True):
+            failures.append(f"{name}: {what}: max |diff| {diff:.3g} (scale {scale:.3g}, tolerance {bound:.3g})")
 
-    def step(model: Any, x: Any, y: Any, frozen: bool, seed: int) -> Any:
+    def step(model: Any, x: Any, y: Any, frozen: bool, seed: int, autocast: bool = True) -> Any:
         model.train()
         model.zero_grad(set_to_none=True)
         torch.manual_seed(seed)  # the same draws for sampled gates in every variant
-        with model.frozen_architecture() if frozen else _nothing():
+        with model.frozen_architecture() if frozen else _nothing(), amp.autocast() if autocast else _nothing():
             out = model(x)
-        F.cross_entropy(out, y).backward()
+        F.cross_entropy(out.float(), y).backward()
         with torch.no_grad():
             for p in model.weight_parameters() if frozen else model.parameters():
                 if p.grad is not None:
@@ -413,9 +488,11 @@ def run_case(spec: dict, which: Optional[Sequence[str]] = None, rtol: float = 1e
             x, y = data[int(frozen)]
             seed = spec["seed"] * 100 + number * 2 + int(frozen)
             grads, outs = {}, {}
+            if mixed:
+                _copy_state(models["reference"], models.values())
             for name, model in models.items():
                 try:
-                    outs[name] = step(model, x, y, frozen, seed)
+                    outs[name] = step(model, x, y, frozen, seed, autocast=name != FLOAT32)
                 except Exception as err:
                     if name == "reference":  # a space the generator should not draw, not an engine mismatch
                         return [f"invalid case: the reference raised {type(err).__name__}: {err}"]
@@ -427,24 +504,56 @@ def run_case(spec: dict, which: Optional[Sequence[str]] = None, rtol: float = 1e
                     if not (frozen and k.startswith("arch."))
                 }
             where = f"step {number} {phase}"
-            for name in chosen:
-                compare(f"{where} output", outs[name], outs["reference"], name)
+            if mixed and outs["reference"].dtype != amp.dtype:  # the last op, a Linear, runs in bf16 under autocast
+                failures.append(f"reference: {where}: output dtype {outs['reference'].dtype}, not {amp.dtype}")
+            # bf16: a gradient is compared down to a fraction of the step's largest one, not below
+            floor = (
+                tolerance.floor
+                * max((float(g.abs().max()) for g in grads["reference"].values() if g is not None), default=0.0)
+                if mixed
+                else 0.0
+            )
+            reference_buffers = dict(models["reference"].named_buffers())
+            float32_buffers = dict(models[FLOAT32].named_buffers()) if mixed else {}
+            for name in [*chosen, *([FLOAT32] if mixed and errors is not None else [])]:
+                check = name != FLOAT32  # the float32 run only measures bf16's own rounding
+                compare(f"{where} output", outs[name], outs["reference"], name, outs.get(FLOAT32), check)
                 for k, gr in grads["reference"].items():
-                    compare(f"{where} grad {k}", grads[name].get(k), gr, name)
-                reference_buffers = dict(models["reference"].named_buffers())
+                    compare(
+                        f"{where} grad {k}", grads[name].get(k), gr, name, grads.get(FLOAT32, {}).get(k), check, floor
+                    )
                 for k, buffer in models[name].named_buffers():
-                    compare(f"{where} buffer {k}", buffer, reference_buffers[k], name)
+                    compare(f"{where} buffer {k}", buffer, reference_buffers[k], name, float32_buffers.get(k), check)
             if failures:
                 return failures
+    if mixed:
+        _copy_state(models["reference"], models.values())
     with torch.no_grad():
         outs = {}
         for name, model in models.items():
             model.eval()
             torch.manual_seed(spec["seed"])
-            outs[name] = model(data[0][0])
+            with amp.autocast() if name != FLOAT32 else _nothing():
+                outs[name] = model(data[0][0])
     for name in chosen:
-        compare("eval output", outs[name], outs["reference"], name)
+        compare("eval output", outs[name], outs["reference"], name, outs.get(FLOAT32))
     return failures
+
+
+def _copy_state(source: Any, models: Any) -> None:
+    """Every model's parameters and buffers set to those of `source` (the same plan-independent names)."""
+    import torch
+
+    state = {**dict(source.named_parameters()), **dict(source.named_buffers())}
+    with torch.no_grad():
+        for model in models:
+            if model is not source:
+                for k, t in [*model.named_parameters(), *model.named_buffers()]:
+                    t.copy_(state[k])
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else (0.0 if a == 0 else float("inf"))
 
 
 def _is_zero(t: Any) -> bool:
@@ -472,20 +581,25 @@ def _serve() -> None:
         if index == abort_at:
             os.abort()
         try:
-            failures = run_case(spec, request.get("variants"))
+            failures = run_case(spec, request.get("variants"), precision=request.get("precision", "32"))
         except Exception as err:  # a case the optimised engine cannot run while the reference can is a failure too
             failures = [f"raised {type(err).__name__}: {err}"]
         print(json.dumps({"case": index, "failures": failures[:5]}), flush=True)
 
 
 def run_batch(
-    specs: list[dict], which: Optional[Sequence[str]] = None, timeout: float = 600, env: Optional[dict] = None
+    specs: list[dict],
+    which: Optional[Sequence[str]] = None,
+    timeout: float = 600,
+    env: Optional[dict] = None,
+    precision: str = "32",
 ) -> list[dict]:
-    """Run cases in one subprocess; one result per case: {"spec", "failures"} (a crash is a failure
-    of the case that was running, and the cases after it are reported as not run)."""
+    """Run cases in one subprocess at `precision` (see run_case); one result per case: {"spec",
+    "failures"} (a crash is a failure of the case that was running, and the cases after it are
+    reported as not run)."""
     done = subprocess.run(
         [sys.executable, __file__, "--serve"],
-        input=json.dumps({"specs": specs, "variants": which}),
+        input=json.dumps({"specs": specs, "variants": which, "precision": precision}),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -532,7 +646,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=25, help="cases per subprocess")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants", default="all", help="'all' or 'optimized'")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "differential.json"))
+    parser.add_argument("--precision", default="32", choices=sorted(TOLERANCES), help="bf16-mixed: under autocast")
+    parser.add_argument("--out", default=None, help="default: results/differential.json (bf16: differential_bf16.json)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -545,7 +660,7 @@ def main() -> None:
     which = None if args.variants == "all" else ["optimized"]
     results = []
     for start in tqdm(range(0, len(specs), args.batch), desc="batches"):
-        results += run_batch(specs[start : start + args.batch], which, timeout=3600)
+        results += run_batch(specs[start : start + args.batch], which, timeout=3600, precision=args.precision)
     failed = [r for r in results if r["failures"]]
     invalid = [r for r in failed if r["failures"][0].startswith("invalid case")]
     summary = {
@@ -554,10 +669,13 @@ def main() -> None:
         "invalid": len(invalid),
         "variants": args.variants,
         "seed": args.seed,
+        "precision": args.precision,
+        "tolerance": dataclasses.asdict(TOLERANCES[args.precision]),
         "seconds": round(time.time() - started, 1),
         "failures": failed,
     }
-    Path(args.out).write_text(json.dumps(summary, indent=1))
+    name = "differential.json" if args.precision == "32" else "differential_bf16.json"
+    Path(args.out or ROOT / "benchmarks" / "results" / name).write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k != "failures"}))
     for r in failed[:5]:
         print(json.dumps(r)[:2000])

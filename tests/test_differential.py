@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -76,3 +77,47 @@ def test_plan_options_switch_each_pass_alone():
         everything.without("cse")
     with pytest.raises(TypeError, match="optimize must be a bool or PlanOptions"):
         PlanOptions.of("yes")
+
+
+# --- bf16 mode: both plans under search.precision's autocast, at bf16 tolerances ------------------
+@QUICK
+@given(specs=st.lists(differential.case_specs(), min_size=6, max_size=6))
+def test_random_spaces_agree_with_the_reference_under_bf16_autocast(specs):
+    failed = failures_of(differential.run_batch(specs, ["optimized"], timeout=300, precision="bf16-mixed"))
+    assert not failed, "\n".join(failed)
+
+
+def bf16_case() -> dict:
+    """A drawn case with convolutions and BatchNorm, whose output bf16 rounds (not a Zero-only space)."""
+    return next(s for s in differential.draw_specs(12) if '"conv"' in json.dumps(s) and s["batch"] > 2)
+
+
+def test_a_bf16_mismatch_of_two_percent_of_the_output_is_reported(monkeypatch):
+    original = SupernetExecutor.forward
+
+    def off(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        return out + 0.02 * out.detach().abs().max() if self.optimize else out
+
+    spec = bf16_case()
+    assert differential.run_case(spec, ["optimized"], precision="bf16-mixed") == []
+    monkeypatch.setattr(SupernetExecutor, "forward", off)
+    failures = differential.run_case(spec, ["optimized"], precision="bf16-mixed")
+    assert failures and "output" in failures[0] and "tolerance" in failures[0]
+
+
+def test_a_plan_that_escapes_autocast_in_bf16_mode_is_reported(monkeypatch):
+    original = SupernetExecutor.forward
+
+    def float32(self, *args, **kwargs):
+        with torch.autocast("cpu", enabled=not self.optimize):
+            return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SupernetExecutor, "forward", float32)
+    failures = differential.run_case(bf16_case(), ["optimized"], precision="bf16-mixed")
+    assert failures and "dtype torch.float32 vs torch.bfloat16" in failures[0]
+
+
+def test_bf16_tolerances_are_chosen_per_precision():
+    with pytest.raises(ValueError, match=r"precision must be one of \('32', 'bf16-mixed'\), got '16-mixed'"):
+        differential.run_case(bf16_case(), ["optimized"], precision="16-mixed")
