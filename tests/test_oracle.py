@@ -178,3 +178,25 @@ def test_strategies_pass_ranks_picks_and_merges_reruns(tmp_path, monkeypatch, ca
         ("gdas", 1, "argmax"),
     ]
     assert other["summary"]["darts+perturbation"]["seeds"] == 1 and other["summary"]["darts"]["seeds"] == 2
+
+
+def test_report_puts_both_benchmarks_side_by_side_with_random_search_last():
+    from oracle_report import table
+
+    def stats(mean, worst, top10, seeds=5, decided=None):
+        row = {
+            "mean_rank_percentile": mean,
+            "worst_rank_percentile": worst,
+            "top10": top10,
+            "seeds": seeds,
+            "search_time_s": 12.0,
+        }
+        return row if decided is None else {**row, "decided_share": decided}
+
+    one = {"gdas": stats(0.0, 0.0, 5, decided=0.8), "darts": stats(2.0, 2.0, 5), "random": stats(4.5, 13.7, 4)}
+    two = {"darts": stats(8.6, 40.3, 4), "random": stats(3.0, 11.7, 4)}
+    lines = table(one, two).splitlines()
+    # sorted by the worse of the two means; a benchmark a strategy did not run counts as 100%
+    assert lines[2].startswith("| darts | 2.0% / 2.0% (5/5) | 8.6% / 40.3% (4/5) | - / - | 12 s / 12 s |")
+    assert lines[3].startswith("| gdas | 0.0% / 0.0% (5/5) | - | 80% / - |")
+    assert lines[-1].startswith("| random search, same wall time as drnas | 4.5% / 13.7% (4/5) | 3.0% / 11.7% (4/5)")

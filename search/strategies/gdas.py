@@ -80,6 +80,7 @@ class GumbelMixture(Mixture):
         self.relative_gradient = relative_gradient
         # switch id -> additive mask of its logits (-inf on the options never sampled), from bind
         self.masks: dict[str, torch.Tensor] = {}
+        self._allowed: dict[Optional[str], list[int]] = {}  # switch id -> positions that may be sampled
 
     def bind(self, supernet: SupernetExecutor) -> None:
         if not self.exclude_data_independent:
@@ -116,8 +117,10 @@ class GumbelMixture(Mixture):
         one_hot = torch.zeros_like(y)
         one_hot[index] = 1.0
         if self.relative_gradient and phase is Phase.ARCHITECTURE_STEP:
-            mask = self.masks.get(sid) if sid is not None else None
-            allowed = [k for k in range(len(y)) if mask is None or mask[k] == 0]
+            allowed = self._allowed.get(sid)
+            if allowed is None:  # once per switch: the positions that may be sampled
+                mask = self.masks.get(sid) if sid is not None else None
+                allowed = self._allowed[sid] = [k for k in range(len(y)) if mask is None or mask[k] == 0]
             if self.compared is None or self.compared >= len(allowed):
                 return one_hot + (y - y.detach()), allowed
             # the sampled option and `compared - 1` others drawn uniformly; the gate is the Gumbel softmax
