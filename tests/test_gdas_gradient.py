@@ -12,6 +12,7 @@ import torch
 from ops import AvgPooling, Identity, MaxPooling, Zero, conv1d
 from search import fit_supernet
 from search.strategies import GDAS
+from search.strategies.gdas import GumbelMixture
 from supernet import ChoiceOp, SupernetExecutor, Tensor, search_space
 from supernet.mixture import Phase
 
@@ -118,5 +119,14 @@ def test_compared_pairs_learn_only_the_two_logits_drawn():
     assert abs(float(alpha_grad.sum())) < 1e-6 * float(alpha_grad.abs().max())
     full = gate_gradients(True, True, Phase.ARCHITECTURE_STEP)
     assert torch.equal(out, full[0])  # the forward value is the sampled path's either way
-    with pytest.raises(ValueError, match="compared"):
-        GDAS(compared=1).mixture()
+    with pytest.raises(ValueError, match="GDAS\\(compared"):
+        GDAS(compared=1)  # refused where it is written, not when the search builds its mixture
+    with pytest.raises(ValueError, match="GumbelMixture\\(compared"):
+        GumbelMixture(compared=1)
+
+
+def test_without_a_switch_id_every_option_is_compared_whatever_the_logits_length():
+    mixture = GumbelMixture(10.0, hard=True, relative_gradient=True)
+    for n in (3, 5):  # no cache shared between calls without an id
+        _, run = mixture.weights(torch.zeros(n, requires_grad=True), True, None, Phase.ARCHITECTURE_STEP)
+        assert sorted(run) == list(range(n))

@@ -80,7 +80,7 @@ class GumbelMixture(Mixture):
         self.relative_gradient = relative_gradient
         # switch id -> additive mask of its logits (-inf on the options never sampled), from bind
         self.masks: dict[str, torch.Tensor] = {}
-        self._allowed: dict[Optional[str], list[int]] = {}  # switch id -> positions that may be sampled
+        self._allowed: dict[str, list[int]] = {}  # switch id -> positions that may be sampled
 
     def bind(self, supernet: SupernetExecutor) -> None:
         if not self.exclude_data_independent:
@@ -117,9 +117,9 @@ class GumbelMixture(Mixture):
         one_hot = torch.zeros_like(y)
         one_hot[index] = 1.0
         if self.relative_gradient and phase is Phase.ARCHITECTURE_STEP:
-            allowed = self._allowed.get(sid)
+            allowed = self._allowed.get(sid) if sid is not None else list(range(len(y)))
             if allowed is None:  # once per switch: the positions that may be sampled
-                mask = self.masks.get(sid) if sid is not None else None
+                mask = self.masks.get(sid)
                 allowed = self._allowed[sid] = [k for k in range(len(y)) if mask is None or mask[k] == 0]
             if self.compared is None or self.compared >= len(allowed):
                 return one_hot + (y - y.detach()), allowed
@@ -156,6 +156,8 @@ class GDAS(Strategy):
         compared: Optional[int] = None,
     ) -> None:
         super().__init__(warmup_epochs=warmup_epochs, temperature=tau_max)
+        if compared is not None and compared < 2:
+            raise ValueError(f"GDAS(compared=...) takes None (every option) or at least 2, got {compared}")
         self.tau_max, self.tau_min = tau_max, tau_min
         self.relative_gradient, self.compared = relative_gradient, compared
 
