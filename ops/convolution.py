@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 import torch.nn.functional as F
 
@@ -99,6 +99,12 @@ class Conv2d(_ConvNd):
     traits = OpTraits(pure=True, layout_agnostic=True)
     dims = 2
     _functional = staticmethod(F.conv2d)
+
+    def float32_under_cpu_autocast(self, channels: int, groups: Optional[int] = None) -> bool:
+        """Depthwise (one group per input channel): oneDNN's bfloat16 depthwise backward on CPU is
+        about 2x slower than float32's at the DARTS space's sizes (docs/precision.md)."""
+        groups = lazy(self.groups) if groups is None else groups
+        return isinstance(groups, int) and 1 < groups == channels
 
     def accepts_channels_last(self) -> bool:
         """Not a strided 1x1 convolution: oneDNN's AVX2 weight-gradient kernel for those corrupts

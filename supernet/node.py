@@ -271,6 +271,12 @@ class Op(Node):
         for an op that does not group them; only a grouped op takes `groups=` in `compute`."""
         return None
 
+    def float32_under_cpu_autocast(self, channels: int, groups: Optional[int] = None) -> bool:
+        """Whether this op, as configured, on an input of `channels` channels (run with `groups`, as
+        in `compute`), computes in float32 under CPU autocast: an op declares it where its CPU
+        bfloat16 kernel is slower than the float32 one (docs/precision.md). False unless overridden."""
+        return False
+
     def compute(self, *args: Any, training: bool, groups: Optional[int] = None) -> Any:
         """This op's output on the values `args` of its operands (data, then weights) in the run
         mode given: `training` (batch statistics and dropout follow it) and `groups` (a grouped op
@@ -287,6 +293,9 @@ class Op(Node):
                     f"channels (its mode_arguments are {self.mode_arguments})"
                 )
             mode["groups"] = groups
+        x = args[0] if args else None
+        if getattr(x, "is_cpu", False) and x.dim() > 1 and self.float32_under_cpu_autocast(x.shape[1], groups):
+            return _float32_under_cpu_autocast(self._forward_implementation, args, mode)
         return self._forward_implementation(*args, **mode)
 
     def has_own_implementation(self) -> bool:
@@ -300,3 +309,15 @@ class Op(Node):
     def forward(self, *args: Any) -> Any:
         """`compute` in this op's own `training` mode (a direct call, outside any executor)."""
         return self.compute(*args, training=self.training)
+
+
+def _float32_under_cpu_autocast(implementation: Any, args: Sequence[Any], mode: dict[str, Any]) -> Any:
+    """`implementation(*args, **mode)` in float32 if CPU autocast is on (floating operands cast up,
+    the output cast to autocast's dtype, as the op would have returned it), else as it is."""
+    import torch
+
+    if not torch.is_autocast_enabled("cpu"):
+        return implementation(*args, **mode)
+    with torch.autocast("cpu", enabled=False):
+        up = [a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+        return implementation(*up, **mode).to(torch.get_autocast_dtype("cpu"))

@@ -15,7 +15,7 @@ from search.precision import PRECISIONS, MixedPrecision, check_precision
 from search.retrain import train_classifier
 from search.strategies import STRATEGIES, get_strategy
 from search.settings import ExecutionSettings
-from supernet import SoftmaxMixture, SupernetExecutor
+from supernet import SoftmaxMixture, SupernetExecutor, Tensor
 
 from helpers import threshold_data, resume_space
 
@@ -332,3 +332,46 @@ def test_the_darts_space_steps_in_bf16():
         bilevel.architecture_step(*batch)
         loss, _ = bilevel.weight_step(*batch)
     assert math.isfinite(float(loss))
+
+
+# --- depthwise convolutions stay float32 under CPU autocast (docs/precision.md) --------------------
+
+
+def convolution(groups: int, channels: int = 8):
+    from ops import Conv2d
+
+    x = Tensor("x", (2, channels, 6, 6), ("N", "C", "H", "W"))
+    weight = Tensor("weight", (channels, channels // groups, 3, 3), ("O", "I", "kH", "kW"))
+    return Conv2d(groups=groups)(x, weight)
+
+
+@pytest.mark.parametrize("groups,computes_in", [(8, torch.float32), (1, torch.bfloat16), (2, torch.bfloat16)])
+def test_a_depthwise_convolution_computes_in_float32_under_cpu_autocast_and_returns_bf16(groups, computes_in):
+    """oneDNN's bf16 depthwise backward is slower than float32's on CPU, so a depthwise Conv2d declares
+    float32; dense and grouped (not depthwise) ones stay bf16. Either way the output is autocast's dtype."""
+    op = convolution(groups)
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 6, 6, requires_grad=True)
+    weight = torch.randn(8, 8 // groups, 3, 3, requires_grad=True)
+    with OpDtypes() as ops, torch.autocast("cpu", dtype=torch.bfloat16):
+        out = op.compute(x, weight, training=True)
+        out.float().square().sum().backward()
+    assert ops.seen["convolution"] == {computes_in}
+    assert out.dtype == torch.bfloat16
+    assert x.grad.dtype == weight.grad.dtype == torch.float32
+    reference = torch.nn.functional.conv2d(x.detach(), weight.detach(), padding=1, groups=groups)
+    if computes_in == torch.float32:  # computed in float32, then rounded once
+        assert torch.equal(out, reference.to(torch.bfloat16))
+    else:
+        assert torch.allclose(out.float(), reference, rtol=2e-2, atol=2e-2 * float(reference.abs().max()))
+
+
+def test_a_depthwise_convolution_outside_autocast_or_off_the_cpu_runs_as_it_is():
+    op = convolution(8)
+    x, weight = torch.randn(2, 8, 6, 6, dtype=torch.float64), torch.randn(8, 1, 3, 3, dtype=torch.float64)
+    assert op.compute(x, weight, training=True).dtype == torch.float64  # no autocast: no cast
+    assert op.float32_under_cpu_autocast(8) and not op.float32_under_cpu_autocast(8, groups=1)
+    assert not convolution(1).float32_under_cpu_autocast(8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        meta = op.compute(x.to("meta").float(), weight.to("meta").float(), training=True)
+    assert meta.dtype == torch.float32  # a non-CPU tensor is left to its own device's autocast
