@@ -4,7 +4,7 @@
 
 One GDAS step (architecture step on a validation batch + weight step on a training batch through
 `search.BilevelOptimizer`, as in benchmarks/step.py) on NB201 (C=16, N=5, batch 64, 3x32x32) and the
-DARTS space (C=8, 5 layers, batch 32): `GDAS(compared=2)` and `GDAS(compared=None)` (the sampled
+DARTS space (C=8, 5 layers, batch 32): `GDAS()` (`compared=2`) and `GDAS(compared=None)` (the sampled
 option and one other, or every option, get their own output's gradient in architecture steps, the
 unsampled ones run in the backward pass only) against `GDAS(relative_gradient=False)` (only the
 sampled option's gate: GDAS before issue 21), taking turns (`step.interleaved`), one thread; peak memory of each. Results: benchmarks/results/gdas_step_ab.json.
@@ -32,7 +32,7 @@ from supernet import Tensor  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results" / "gdas_step_ab.json"
 BEFORE = "sampled only (before)"
 VARIANTS = {
-    "pairs compared (compared=2)": GDAS(compared=2),
+    "pairs compared (GDAS(), compared=2)": GDAS(),
     "every option compared (compared=None)": GDAS(compared=None),
     BEFORE: GDAS(relative_gradient=False),
 }

@@ -291,8 +291,8 @@ def one_path_and_fixed(strategy, ops=(1, 4, 2, 1, 4, 4)):
 
 @pytest.mark.parametrize(
     "strategy, limit",
-    [(GDAS(relative_gradient=False), 1.02), (GDAS(), 1.3), (Proxyless(), 1.12)],
-    ids=["gdas-sampled-gate", "gdas", "proxyless"],
+    [(GDAS(relative_gradient=False), 1.02), (GDAS(), 1.15), (GDAS(compared=None), 1.3), (Proxyless(), 1.12)],
+    ids=["gdas-sampled-gate", "gdas", "gdas-every-option", "proxyless"],
 )
 def test_one_path_architecture_step_memory_is_that_of_the_fixed_architecture(strategy, limit):
     """Peak memory of an architecture step (proxyless: two paths) against a training pass of the
@@ -309,7 +309,8 @@ def test_one_path_architecture_step_memory_is_that_of_the_fixed_architecture(str
     plain = peak_bytes(lambda: forward_backward(fixed, xv, yv))
     # measured here: GDAS with the sampled gate only 1.00, proxyless 1.10 (the issue asks <= 1.3); without
     # recomputed poolings 1.21 / 1.31, without unit gates 1.03 / 1.15: the bounds catch either rewrite
-    # missing. GDAS() 1.26: the unsampled options run in the backward pass for their gates' gradients
+    # missing. GDAS() 1.12 (one other option), GDAS(compared=None) 1.26: the unsampled options compared
+    # run in the backward pass for their gates' gradients
     assert search <= limit * plain, (search / plain, search, plain)
 
 

@@ -132,7 +132,7 @@ def test_unknown_strategy_and_objects_with_hyper_parameters():
         "tau_max": 5.0,
         "tau_min": 1.0,
         "relative_gradient": True,
-        "compared": None,
+        "compared": 2,
     }
 
 

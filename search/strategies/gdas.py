@@ -7,10 +7,12 @@ so every logit learns from the one option that ran. The weights are trained on s
 tau anneals linearly per epoch from `tau_max` = 10 to `tau_min` = 0.1. In eval mode the argmax
 option runs alone. `probabilities` is softmax(alpha), the distribution the hard samples follow.
 
-In architecture steps the unsampled options are active too, with gates of exactly 0: the forward
-value is still the one sampled path (the engine runs the other options in the backward pass only),
-but every gate receives the gradient of its own option's output, `<dL/d out, o_k>`, so the logits
-learn by comparing the options with each other: `dL/dalpha_j = y_j (g_j - sum_k y_k g_k) / tau`.
+In architecture steps another option is active too, behind a gate of exactly 0: the forward value
+is still the one sampled path (the engine runs the other option in the backward pass only), but its
+gate receives the gradient of its own output, `<dL/d out, o_k>`, so the logits learn by comparing
+options with each other. By default (`compared=2`) the sampled option is compared with one other drawn
+uniformly, the gate being the Gumbel softmax renormalised over the pair (only their two logits learn);
+`compared=None` compares every option, `dL/dalpha_j = y_j (g_j - sum_k y_k g_k) / tau` (surer, dearer).
 With the sampled gate's gradient alone (`relative_gradient=False`, what the straight-through gate
 gives when only the sampled option runs) an option is compared with an output of zeros: it gains
 whenever more of its own output would lower the loss, which rewards an option whose output already
@@ -18,12 +20,11 @@ points along the target (a parameter-free pooling early in training) over a bett
 (issue 21: avg-pool on five of the demo's six edges, avgpool3 over the exact maxpool3 in 2 of 5
 seeds of a 10-epoch known-optimum search). xautodl's `forward_gdas` adds the unsampled gates
 themselves to the edge's sum (a constant output as the baseline); measured, that baseline fixes
-the 1-D benchmark and not the 2-D one (benchmarks/gdas_ablation.py). The weight steps stay single-path.
-The cost is the unsampled options' forward in the backward pass of architecture steps (a GDAS step
-1.79x the single-gate one on NB201, 1.65x on the DARTS space; benchmarks/gdas_step_ab.py);
-`compared=2` compares the sampled option with one other drawn uniformly (the gate renormalised over
-the pair, so only their two logits learn): 1.29x / 1.08x, as good on both oracle benchmarks and less
-confident (known optimum: p 0.53-0.80 against 0.87-0.97).
+the 1-D benchmark and not the 2-D one, and a zero-cost baseline (each option's running mean gate
+gradient from the steps that sampled it) does not fix the known optimum (benchmarks/gdas_ablation.py).
+The weight steps stay single-path. The cost is the other option's forward (no autograd) in the
+backward pass of architecture steps: a GDAS step 1.2-1.33x the single-gate one (`compared=None`:
+1.7-1.86x; benchmarks/gdas_step_ab.py).
 
 Two more departures from the paper, for short searches (measured on the oracle benchmark):
 - options that are data-independent ops (`Zero`) are never sampled nor selected (probability 0 in
@@ -153,7 +154,7 @@ class GDAS(Strategy):
         tau_min: float = 0.1,
         warmup_epochs: int = 0,
         relative_gradient: bool = True,
-        compared: Optional[int] = None,
+        compared: Optional[int] = 2,
     ) -> None:
         super().__init__(warmup_epochs=warmup_epochs, temperature=tau_max)
         if compared is not None and compared < 2:
