@@ -199,8 +199,9 @@ VARIANTS: dict[str, Callable[[], Strategy]] = {
     "fairdarts_paper": functools.partial(FairDARTS, undecided="drop"),
     **{f"fairdarts_warmup{k}": functools.partial(FairDARTS, warmup_epochs=k) for k in (3, 5)},
     "beta_darts": BetaDARTS,
-    # the reference's schedule shape over any run length: lambda reaches 25 (50 * 50 / 100) at the end
-    "beta_darts_run_ramp": functools.partial(BetaDARTS, lambda_max=25.0, ramp_epochs=None),
+    # the reference's schedule over any run length: its 100-epoch NB201 search ramps 50 * epoch / 100 over the run
+    "beta_darts_run_ramp": functools.partial(BetaDARTS, ramp_epochs=None),
+    "beta_darts_half_ramp": functools.partial(BetaDARTS, lambda_max=25.0, ramp_epochs=None),
 }
 
 
