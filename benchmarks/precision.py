@@ -74,6 +74,7 @@ def table(
     modes: dict[str, tuple[str, bool]],
     repeats: int,
     memory: bool,
+    plain: bool = True,
 ) -> dict[str, Any]:
     """Seconds (and peak MB, eager) of each (model, strategy, mode), interleaved; the ratios to our fp32 eager step."""
     train, val = batches(shape, batch)
@@ -84,8 +85,9 @@ def table(
             torch.manual_seed(0)
             model = SupernetExecutor(space_fn(), mixture=get_strategy(strategy).mixture(), seed=0)
             steps[f"ours {strategy} {mode}"] = step_of(model, strategy, precision, compiled, train, val)
-        torch.manual_seed(0)
-        steps[f"plain darts {mode}"] = step_of(plain_fn(), "darts", precision, compiled, train, val)
+        if plain:
+            torch.manual_seed(0)
+            steps[f"plain darts {mode}"] = step_of(plain_fn(), "darts", precision, compiled, train, val)
     for name, step in steps.items():  # first calls (compilation) outside the timing
         start = time.perf_counter()
         step()
@@ -93,6 +95,10 @@ def table(
         print(f"  first step {name}: {compile_seconds[name]} s", flush=True)
     seconds = interleaved(steps, repeats)
     out: dict[str, Any] = {"seconds": seconds, "first_step_seconds": compile_seconds}
+    if any("compiled" in name for name in steps):
+        out["compile_seconds"] = {
+            name: round(compile_seconds[name] - seconds[name], 1) for name in steps if "compiled" in name
+        }
     if memory:
         out["peak_mb"] = {
             name: round(peak_bytes(step) / 2**20, 1)
@@ -101,7 +107,7 @@ def table(
         }
     base_mode = next(iter(modes))
     out["speedup_vs_our_fp32"] = {}
-    for strategy in [*strategies, "plain darts"]:
+    for strategy in [*strategies, *(["plain darts"] if plain else [])]:
         prefix = strategy if strategy == "plain darts" else f"ours {strategy}"
         base = seconds[f"{prefix} {base_mode}"]
         out["speedup_vs_our_fp32"][prefix] = {
@@ -116,7 +122,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny shapes: a smoke run")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--compile-cells", type=int, default=1, help="NB201 cells per stage of the compiled table")
+    parser.add_argument("--compile-channels", type=int, default=16, help="NB201 channels of the compiled table")
+    parser.add_argument("--compile-batch", type=int, default=64, help="batch of the compiled table")
+    parser.add_argument("--compile-plain", action="store_true", help="the plain supernet in the compiled table too")
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--compile-only", action="store_true", help="the compiled table alone (no eager tables)")
+    parser.add_argument("--load", default="", help="what else ran on the machine meanwhile (recorded in setup)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "precision_step.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -139,17 +150,20 @@ def main() -> None:
         f"of 3x{nb['size']}x{nb['size']}",
         "darts": f"darts_space(channels={da['channels']}, layers={da['layers']}), batch {da['batch']} "
         f"of 3x{da['size']}x{da['size']}",
-        "compiled": f"nb201_space(channels={nb['channels']}, cells_per_stage={args.compile_cells}), batch "
-        f"{nb['batch']}; DARTS step only (sampling strategies are refused by compile=True)",
+        "compiled": f"nb201_space(channels={args.compile_channels}, cells_per_stage={args.compile_cells}), batch "
+        f"{args.compile_batch} of 3x{nb['size']}x{nb['size']}; DARTS step only (sampling strategies are refused "
+        "by compile=True); compile_seconds: first compiled step minus the median step (both graphs traced, "
+        "inductor's C++ built)",
+        "load": args.load,
         "step": "architecture step (val batch) + weight step (train batch) through search.BilevelOptimizer",
         "memory": "peak MB of the tensors one eager DARTS step allocates, alive together (step.py PeakMemory)",
     }
     print("setup:", json.dumps(setup, indent=1), flush=True)
 
-    def nb201_fn(cells: int) -> Callable[[], Any]:
+    def nb201_fn(cells: int, channels: int = nb["channels"]) -> Callable[[], Any]:
         return lambda: nb201_space(
             Tensor("x", (1, 3, nb["size"], nb["size"]), ("N", "C", "H", "W")),
-            channels=nb["channels"],
+            channels=channels,
             cells_per_stage=cells,
         )
 
@@ -168,41 +182,45 @@ def main() -> None:
     def save() -> None:  # after every table: a long compile that is stopped keeps the tables before it
         out.write_text(json.dumps(results, indent=1))
 
-    print("[nb201 eager]", flush=True)
-    results["nb201"] = table(
-        nb201_fn(nb["cells"]),
-        lambda: PlainNB201Supernet(nb["channels"], nb["cells"]),
-        image,
-        nb["batch"],
-        strategies,
-        MODES,
-        args.repeats,
-        memory=True,
-    )
-    save()
-    print("[darts eager]", flush=True)
-    results["darts"] = table(
-        darts_fn,
-        lambda: PlainDartsNetwork(da["channels"], 10, da["layers"]),
-        (3, da["size"], da["size"]),
-        da["batch"],
-        strategies,
-        MODES,
-        args.repeats,
-        memory=True,
-    )
-    save()
+    tables = [] if args.compile_only else ["nb201", "darts"]
+    if "nb201" in tables:
+        print("[nb201 eager]", flush=True)
+        results["nb201"] = table(
+            nb201_fn(nb["cells"]),
+            lambda: PlainNB201Supernet(nb["channels"], nb["cells"]),
+            image,
+            nb["batch"],
+            strategies,
+            MODES,
+            args.repeats,
+            memory=True,
+        )
+        save()
+    if "darts" in tables:
+        print("[darts eager]", flush=True)
+        results["darts"] = table(
+            darts_fn,
+            lambda: PlainDartsNetwork(da["channels"], 10, da["layers"]),
+            (3, da["size"], da["size"]),
+            da["batch"],
+            strategies,
+            MODES,
+            args.repeats,
+            memory=True,
+        )
+        save()
     if not args.no_compile:
         print("[nb201 compiled]", flush=True)
         results["nb201_compiled"] = table(
-            nb201_fn(args.compile_cells),
-            lambda: PlainNB201Supernet(nb["channels"], args.compile_cells),
+            nb201_fn(args.compile_cells, args.compile_channels),
+            lambda: PlainNB201Supernet(args.compile_channels, args.compile_cells),
             image,
-            nb["batch"],
+            args.compile_batch,
             ["darts"],
             {**MODES, **COMPILED},
             args.repeats,
             memory=False,
+            plain=args.compile_plain,
         )
     save()
     print(f"wrote {args.out}")

@@ -152,17 +152,17 @@ class RecordingMixture(SoftmaxMixture):
 
 
 class OpDtypes(TorchDispatchMode):
-    """The output dtypes of every convolution and softmax run inside."""
+    """The output dtypes of every aten op named in `names` (default: convolution, softmax) run inside."""
 
-    def __init__(self) -> None:
+    def __init__(self, *names: str) -> None:
         super().__init__()
-        self.seen: dict[str, set] = {"convolution": set(), "_softmax": set()}
+        self.seen: dict[str, set] = {name: set() for name in names or ("convolution", "_softmax")}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         name = func.overloadpacket.__name__
         if name in self.seen:
-            self.seen[name].add(out.dtype)
+            self.seen[name].add((out[0] if isinstance(out, tuple) else out).dtype)
         return out
 
 
@@ -375,3 +375,54 @@ def test_a_depthwise_convolution_outside_autocast_or_off_the_cpu_runs_as_it_is()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         meta = op.compute(x.to("meta").float(), weight.to("meta").float(), training=True)
     assert meta.dtype == torch.float32  # a non-CPU tensor is left to its own device's autocast
+
+
+# --- 2-D average pooling stays float32 under CPU autocast; the mixing weights' dot products too ----
+
+
+def pooling(kind: str, dims: int):
+    import ops
+
+    shape, axis = ((2, 8, 6, 6), ("N", "C", "H", "W")) if dims == 2 else ((2, 8, 6), ("N", "C", "L"))
+    x = Tensor("x", shape, axis)
+    if kind == "avg":
+        return ops.AvgPooling(3, stride=1, padding=1, count_include_pad=False)(x), shape
+    return ops.MaxPooling(3, stride=1, padding=1)(x), shape
+
+
+@pytest.mark.parametrize(
+    "kind,dims,computes_in", [("avg", 2, torch.float32), ("avg", 1, torch.bfloat16), ("max", 2, torch.bfloat16)]
+)
+def test_2d_average_pooling_computes_in_float32_under_cpu_autocast_and_returns_bf16(kind, dims, computes_in):
+    """bf16 avg_pool2d (its backward above all) is slower than float32's on CPU, so a 2-D AvgPooling declares
+    float32; 1-D average pooling and max pooling (not measured faster in float32) stay bf16."""
+    op, shape = pooling(kind, dims)
+    torch.manual_seed(0)
+    x = torch.randn(shape).bfloat16().requires_grad_()  # bf16, as the op before it returns under autocast
+    names = ("avg_pool2d", "avg_pool2d_backward") if kind == "avg" else ("max_pool2d_with_indices",)
+    with OpDtypes(*names) as seen, torch.autocast("cpu", dtype=torch.bfloat16):
+        out = op.compute(x, training=True)
+        out.float().square().sum().backward()
+    assert all(dtypes == {computes_in} for dtypes in seen.seen.values()), seen.seen
+    assert out.dtype == torch.bfloat16 and x.grad.dtype == torch.bfloat16
+    assert op.float32_under_cpu_autocast(8) == (computes_in == torch.float32)
+    if computes_in == torch.float32:  # computed in float32 from the bf16 input, rounded once
+        reference = torch.nn.functional.avg_pool2d(x.detach().float(), 3, 1, 1, count_include_pad=False)
+        assert torch.equal(out, reference.to(torch.bfloat16))
+
+
+def test_the_mixing_weights_gradient_in_bf16_is_a_float32_dot_product():
+    """`LinearCombination` gives a coefficient <grad, y>; on bf16 CPU tensors it is computed in float32
+    (torch.dot in bf16 is ~8x slower there, and rounds the sum to bf16: ~1e-3 off)."""
+    from supernet.combination import LinearCombination, Weighted
+
+    torch.manual_seed(0)
+    y = torch.randn(4, 16, 8, 8).bfloat16().contiguous(memory_format=torch.channels_last).requires_grad_()
+    grad = torch.randn(4, 16, 8, 8).bfloat16().contiguous(memory_format=torch.channels_last)
+    c = torch.tensor(0.3, requires_grad=True)
+    with OpDtypes("dot") as seen:
+        LinearCombination.apply((Weighted(),), y, c).backward(grad)
+    exact = (grad.double() * y.detach().double()).sum()
+    assert seen.seen["dot"] == {torch.float32}
+    assert c.grad.dtype == torch.float32
+    assert abs(float(c.grad) - float(exact)) <= 1e-5 * float((grad.double() * y.detach().double()).abs().sum())
