@@ -14,7 +14,11 @@ benchmarks/step.py: the tensors one step allocates and holds at once) is measure
 DARTS steps only (a dispatch mode does not see inside inductor's kernels; the others to save time). GDAS and Proxyless are not compiled:
 `compile=True` refuses strategies that sample a path per step (search.compiled_step). Compiling
 the 15-cell NB201 network and the DARTS network takes minutes per graph on this CPU, so the
-compiled table runs `--compile-cells` cells per stage (default 1) with its own eager rows.
+compiled table runs `--compile-cells` cells per stage (default 1), `--compile-channels` and
+`--compile-batch`, with its own eager rows; `--compile-only` runs it alone (the small
+configuration that compiles in minutes here: `--compile-only --compile-channels 8 --compile-batch 32
+--out benchmarks/results/precision_step_compiled.json`). Its `compile_seconds` are the first
+compiled step's time less the median step. `--load` records what else ran on the machine.
 Results: benchmarks/results/precision_step.json.
 """
 
