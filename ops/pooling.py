@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import torch.nn.functional as F
 
@@ -71,11 +71,6 @@ class AvgPooling(_Pooling):
             lazy(self.padding),
             count_include_pad=self.count_include_pad,
         )
-
-    def float32_under_cpu_autocast(self, channels: int, groups: Optional[int] = None) -> bool:
-        """2-D: ATen's bfloat16 avg_pool2d on CPU is slower than float32's (channels-last, 8-64 channels,
-        8-32 px: backward 0.4x); computed in float32, casts included, the NB201 step gains 7% (docs/precision.md)."""
-        return len(self.inputs[0].shape()) == 4
 
     def source(self, args, out):
         return self._call_source(args, out, f", count_include_pad={literal(self.count_include_pad)}")

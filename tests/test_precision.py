@@ -377,38 +377,7 @@ def test_a_depthwise_convolution_outside_autocast_or_off_the_cpu_runs_as_it_is()
     assert meta.dtype == torch.float32  # a non-CPU tensor is left to its own device's autocast
 
 
-# --- 2-D average pooling stays float32 under CPU autocast; the mixing weights' dot products too ----
-
-
-def pooling(kind: str, dims: int):
-    import ops
-
-    shape, axis = ((2, 8, 6, 6), ("N", "C", "H", "W")) if dims == 2 else ((2, 8, 6), ("N", "C", "L"))
-    x = Tensor("x", shape, axis)
-    if kind == "avg":
-        return ops.AvgPooling(3, stride=1, padding=1, count_include_pad=False)(x), shape
-    return ops.MaxPooling(3, stride=1, padding=1)(x), shape
-
-
-@pytest.mark.parametrize(
-    "kind,dims,computes_in", [("avg", 2, torch.float32), ("avg", 1, torch.bfloat16), ("max", 2, torch.bfloat16)]
-)
-def test_2d_average_pooling_computes_in_float32_under_cpu_autocast_and_returns_bf16(kind, dims, computes_in):
-    """bf16 avg_pool2d (its backward above all) is slower than float32's on CPU, so a 2-D AvgPooling declares
-    float32; 1-D average pooling and max pooling (not measured faster in float32) stay bf16."""
-    op, shape = pooling(kind, dims)
-    torch.manual_seed(0)
-    x = torch.randn(shape).bfloat16().requires_grad_()  # bf16, as the op before it returns under autocast
-    names = ("avg_pool2d", "avg_pool2d_backward") if kind == "avg" else ("max_pool2d_with_indices",)
-    with OpDtypes(*names) as seen, torch.autocast("cpu", dtype=torch.bfloat16):
-        out = op.compute(x, training=True)
-        out.float().square().sum().backward()
-    assert all(dtypes == {computes_in} for dtypes in seen.seen.values()), seen.seen
-    assert out.dtype == torch.bfloat16 and x.grad.dtype == torch.bfloat16
-    assert op.float32_under_cpu_autocast(8) == (computes_in == torch.float32)
-    if computes_in == torch.float32:  # computed in float32 from the bf16 input, rounded once
-        reference = torch.nn.functional.avg_pool2d(x.detach().float(), 3, 1, 1, count_include_pad=False)
-        assert torch.equal(out, reference.to(torch.bfloat16))
+# --- the mixing weights' dot products are float32 under CPU autocast (docs/precision.md) ----------
 
 
 def test_the_mixing_weights_gradient_in_bf16_is_a_float32_dot_product():
