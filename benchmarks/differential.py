@@ -16,11 +16,16 @@ Outputs, every weight and logit gradient and every buffer (BatchNorm statistics)
 must agree with the reference within float tolerance.
 
 `--precision bf16-mixed` (results/differential_bf16.json) runs every plan's forward passes under
-search.precision's autocast, as a bf16 search does, beside a float32 run of the reference, and
-compares at bf16 tolerances (`TOLERANCES`): an output or buffer within 1% of its scale plus 4x the
-reference's own distance from float32, a gradient within 1% of its scale, 0.1% of the step's
-largest gradient and 16x that distance; the reference's output must be bfloat16 (autocast took
-effect) and every dtype must match. Each step restarts every variant from the reference's state.
+search.precision's autocast, as a bf16 search does, beside a float32 run of the reference and two
+runs of the reference under random rounding (bf16_rounding.RandomRounding), and compares every
+plan, the reference included, with the float32 run at one bf16 tolerance (`Tolerance`, numbers in
+`TOLERANCES`): an output within 0.5% of its scale plus 4x bf16's error, a gradient or buffer within
+1% (gradients also 0.1% of the step's largest) plus 4x, bf16's error being the reference's own
+distance from float32 or, where the reference happens to be exact, a share of random rounding's.
+Every run takes the float32 run's ReLU and max-pooling decisions (bf16_rounding.MatchedKinks: an
+input within rounding of a kink may fall on either side in two correct plans, and the gradient
+behind it then jumps). The reference's output must be bfloat16 (autocast took effect) and every
+variant's dtypes must be the reference's. Each step restarts every run from the reference's state.
 
 Cases run in batches in subprocesses (`run_batches`): a native crash fails its batch and names the
 case that was running. `case_specs()` is the hypothesis strategy drawing specs; the test suite
@@ -44,24 +49,40 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bf16_rounding import MatchedKinks, RandomRounding  # noqa: E402  (benchmarks/bf16_rounding.py)
+
 
 @dataclasses.dataclass(frozen=True)
 class Tolerance:
-    """How far a variant's tensor may be from the reference's: |a - b| <= atol * s + noise * e + rtol * |b|,
-    where s is max|b| (float32: max(max|b|, 1)) and e is max|b32 - b|, the distance of the
-    reference's tensor from the same tensor computed in float32 (bf16 mode only; `grad_noise` in
-    place of `noise` for gradients, and `floor` times the step's largest gradient added to their atol)."""
+    """How far a tensor may be from the one it is compared with.
+
+    float32: a variant's tensor a against the reference's b: |a - b| <= atol * max(max|b|, 1) + rtol * |b|.
+    bf16 (every plan, the reference included, against the reference's float32 run t):
+    max|a - t| <= atol * max|t| + floor * g + noise * max(max|b - t|, rounding * max|r - t|), where g is
+    the step's largest float32 gradient (gradients only), b the reference's bf16 tensor and r that of
+    the reference's random-rounding runs (bf16_rounding.RandomRounding): bf16's error taken as the
+    reference's own, or a share of random rounding's where the reference happens to be exact.
+    Gradients use `grad_noise`; outputs `output_atol` and `output_rounding` where given."""
 
     rtol: float
     atol: float
     noise: float = 0.0
-    grad_noise: float = 0.0  # `noise` for gradients (bf16 rounding in a backward pass compounds more)
-    floor: float = 0.0  # bf16: a gradient's atol grows by this fraction of the step's largest gradient
+    grad_noise: float = 0.0
+    floor: float = 0.0
+    rounding: float = 0.0
+    output_atol: Optional[float] = None
+    output_rounding: Optional[float] = None
 
 
-#: per precision; the bf16 numbers are chosen from measured cases (docs/precision.md)
-TOLERANCES = {"32": Tolerance(1e-4, 1e-5), "bf16-mixed": Tolerance(0.0, 1e-2, 4.0, 16.0, 1e-3)}
+#: per precision; the bf16 numbers are chosen from 1000 measured cases (docs/precision.md)
+TOLERANCES = {
+    "32": Tolerance(1e-4, 1e-5),
+    "bf16-mixed": Tolerance(
+        0.0, 1e-2, noise=4.0, grad_noise=4.0, floor=1e-3, rounding=0.5, output_atol=5e-3, output_rounding=0.2
+    ),
+}
 FLOAT32 = "reference 32"  # the reference plan run without autocast, beside a bf16-mode case
+ROUNDED = ("random rounding 1", "random rounding 2")  # the reference under bf16_rounding.RandomRounding
 
 STRATEGY_NAMES = (
     "darts",
@@ -384,6 +405,7 @@ def run_case(
     atol: Optional[float] = None,
     precision: str = "32",
     errors: Optional[dict] = None,
+    tensors: Optional[list] = None,
 ) -> list[str]:
     """Mismatches of each plan variant against the reference on one case (empty: all agree).
 
@@ -391,9 +413,11 @@ def run_case(
     as a search at that precision does (loss on the float32 logits, outside autocast); tolerances
     default to TOLERANCES[precision]. In bf16 mode every variant restarts each step from the
     reference's parameters and buffers (bfloat16 rounding would otherwise compound, and a sampled
-    gate flip on a drifted alpha), and a float32 run of the reference ("reference 32") checks that
-    autocast took effect. `errors`, if given, collects per variant and kind ("output", "grad",
-    "buffer") the largest |diff| / max|reference| seen.
+    gate flip on a drifted alpha), and every plan is compared with a float32 run of the reference
+    ("reference 32"; see the module docstring). `errors`, if given, collects per plan and kind
+    ("output", "grad", "buffer") the largest |diff| / max|reference| (bf16: / max|float32|) seen and,
+    in bf16 mode, the multiple of bf16's error needed; `tensors`, in bf16 mode, one record per
+    compared tensor: the scale, the floor, random rounding's and each plan's distance from float32.
     """
     import torch
     import torch.nn.functional as F
@@ -421,8 +445,10 @@ def run_case(
     models.update(
         {name: SupernetExecutor(space, mixture=strategy.mixture(), seed=0, optimize=v) for name, v in chosen.items()}
     )
-    if mixed:
-        models[FLOAT32] = SupernetExecutor(space, mixture=strategy.mixture(), seed=0, optimize=False)
+    if mixed:  # first: the other runs of a pass replay its ReLU and max-pooling decisions (bf16_rounding.MatchedKinks)
+        models = {FLOAT32: SupernetExecutor(space, mixture=strategy.mixture(), seed=0, optimize=False), **models}
+        for name in ROUNDED:
+            models[name] = SupernetExecutor(space, mixture=strategy.mixture(), seed=0, optimize=False)
     g = torch.Generator().manual_seed(spec["seed"])
     alphas = {
         k: torch.randn(a.shape, generator=g) for k, a in models["reference"].named_parameters() if k.startswith("arch.")
@@ -438,11 +464,11 @@ def run_case(
                 if k in alphas:
                     p.copy_(alphas[k])
     failures: list[str] = []
+    kinks = MatchedKinks()
+    rounding = torch.Generator().manual_seed(spec["seed"])  # random rounding's own stream
 
-    def compare(
-        what: str, a: Any, b: Any, name: str, float32: Any = None, check: bool = True, floor: float = 0.0
-    ) -> None:
-        """a (a variant) against b (the reference); `float32`: b's float32 run, in bf16 mode."""
+    def compare(what: str, a: Any, b: Any, name: str, check: bool = True) -> None:
+        """float32: a (a variant) against b (the reference)."""
         if a is None or b is None:
             if check and (a is None) != (b is None) and not _is_zero(a if a is not None else b):
                 failures.append(f"{name}: {what}: gradient present in one run only")
@@ -450,94 +476,164 @@ def run_case(
         if a.shape != b.shape:
             failures.append(f"{name}: {what}: shape {tuple(a.shape)} vs {tuple(b.shape)}")
             return
-        if a.dtype != b.dtype and check:
-            failures.append(f"{name}: {what}: dtype {a.dtype} vs {b.dtype}")
-            return
         scale = float(b.abs().max()) if b.numel() else 0.0
-        diff = float((a.float() - b.float()).abs().max()) if b.numel() else 0.0
-        noise = 0.0 if float32 is None or not b.numel() else float((float32.float() - b.float()).abs().max())
-        # float32: atol of the scale above 1; bf16: of the scale itself, plus a multiple of the
-        # reference's own bf16 error (a gradient left small by cancellation carries a large one)
-        plain = tolerance.atol * (scale if mixed else max(scale, 1.0)) + floor
-        kind = what.split()[-2] if what.split()[-2] in ("grad", "buffer") else "output"
-        bound = plain + (tolerance.grad_noise if kind == "grad" else tolerance.noise) * noise
+        bound = tolerance.atol * max(scale, 1.0)
         if errors is not None:
+            diff = float((a.float() - b.float()).abs().max()) if b.numel() else 0.0
             used = errors.setdefault(name, {})
-            # the multiple of the reference's own bf16 error this tensor needs on top of atol and the floor
-            needed = max(diff - plain, 0.0)
-            for key, value in ((kind, _ratio(diff, scale)), (f"{kind} noise multiple", _ratio(needed, noise))):
-                used[key] = max(used.get(key, 0.0), value)
-        if check and not torch.allclose(a.float(), b.float(), rtol=tolerance.rtol, atol=bound, equal_nan=True):
+            used[_kind(what)] = max(used.get(_kind(what), 0.0), _ratio(diff, scale))
+        if not torch.allclose(a.float(), b.float(), rtol=tolerance.rtol, atol=bound, equal_nan=True):
+            diff = float((a.float() - b.float()).abs().max())
             failures.append(f"{name}: {what}: max |diff| {diff:.3g} (scale {scale:.3g}, tolerance {bound:.3g})")
 
-    def step(model: Any, x: Any, y: Any, frozen: bool, seed: int, autocast: bool = True) -> Any:
+    def compare_to_float32(what: str, runs: dict, floor: float = 0.0) -> None:
+        """bf16: the reference and every variant against the float32 run, at one tolerance (`Tolerance`).
+        Presence, shape and dtype: each variant as the reference."""
+        truth, b = runs[FLOAT32], runs["reference"]
+        for name in chosen:
+            a = runs[name]
+            if (a is None) != (b is None) and not _is_zero(a if a is not None else b):
+                failures.append(f"{name}: {what}: gradient present in one run only")
+            elif a is not None and b is not None and a.shape != b.shape:
+                failures.append(f"{name}: {what}: shape {tuple(a.shape)} vs {tuple(b.shape)}")
+            elif a is not None and b is not None and a.dtype != b.dtype:
+                failures.append(f"{name}: {what}: dtype {a.dtype} vs {b.dtype}")
+        if truth is None or not truth.numel():
+            return
+        kind = _kind(what)
+        scale = float(truth.abs().max())
+        atol, share = tolerance.atol, tolerance.rounding
+        if kind == "output":
+            atol = atol if tolerance.output_atol is None else tolerance.output_atol
+            share = share if tolerance.output_rounding is None else tolerance.output_rounding
+        rounded = max((_distance(runs[r], truth) for r in ROUNDED), default=0.0)
+        noise = max(_distance(b, truth) if b is not None else 0.0, share * rounded)
+        plain = atol * scale + floor
+        bound = plain + (tolerance.grad_noise if kind == "grad" else tolerance.noise) * noise
+        if tensors is not None:
+            tensors.append(
+                {"what": what, "scale": scale, "floor": floor, "random rounding": rounded}
+                | {name: _distance(runs[name], truth) for name in ["reference", *chosen]}
+            )
+        for name in ["reference", *chosen]:
+            a = runs[name]
+            if a is None or a.shape != truth.shape:
+                continue
+            diff = _distance(a, truth)
+            if errors is not None:
+                used = errors.setdefault(name, {})
+                # the multiple of bf16's error this tensor needs on top of atol and the floor
+                needed = _ratio(max(diff - plain, 0.0), noise)
+                for key, value in ((kind, _ratio(diff, scale)), (f"{kind} noise multiple", needed)):
+                    used[key] = max(used.get(key, 0.0), value)
+            if not diff <= bound:
+                failures.append(
+                    f"{name}: {what}: max |diff| from float32 {diff:.3g} (scale {scale:.3g}, tolerance {bound:.3g}, "
+                    f"the reference's {_distance(b, truth) if b is not None else 0.0:.3g}, random rounding's {rounded:.3g})"
+                )
+
+    def step(model: Any, x: Any, y: Any, frozen: bool, seed: int, name: str) -> Any:
         model.train()
         model.zero_grad(set_to_none=True)
         torch.manual_seed(seed)  # the same draws for sampled gates in every variant
-        with model.frozen_architecture() if frozen else _nothing(), amp.autocast() if autocast else _nothing():
-            out = model(x)
-        F.cross_entropy(out.float(), y).backward()
+        with _pass(name, mixed, kinks, rounding):
+            with model.frozen_architecture() if frozen else _nothing(), _autocast(name, mixed, amp):
+                out = model(x)
+            F.cross_entropy(out.float(), y).backward()
         with torch.no_grad():
             for p in model.weight_parameters() if frozen else model.parameters():
                 if p.grad is not None:
                     p -= 0.05 * p.grad
         return out.detach()
 
-    for number in range(spec["steps"]):
-        for phase, frozen in (("architecture step", False), ("weight step", True)):
-            x, y = data[int(frozen)]
-            seed = spec["seed"] * 100 + number * 2 + int(frozen)
-            grads, outs = {}, {}
-            if mixed:
-                _copy_state(models["reference"], models.values())
-            for name, model in models.items():
-                try:
-                    outs[name] = step(model, x, y, frozen, seed, autocast=name != FLOAT32)
-                except Exception as err:
-                    if name == "reference":  # a space the generator should not draw, not an engine mismatch
-                        return [f"invalid case: the reference raised {type(err).__name__}: {err}"]
-                    raise
-                # a weight step promises the weights' gradients only (the logits get none in `frozen_architecture`)
-                grads[name] = {
-                    k: (None if p.grad is None else p.grad.clone())
-                    for k, p in model.named_parameters()
-                    if not (frozen and k.startswith("arch."))
-                }
-            where = f"step {number} {phase}"
-            if mixed and outs["reference"].dtype != amp.dtype:  # the last op, a Linear, runs in bf16 under autocast
-                failures.append(f"reference: {where}: output dtype {outs['reference'].dtype}, not {amp.dtype}")
-            # bf16: a gradient is compared down to a fraction of the step's largest one, not below
-            floor = (
-                tolerance.floor
-                * max((float(g.abs().max()) for g in grads["reference"].values() if g is not None), default=0.0)
-                if mixed
-                else 0.0
-            )
-            reference_buffers = dict(models["reference"].named_buffers())
-            float32_buffers = dict(models[FLOAT32].named_buffers()) if mixed else {}
-            for name in [*chosen, *([FLOAT32] if mixed and errors is not None else [])]:
-                check = name != FLOAT32  # the float32 run only measures bf16's own rounding
-                compare(f"{where} output", outs[name], outs["reference"], name, outs.get(FLOAT32), check)
-                for k, gr in grads["reference"].items():
-                    compare(
-                        f"{where} grad {k}", grads[name].get(k), gr, name, grads.get(FLOAT32, {}).get(k), check, floor
+    with kinks.installed() if mixed else _nothing():
+        for number in range(spec["steps"]):
+            for phase, frozen in (("architecture step", False), ("weight step", True)):
+                x, y = data[int(frozen)]
+                seed = spec["seed"] * 100 + number * 2 + int(frozen)
+                grads, outs = {}, {}
+                if mixed:
+                    _copy_state(models["reference"], models.values())
+                for name, model in models.items():
+                    try:
+                        outs[name] = step(model, x, y, frozen, seed, name)
+                    except Exception as err:
+                        if name in ("reference", FLOAT32):  # a space the generator should not draw
+                            return [f"invalid case: the reference raised {type(err).__name__}: {err}"]
+                        raise
+                    # a weight step promises the weights' gradients only (the logits get none in `frozen_architecture`)
+                    grads[name] = {
+                        k: (None if p.grad is None else p.grad.clone())
+                        for k, p in model.named_parameters()
+                        if not (frozen and k.startswith("arch."))
+                    }
+                where = f"step {number} {phase}"
+                if not mixed:
+                    for name in chosen:
+                        compare(f"{where} output", outs[name], outs["reference"], name)
+                        for k, gr in grads["reference"].items():
+                            compare(f"{where} grad {k}", grads[name].get(k), gr, name)
+                        reference_buffers = dict(models["reference"].named_buffers())
+                        for k, buffer in models[name].named_buffers():
+                            compare(f"{where} buffer {k}", buffer, reference_buffers[k], name)
+                else:
+                    if outs["reference"].dtype != amp.dtype:  # the last op, a Linear, runs in bf16 under autocast
+                        failures.append(f"reference: {where}: output dtype {outs['reference'].dtype}, not {amp.dtype}")
+                    # a gradient is compared down to a fraction of the step's largest one, not below
+                    floor = tolerance.floor * max(
+                        (float(g.abs().max()) for g in grads[FLOAT32].values() if g is not None), default=0.0
                     )
-                for k, buffer in models[name].named_buffers():
-                    compare(f"{where} buffer {k}", buffer, reference_buffers[k], name, float32_buffers.get(k), check)
-            if failures:
-                return failures
+                    compare_to_float32(f"{where} output", outs)
+                    for k in grads[FLOAT32]:
+                        compare_to_float32(f"{where} grad {k}", {n: grads[n].get(k) for n in models}, floor)
+                    buffers = {n: dict(m.named_buffers()) for n, m in models.items()}
+                    for k in buffers[FLOAT32]:
+                        compare_to_float32(f"{where} buffer {k}", {n: buffers[n].get(k) for n in models})
+                if failures:
+                    return failures
+        if mixed:
+            _copy_state(models["reference"], models.values())
+        with torch.no_grad():
+            outs = {}
+            for name, model in models.items():
+                model.eval()
+                torch.manual_seed(spec["seed"])
+                with _pass(name, mixed, kinks, rounding), _autocast(name, mixed, amp):
+                    outs[name] = model(data[0][0])
     if mixed:
-        _copy_state(models["reference"], models.values())
-    with torch.no_grad():
-        outs = {}
-        for name, model in models.items():
-            model.eval()
-            torch.manual_seed(spec["seed"])
-            with amp.autocast() if name != FLOAT32 else _nothing():
-                outs[name] = model(data[0][0])
-    for name in chosen:
-        compare("eval output", outs[name], outs["reference"], name, outs.get(FLOAT32))
+        compare_to_float32("eval output", outs)
+    else:
+        for name in chosen:
+            compare("eval output", outs[name], outs["reference"], name)
     return failures
+
+
+def _kind(what: str) -> str:
+    """ "grad", "buffer" or "output": what a comparison's label names."""
+    word = what.split()[-2]
+    return word if word in ("grad", "buffer") else "output"
+
+
+def _distance(a: Any, b: Any) -> float:
+    """max |a - b| (float32), 0 for empty tensors, inf for a missing one."""
+    if a is None or a.shape != b.shape:
+        return float("inf")
+    return float((a.float() - b.float()).abs().max()) if b.numel() else 0.0
+
+
+def _autocast(name: str, mixed: bool, amp: Any) -> Any:
+    """The autocast of a run: none at float32 and for the float32 run of a bf16 case."""
+    return amp.autocast() if mixed and name != FLOAT32 else _nothing()
+
+
+def _pass(name: str, mixed: bool, kinks: MatchedKinks, rounding: Any) -> Any:
+    """What a bf16 case's pass runs inside: the float32 run records its kink decisions (the others
+    replay them), and the random-rounding runs round randomly."""
+    if not mixed:
+        return _nothing()
+    if name == FLOAT32:
+        return kinks.record()
+    return RandomRounding(rounding) if name in ROUNDED else _nothing()
 
 
 def _copy_state(source: Any, models: Any) -> None:

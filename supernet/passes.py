@@ -38,6 +38,7 @@ from .expression import lazy
 from .fusion import (
     affine_arguments,
     common_subexpressions,
+    has_weights,
     is_sum,
     is_zero_option,
     patched,
@@ -51,6 +52,7 @@ from .plan import (
     Accumulate,
     CallContiguous,
     CallOp,
+    CallReshaping,
     CallRouted,
     CallScaledAffine,
     ChoiceOutput,
@@ -406,8 +408,14 @@ class _Emitter:
                 CallScaledAffine(node, reads, affine_arguments(node), self.scaling.refs[node], self.slot(node))
             )
         else:
-            call = CallContiguous if self.channels_last and not node.accepts_channels_last() else CallOp
-            self.steps.append(call(node, tuple(self.slot(o) for o in node.operands), self.slot(node)))
+            reads = tuple(self.slot(o) for o in node.operands)
+            images = _reshaped_images(node) if self.channels_last else ()
+            if self.channels_last and not node.accepts_channels_last():
+                self.steps.append(CallContiguous(node, reads, self.slot(node)))
+            elif images:
+                self.steps.append(CallReshaping(node, reads, images, self.slot(node)))
+            else:
+                self.steps.append(CallOp(node, reads, self.slot(node)))
         if isinstance(node, ChoiceOp) and view.option_inputs is not None:
             source = view.option_inputs[node]
             reads = (self.mixed_slot(node),) if source is None else (self.mixed_slot(node), self.slot(source))
@@ -463,6 +471,20 @@ class _Emitter:
             contiguous,
             self.slot(node),
         )
+
+
+def _reshaped_images(node: Node) -> tuple[int, ...]:
+    """Positions of the 4-D data operands of `node` whose shape its output does not keep (their
+    gradient may come back contiguous from its backward; see `CallReshaping`). Ops owning weights
+    (convolutions) are left alone: their backward keeps the input's layout."""
+    if has_weights(node):
+        return ()
+    shape = lazy(node.shape())
+    return tuple(
+        i
+        for i, o in enumerate(node.operands)
+        if not (isinstance(o, Tensor) and o.role == "weight") and len(o.shape()) == 4 and lazy(o.shape()) != shape
+    )
 
 
 def emit_steps(

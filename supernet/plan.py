@@ -6,7 +6,8 @@ A `Plan` is a list of steps. Every step reads the values in some slots (`reads`)
 
 - `LoadWeight`: a weight or buffer, sliced to its current shape, times its value-choice mask;
 - `CallOp`: an op on its operands (`CallContiguous`: on contiguous copies, inside a channels-last
-  plan; `CallScaledAffine`: an affine op with a mixing weight folded into its weight and bias);
+  plan; `CallReshaping`: an op changing its 4-D input's shape there, its input's gradient kept
+  channels-last; `CallScaledAffine`: an affine op with a mixing weight folded into its weight and bias);
 - `FeedOptions` / `CallRouted`: what a mixture feeds the options of a ChoiceOp instead of their
   input (`Mixture.option_input`, e.g. PC-DARTS's partial channels), and an op reading it;
 - `Accumulate`: a fused weighted sum of option outputs (`LinearCombination`); `Combine`: a ChoiceOp
@@ -98,6 +99,41 @@ class CallContiguous(CallOp):
     def run(self, vals: list, ctx: Context) -> None:
         out = self.node.compute(*[_contiguous(vals[i]) for i in self.reads], training=ctx.training)
         vals[self.out] = out.contiguous(memory_format=torch.channels_last) if _is_image(out) else out
+
+
+class CallReshaping(CallOp):
+    """An op whose output's shape differs from its 4-D data operands' (a slice, a pooling to 1x1, a
+    flatten) inside a channels-last plan: its backward may hand those operands a contiguous
+    gradient (slice_backward and adaptive_avg_pool2d_backward do), and bfloat16 BatchNorm backward
+    on CPU loses precision when its gradient's layout differs from its input's (measured: 16x the
+    per-channel error of the input gradient's sum). The gradients of `images` (positions in `reads`)
+    are handed back channels-last."""
+
+    __slots__ = ("images",)
+
+    def __init__(self, node: Node, reads: tuple[int, ...], images: tuple[int, ...], out: int) -> None:
+        super().__init__(node, reads, out)
+        self.images = images
+
+    def run(self, vals: list, ctx: Context) -> None:
+        args = [vals[i] for i in self.reads]
+        for i in self.images:
+            if isinstance(args[i], torch.Tensor) and args[i].requires_grad:
+                args[i] = ChannelsLastGradient.apply(args[i])
+        vals[self.out] = self.node.compute(*args, training=ctx.training)
+
+
+class ChannelsLastGradient(torch.autograd.Function):
+    """`apply(x)`: x itself (no copy) in the forward pass, the gradient in channels-last memory
+    format in the backward pass (no copy when it is already)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return grad.contiguous(memory_format=torch.channels_last) if grad.dim() == 4 else grad
 
 
 def _is_image(value: Any) -> bool:
