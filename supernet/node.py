@@ -294,7 +294,12 @@ class Op(Node):
                 )
             mode["groups"] = groups
         x = args[0] if args else None
-        if getattr(x, "is_cpu", False) and x.dim() > 1 and self.float32_under_cpu_autocast(x.shape[1], groups):
+        if (
+            getattr(x, "is_cpu", False)
+            and x.dim() > 1
+            and _cpu_autocast_on()  # first: float32 runs never ask the op
+            and self.float32_under_cpu_autocast(x.shape[1], groups)
+        ):
             return _float32_under_cpu_autocast(self._forward_implementation, args, mode)
         return self._forward_implementation(*args, **mode)
 
@@ -311,13 +316,17 @@ class Op(Node):
         return self.compute(*args, training=self.training)
 
 
+def _cpu_autocast_on() -> bool:
+    import torch  # the graph IR itself does not need torch; values reaching `compute` are tensors
+
+    return torch.is_autocast_enabled("cpu")
+
+
 def _float32_under_cpu_autocast(implementation: Any, args: Sequence[Any], mode: dict[str, Any]) -> Any:
-    """`implementation(*args, **mode)` in float32 if CPU autocast is on (floating operands cast up,
-    the output cast to autocast's dtype, as the op would have returned it), else as it is."""
+    """`implementation(*args, **mode)` in float32 with CPU autocast off (floating operands cast up,
+    the output cast to autocast's dtype, as the op would have returned it under autocast)."""
     import torch
 
-    if not torch.is_autocast_enabled("cpu"):
-        return implementation(*args, **mode)
     with torch.autocast("cpu", enabled=False):
         up = [a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
         return implementation(*up, **mode).to(torch.get_autocast_dtype("cpu"))
