@@ -123,6 +123,9 @@ def test_compared_pairs_learn_only_the_two_logits_drawn():
     assert torch.equal(out, full[0])  # the forward value is the sampled path's either way
     with pytest.raises(ValueError, match="GDAS\\(compared"):
         GDAS(compared=1)  # refused where it is written, not when the search builds its mixture
+    for bad in ("2", 2.0, True):
+        with pytest.raises(ValueError, match="GDAS\\(compared"):
+            GDAS(compared=bad)
     with pytest.raises(ValueError, match="GumbelMixture\\(compared"):
         GumbelMixture(compared=1)
 

@@ -70,8 +70,10 @@ class GumbelMixture(Mixture):
         relative_gradient: bool = False,
         compared: Optional[int] = None,
     ) -> None:
-        if compared is not None and compared < 2:
-            raise ValueError(f"GumbelMixture(compared=...) takes None (every option) or at least 2, got {compared}")
+        if compared is not None and not (
+            isinstance(compared, int) and not isinstance(compared, bool) and compared >= 2
+        ):
+            raise ValueError(f"GumbelMixture(compared=...) takes None (every option) or at least 2, got {compared!r}")
         self.compared = compared
         self.temperature = temperature
         self.hard = hard
@@ -157,8 +159,10 @@ class GDAS(Strategy):
         compared: Optional[int] = 2,
     ) -> None:
         super().__init__(warmup_epochs=warmup_epochs, temperature=tau_max)
-        if compared is not None and compared < 2:
-            raise ValueError(f"GDAS(compared=...) takes None (every option) or at least 2, got {compared}")
+        if compared is not None and not (
+            isinstance(compared, int) and not isinstance(compared, bool) and compared >= 2
+        ):
+            raise ValueError(f"GDAS(compared=...) takes None (every option) or an integer >= 2, got {compared!r}")
         self.tau_max, self.tau_min = tau_max, tau_min
         self.relative_gradient, self.compared = relative_gradient, compared
 
