@@ -25,7 +25,9 @@ stale baseline from other paths; measured on the known optimum: 1-4 of 5, so com
 options' outputs on the same step); `warmupK` (K epochs of uniform single-path weight
 training before the alphas learn; alphas start at 0, so the Gumbel samples are uniform over the
 sampled options); `warmupK_ref_lr`; FairDARTS: `fairdarts` (defaults: an undecided gate keeps its edge), `fairdarts_paper`
-(the paper's rule: every edge whose gate is below 0.85 dropped; the default before issue 21), `fairdarts_warmupK`.
+(the paper's rule: every edge whose gate is below 0.85 dropped; the default before issue 21), `fairdarts_warmupK`; beta-DARTS
+(item 4 of issue 21, its 2-D row): `beta_darts` (defaults), `beta_darts_run_ramp` (lambda ramped to 50 over the
+run), `beta_darts_half_ramp` (to 25), `beta_darts_scaled_lr` (arch lr `step_scaled_lr`, as GDAS's and DrNAS's).
 Rows merge into benchmarks/results/gdas_ablation.json (keyed by bench, variant, seed).
 """
 
@@ -55,6 +57,7 @@ from ops import AvgPooling, Identity, MaxPooling, Zero, conv1d  # noqa: E402
 from search import fit_supernet  # noqa: E402
 from search.strategies import GDAS, BetaDARTS, FairDARTS, Strategy  # noqa: E402
 from search.strategies.gdas import GumbelMixture  # noqa: E402
+from search.strategies.schedules import step_scaled_lr  # noqa: E402
 from supernet.mixture import Phase  # noqa: E402
 from supernet import ChoiceOp, Mixture, Node, SupernetExecutor, Tensor, search_space  # noqa: E402
 
@@ -180,6 +183,14 @@ class AblationGDAS(GDAS):
         }
 
 
+class ScaledLrBetaDARTS(BetaDARTS):
+    """beta-DARTS whose architecture lr follows the step count (`step_scaled_lr`), as GDAS's and DrNAS's do:
+    at the reference 3e-4 a 15-epoch search ends with every top probability at 0.20-0.21 of 5 options."""
+
+    def default_arch_lr(self, steps: int) -> float:
+        return step_scaled_lr(steps)
+
+
 def _gdas(**options: Any) -> Callable[[], Strategy]:
     return functools.partial(AblationGDAS, **options)
 
@@ -202,6 +213,7 @@ VARIANTS: dict[str, Callable[[], Strategy]] = {
     # the reference's schedule over any run length: its 100-epoch NB201 search ramps 50 * epoch / 100 over the run
     "beta_darts_run_ramp": functools.partial(BetaDARTS, ramp_epochs=None),
     "beta_darts_half_ramp": functools.partial(BetaDARTS, lambda_max=25.0, ramp_epochs=None),
+    "beta_darts_scaled_lr": ScaledLrBetaDARTS,
 }
 
 
