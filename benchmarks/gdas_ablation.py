@@ -19,7 +19,8 @@ backward pass only); `ref_lr` (the reference arch lr 3e-4 instead of
 `step_scaled_lr`); `zero_sampled` (Zero options sampled like the others); `ref_grad` (unsampled
 options get the reference's gradient: `weights[k]` added to the edge's output, 0 in the forward);
 `reference` (all three: our closest to xautodl); `pair_grad` (the sampled option and one other
-compared, `GDAS(compared=2)`, the default since); `baselineB` (no extra computation: an unsampled gate gets
+compared, `GDAS(compared=2)`, the default since); `pair_everyK` (the same, the alphas updated on every K-th step
+only, the others measuring the val loss on one path without gradients: the step's cost against what the alphas learn); `baselineB` (no extra computation: an unsampled gate gets
 the running mean (EMA factor B/100) of its option's own gate gradient from the steps that sampled it, a
 stale baseline from other paths; measured on the known optimum: 1-4 of 5, so comparing needs the other
 options' outputs on the same step); `warmupK` (K epochs of uniform single-path weight
@@ -55,6 +56,7 @@ from oracle_strategies import _commit, ranked, search_pick  # noqa: E402
 from oracle_table import RESULTS, load_table, save_table  # noqa: E402
 from ops import AvgPooling, Identity, MaxPooling, Zero, conv1d  # noqa: E402
 from search import fit_supernet  # noqa: E402
+from search.bilevel import frozen_buffers  # noqa: E402
 from search.strategies import GDAS, BetaDARTS, FairDARTS, Strategy  # noqa: E402
 from search.strategies.gdas import GumbelMixture  # noqa: E402
 from search.strategies.schedules import step_scaled_lr  # noqa: E402
@@ -147,9 +149,13 @@ class AblationGDAS(GDAS):
         relative_gradient: bool = False,
         compared: Optional[int] = None,
         running_baseline: Optional[float] = None,
+        arch_every: int = 1,
     ) -> None:
         super().__init__(warmup_epochs=warmup_epochs, relative_gradient=relative_gradient, compared=compared)
         self.running_baseline = running_baseline
+        # an architecture update on every `arch_every`-th step only (the others measure the val loss on
+        # one sampled path without gradients, as warm-up steps do); lr scaled to the updates made
+        self.arch_every, self.arch_calls = arch_every, 0
         self.reference_lr, self.zero_sampled, self.reference_gradient = reference_lr, zero_sampled, reference_gradient
         self.counting: Optional[CountingGumbelMixture] = None
         self.counts_at_arch_start: Optional[dict[str, dict[int, int]]] = None
@@ -168,6 +174,19 @@ class AblationGDAS(GDAS):
     def default_arch_lr(self, steps: int) -> float:
         return REFERENCE_ARCH_LR if self.reference_lr else super().default_arch_lr(steps)
 
+    def architecture_steps(self, epochs: int) -> int:
+        return super().architecture_steps(epochs) // self.arch_every
+
+    def architecture_step(self, bilevel, train_batch, val_batch):
+        self.arch_calls += 1
+        if (self.arch_calls - 1) % self.arch_every == 0:
+            return super().architecture_step(bilevel, train_batch, val_batch)
+        x, y = val_batch
+        with torch.no_grad(), frozen_buffers(bilevel.supernet):
+            with bilevel.precision.autocast():
+                logits = bilevel.supernet(x).float()
+        return bilevel.loss(logits, y), logits
+
     def on_epoch_start(self, epoch: int, epochs: int, supernet: SupernetExecutor) -> None:
         super().on_epoch_start(epoch, epochs, supernet)
         if epoch == self.warmup_epochs and self.counting is not None:
@@ -180,6 +199,7 @@ class AblationGDAS(GDAS):
             "zero_sampled": self.zero_sampled,
             "reference_gradient": self.reference_gradient,
             "running_baseline": self.running_baseline,
+            "arch_every": self.arch_every,
         }
 
 
@@ -202,6 +222,7 @@ VARIANTS: dict[str, Callable[[], Strategy]] = {
     "ref_grad": _gdas(reference_gradient=True),
     "relative_grad": _gdas(relative_gradient=True),
     "pair_grad": _gdas(relative_gradient=True, compared=2),
+    **{f"pair_every{k}": _gdas(relative_gradient=True, compared=2, arch_every=k) for k in (2, 3)},
     **{f"baseline{b}": _gdas(running_baseline=b / 100) for b in (50, 90, 99)},
     "reference": _gdas(reference_lr=True, zero_sampled=True, reference_gradient=True),
     **{f"warmup{k}": _gdas(warmup_epochs=k) for k in (3, 5, 7)},

@@ -3,6 +3,7 @@ beside a control that changes only float32's rounding.
 
     python benchmarks/precision_quality.py                       # seeds 0-4, 15 epochs, all three runs
     python benchmarks/precision_quality.py --runs control        # add the control to the saved rows
+    python benchmarks/precision_quality.py --seed-list 5,6,7,8,9 # more seeds beside the saved ones
 
 For each seed, `fit_supernet(oracle_space(), train, val, epochs=15, seed=s, precision=p)` (the
 default strategy, defaults otherwise: oracle_strategies.py's search) at "32" and "bf16-mixed", and
@@ -88,7 +89,8 @@ def summary(rows: list[dict], seeds: list[int]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=5, help="search seeds 0 .. n-1")
+    parser.add_argument("--seed-list", default=None, help="comma-separated search seeds (overrides --seeds)")
     parser.add_argument("--epochs", type=int, default=SEARCH_EPOCHS)
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, of {list(RUNS)}")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -99,7 +101,7 @@ def main() -> None:
         raise SystemExit(f"unknown runs {unknown}; runs: {list(RUNS)}")
     table = load_table(TABLE_PATH)
     data = oracle_data(0)
-    seeds = list(range(args.seeds))
+    seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
     setup = {
         "search": f"fit_supernet(oracle_space(), train, val, epochs={args.epochs}, seed=s, precision=p), "
         f"strategy {DEFAULT_STRATEGY!r}",
@@ -121,9 +123,14 @@ def main() -> None:
                 f"seed {seed} {run:10s} {row['search_time_s']:6.1f}s rank {row['rank_percentile']:5.1f}% {row['label']}"
             )
             rows.sort(key=lambda r: (r["seed"], list(RUNS).index(r["run"])))
-            out = {"setup": setup, "summary": summary(rows, seeds), "runs": rows}
+            out = {"setup": setup, "summary": summary(rows, _seeds(rows)), "runs": rows}
             args.out.write_text(json.dumps(out, indent=1) + "\n")
-    print(json.dumps(summary(rows, seeds)), flush=True)
+    print(json.dumps(summary(rows, _seeds(rows))), flush=True)
+
+
+def _seeds(rows: list[dict]) -> list[int]:
+    """Every seed with a fp32 (1 thread) row: the summary covers the whole file, not just this call's seeds."""
+    return sorted({r["seed"] for r in rows if r["run"] == "32"})
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ themselves to the edge's sum (a constant output as the baseline); measured, that
 the 1-D benchmark and not the 2-D one, and a zero-cost baseline (each option's running mean gate
 gradient from the steps that sampled it) does not fix the known optimum (benchmarks/gdas_ablation.py).
 The weight steps stay single-path. The cost is the other option's forward (no autograd) in the
-backward pass of architecture steps: a GDAS step 1.2-1.33x the single-gate one (`compared=None`:
-1.7-1.86x; benchmarks/gdas_step_ab.py).
+backward pass of architecture steps: a GDAS step 1.09-1.26x the single-gate one (DARTS space /
+NB201; `compared=None`: 1.64-1.68x; benchmarks/gdas_step_ab.py).
 
 Two more departures from the paper, for short searches (measured on the oracle benchmark):
 - options that are data-independent ops (`Zero`) are never sampled nor selected (probability 0 in
